@@ -1,0 +1,97 @@
+"""Every check a person or CI runs: ``nox`` runs them all.
+
+Sessions install from the workspace lock with uv, so a run on a new machine
+needs only Python, pip, nox and uv.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["lint", "typecheck", "tests", "docs", "isolated"]
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+PACKAGES = ["hyper-core", "hyper-util", "hyper-tls"]
+
+
+def uv_sync(session: nox.Session, *args: str) -> None:
+    """Install the locked workspace into the session's virtualenv."""
+    session.run_install(
+        "uv",
+        "sync",
+        "--locked",
+        "--no-default-groups",
+        *args,
+        f"--python={session.virtualenv.location}",
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+    )
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole suite; every async test runs on asyncio and on trio."""
+    uv_sync(session, "--all-packages", "--group", "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check."""
+    uv_sync(session, "--only-group", "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over each package with its tests."""
+    uv_sync(session, "--all-packages", "--group", "test", "--group", "lint")
+    for package in PACKAGES:
+        src = f"packages/{package}/src"
+        session.run("mypy", src, env={"MYPYPATH": src})
+        session.run("mypy", f"packages/{package}/tests")
+    session.run("mypy", "examples", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the Sphinx site; any warning is an error."""
+    uv_sync(session, "--all-packages", "--group", "docs")
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-n", "-b", "html", "docs", "docs/_build/html"
+    )
+
+
+@nox.session(venv_backend="venv")
+@nox.parametrize("package", PACKAGES)
+def isolated(session: nox.Session, package: str) -> None:
+    """Each distribution installs alone with pip and imports every public module."""
+    # pip, not uv sync: this is what a user does, and it resolves the
+    # distribution's own declared dependencies, not the workspace's.
+    deps = {"hyper-core": [], "hyper-util": ["hyper-core"], "hyper-tls": ["hyper-core", "hyper-util"]}
+    for dep in deps[package]:
+        session.install(f"./packages/{dep}")
+    session.install(f"./packages/{package}")
+    session.run("python", str(ROOT / "tests" / "isolated_import.py"), package.replace("-", "_"))
+    if package == "hyper-core":
+        for other in ("hyper_util", "hyper_tls"):
+            session.run(
+                "python", "-c", f"import importlib.util as u; assert u.find_spec({other!r}) is None"
+            )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Side-by-side benchmarks against peer servers (needs wrk and taskset)."""
+    uv_sync(session, "--all-packages", "--group", "test")
+    session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(os.EX_USAGE)
