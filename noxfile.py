@@ -56,7 +56,8 @@ def typecheck(session: nox.Session) -> None:
         src = f"packages/{package}/src"
         session.run("mypy", src, env={"MYPYPATH": src})
         session.run("mypy", f"packages/{package}/tests")
-    session.run("mypy", "examples", "benchmarks", "noxfile.py")
+    extras = [d for d in ("examples", "benchmarks", "tests") if any((ROOT / d).rglob("*.py"))]
+    session.run("mypy", *extras, env={"MYPYPATH": "packages/hyper-core/src"})
 
 
 @nox.session
@@ -74,7 +75,11 @@ def isolated(session: nox.Session, package: str) -> None:
     """Each distribution installs alone with pip and imports every public module."""
     # pip, not uv sync: this is what a user does, and it resolves the
     # distribution's own declared dependencies, not the workspace's.
-    deps = {"hyper-core": [], "hyper-util": ["hyper-core"], "hyper-tls": ["hyper-core", "hyper-util"]}
+    deps = {
+        "hyper-core": [],
+        "hyper-util": ["hyper-core"],
+        "hyper-tls": ["hyper-core", "hyper-util"],
+    }
     for dep in deps[package]:
         session.install(f"./packages/{dep}")
     session.install(f"./packages/{package}")
