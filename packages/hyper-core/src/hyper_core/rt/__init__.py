@@ -1,0 +1,42 @@
+"""Runtime interfaces: how hyper-core spawns tasks, tells time and does I/O.
+
+hyper-core never starts a task, sleeps, or touches a socket on its own. It
+goes through three small interfaces, each with a working default built on
+anyio:
+
+* :class:`Executor` spawns background tasks; default :class:`TaskGroupExecutor`.
+* :class:`Timer` reads the clock, sleeps, and makes :class:`Deadline` scopes;
+  default :class:`AnyioTimer` (:func:`default_timer`). Tests use
+  :class:`hyper_core.testing.FakeTimer`.
+* :class:`IO` is the byte stream a connection runs over. Every anyio byte
+  stream satisfies it without a wrapper; so does
+  :func:`hyper_core.testing.memory_pipe`.
+"""
+
+from __future__ import annotations
+
+from hyper_core.rt._executor import Executor, TaskGroupExecutor
+from hyper_core.rt._io import (
+    IO,
+    SupportsFlush,
+    SupportsSendMany,
+    flush,
+    receive_or_eof,
+    send_all,
+)
+from hyper_core.rt._timer import AnyioTimer, Deadline, Timer, default_timer
+
+__all__ = [
+    "IO",
+    "AnyioTimer",
+    "Deadline",
+    "Executor",
+    "SupportsFlush",
+    "SupportsSendMany",
+    "TaskGroupExecutor",
+    "Timer",
+    "default_timer",
+    "flush",
+    "receive_or_eof",
+    "send_all",
+]
