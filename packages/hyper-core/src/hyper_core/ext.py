@@ -1,0 +1,201 @@
+"""Extensions to HTTP messages that only some protocol versions understand.
+
+What belongs here: the values that connections read from or put into a
+message's :class:`~hyper_core.http.Extensions` (hyper's ``hyper::ext``):
+
+* :class:`ReasonPhrase` (HTTP/1): a server writes it instead of the canonical
+  reason; a client adds it to a response whose reason differs from the
+  canonical one.
+* :class:`HeaderCaseMap` (HTTP/1): the original spelling of received header
+  names, recorded when ``preserve_header_case`` is on and reused on output.
+* :func:`on_informational` (HTTP/1 client): a callback for each 1xx
+  response other than 101.
+
+Strategy: each value is its own small final class, stored under its type,
+so a lookup is one dict access and unrelated extensions never collide.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, Final, final
+
+from hyper_core.error import HyperError
+from hyper_core.http import Headers, Request, Version
+
+__all__ = [
+    "HeaderCaseMap",
+    "InformationalResponse",
+    "InvalidReasonPhrase",
+    "ReasonPhrase",
+    "on_informational",
+]
+
+# RFC 9112 section 4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text )
+_REASON_RE: Final = re.compile(rb"[\t \x21-\x7e\x80-\xff]*")
+
+
+class InvalidReasonPhrase(HyperError, ValueError):
+    """A reason phrase holds a byte that a status line cannot carry."""
+
+
+@final
+class ReasonPhrase:
+    """The reason phrase of an HTTP/1 status line, e.g. ``b"Cool"``.
+
+    Args:
+        value: The phrase, as ``bytes`` or a latin-1 ``str``.
+
+    Raises:
+        InvalidReasonPhrase: a byte other than HTAB, SP, VCHAR or obs-text.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bytes | str) -> None:
+        if isinstance(value, str):
+            try:
+                value = value.encode("latin-1")
+            except UnicodeEncodeError as exc:
+                raise InvalidReasonPhrase(f"reason phrase is not latin-1: {value!r}") from exc
+        if _REASON_RE.fullmatch(value) is None:
+            raise InvalidReasonPhrase(f"invalid byte in reason phrase {value!r}")
+        self._value = bytes(value)
+
+    @classmethod
+    def _from_trusted(cls, value: bytes) -> ReasonPhrase:
+        """Wrap bytes already checked by a parser."""
+        phrase = cls.__new__(cls)
+        phrase._value = value
+        return phrase
+
+    def as_bytes(self) -> bytes:
+        """The phrase as bytes."""
+        return self._value
+
+    def __bytes__(self) -> bytes:
+        return self._value
+
+    def __str__(self) -> str:
+        return self._value.decode("latin-1")
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ReasonPhrase):
+            return self._value == other._value
+        if isinstance(other, bytes):
+            return self._value == other
+        if isinstance(other, str):
+            return str(self) == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return f"ReasonPhrase({self._value!r})"
+
+
+@final
+class HeaderCaseMap:
+    """The original spelling of header names, in order of appearance.
+
+    :class:`~hyper_core.http.Headers` already keeps the case of the names it
+    is given, so a message received and forwarded as is keeps its spelling.
+    This map matters when the fields are rebuilt (copied into new Headers,
+    or set by code that writes lower-case names): a connection with
+    ``preserve_header_case`` records the received spelling here and, when
+    it writes a message carrying a map, spells each field's name as the map
+    says (the n-th field of a name takes the n-th recorded spelling, the
+    last one when there are more fields than spellings).
+    """
+
+    __slots__ = ("_names",)
+
+    def __init__(self, names: Iterable[bytes | str] = ()) -> None:
+        self._names: dict[bytes, list[bytes]] = {}
+        for name in names:
+            raw = name.encode("ascii") if isinstance(name, str) else bytes(name)
+            self._names.setdefault(raw.lower(), []).append(raw)
+
+    @classmethod
+    def from_fields(cls, fields: Iterable[tuple[bytes, bytes]]) -> HeaderCaseMap:
+        """Record the names of received ``(name, value)`` pairs."""
+        return cls(name for name, _ in fields)
+
+    def get_all(self, name: bytes | str) -> list[bytes]:
+        """Every recorded spelling of ``name`` (any case), in order."""
+        key = name.encode("ascii") if isinstance(name, str) else name
+        return list(self._names.get(key.lower(), ()))
+
+    def __len__(self) -> int:
+        return sum(len(spellings) for spellings in self._names.values())
+
+    def apply(self, fields: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """Return ``fields`` with each name spelled as recorded (others unchanged)."""
+        if not self._names:
+            return fields
+        seen: dict[bytes, int] = {}
+        out: list[tuple[bytes, bytes]] = []
+        for name, value in fields:
+            key = name.lower()
+            spellings = self._names.get(key)
+            if spellings:
+                index = seen.get(key, 0)
+                seen[key] = index + 1
+                name = spellings[min(index, len(spellings) - 1)]
+            out.append((name, value))
+        return out
+
+    def __repr__(self) -> str:
+        return f"HeaderCaseMap({[n for names in self._names.values() for n in names]!r})"
+
+
+@final
+class InformationalResponse:
+    """A 1xx response (other than 101) seen by an HTTP/1 client.
+
+    Attributes:
+        status: The status code, 100-199.
+        version: The HTTP version of the response.
+        headers: Its header fields.
+    """
+
+    __slots__ = ("headers", "status", "version")
+
+    def __init__(self, status: int, version: Version, headers: Headers) -> None:
+        self.status = status
+        self.version = version
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return f"InformationalResponse(status={self.status}, version={self.version})"
+
+
+InformationalCallback = Callable[[InformationalResponse], None]
+
+
+@final
+class _OnInformational:
+    """The extension value under which :func:`on_informational` stores its callback."""
+
+    __slots__ = ("callback",)
+
+    def __init__(self, callback: InformationalCallback) -> None:
+        self.callback = callback
+
+
+def on_informational(request: Request[Any], callback: InformationalCallback) -> None:
+    """Call ``callback`` for each 1xx response (other than 101) to ``request``.
+
+    HTTP/1 client only. The callback runs synchronously inside the
+    connection while it reads the response, so it must be quick and must not
+    raise; an exception it raises fails the request.
+    """
+    request.extensions.insert(_OnInformational(callback))
+
+
+def _get_on_informational(request: Request[Any]) -> InformationalCallback | None:
+    """Connection side: the callback stored by :func:`on_informational`, if any."""
+    stored = request.extensions.get(_OnInformational)
+    return None if stored is None else stored.callback

@@ -1,0 +1,384 @@
+r"""Parsing HTTP/1 heads and bodies from a receive buffer.
+
+What belongs here: the grammar (h11's ABNF, tightened where RFC 9110/9112
+are stricter), head parsing into ``(start line, header pairs)``, and the
+three body readers (Content-Length, chunked, until-EOF). No state machine
+and no framing decisions: those live in ``_h11_codec.py``.
+
+Strategy:
+
+* A head is parsed only once it is complete (``\r\n\r\n`` found), with
+  one compiled regex for the start line, one ``fullmatch`` that validates
+  the whole field block and one ``findall`` that extracts the pairs; all
+  three run in C, which is most of why this is several times faster than
+  parsing line by line. Only when validation fails does a slow path walk
+  the lines to say precisely what is wrong.
+* Line endings are CRLF only. A bare CR or a bare LF anywhere in a head is
+  rejected, never guessed at (RFC 9112 section 2.2 lets a recipient accept a
+  bare LF, but two parsers that disagree on it are a smuggling vector).
+* Field values are VCHAR / obs-text with inner SP / HTAB (RFC 9110 section
+  5.5); h11's grammar also lets other control bytes through, this one does
+  not. Obsolete line folding is rejected unless the caller (a client reading
+  responses) opted in, and then it is replaced by a single space.
+* Chunked bodies follow RFC 9112 section 7.1 with hyper's limits: at most 16
+  hex digits in a chunk size (more would overflow a u64 in hyper; here it is
+  an error called overflow for the same reason), at most 16 KiB of chunk
+  extensions per body, trailers at most 16 KiB and ``max_headers`` fields.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from hyper_core.error import IncompleteMessageError, ParseError
+
+from ._events import Data, EndOfMessage, HeaderList
+
+__all__ = [
+    "CHUNK_EXTENSIONS_MAX",
+    "MAX_URI_LENGTH",
+    "TRAILERS_MAX",
+    "BodyReader",
+    "ChunkedReader",
+    "ContentLengthReader",
+    "EofReader",
+    "check_no_bare_lf",
+    "check_request_start",
+    "extract",
+    "parse_fields",
+    "parse_request_line",
+    "parse_status_line",
+]
+
+#: Longest request target, in bytes; longer gets 414 (hyper's limit, 65,534).
+MAX_URI_LENGTH: Final = 65_534
+#: Chunk extension bytes allowed over a whole body (hyper: 16 KiB).
+CHUNK_EXTENSIONS_MAX: Final = 16 * 1024
+#: Trailer section bytes allowed (hyper: 16 KiB).
+TRAILERS_MAX: Final = 16 * 1024
+#: A header name this long or longer gets 431 (hyper: 64 KiB).
+MAX_HEADER_NAME: Final = 64 * 1024
+#: Hex digits in a chunk size: 16 fill a u64, more is an overflow (hyper).
+_MAX_CHUNK_SIZE_DIGITS: Final = 16
+
+# Grammar: h11's _abnf.py, tightened as described in the module docstring.
+_TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
+_FIELD_VCHAR = rb"[\x21-\x7e\x80-\xff]"
+_FIELD_VALUE = rb"(?:" + _FIELD_VCHAR + rb"+(?:[ \t]+" + _FIELD_VCHAR + rb"+)*)?"
+_FIELD_LINE = rb"(" + _TOKEN + rb"):[ \t]*(" + _FIELD_VALUE + rb")[ \t]*\r\n"
+_FIELD_RE: Final = re.compile(_FIELD_LINE)
+_FIELDS_BLOCK_RE: Final = re.compile(rb"(?:" + _FIELD_LINE + rb")*")
+_REQUEST_LINE_RE: Final = re.compile(rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])\r\n")
+_STATUS_LINE_RE: Final = re.compile(
+    rb"HTTP/([0-9]\.[0-9]) ([0-9]{3})(?: ([ \t\x21-\x7e\x80-\xff]*))?\r\n"
+)
+_CHUNK_SIZE_RE: Final = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;([^\r\n\x00]*))?")
+_TOKEN_RE: Final = re.compile(_TOKEN)
+
+
+def extract(buf: bytearray, n: int) -> bytes:
+    """Remove and return up to ``n`` bytes from the front of ``buf``."""
+    if n >= len(buf):
+        out = bytes(buf)
+        buf.clear()
+        return out
+    out = bytes(buf[:n])
+    del buf[:n]
+    return out
+
+
+def parse_request_line(block: bytes) -> tuple[bytes, bytes, bytes, int]:
+    """Parse a request line at the start of ``block``.
+
+    Returns:
+        ``(method, target, version, end)``; ``end`` is where fields start.
+
+    Raises:
+        ParseError: not a valid request line (400; 414 for a long target).
+    """
+    m = _REQUEST_LINE_RE.match(block)
+    if m is None:
+        line = block.split(b"\r\n", 1)[0]
+        parts = line.split(b" ")
+        if len(parts) >= 2 and len(parts[1]) > MAX_URI_LENGTH:
+            raise ParseError("request target is too long", status_hint=414)
+        raise ParseError(f"invalid request line: {line[:100]!r}", status_hint=400)
+    method, target, version = m.groups()
+    if len(target) > MAX_URI_LENGTH:
+        raise ParseError("request target is too long", status_hint=414)
+    return method, target, version, m.end()
+
+
+def parse_status_line(block: bytes) -> tuple[bytes, int, bytes, int]:
+    """Parse a status line at the start of ``block``.
+
+    Returns:
+        ``(version, status, reason, end)``.
+
+    Raises:
+        ParseError: not a valid status line, or a status below 100.
+    """
+    m = _STATUS_LINE_RE.match(block)
+    if m is None:
+        line = block.split(b"\r\n", 1)[0]
+        raise ParseError(f"invalid status line: {line[:100]!r}", status_hint=None)
+    version, status_bytes, reason = m.groups()
+    status = int(status_bytes)
+    if status < 100:
+        raise ParseError(f"invalid status code {status_bytes!r}", status_hint=None)
+    return version, status, reason or b"", m.end()
+
+
+def parse_fields(
+    block: bytes, start: int, max_fields: int, *, allow_obs_fold: bool = False
+) -> HeaderList:
+    """Parse the field lines in ``block[start:]`` (each ending in CRLF).
+
+    Raises:
+        ParseError: 431 for too many fields or a huge name, 400 for anything
+            malformed (obs-fold, whitespace before a colon, CR, LF, NUL or
+            other control bytes, an empty or invalid name).
+    """
+    if block.count(b"\r\n", start) > max_fields:
+        raise ParseError(f"more than {max_fields} header fields", status_hint=431)
+    if _FIELDS_BLOCK_RE.fullmatch(block, start) is not None:
+        fields: HeaderList = _FIELD_RE.findall(block, start)
+    else:
+        fields = _parse_fields_slow(block, start, allow_obs_fold)
+    if len(block) > MAX_HEADER_NAME:  # only a big head can hold a huge name
+        for name, _ in fields:
+            if len(name) >= MAX_HEADER_NAME:
+                raise ParseError("a header name of 64 KiB or more", status_hint=431)
+    return fields
+
+
+def _parse_fields_slow(block: bytes, start: int, allow_obs_fold: bool) -> HeaderList:
+    # Reached only for input the fast regexes refused: find the first bad
+    # line and say what is wrong with it, or unfold obs-fold when allowed.
+    lines = block[start:].split(b"\r\n")
+    del lines[-1]  # the block ends with CRLF
+    fields: HeaderList = []
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):
+            if not allow_obs_fold:
+                raise ParseError("obsolete line folding in a header field", status_hint=400)
+            if not fields:
+                raise ParseError("continuation line before the first field", status_hint=400)
+            name, value = fields[-1]
+            folded = line.strip(b" \t")
+            _check_value(folded)
+            fields[-1] = (name, value + b" " + folded if value else folded)
+            continue
+        m = _FIELD_RE.fullmatch(line + b"\r\n")
+        if m is None:
+            raise ParseError(_describe_bad_field(line), status_hint=_bad_field_status(line))
+        fields.append((m.group(1), m.group(2)))
+    return fields
+
+
+def _check_value(value: bytes) -> None:
+    if _FIELD_RE.fullmatch(b"x:" + value + b"\r\n") is None:
+        raise ParseError(_describe_bad_field(b"x:" + value), status_hint=400)
+
+
+def _bad_field_status(line: bytes) -> int:
+    colon = line.find(b":")
+    name_length = colon if colon >= 0 else len(line)
+    return 431 if name_length >= MAX_HEADER_NAME else 400
+
+
+def _describe_bad_field(line: bytes) -> str:
+    colon = line.find(b":")
+    if colon < 0:
+        what = "a header line without a colon"
+    elif colon == 0:
+        what = "an empty header name"
+    elif line[colon - 1 : colon] in (b" ", b"\t"):
+        what = "whitespace between a header name and its colon"
+    elif _TOKEN_RE.fullmatch(line, 0, colon) is None:
+        what = "an invalid character in a header name"
+    elif b"\x00" in line:
+        what = "a NUL byte in a header value"
+    elif b"\r" in line:
+        what = "a bare CR in a header value"
+    elif b"\n" in line:
+        what = "a bare LF in a header"
+    else:
+        what = "a control character in a header value"
+    return f"{what}: {line[:100]!r}"
+
+
+_BARE_LF_RE: Final = re.compile(rb"(?<!\r)\n")
+
+
+_METHOD_PREFIX_RE: Final = re.compile(_TOKEN + rb"(?: |\Z)|\Z")
+
+
+def check_request_start(buf: bytearray) -> None:
+    """Reject an incomplete request whose first bytes cannot start a method.
+
+    A TLS ClientHello sent to a plain-HTTP port has no CRLF to wait for;
+    answering 400 at the first byte that cannot be part of a method token
+    beats holding the connection until the header read timeout.
+
+    Raises:
+        ParseError: the bytes so far cannot begin a request line (400).
+    """
+    if _METHOD_PREFIX_RE.match(buf, 0, min(len(buf), 64)) is None:
+        raise ParseError("invalid request line: not an HTTP method", status_hint=400)
+
+
+def check_no_bare_lf(buf: bytearray, start: int) -> None:
+    """Reject an incomplete head holding a bare LF at or after ``start``.
+
+    Called while a head is still incomplete, so a peer speaking bare-LF
+    HTTP gets an error at once instead of waiting for a CRLFCRLF that will
+    never come. ``start`` lets the caller scan only the new bytes.
+
+    Raises:
+        ParseError: a bare LF was found (400).
+    """
+    if _BARE_LF_RE.search(buf, max(start - 1, 0)) is not None:
+        raise ParseError("bare LF in a message head (CRLF required)", status_hint=400)
+
+
+class ContentLengthReader:
+    """Reads a body of known length."""
+
+    __slots__ = ("remaining",)
+
+    def __init__(self, length: int) -> None:
+        self.remaining = length
+
+    def read(self, buf: bytearray) -> Data | EndOfMessage | None:
+        """Return the next event, or None when more bytes are needed."""
+        if self.remaining == 0:
+            return EndOfMessage()
+        if not buf:
+            return None
+        data = extract(buf, self.remaining)
+        self.remaining -= len(data)
+        return Data(data)
+
+    def read_eof(self) -> Data | EndOfMessage:
+        """The peer closed: a body of known length cut short is incomplete."""
+        raise IncompleteMessageError(
+            f"connection closed before the message body ended ({self.remaining} bytes missing)"
+        )
+
+
+class EofReader:
+    """Reads a body delimited by the peer closing the connection."""
+
+    __slots__ = ()
+    remaining = None
+
+    def read(self, buf: bytearray) -> Data | EndOfMessage | None:
+        """Return the next event, or None when more bytes are needed."""
+        if not buf:
+            return None
+        return Data(extract(buf, len(buf)))
+
+    def read_eof(self) -> Data | EndOfMessage:
+        """The peer closed: that is how this body ends."""
+        return EndOfMessage()
+
+
+class ChunkedReader:
+    """Reads a chunked body (RFC 9112 section 7.1) with hyper's limits."""
+
+    __slots__ = ("_ext_bytes", "_in_chunk", "_max_fields", "_need_crlf", "_trailers")
+    remaining = None
+
+    def __init__(self, max_fields: int) -> None:
+        self._max_fields = max_fields
+        self._in_chunk = 0  # bytes of chunk data still to read
+        self._need_crlf = False  # the CRLF after chunk data is due
+        self._trailers = False  # the last chunk was read; trailers follow
+        self._ext_bytes = 0
+
+    def read(self, buf: bytearray) -> Data | EndOfMessage | None:
+        """Return the next event, or None when more bytes are needed.
+
+        Raises:
+            ParseError: malformed chunk framing or a limit exceeded.
+        """
+        while True:
+            if self._trailers:
+                return self._read_trailers(buf)
+            if self._in_chunk:
+                if not buf:
+                    return None
+                data = extract(buf, self._in_chunk)
+                self._in_chunk -= len(data)
+                if not self._in_chunk:
+                    self._need_crlf = True
+                return Data(data)
+            if self._need_crlf:
+                if len(buf) < 2:
+                    if buf and buf[0] != 0x0D:
+                        raise ParseError("chunk data not followed by CRLF", status_hint=400)
+                    return None
+                if buf[0] != 0x0D or buf[1] != 0x0A:
+                    raise ParseError("chunk data not followed by CRLF", status_hint=400)
+                del buf[:2]
+                self._need_crlf = False
+            if not self._read_size(buf):
+                return None
+
+    def _read_size(self, buf: bytearray) -> bool:
+        end = buf.find(b"\r\n")
+        if end < 0:
+            limit = CHUNK_EXTENSIONS_MAX - self._ext_bytes + _MAX_CHUNK_SIZE_DIGITS + 64
+            if len(buf) > limit:
+                raise ParseError("chunk size line is too long", status_hint=400)
+            if b"\n" in buf:
+                raise ParseError("bare LF in a chunk size line", status_hint=400)
+            return False
+        m = _CHUNK_SIZE_RE.fullmatch(buf, 0, end)
+        if m is None:
+            line = bytes(buf[:end])
+            raise ParseError(f"invalid chunk size line: {line[:100]!r}", status_hint=400)
+        digits, ext = m.groups()
+        # The value counts, not the digits (leading zeros are fine), but a
+        # size past 16 significant hex digits would overflow hyper's u64.
+        if (
+            len(digits) > _MAX_CHUNK_SIZE_DIGITS
+            and len(digits.lstrip(b"0")) > _MAX_CHUNK_SIZE_DIGITS
+        ):
+            raise ParseError("invalid chunk size: overflow", status_hint=400)
+        if ext is not None:
+            self._ext_bytes += len(ext) + 1
+            if self._ext_bytes > CHUNK_EXTENSIONS_MAX:
+                raise ParseError("chunk extensions exceed 16 KiB", status_hint=400)
+        del buf[: end + 2]
+        size = int(digits, 16)
+        if size == 0:
+            self._trailers = True
+        else:
+            self._in_chunk = size
+        return True
+
+    def _read_trailers(self, buf: bytearray) -> EndOfMessage | None:
+        if buf[:2] == b"\r\n":
+            del buf[:2]
+            return EndOfMessage()
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buf) > TRAILERS_MAX:
+                raise ParseError("trailer section exceeds 16 KiB", status_hint=431)
+            check_no_bare_lf(buf, 0)
+            return None
+        if end + 2 > TRAILERS_MAX:
+            raise ParseError("trailer section exceeds 16 KiB", status_hint=431)
+        block = bytes(buf[: end + 2])
+        del buf[: end + 4]
+        return EndOfMessage(parse_fields(block, 0, self._max_fields))
+
+    def read_eof(self) -> Data | EndOfMessage:
+        """The peer closed before the last chunk: the body is incomplete."""
+        raise IncompleteMessageError("connection closed before the last chunk of the body")
+
+
+BodyReader = ContentLengthReader | ChunkedReader | EofReader

@@ -1,0 +1,569 @@
+"""The HTTP/1 server dispatcher: one connection, requests served in order.
+
+What belongs here: :class:`ServerDispatcher`, the only code of the HTTP/1
+server that awaits I/O. It reads request heads through the codec, calls the
+service, writes responses, drains what the service left unread, and hands
+the raw IO over on an upgrade. The public face is
+:mod:`hyper_core.server.conn.http1`.
+
+Strategy (speed and bounded resources):
+
+* One task per connection, and requests are served inline in it: no task,
+  channel or event per request. HTTP/1 answers in request order anyway, so
+  pipelined requests are simply served one after the other from the codec's
+  buffer.
+* A ``Full`` or ``Empty`` response body takes a fast path: head, body and end
+  are encoded in one codec call and written with one ``send``. Other bodies
+  are written frame by frame, each write awaited (backpressure).
+* The request body is pulled from the socket by the service reading
+  ``Incoming`` (see ``_request_body.py``).
+* ``header_read_timeout`` costs no timer per request: the connection records
+  when it went idle (one clock read), and a watchdog task that sleeps at most
+  once per timeout period closes the connection when it has been idle, or
+  stuck reading a head, for too long. Idle means waiting for a request head
+  or draining an unread body: a silent or slow client is closed, never left
+  holding the task.
+* Graceful shutdown disables keep-alive; a connection waiting for the first
+  byte of a request is cancelled at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+import anyio.abc
+
+from hyper_core.body import Empty, Full, Incoming
+from hyper_core.error import (
+    BodyError,
+    CanceledError,
+    ClosedError,
+    HeaderTimeoutError,
+    HyperError,
+    IncompleteMessageError,
+    ParseError,
+    UserError,
+)
+from hyper_core.ext import HeaderCaseMap, ReasonPhrase
+from hyper_core.http import Headers, Method, Request, Response, StatusCode, Uri, Version
+from hyper_core.rt import IO, send_all
+from hyper_core.upgrade import _attach_pending, _Pending
+
+from ._codec import CodecState, Role, new_codec
+from ._events import NEED_DATA, ConnectionClosed, Data, EndOfMessage, RequestHead, ResponseHead
+from ._inline import DisconnectWatcher, run_inline
+from ._request_body import RequestBodySource
+from ._server_config import ServerConfig
+
+if TYPE_CHECKING:
+    from hyper_core.service import Service
+
+__all__ = ["ServerConfig", "ServerDispatcher"]
+
+#: Bytes asked of the IO per read (anyio's default receive size).
+READ_SIZE: Final = 65536
+
+_SEND_RESPONSE: Final = CodecState.SEND_RESPONSE
+_SEND_BODY: Final = CodecState.SEND_BODY
+_DONE: Final = CodecState.DONE
+_SWITCHED: Final = CodecState.SWITCHED_PROTOCOL
+_IDLE: Final = CodecState.IDLE
+_HTTP_11: Final = Version.HTTP_11
+_HTTP_10: Final = Version.HTTP_10
+_CONTINUE: Final = ResponseHead(100, b"Continue", b"1.1", [])
+_reasons: dict[int, bytes] = {}
+_IO_ERRORS: Final = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+
+
+def _reason(status: int) -> bytes:
+    reason = _reasons.get(status)
+    if reason is None:
+        reason = _reasons[status] = StatusCode(status).reason.encode("ascii")
+    return reason
+
+
+class ServerDispatcher:
+    """Drives one HTTP/1 server connection (see the module docstring)."""
+
+    __slots__ = (
+        "_body",
+        "_config",
+        "_continue_writing",
+        "_disconnected",
+        "_idle_since",
+        "_io",
+        "_pending",
+        "_scope",
+        "_send",
+        "_service",
+        "_shutdown",
+        "_task_group",
+        "_timed_out",
+        "_waiting_first_byte",
+        "_watcher",
+        "codec",
+        "finished",
+        "read_ahead",
+        "upgraded",
+        "upgrades",
+    )
+
+    def __init__(self, io: IO, service: Service[Any], config: ServerConfig) -> None:
+        self._io = io
+        self._service = service
+        self._config = config
+        self.codec = new_codec(
+            Role.SERVER,
+            max_buf_size=config.max_buf_size,
+            max_headers=config.max_headers,
+            title_case_headers=config.title_case_headers,
+            auto_date_header=config.auto_date_header,
+        )
+        if not config.keep_alive:
+            self.codec.disable_keep_alive()
+        self._send = io.send if config.writev is False else None
+        self.upgrades = False
+        self.upgraded = False
+        self.finished = False
+        self.read_ahead = b""
+        self._body: RequestBodySource | None = None
+        self._pending: _Pending | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._shutdown = False
+        self._timed_out = False
+        self._waiting_first_byte = True
+        self._idle_since: float | None = None
+        self._continue_writing: anyio.Event | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._watcher: DisconnectWatcher | None = None
+        self._disconnected = False
+
+    # -- lifecycle ----------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve requests until the connection ends; the caller closes the IO.
+
+        Raises:
+            HyperError: what ended the connection abnormally (ParseError,
+                HeaderTimeoutError, IncompleteMessageError, UserError for a
+                service that raised, BodyError, ClosedError).
+        """
+        timeout = self._config.header_read_timeout
+        failure: Exception | None = None
+        try:
+            async with anyio.create_task_group() as tg:
+                self._task_group = tg
+                self._scope = tg.cancel_scope
+                if timeout is not None:
+                    self._idle_since = self._config.timer.now()
+                    tg.start_soon(self._watchdog, timeout)
+                try:
+                    if not self._shutdown:
+                        await self._serve()
+                except Exception as exc:
+                    # Raised below, outside the task group, so the caller
+                    # sees the error itself, not an ExceptionGroup.
+                    failure = exc
+                tg.cancel_scope.cancel()
+            if failure is not None:
+                raise failure
+        finally:
+            self.finished = True
+            self._scope = None
+            self._task_group = None
+            pending = self._pending
+            if pending is not None and not self.upgraded:
+                pending.fail(CanceledError("the connection closed before an upgrade"))
+        if self._timed_out:
+            raise HeaderTimeoutError("no complete request head within header_read_timeout")
+        if self._disconnected:
+            raise IncompleteMessageError("the client closed the connection before the response")
+
+    def graceful_shutdown(self) -> None:
+        """Finish the request in flight (with ``connection: close``), then stop."""
+        if self.upgraded or self.finished:
+            return
+        self._shutdown = True
+        self.codec.disable_keep_alive()
+        # Waiting for a request that has not started: nothing to finish.
+        if self._waiting_first_byte and self._scope is not None and not self.codec.trailing_data[0]:
+            self._scope.cancel()
+
+    async def _watchdog(self, timeout: float) -> None:
+        timer = self._config.timer
+        while True:
+            since = self._idle_since
+            if since is None:
+                wake = timer.now() + timeout
+            else:
+                wake = since + timeout
+                if timer.now() >= wake:
+                    self._timed_out = True
+                    assert self._scope is not None
+                    self._scope.cancel()
+                    return
+            await timer.sleep_until(wake)
+
+    # -- I/O helpers --------------------------------------------------------
+
+    async def receive(self) -> bytes:
+        """Read from the IO; ``b""`` at end of stream or on a reset connection."""
+        try:
+            return await self._io.receive(READ_SIZE)
+        except anyio.EndOfStream:
+            return b""
+        except _IO_ERRORS:
+            # A reset while reading is an end of the client's data; what it
+            # means (clean close or cut-off message) is the codec's call.
+            return b""
+
+    async def _write(self, data: bytes) -> None:
+        try:
+            await self._io.send(data)
+        except _IO_ERRORS as exc:
+            self.codec.send_failed()
+            raise ClosedError("the connection failed while writing the response") from exc
+        except BaseException:
+            self.codec.send_failed()
+            raise
+
+    async def _write_all(self, chunks: list[bytes]) -> None:
+        try:
+            if self._send is not None and len(chunks) > 1:
+                await self._send(b"".join(chunks))
+            else:
+                await send_all(self._io, chunks)
+        except _IO_ERRORS as exc:
+            self.codec.send_failed()
+            raise ClosedError("the connection failed while writing the response") from exc
+        except BaseException:
+            self.codec.send_failed()
+            raise
+
+    async def send_continue(self) -> None:
+        """Write ``100 Continue`` (the service started reading the body)."""
+        data = self.codec.send_informational(_CONTINUE)
+        event = self._continue_writing = anyio.Event()
+        try:
+            await self._write(data)
+        finally:
+            self._continue_writing = None
+            event.set()
+
+    # -- the request loop ---------------------------------------------------
+
+    async def _serve(self) -> None:
+        codec = self.codec
+        timer = self._config.timer
+        watch = self._config.header_read_timeout is not None
+        while True:
+            try:
+                event = codec.next_event()
+                while event is NEED_DATA:
+                    if self._shutdown and not codec.trailing_data[0]:
+                        return
+                    self._waiting_first_byte = True
+                    try:
+                        data = await self.receive()
+                    finally:
+                        self._waiting_first_byte = False
+                    codec.receive_data(data)
+                    event = codec.next_event()
+            except ParseError as exc:
+                await self._reject(exc)
+                raise
+            if type(event) is ConnectionClosed:
+                return
+            assert type(event) is RequestHead
+            if watch:
+                self._idle_since = None
+            if self._shutdown:
+                codec.disable_keep_alive()
+            await self._handle(event)
+            if codec.our_state is not _DONE or codec.their_state is not _DONE:
+                return  # closing, switched protocols, or broken
+            codec.start_next_cycle()
+            if watch:
+                self._idle_since = timer.now()
+
+    async def _reject(self, exc: ParseError) -> None:
+        # Answer a malformed request once, if nothing of a response was sent.
+        status = exc.status_hint
+        codec = self.codec
+        if status is None or codec.our_state not in (_IDLE, _SEND_RESPONSE):
+            return
+        head = ResponseHead(status, _reason(status), b"1.1", [])
+        try:
+            await self._write(codec.send_message(head, b""))
+        except (HyperError, *_IO_ERRORS):
+            pass
+
+    def _request(self, head: RequestHead) -> Request[Incoming]:
+        codec = self.codec
+        try:
+            uri = Uri._from_origin_trusted(head.target)
+            method = Method.from_bytes(head.method)
+        except ValueError as exc:
+            raise ParseError(str(exc), status_hint=400) from exc
+        body_length = codec.their_body_length
+        if body_length == 0:
+            codec.next_event()  # the EndOfMessage of an empty body
+            body = Incoming.empty()
+            self._body = None
+        else:
+            source = self._body = RequestBodySource(self)
+            body = Incoming(source)
+        request: Request[Incoming] = Request._from_parts(
+            method,
+            uri,
+            _HTTP_11 if head.version == b"1.1" else _HTTP_10,
+            Headers._from_trusted(head.headers),
+            body,
+        )
+        if self._config.preserve_header_case:
+            request.extensions.insert(HeaderCaseMap.from_fields(head.headers))
+        if codec.upgrade_requested:
+            self._pending = _attach_pending(request)
+        return request
+
+    async def _handle(self, head: RequestHead) -> None:
+        codec = self.codec
+        try:
+            request = self._request(head)
+        except ParseError as exc:
+            codec.disable_keep_alive()
+            await self._reject_late(exc)
+            raise
+        try:
+            result: object = await run_inline(
+                self._service(request).__await__(), self._service_suspended
+            )
+        except Exception as exc:
+            await self._stop_watcher()
+            await self._service_failed()
+            raise UserError("the service raised an exception") from exc
+        await self._stop_watcher()
+        if not isinstance(result, Response):
+            await self._service_failed()
+            raise UserError(f"the service returned {result!r}, not a Response")
+        response: Response[Any] = result
+        status = response.status
+        if status < 200 and status != 101:
+            # hyper answers 500 too: a 1xx is never a final response.
+            await self._service_failed()
+            raise UserError(f"a service may not return status {status}: 1xx is not final")
+        await self._respond(response)
+        await self._finish_request_body()
+        if codec.our_state is _SWITCHED:
+            await self._upgrade()
+        elif self._pending is not None:
+            self._pending.fail(CanceledError("the response was not an upgrade"))
+            self._pending = None
+
+    async def _reject_late(self, exc: ParseError) -> None:
+        status = exc.status_hint or 400
+        codec = self.codec
+        if codec.our_state is _SEND_RESPONSE:
+            head = ResponseHead(status, _reason(status), b"1.1", [])
+            try:
+                await self._write(codec.send_message(head, b""))
+            except (HyperError, *_IO_ERRORS):
+                pass
+
+    async def _service_failed(self) -> None:
+        codec = self.codec
+        codec.disable_keep_alive()
+        if codec.our_state is _SEND_RESPONSE:
+            await self._wait_continue()
+            head = ResponseHead(500, b"Internal Server Error", b"1.1", [])
+            try:
+                await self._write(codec.send_message(head, b""))
+            except (HyperError, *_IO_ERRORS):
+                pass
+
+    async def _wait_continue(self) -> None:
+        # A body reader in another task may be writing 100 Continue.
+        writing = self._continue_writing
+        if writing is not None:
+            await writing.wait()
+
+    # -- watching for a client that leaves while the service runs --------------
+
+    def _service_suspended(self) -> None:
+        # The service did not answer at once. If the request is fully read,
+        # nobody reads the socket until it answers: watch it, so a client
+        # that leaves cancels the service (half_close off) and pipelined
+        # bytes are buffered meanwhile.
+        their = self.codec.their_state
+        if self._task_group is not None and their is _DONE:
+            watcher = self._watcher = DisconnectWatcher()
+            self._task_group.start_soon(self._watch, watcher)
+
+    async def _watch(self, watcher: DisconnectWatcher) -> None:
+        codec = self.codec
+        limit = self._config.max_buf_size
+        try:
+            with watcher.scope:
+                while not watcher.stopped and len(codec.trailing_data[0]) <= limit:
+                    data = await self.receive()
+                    codec.receive_data(data)
+                    if not data:
+                        if not self._config.half_close and self._scope is not None:
+                            self._disconnected = True
+                            self._scope.cancel()
+                        return
+        finally:
+            watcher.done.set()
+
+    async def _stop_watcher(self) -> None:
+        watcher = self._watcher
+        if watcher is not None:
+            self._watcher = None
+            watcher.stopped = True
+            watcher.scope.cancel()
+            await watcher.done.wait()
+
+    # -- responses ----------------------------------------------------------
+
+    def _response_head(self, response: Response[Any]) -> ResponseHead:
+        status = response.status
+        fields = response.headers.raw()
+        extensions = response._extensions
+        reason = None
+        if extensions is not None:
+            phrase = extensions.get(ReasonPhrase)
+            if phrase is not None:
+                reason = phrase.as_bytes()
+            if self._config.preserve_header_case:
+                case_map = extensions.get(HeaderCaseMap)
+                if case_map is not None:
+                    fields = case_map.apply(fields)
+        return ResponseHead(
+            status,
+            _reason(status) if reason is None else reason,
+            b"1.0" if response.version is _HTTP_10 else b"1.1",
+            fields,
+        )
+
+    async def _respond(self, response: Response[Any]) -> None:
+        codec = self.codec
+        if self._continue_writing is not None:
+            await self._wait_continue()
+        source = self._body
+        if source is not None and source.expect_continue and not source.started:
+            # The client holds its body back for a 100 Continue that can no
+            # longer be sent: say the connection closes after this response.
+            codec.disable_keep_alive()
+        head = self._response_head(response)
+        body = response.body
+        kind = type(body)
+        if kind is Full:
+            data = codec.send_message(head, body.data)
+        elif kind is Empty:
+            data = codec.send_message(head, b"")
+        else:
+            await self._respond_streaming(head, body)
+            return
+        await self._write(data)
+
+    async def _respond_streaming(self, head: ResponseHead, body: Any) -> None:
+        codec = self.codec
+        try:
+            exact = body.size_hint().exact
+            first = codec.send_head(head, exact)
+            if not codec.our_body_allowed:
+                await self._write(first)
+                if codec.our_state is _SEND_BODY:
+                    await self._write_end(None)
+                return
+            await self._write(first)
+            trailers = None
+            while True:
+                try:
+                    frame = await body.frame()
+                except Exception as exc:
+                    codec.send_failed()
+                    raise BodyError("the response body failed") from exc
+                if frame is None:
+                    break
+                data = frame.data_ref
+                if data is not None:
+                    chunks = codec.send_data(data)
+                    if chunks:
+                        await self._write_all(chunks)
+                elif frame.trailers_ref is not None:
+                    trailers = frame.trailers_ref.raw()
+                    break
+            await self._write_end(trailers)
+        finally:
+            with contextlib.suppress(Exception):
+                await body.aclose()
+
+    async def _write_end(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
+        end = self.codec.send_end(trailers)
+        if end:
+            await self._write(end)
+
+    # -- after the response -------------------------------------------------
+
+    async def _finish_request_body(self) -> None:
+        codec = self.codec
+        source = self._body
+        self._body = None
+        if codec.their_state is not _SEND_BODY:
+            return
+        if source is None or source.reading or (source.expect_continue and not source.started):
+            # Unsafe to read (another task is reading), or the client is
+            # still waiting for a 100 Continue that will not come and may
+            # never send the body: close instead of draining.
+            codec.disable_keep_alive()
+            return
+        source.detached = True
+        if not codec.keep_alive and codec.our_state is not _SWITCHED:
+            return
+        # Drain what the service did not read, within the bound, so the
+        # connection can serve the next request.
+        if self._config.header_read_timeout is not None:
+            self._idle_since = self._config.timer.now()
+        budget = self._config.max_drain_bytes
+        try:
+            while True:
+                event = codec.next_event()
+                if type(event) is Data:
+                    assert isinstance(event, Data)
+                    budget -= len(event.data)
+                    if budget < 0:
+                        break
+                elif type(event) is EndOfMessage:
+                    return
+                elif event is NEED_DATA:
+                    codec.receive_data(await self.receive())
+                else:  # pragma: no cover - codec contract
+                    break
+        except (ParseError, IncompleteMessageError):
+            pass  # the response is out; a broken rest only ends the connection
+        codec.disable_keep_alive()
+
+    async def _upgrade(self) -> None:
+        codec = self.codec
+        if codec.their_state is not _SWITCHED:
+            # The request body was not drained (too long or unread): there is
+            # no clean byte boundary to hand over.
+            if self._pending is not None:
+                self._pending.fail(CanceledError("the request body was not read to its end"))
+                self._pending = None
+            codec.send_failed()
+            return
+        self.upgraded = True
+        self.read_ahead = codec.trailing_data[0]
+        pending = self._pending
+        self._pending = None
+        if pending is not None:
+            if self.upgrades:
+                pending.fulfil(self._io, self.read_ahead)
+            else:
+                pending.fail(
+                    UserError("upgrade expected but the connection was not built with upgrades")
+                )

@@ -1,0 +1,304 @@
+"""HTTP/1.1 server connections: :class:`Builder`, :class:`Connection`, :class:`Parts`.
+
+What belongs here: the public face of the HTTP/1 server (hyper's
+``hyper::server::conn::http1``): the options with their defaults and units,
+and the connection object a caller awaits. The protocol work is in
+:mod:`hyper_core.proto.h1` (codec and dispatcher).
+
+Usage::
+
+    from hyper_core.body import Full
+    from hyper_core.http import Response
+    from hyper_core.server.conn import http1
+
+    async def hello(request):
+        return Response(200, body=Full(b"Hello, World!"))
+
+    async def handle(stream):          # e.g. from anyio's listener.serve()
+        try:
+            await http1.Builder().serve_connection(stream, hello)
+        except HyperError:
+            pass                       # a bad client: log it, keep serving others
+
+Strategy: the :class:`Builder` checks options once; each
+:class:`Connection` wraps one dispatcher and owns the IO until it ends: it
+closes the IO when done, except after an upgrade (the IO then belongs to the
+upgrade's new owner) or when run with :meth:`Connection.without_shutdown`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Generator
+from typing import Any, Final, final
+
+import anyio
+
+from hyper_core.error import UserError
+from hyper_core.proto.h1._h11_codec import MIN_BUF_SIZE as _MIN_BUF_SIZE
+from hyper_core.proto.h1._server import ServerConfig as _ServerConfig
+from hyper_core.proto.h1._server import ServerDispatcher as _ServerDispatcher
+from hyper_core.rt import IO, Timer, default_timer
+from hyper_core.service import Service
+
+__all__ = [
+    "DEFAULT_HEADER_READ_TIMEOUT",
+    "DEFAULT_MAX_BUF_SIZE",
+    "DEFAULT_MAX_DRAIN_BYTES",
+    "DEFAULT_MAX_HEADERS",
+    "Builder",
+    "Connection",
+    "Parts",
+]
+
+#: hyper's default read/write buffer bound: 8192 + 4096 * 100 bytes.
+DEFAULT_MAX_BUF_SIZE: Final = 417_792
+#: hyper's default limit on header fields per head.
+DEFAULT_MAX_HEADERS: Final = 100
+#: hyper's default header read timeout, in seconds.
+DEFAULT_HEADER_READ_TIMEOUT: Final = 30.0
+#: Bytes of an unread request body drained to keep the connection (64 KiB:
+#: about what a client has already pushed into the socket buffers by the
+#: time a response is written; draining more costs more than reconnecting).
+DEFAULT_MAX_DRAIN_BYTES: Final = 65_536
+
+
+@final
+class Builder:
+    """Options for HTTP/1 server connections; reusable for many connections.
+
+    Args:
+        keep_alive: Serve more than one request per connection (hyper: on).
+        half_close: Let a client shut down its write side after its request
+            and still get the response (hyper: off). When off, an end of
+            stream in the middle of a request ends the connection with
+            :class:`~hyper_core.error.IncompleteMessageError`.
+        max_buf_size: Largest request head, in bytes (hyper's default
+            417,792 = 8192 + 4096 * 100); a larger head gets ``431``. At
+            least 8192.
+        max_headers: Most header fields in a request (hyper: 100); more
+            gets ``431``.
+        header_read_timeout: Seconds a client has to send a complete
+            request head, counted from the moment the connection is idle
+            (opened, or done with the previous request), so it is also the
+            keep-alive idle timeout (hyper: 30 s). ``None`` disables it. The
+            connection is closed when it fires.
+        title_case_headers: Write response header names in Title-Case.
+        preserve_header_case: Record the spelling of received header names
+            in a :class:`~hyper_core.ext.HeaderCaseMap` in the request
+            extensions, and apply a map found in a response's extensions.
+        auto_date_header: Add a ``date`` field (cached, refreshed each
+            second) to responses that have none (hyper: on).
+        writev: ``True`` or ``None`` (auto): hand body pieces to the IO as a
+            list (``send_many`` when the IO has it); ``False``: join them
+            into one bytes object per write.
+        timer: The clock for ``header_read_timeout``; default
+            :func:`hyper_core.rt.default_timer` (a timeout is never silently
+            off for want of a timer).
+        max_drain_bytes: Most bytes of a request body the service left
+            unread that are read and discarded so the connection can serve
+            the next request; past this the connection is closed instead
+            (default 64 KiB).
+        upgrades: Allow protocol upgrades (``101`` and ``CONNECT``) handed
+            out through :func:`hyper_core.upgrade.on`; same as calling
+            :meth:`Connection.with_upgrades` (hyper: opt-in).
+
+    Raises:
+        ValueError: an option is out of range.
+    """
+
+    __slots__ = ("_config", "_upgrades")
+
+    def __init__(
+        self,
+        *,
+        keep_alive: bool = True,
+        half_close: bool = False,
+        max_buf_size: int = DEFAULT_MAX_BUF_SIZE,
+        max_headers: int = DEFAULT_MAX_HEADERS,
+        header_read_timeout: float | None = DEFAULT_HEADER_READ_TIMEOUT,
+        title_case_headers: bool = False,
+        preserve_header_case: bool = False,
+        auto_date_header: bool = True,
+        writev: bool | None = None,
+        timer: Timer | None = None,
+        max_drain_bytes: int = DEFAULT_MAX_DRAIN_BYTES,
+        upgrades: bool = False,
+    ) -> None:
+        if max_buf_size < _MIN_BUF_SIZE:
+            raise ValueError(f"max_buf_size must be at least {_MIN_BUF_SIZE} bytes")
+        if max_headers < 1:
+            raise ValueError("max_headers must be at least 1")
+        if header_read_timeout is not None and not header_read_timeout > 0:
+            raise ValueError("header_read_timeout must be a positive number of seconds or None")
+        if max_drain_bytes < 0:
+            raise ValueError("max_drain_bytes cannot be negative")
+        self._config = _ServerConfig(
+            keep_alive=keep_alive,
+            half_close=half_close,
+            max_buf_size=max_buf_size,
+            max_headers=max_headers,
+            header_read_timeout=header_read_timeout,
+            title_case_headers=title_case_headers,
+            preserve_header_case=preserve_header_case,
+            auto_date_header=auto_date_header,
+            writev=writev,
+            timer=timer if timer is not None else default_timer(),
+            max_drain_bytes=max_drain_bytes,
+        )
+        self._upgrades = upgrades
+
+    def serve_connection(self, io: IO, service: Service[Any]) -> Connection:
+        """Return a connection serving ``service`` over ``io``; await it to run it.
+
+        Args:
+            io: The byte stream (any anyio byte stream, or another
+                :class:`~hyper_core.rt.IO`).
+            service: ``async def (Request[Incoming]) -> Response[Body]``.
+        """
+        conn = Connection(io, service, self._config)
+        if self._upgrades:
+            conn.with_upgrades()
+        return conn
+
+    def __repr__(self) -> str:
+        c = self._config
+        return (
+            f"Builder(keep_alive={c.keep_alive}, max_buf_size={c.max_buf_size}, "
+            f"max_headers={c.max_headers}, header_read_timeout={c.header_read_timeout})"
+        )
+
+
+@final
+class Parts:
+    """What is left of a connection that finished without shutting down.
+
+    Attributes:
+        io: The IO, still open.
+        read_buf: Bytes read from ``io`` and not processed (for example the
+            first bytes of the new protocol after an upgrade).
+        service: The service the connection was serving.
+    """
+
+    __slots__ = ("io", "read_buf", "service")
+
+    def __init__(self, io: IO, read_buf: bytes, service: Service[Any]) -> None:
+        self.io = io
+        self.read_buf = read_buf
+        self.service = service
+
+    def __repr__(self) -> str:
+        return f"Parts(io={self.io!r}, read_buf=<{len(self.read_buf)} bytes>)"
+
+
+@final
+class Connection:
+    """One HTTP/1 server connection; ``await conn`` serves it to the end.
+
+    Awaiting (or :meth:`serve`) returns when the client closes between
+    requests, keep-alive ends, :meth:`graceful_shutdown` finishes, or the
+    connection upgrades; it raises a :class:`~hyper_core.error.HyperError`
+    subclass when the connection ended abnormally:
+
+    * :class:`~hyper_core.error.ParseError`: a malformed request (already
+      answered with its ``status_hint`` when there is one: 400, 414, 431,
+      501, 505);
+    * :class:`~hyper_core.error.HeaderTimeoutError`: ``header_read_timeout``;
+    * :class:`~hyper_core.error.IncompleteMessageError`: the client closed
+      in the middle of a request;
+    * :class:`~hyper_core.error.UserError`: the service raised (cause in
+      ``__cause__``; the client got a 500 if no response had started) or
+      returned something invalid (wrong Content-Length, a 1xx status);
+    * :class:`~hyper_core.error.BodyError`: the response body raised while
+      being written (the connection is aborted).
+
+    Cancelling the await closes the connection.
+    """
+
+    __slots__ = ("_dispatcher", "_io", "_service", "_started")
+
+    def __init__(self, io: IO, service: Service[Any], config: _ServerConfig) -> None:
+        self._io = io
+        self._service = service
+        self._dispatcher = _ServerDispatcher(io, service, config)
+        self._started = False
+
+    def with_upgrades(self) -> Connection:
+        """Allow upgrades through :func:`hyper_core.upgrade.on`; returns ``self``.
+
+        Without it, a ``101`` or a 2xx to ``CONNECT`` is still written, the
+        connection then ends, and awaiting ``upgrade.on(request)`` raises
+        :class:`~hyper_core.error.UserError`; run it with
+        :meth:`without_shutdown` to keep the IO and the bytes read ahead.
+        """
+        self._dispatcher.upgrades = True
+        return self
+
+    def graceful_shutdown(self) -> None:
+        """Stop after the request in flight; close at once if there is none.
+
+        The response in flight carries ``connection: close``. A connection
+        waiting for a request (including one that has not received a byte
+        yet) ends immediately. Does nothing after an upgrade. Safe to call
+        from another task, before or while the connection runs.
+        """
+        self._dispatcher.graceful_shutdown()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self.serve().__await__()
+
+    async def serve(self) -> None:
+        """Serve the connection to its end, then close the IO (see the class doc).
+
+        Raises:
+            HyperError: the connection ended abnormally.
+            UserError: the connection was already run.
+        """
+        self._claim()
+        dispatcher = self._dispatcher
+        try:
+            await dispatcher.run()
+        finally:
+            if not (dispatcher.upgraded and dispatcher.upgrades):
+                with anyio.CancelScope(shield=True):
+                    with contextlib.suppress(Exception):
+                        await self._io.aclose()
+
+    async def without_shutdown(self) -> Parts:
+        """Serve the connection to its end without closing the IO.
+
+        Returns:
+            :class:`Parts`: the IO and the bytes read and not processed.
+
+        Raises:
+            HyperError: as :meth:`serve`.
+        """
+        self._claim()
+        await self._dispatcher.run()
+        return self.into_parts()
+
+    def into_parts(self) -> Parts:
+        """The IO and the unprocessed bytes, after :meth:`without_shutdown` or an upgrade.
+
+        Raises:
+            UserError: the connection is still running, was not run, or
+                upgraded through :func:`hyper_core.upgrade.on` (the IO
+                belongs to that upgrade).
+        """
+        dispatcher = self._dispatcher
+        if not dispatcher.finished:
+            raise UserError("into_parts() needs a connection that has finished")
+        if dispatcher.upgraded and dispatcher.upgrades:
+            raise UserError("the IO was handed to the upgrade (hyper_core.upgrade.on)")
+        read_buf = (
+            dispatcher.read_ahead if dispatcher.upgraded else dispatcher.codec.trailing_data[0]
+        )
+        return Parts(self._io, read_buf, self._service)
+
+    def _claim(self) -> None:
+        if self._started:
+            raise UserError("a connection can be run only once")
+        self._started = True
+
+    def __repr__(self) -> str:
+        return f"<http1.Connection io={self._io!r}>"

@@ -1,0 +1,896 @@
+"""The HTTP/1 codec seam (``hyper_core.proto.h1``): bytes in, events out, and back.
+
+What belongs here: tests of the sans-I/O codec alone, for both roles, with no
+socket and no event loop: parsing (including every hostile-input check the
+codec adds to h11's grammar), the framing rules applied on send, and the
+state machine. Any future codec behind the seam must pass this file.
+
+Strategy: each test feeds bytes to a codec made by ``new_codec`` and checks
+the events, the bytes produced, and the states; a few hypothesis properties
+check that what our client codec writes our server codec reads back the
+same, and that arbitrary bytes never raise anything but the codec's errors.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hyper_core.error import IncompleteMessageError, ParseError, UserError
+from hyper_core.proto.h1 import (
+    NEED_DATA,
+    PAUSED,
+    Codec,
+    CodecState,
+    ConnectionClosed,
+    Data,
+    EndOfMessage,
+    Event,
+    RequestHead,
+    ResponseHead,
+    Role,
+    Sentinel,
+    new_codec,
+)
+from hyper_core.proto.h1._date import http_date
+
+
+def server(**options: object) -> Codec:
+    return new_codec(Role.SERVER, **options)  # type: ignore[arg-type]
+
+
+def client(**options: object) -> Codec:
+    return new_codec(Role.CLIENT, **options)  # type: ignore[arg-type]
+
+
+def events(codec: Codec, data: bytes = b"") -> list[Event | Sentinel]:
+    """Feed ``data`` and collect events up to NEED_DATA / PAUSED (included)."""
+    if data:
+        codec.receive_data(data)
+    out: list[Event | Sentinel] = []
+    for _ in range(1000):
+        event = codec.next_event()
+        out.append(event)
+        if isinstance(event, (Sentinel, ConnectionClosed)):
+            return out
+    raise AssertionError("no NEED_DATA after 1000 events")
+
+
+def body(evs: list[Event | Sentinel]) -> bytes:
+    return b"".join(e.data for e in evs if isinstance(e, Data))
+
+
+def waiting_100(codec: Codec) -> bool:
+    # A call, not the property: mypy would keep a narrowed property value
+    # across the calls that change it.
+    return codec.they_are_waiting_for_100_continue
+
+
+def their(codec: Codec) -> CodecState:
+    return codec.their_state
+
+
+def parse_error(codec: Codec, data: bytes) -> ParseError:
+    with pytest.raises(ParseError) as info:
+        events(codec, data)
+    assert codec.their_state is CodecState.ERROR
+    return info.value
+
+
+def req(*lines: bytes, body: bytes = b"", start: bytes = b"GET / HTTP/1.1") -> bytes:
+    return b"".join(x + b"\r\n" for x in (start, *lines)) + b"\r\n" + body
+
+
+HOST = b"Host: a.test"
+
+
+# -- server: parsing requests ---------------------------------------------------
+
+
+def test_simple_get_and_states() -> None:
+    codec = server()
+    evs = events(codec, req(HOST, b"User-Agent: t"))
+    head = evs[0]
+    assert isinstance(head, RequestHead)
+    assert (head.method, head.target, head.version) == (b"GET", b"/", b"1.1")
+    assert head.headers == [(b"Host", b"a.test"), (b"User-Agent", b"t")]
+    assert isinstance(evs[1], EndOfMessage)
+    assert evs[2] is NEED_DATA
+    assert codec.their_state is CodecState.DONE
+    assert codec.our_state is CodecState.SEND_RESPONSE
+    assert codec.keep_alive
+
+
+def test_head_split_across_reads() -> None:
+    codec = server()
+    data = req(HOST, b"X: 1", body=b"")
+    for i in range(len(data) - 1):
+        codec.receive_data(data[i : i + 1])
+        assert codec.next_event() is NEED_DATA
+    codec.receive_data(data[-1:])
+    assert isinstance(codec.next_event(), RequestHead)
+
+
+def test_pipelined_requests_pause_until_next_cycle() -> None:
+    codec = server()
+    evs = events(codec, req(HOST, start=b"GET /a HTTP/1.1") + req(HOST, start=b"GET /b HTTP/1.1"))
+    assert evs[-1] is PAUSED
+    codec.send_message(ResponseHead(200, b"OK", b"1.1", []), b"")
+    codec.start_next_cycle()
+    head = codec.next_event()
+    assert isinstance(head, RequestHead)
+    assert head.target == b"/b"
+
+
+def test_leading_empty_lines_are_ignored() -> None:
+    head = events(server(), b"\r\n\r\n" + req(HOST))[0]
+    assert isinstance(head, RequestHead)
+
+
+def test_content_length_body_in_pieces() -> None:
+    codec = server()
+    evs = events(codec, req(HOST, b"Content-Length: 10", start=b"POST / HTTP/1.1", body=b"12345"))
+    assert codec.their_body_length == 5
+    assert body(evs) == b"12345"
+    evs = events(codec, b"67890")
+    assert body(evs) == b"67890"
+    assert isinstance(evs[-2], EndOfMessage)
+
+
+def test_chunked_body_with_extensions_and_trailers() -> None:
+    codec = server()
+    evs = events(
+        codec,
+        req(HOST, b"Transfer-Encoding: chunked", start=b"POST / HTTP/1.1")
+        + b"5;name=value\r\nhello\r\n6 ; x\r\n world\r\n0\r\nX-Sum: 1\r\nX-Sum: 2\r\n\r\n",
+    )
+    assert body(evs) == b"hello world"
+    end = evs[-2]
+    assert isinstance(end, EndOfMessage)
+    assert end.trailers == [(b"X-Sum", b"1"), (b"X-Sum", b"2")]
+    assert codec.their_body_length == 0
+
+
+def test_chunked_upper_and_lower_hex() -> None:
+    evs = events(
+        server(),
+        req(HOST, b"Transfer-Encoding: chunked", start=b"POST / HTTP/1.1")
+        + b"A\r\n0123456789\r\na\r\nabcdefghij\r\n0\r\n\r\n",
+    )
+    assert body(evs) == b"0123456789abcdefghij"
+
+
+def test_cl_and_te_uses_chunked_removes_length_and_closes() -> None:
+    codec = server()
+    evs = events(
+        codec,
+        req(HOST, b"Content-Length: 3", b"Transfer-Encoding: chunked", start=b"POST / HTTP/1.1")
+        + b"5\r\nhello\r\n0\r\n\r\n",
+    )
+    head = evs[0]
+    assert isinstance(head, RequestHead)
+    assert [n for n, _ in head.headers] == [b"Host", b"Transfer-Encoding"]
+    assert body(evs) == b"hello"
+    assert not codec.keep_alive
+    response = codec.send_message(ResponseHead(200, b"OK", b"1.1", []), b"")
+    assert b"connection: close\r\n" in response
+    assert codec.our_state is CodecState.MUST_CLOSE
+
+
+def test_duplicate_equal_content_length_is_kept_once() -> None:
+    head = events(
+        server(),
+        req(HOST, b"Content-Length: 2", b"Content-Length: 2", start=b"POST / HTTP/1.1", body=b"ab"),
+    )[0]
+    assert isinstance(head, RequestHead)
+    assert [n for n, _ in head.headers].count(b"Content-Length") == 1
+
+
+@pytest.mark.parametrize(
+    ("lines", "status"),
+    [
+        ((b"Content-Length: 1", b"Content-Length: 2"), 400),
+        ((b"Content-Length: +5",), 400),
+        ((b"Content-Length: 3,3",), 400),
+        ((b"Content-Length: -1",), 400),
+        ((b"Content-Length: 18446744073709551616",), 400),
+        ((b"Transfer-Encoding: gzip",), 400),
+        ((b"Transfer-Encoding: chunked, gzip",), 400),
+        ((b"Transfer-Encoding: chunked", b"Transfer-Encoding: gzip"), 400),
+        ((b"Transfer-Encoding: chunked, chunked",), 400),
+        ((b"Transfer-Encoding: gzip, chunked",), 501),
+        ((b"Transfer-Encoding:",), 400),
+    ],
+)
+def test_bad_framing_fields(lines: tuple[bytes, ...], status: int) -> None:
+    error = parse_error(server(), req(HOST, *lines, start=b"POST / HTTP/1.1"))
+    assert error.status_hint == status
+
+
+def test_transfer_encoding_on_http10_is_rejected() -> None:
+    error = parse_error(server(), req(b"Transfer-Encoding: chunked", start=b"POST / HTTP/1.0"))
+    assert error.status_hint == 400
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        (req(HOST, b"X: a", b" folded"), "folding"),
+        (req(HOST, b"X : a"), "whitespace"),
+        (req(HOST, b"X: a\x00b"), "NUL"),
+        (req(HOST, b"X: a\rb"), "CR"),
+        (req(HOST, b"X: a\x01b"), "control"),
+        (req(HOST, b": a"), "empty"),
+        (req(HOST, b"X(: a"), "invalid character"),
+        (req(HOST, b"no colon"), "colon"),
+        (b"GET / HTTP/1.1\nHost: a\n\n", "bare LF"),
+        (b"GET / HTTP/1.1\r\nHost: a\n\n", "bare LF"),
+    ],
+)
+def test_malformed_fields(data: bytes, fragment: str) -> None:
+    error = parse_error(server(), data)
+    assert error.status_hint == 400
+    assert fragment in str(error)
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (b"GE T / HTTP/1.1\r\n\r\n", 400),
+        (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400),
+        (b"GET /\x7f HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+        (b"GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505),
+        (b"GET / HTTP/1.1\r\n\r\n", 400),  # no Host
+        (req(HOST, b"Host: b.test"), 400),
+        (req(b"Host: a b"), 400),
+        (req(HOST, start=b"GET a HTTP/1.1"), 400),
+        (req(HOST, start=b"GET * HTTP/1.1"), 400),
+        (req(HOST, start=b"CONNECT / HTTP/1.1"), 400),
+        (req(HOST, start=b"CONNECT a.test HTTP/1.1"), 400),
+    ],
+)
+def test_bad_request_lines(data: bytes, status: int) -> None:
+    assert parse_error(server(), data).status_hint == status
+
+
+@pytest.mark.parametrize(
+    "start",
+    [b"OPTIONS * HTTP/1.1", b"CONNECT a.test:443 HTTP/1.1", b"GET http://a.test/x?y HTTP/1.1"],
+)
+def test_other_target_forms(start: bytes) -> None:
+    head = events(server(), req(HOST, start=start))[0]
+    assert isinstance(head, RequestHead)
+
+
+def test_http10_needs_no_host() -> None:
+    codec = server()
+    head = events(codec, b"GET / HTTP/1.0\r\n\r\n")[0]
+    assert isinstance(head, RequestHead)
+    assert not codec.keep_alive
+
+
+def test_http10_keep_alive_is_honoured() -> None:
+    codec = server()
+    events(codec, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    assert codec.keep_alive
+    out = codec.send_message(ResponseHead(200, b"OK", b"1.1", []), b"")
+    assert out.startswith(b"HTTP/1.0 200 OK\r\n")
+    assert b"connection: keep-alive\r\n" in out
+    codec.start_next_cycle()
+
+
+def test_http2_preface_is_closed_without_an_answer() -> None:
+    error = parse_error(server(), b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    assert error.status_hint is None
+
+
+def test_limits_give_431_and_414() -> None:
+    assert (
+        parse_error(server(max_headers=3), req(HOST, b"A: 1", b"B: 2", b"C: 3")).status_hint == 431
+    )
+    assert (
+        parse_error(server(max_buf_size=8192), req(HOST, b"X: " + b"a" * 9000)).status_hint == 431
+    )
+    # Incomplete but already too big: refused before the end arrives.
+    assert parse_error(server(max_buf_size=8192), b"GET /" + b"a" * 9000).status_hint == 431
+    assert (
+        parse_error(server(), req(HOST, start=b"GET /" + b"a" * 65534 + b" HTTP/1.1")).status_hint
+        == 414
+    )
+    assert parse_error(server(), req(HOST, b"x" * 65536 + b": y")).status_hint == 431
+
+
+def test_uri_at_the_limit_is_accepted() -> None:
+    head = events(server(), req(HOST, start=b"GET /" + b"a" * 65533 + b" HTTP/1.1"))[0]
+    assert isinstance(head, RequestHead)
+
+
+CHUNKED_POST = req(HOST, b"Transfer-Encoding: chunked", start=b"POST / HTTP/1.1")
+
+
+@pytest.mark.parametrize(
+    ("chunks", "fragment"),
+    [
+        (b"f0000000000000003\r\nabc\r\n0\r\n\r\n", "overflow"),
+        (b"zz\r\n", "chunk size"),
+        (b"\r\n", "chunk size"),
+        (b"5\r\nhelloXY0\r\n\r\n", "CRLF"),
+        (b"5\r\nhello\n0\r\n\r\n", "CRLF"),
+        (b"5;a\nb\r\nhello\r\n0\r\n\r\n", "chunk size"),
+        (b"5;" + b"e" * 16_400 + b"\r\nhello\r\n0\r\n\r\n", "16 KiB"),
+    ],
+)
+def test_bad_chunks(chunks: bytes, fragment: str) -> None:
+    error = parse_error(server(), CHUNKED_POST + chunks)
+    assert fragment in str(error)
+
+
+def test_chunk_extensions_count_over_the_whole_body() -> None:
+    one = b"1;" + b"e" * 9000 + b"\r\nx\r\n"
+    error = parse_error(server(), CHUNKED_POST + one + one)
+    assert "16 KiB" in str(error)
+
+
+def test_trailer_limits() -> None:
+    many = b"".join(b"T%d: v\r\n" % i for i in range(5))
+    assert (
+        parse_error(server(max_headers=3), CHUNKED_POST + b"0\r\n" + many + b"\r\n").status_hint
+        == 431
+    )
+    big = b"T: " + b"v" * 17_000 + b"\r\n\r\n"
+    assert parse_error(server(), CHUNKED_POST + b"0\r\n" + big).status_hint == 431
+
+
+def test_eof_handling() -> None:
+    idle = server()
+    idle.receive_data(b"")
+    assert isinstance(idle.next_event(), ConnectionClosed)
+    assert idle.their_state is CodecState.CLOSED
+
+    partial = server()
+    partial.receive_data(b"GET / HTTP/1.1\r\n")
+    partial.receive_data(b"")
+    with pytest.raises(IncompleteMessageError):
+        partial.next_event()
+
+    mid_body = server()
+    events(mid_body, req(HOST, b"Content-Length: 5", start=b"POST / HTTP/1.1", body=b"ab"))
+    mid_body.receive_data(b"")
+    with pytest.raises(IncompleteMessageError):
+        mid_body.next_event()
+    assert mid_body.their_state is CodecState.ERROR
+
+
+def test_expect_continue_flags() -> None:
+    codec = server()
+    events(
+        codec, req(HOST, b"Expect: 100-Continue", b"Content-Length: 5", start=b"POST / HTTP/1.1")
+    )
+    assert waiting_100(codec)
+    assert codec.send_informational(ResponseHead(100, b"Continue", b"1.1", [])) == (
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+    )
+    assert not waiting_100(codec)
+
+    for data in (
+        req(HOST, b"Expect: 100-continue"),  # no body
+        b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    ):
+        other = server()
+        events(other, data)
+        assert not other.they_are_waiting_for_100_continue
+
+
+def test_upgrade_states() -> None:
+    codec = server()
+    events(codec, req(HOST, b"Upgrade: ws", b"Connection: upgrade") + b"first bytes")
+    assert codec.upgrade_requested
+    assert their(codec) is CodecState.MIGHT_SWITCH_PROTOCOL
+    out = codec.send_message(
+        ResponseHead(101, b"Switching Protocols", b"1.1", [(b"Upgrade", b"ws")]), b""
+    )
+    assert b"content-length" not in out
+    assert codec.our_state is CodecState.SWITCHED_PROTOCOL
+    assert their(codec) is CodecState.SWITCHED_PROTOCOL
+    assert codec.trailing_data == (b"first bytes", False)
+    assert codec.next_event() is PAUSED
+
+    declined = server()
+    events(declined, req(HOST, b"Upgrade: ws"))
+    declined.send_message(ResponseHead(200, b"OK", b"1.1", []), b"")
+    assert declined.their_state is CodecState.DONE
+    declined.start_next_cycle()
+
+    http10 = server()
+    events(http10, req(b"Upgrade: ws", start=b"GET / HTTP/1.0"))
+    assert not http10.upgrade_requested
+
+
+def test_101_without_an_upgrade_request_is_a_user_error() -> None:
+    codec = server()
+    events(codec, req(HOST))
+    with pytest.raises(UserError):
+        codec.send_head(ResponseHead(101, b"Switching Protocols", b"1.1", []))
+
+
+# -- server: encoding responses ---------------------------------------------------
+
+
+def answered(request: bytes, head: ResponseHead, body: bytes = b"", **options: object) -> bytes:
+    codec = server(**options)
+    events(codec, request)
+    return codec.send_message(head, body)
+
+
+def ok(*fields: tuple[bytes, bytes], status: int = 200) -> ResponseHead:
+    return ResponseHead(status, b"OK", b"1.1", list(fields))
+
+
+def test_response_framing_rules() -> None:
+    get = req(HOST)
+    assert answered(get, ok(), b"abc") == b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc"
+    assert answered(req(HOST, start=b"HEAD / HTTP/1.1"), ok(), b"abc") == (
+        b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\n"
+    )
+    assert answered(req(HOST, start=b"HEAD / HTTP/1.1"), ok(), b"") == b"HTTP/1.1 200 OK\r\n\r\n"
+    for status in (204, 304):
+        out = answered(get, ok((b"Content-Length", b"3"), status=status), b"abc")
+        assert out == b"HTTP/1.1 %d OK\r\n\r\n" % status
+    out = answered(req(HOST, start=b"CONNECT a:1 HTTP/1.1"), ok((b"Content-Length", b"3")), b"")
+    assert out == b"HTTP/1.1 200 OK\r\n\r\n"
+
+
+def test_streamed_response_framing() -> None:
+    codec = server()
+    events(codec, req(HOST))
+    assert codec.send_head(ok(), None) == b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+    assert codec.send_data(b"") == []
+    assert b"".join(codec.send_data(b"x" * 5000)) == b"1388\r\n" + b"x" * 5000 + b"\r\n"
+    assert codec.send_end() == b"0\r\n\r\n"
+    assert codec.our_state is CodecState.DONE
+
+    old = server()
+    events(old, b"GET / HTTP/1.0\r\n\r\n")
+    assert old.send_head(ok((b"Transfer-Encoding", b"chunked")), None) == (
+        b"HTTP/1.0 200 OK\r\nconnection: close\r\n\r\n"
+    )
+    assert old.send_data(b"abc") == [b"abc"]
+    assert old.send_end() == b""
+    assert old.our_state is CodecState.MUST_CLOSE
+
+
+def test_content_length_mismatch_is_a_user_error() -> None:
+    longer = server()
+    events(longer, req(HOST))
+    with pytest.raises(UserError, match="longer than its Content-Length"):
+        longer.send_message(ok((b"Content-Length", b"2")), b"abc")
+    assert longer.our_state is CodecState.ERROR
+
+    shorter = server()
+    events(shorter, req(HOST))
+    shorter.send_head(ok((b"Content-Length", b"5")), None)
+    shorter.send_data(b"abc")
+    with pytest.raises(UserError, match="shorter than its Content-Length"):
+        shorter.send_end()
+    assert shorter.our_state is CodecState.ERROR
+
+
+def test_both_length_fields_from_the_user_is_an_error() -> None:
+    codec = server()
+    events(codec, req(HOST))
+    with pytest.raises(UserError, match="both"):
+        codec.send_head(ok((b"Content-Length", b"3"), (b"Transfer-Encoding", b"chunked")))
+
+
+def test_title_case_and_date() -> None:
+    out = answered(
+        req(HOST),
+        ok((b"x-custom-thing", b"1")),
+        b"",
+        title_case_headers=True,
+        auto_date_header=True,
+    )
+    assert out.startswith(b"HTTP/1.1 200 OK\r\nX-Custom-Thing: 1\r\nContent-Length: 0\r\nDate: ")
+    assert http_date() in out
+    user_date = answered(req(HOST), ok((b"Date", b"yesterday")), b"", auto_date_header=True)
+    assert user_date.count(b"ate: ") == 1
+
+
+def test_http_date_is_cached_and_well_formed() -> None:
+    first = http_date()
+    assert http_date() is first or http_date() == first
+    assert len(first) == 29
+    assert first.endswith(b" GMT")
+
+
+def test_trailers_sent_only_when_declared_and_accepted() -> None:
+    trailers = [(b"X-Sum", b"1"), (b"Host", b"no"), (b"X-Other", b"no")]
+    accepting = server()
+    events(accepting, req(HOST, b"TE: trailers"))
+    accepting.send_head(ok((b"Trailer", b"x-sum")), None)
+    assert accepting.send_end(trailers) == b"0\r\nX-Sum: 1\r\n\r\n"
+
+    refusing = server()
+    events(refusing, req(HOST))
+    refusing.send_head(ok((b"Trailer", b"x-sum")), None)
+    assert refusing.send_end(trailers) == b"0\r\n\r\n"
+
+
+def test_error_response_after_a_parse_error() -> None:
+    codec = server()
+    with pytest.raises(ParseError):
+        events(codec, b"GE T / HTTP/1.1\r\n\r\n")
+    out = codec.send_message(ResponseHead(400, b"Bad Request", b"1.1", []), b"")
+    assert out == b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+def test_state_machine_refuses_misuse() -> None:
+    codec = server()
+    with pytest.raises(UserError):
+        codec.send_head(ok())  # no request yet
+    events(codec, req(HOST))
+    with pytest.raises(UserError):
+        codec.start_next_cycle()  # response not sent
+    with pytest.raises(UserError):
+        codec.send_head(RequestHead(b"GET", b"/", b"1.1", []))  # wrong role
+    codec.send_failed()
+    assert codec.our_state is CodecState.ERROR
+    assert not codec.keep_alive
+    with pytest.raises(UserError):
+        codec.send_data(b"x")
+
+
+def test_disable_keep_alive() -> None:
+    codec = server()
+    events(codec, req(HOST))
+    codec.disable_keep_alive()
+    assert b"connection: close" in codec.send_message(ok(), b"")
+    assert codec.our_state is CodecState.MUST_CLOSE
+    assert codec.their_state is CodecState.MUST_CLOSE
+
+
+def test_max_buf_size_minimum() -> None:
+    with pytest.raises(ValueError, match="8192"):
+        server(max_buf_size=8191)
+
+
+# -- client: encoding requests -------------------------------------------------------
+
+
+def sent(head: RequestHead, body_length: int | None) -> tuple[Codec, bytes]:
+    codec = client()
+    return codec, codec.send_head(head, body_length)
+
+
+def test_request_framing_rules() -> None:
+    host = (b"Host", b"a")
+    _, out = sent(RequestHead(b"GET", b"/", b"1.1", [host]), 0)
+    assert out == b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    _, out = sent(RequestHead(b"GET", b"/", b"1.1", [host]), None)
+    assert out == b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    _, out = sent(RequestHead(b"POST", b"/", b"1.1", [host]), 3)
+    assert out == b"POST / HTTP/1.1\r\nHost: a\r\ncontent-length: 3\r\n\r\n"
+    codec, out = sent(RequestHead(b"POST", b"/", b"1.1", [host]), None)
+    assert out == b"POST / HTTP/1.1\r\nHost: a\r\ntransfer-encoding: chunked\r\n\r\n"
+    assert codec.send_data(b"abc") == [b"3\r\nabc\r\n"]
+    assert codec.send_end() == b"0\r\n\r\n"
+    _, out = sent(
+        RequestHead(
+            b"POST", b"/", b"1.1", [host, (b"TE-x", b"1"), (b"Transfer-Encoding", b"gzip")]
+        ),
+        None,
+    )
+    assert b"Transfer-Encoding: gzip, chunked\r\n" in out
+    _, out = sent(
+        RequestHead(
+            b"POST", b"/", b"1.1", [(b"Content-Length", b"3"), (b"Transfer-Encoding", b"chunked")]
+        ),
+        3,
+    )
+    assert b"Content-Length" not in out
+    codec, out = sent(
+        RequestHead(b"POST", b"/", b"1.0", [(b"Transfer-Encoding", b"chunked")]), None
+    )
+    assert out == b"POST / HTTP/1.0\r\n\r\n"
+    assert not codec.our_body_allowed
+
+
+def test_request_trailers_need_a_trailer_field() -> None:
+    codec, _ = sent(RequestHead(b"POST", b"/", b"1.1", [(b"Trailer", b"x-sum")]), None)
+    assert codec.send_end([(b"X-Sum", b"1"), (b"X-No", b"2")]) == b"0\r\nX-Sum: 1\r\n\r\n"
+    plain, _ = sent(RequestHead(b"POST", b"/", b"1.1", []), None)
+    assert plain.send_end([(b"X-Sum", b"1")]) == b"0\r\n\r\n"
+
+
+# -- client: parsing responses ---------------------------------------------------------
+
+
+def exchange(
+    response: bytes, method: bytes = b"GET", fields: list[tuple[bytes, bytes]] | None = None
+) -> tuple[Codec, list[Event | Sentinel]]:
+    codec = client()
+    codec.send_head(RequestHead(method, b"/", b"1.1", fields or [(b"Host", b"a")]), 0)
+    if codec.our_state is CodecState.SEND_BODY:
+        codec.send_end()
+    return codec, events(codec, response)
+
+
+def test_informational_then_final_response() -> None:
+    codec, evs = exchange(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s>\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
+    )
+    statuses = [e.status for e in evs if isinstance(e, ResponseHead)]
+    assert statuses == [100, 103, 200]
+    assert body(evs) == b"hi"
+    assert codec.their_state is CodecState.DONE
+    codec.start_next_cycle()
+
+
+@pytest.mark.parametrize(
+    ("response", "method", "expected_body", "reusable"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", b"HEAD", b"", False),
+        (b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", b"GET", b"", True),
+        (b"HTTP/1.1 304 Not Modified\r\n\r\n", b"GET", b"", True),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3,3\r\nContent-Length: 3\r\n\r\nabc",
+            b"GET",
+            b"abc",
+            True,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+            b"GET",
+            b"ab",
+            True,
+        ),
+    ],
+)
+def test_response_framing(
+    response: bytes, method: bytes, expected_body: bytes, reusable: bool
+) -> None:
+    codec, evs = exchange(response, method)
+    assert body(evs) == expected_body
+    assert isinstance(evs[-2], EndOfMessage)
+    if reusable:
+        codec.start_next_cycle()
+    else:
+        # HEAD: the 5 bytes that followed were not asked for.
+        with pytest.raises(ParseError):
+            codec.start_next_cycle()
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: yolo\r\n\r\nuntil the end",
+        b"HTTP/1.1 200 OK\r\n\r\nuntil the end",
+        b"HTTP/1.0 200 OK\r\n\r\nuntil the end",
+    ],
+)
+def test_close_delimited_responses(response: bytes) -> None:
+    codec, evs = exchange(response)
+    assert body(evs) == b"until the end"
+    assert not codec.keep_alive
+    codec.receive_data(b"")
+    assert isinstance(codec.next_event(), EndOfMessage)
+    assert codec.their_state is CodecState.MUST_CLOSE
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3,4\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"HTTP/1.1 001 Weird\r\n\r\n",
+        b"HEAT/1.1 200 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nFold: a\r\n b\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+    ],
+)
+def test_malformed_responses(response: bytes) -> None:
+    codec = client()
+    codec.send_head(RequestHead(b"GET", b"/", b"1.1", []), 0)
+    with pytest.raises(ParseError):
+        events(codec, response)
+    assert codec.their_state is CodecState.ERROR
+
+
+def test_too_large_response_head_hints_431() -> None:
+    # The hint tells a client the kind of error too (hyper's is_parse_too_large).
+    codec = client(max_headers=2)
+    codec.send_head(RequestHead(b"GET", b"/", b"1.1", []), 0)
+    with pytest.raises(ParseError) as info:
+        events(codec, b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n")
+    assert info.value.status_hint == 431
+
+
+def test_obs_fold_allowed_when_asked() -> None:
+    codec = new_codec(Role.CLIENT, allow_obs_fold=True)
+    codec.send_head(RequestHead(b"GET", b"/", b"1.1", []), 0)
+    head = events(
+        codec, b"HTTP/1.1 200 OK\r\nFold: just\r\n some\r\n\t folding\r\nContent-Length: 0\r\n\r\n"
+    )[0]
+    assert isinstance(head, ResponseHead)
+    assert head.headers[0] == (b"Fold", b"just some folding")
+
+
+def test_response_cut_short_is_incomplete() -> None:
+    codec, _ = exchange(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+    codec.receive_data(b"")
+    with pytest.raises(IncompleteMessageError):
+        codec.next_event()
+    chunked, _ = exchange(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+    chunked.receive_data(b"")
+    with pytest.raises(IncompleteMessageError):
+        chunked.next_event()
+
+
+def test_client_upgrades() -> None:
+    codec, evs = exchange(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: ws\r\n\r\nnew protocol",
+        fields=[(b"Upgrade", b"ws"), (b"Connection", b"upgrade")],
+    )
+    assert isinstance(evs[0], ResponseHead)
+    assert evs[1] is PAUSED
+    assert codec.their_state is CodecState.SWITCHED_PROTOCOL
+    assert codec.our_state is CodecState.SWITCHED_PROTOCOL
+    assert codec.trailing_data == (b"new protocol", False)
+
+    tunnel, evs = exchange(b"HTTP/1.1 200 OK\r\n\r\ntunnel", method=b"CONNECT")
+    assert tunnel.their_state is CodecState.SWITCHED_PROTOCOL
+    assert tunnel.trailing_data[0] == b"tunnel"
+
+
+def test_bytes_before_any_request_are_an_error() -> None:
+    codec = client()
+    codec.receive_data(b"HTTP/1.1 200 OK\r\n\r\n")
+    with pytest.raises(ParseError):
+        codec.next_event()
+    fresh = client()
+    fresh.receive_data(b"surprise")
+    with pytest.raises(ParseError):
+        fresh.send_head(RequestHead(b"GET", b"/", b"1.1", []), 0)
+
+
+# -- properties ------------------------------------------------------------------------
+
+_token = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=12)
+_value = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789 ;=,/", max_size=20).map(str.strip)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    method=st.sampled_from([b"GET", b"POST", b"PUT", b"DELETE", b"PATCH", b"X-CUSTOM"]),
+    path=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789/-._~%", max_size=30),
+    fields=st.lists(st.tuples(_token, _value), max_size=10),
+    payload=st.binary(max_size=300),
+    chunked=st.booleans(),
+)
+def test_client_to_server_round_trip(
+    method: bytes, path: str, fields: list[tuple[str, str]], payload: bytes, chunked: bool
+) -> None:
+    reserved = {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+    }
+    pairs = [(b"Host", b"a.test")] + [
+        (n.encode(), v.encode()) for n, v in fields if n not in reserved
+    ]
+    sender = client()
+    head = RequestHead(method, b"/" + path.encode(), b"1.1", pairs)
+    wire = sender.send_head(head, None if chunked else len(payload))
+    if sender.our_body_allowed:
+        wire += b"".join(sender.send_data(payload)) + sender.send_end()
+        expected = payload
+    else:
+        sender.send_end()
+        expected = b""
+    receiver = server()
+    evs = events(receiver, wire)
+    got = evs[0]
+    assert isinstance(got, RequestHead)
+    assert (got.method, got.target) == (head.method, head.target)
+    assert [
+        p for p in got.headers if p[0] not in (b"content-length", b"transfer-encoding")
+    ] == pairs
+    assert body(evs) == expected
+    assert receiver.their_state is CodecState.DONE
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400), st.booleans())
+def test_arbitrary_bytes_only_raise_codec_errors(data: bytes, eof: bool) -> None:
+    for codec in (server(), client()):
+        if codec.role is Role.CLIENT:
+            codec.send_head(RequestHead(b"GET", b"/", b"1.1", []), 0)
+        try:
+            codec.receive_data(
+                b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n" + data
+                if codec.role is Role.SERVER and data[:1] == b"!"
+                else data
+            )
+            if eof:
+                codec.receive_data(b"")
+            events(codec)
+        except (ParseError, IncompleteMessageError):
+            assert codec.their_state is CodecState.ERROR
+
+
+# -- h11 as an oracle ----------------------------------------------------------------
+
+_wire_token = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-!#$%&'*+.^_`|~",
+    min_size=1,
+    max_size=10,
+)
+_wire_value = st.binary(max_size=20).map(lambda b: bytes(c for c in b if 0x21 <= c <= 0x7E))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    target=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789/-._~%?=&", max_size=30),
+    fields=st.lists(st.tuples(_wire_token, _wire_value), max_size=8),
+    payload=st.binary(max_size=200),
+    chunk=st.integers(min_value=1, max_value=64),
+    chunked=st.booleans(),
+)
+def test_requests_parse_as_h11_parses_them(
+    target: str, fields: list[tuple[str, bytes]], payload: bytes, chunk: int, chunked: bool
+) -> None:
+    import h11
+
+    skip = {"host", "content-length", "transfer-encoding", "connection", "expect", "upgrade", "te"}
+    pairs = [(n.encode(), v) for n, v in fields if n.lower() not in skip]
+    framing = (
+        [(b"Transfer-Encoding", b"chunked")]
+        if chunked
+        else [(b"Content-Length", b"%d" % len(payload))]
+    )
+    head = [(b"Host", b"a.test"), *pairs, *framing]
+    if chunked:
+        pieces = [payload[i : i + chunk] for i in range(0, len(payload), chunk)]
+        wire_body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    else:
+        wire_body = payload
+    wire = (
+        b"POST /"
+        + target.encode()
+        + b" HTTP/1.1\r\n"
+        + b"".join(n + b": " + v + b"\r\n" for n, v in head)
+        + b"\r\n"
+        + wire_body
+    )
+
+    oracle = h11.Connection(h11.SERVER)
+    oracle.receive_data(wire)
+    h11_events = []
+    while True:
+        event = oracle.next_event()
+        if event is h11.NEED_DATA or event is h11.PAUSED:
+            break
+        h11_events.append(event)
+    h11_request = h11_events[0]
+    assert isinstance(h11_request, h11.Request)
+    h11_body = b"".join(bytes(e.data) for e in h11_events if isinstance(e, h11.Data))
+
+    ours = events(server(), wire)
+    request_head = ours[0]
+    assert isinstance(request_head, RequestHead)
+    assert request_head.method == h11_request.method
+    assert request_head.target == h11_request.target
+    assert request_head.headers == h11_request.headers.raw_items()
+    assert body(ours) == h11_body == payload
+    assert isinstance(ours[-2], EndOfMessage)
+    assert isinstance(h11_events[-1], h11.EndOfMessage)
