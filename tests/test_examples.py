@@ -1,0 +1,405 @@
+"""The programs in ``examples/`` run and do what their docstrings say.
+
+Each example runs as a real subprocess with this interpreter, on asyncio and
+on trio (its ``--backend`` flag). The servers listen on port 0 and announce
+the port on their first line of output; they are fetched with the example
+client (a second subprocess) and with httpx, and with a hand-driven h11
+client where the order of bytes on the wire is the point. The client is also
+run against Python's ``http.server``, a server that is not ours.
+
+Every wait is bounded, and every server process is killed by its PID when
+its test ends, whatever happened.
+"""
+
+from __future__ import annotations
+
+import http.server
+import importlib.metadata
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import h11
+import httpx
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+BACKENDS = ["asyncio", "trio"]
+# Seconds any one step may take: generous for a loaded CI machine, and a
+# hang still fails well inside pytest's own 60 s limit.
+TIMEOUT = 20.0
+HELLO = b"Hello, World!\n"
+# 1 MiB of seeded random bytes: no repeating pattern that could hide a
+# misplaced or duplicated chunk, and the same bytes on every run.
+PAYLOAD = random.Random(20261120).randbytes(1 << 20)
+
+backends = pytest.mark.parametrize("backend", BACKENDS)
+
+
+def read_line(stream: IO[bytes], timeout: float = TIMEOUT) -> bytes:
+    """One line from a pipe, or AssertionError after ``timeout`` seconds.
+
+    The read runs in a daemon thread because a pipe read cannot time out
+    portably; a thread left blocked ends when the process is killed.
+    """
+    lines: list[bytes] = []
+    reader = threading.Thread(target=lambda: lines.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    assert lines, f"no complete line within {timeout} s"
+    return lines[0]
+
+
+def run_example(
+    name: str, *args: str, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``examples/<name>`` to completion (bounded) and capture its output."""
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        input=stdin,
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+@dataclass
+class Server:
+    url: str
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+    stderr: bytes = b""
+
+
+@contextmanager
+def example_server(name: str, backend: str) -> Iterator[Server]:
+    """Start ``examples/<name> --port 0``; kill it by PID on the way out."""
+    with subprocess.Popen(
+        [sys.executable, str(EXAMPLES / name), "--port", "0", "--backend", backend],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        server: Server | None = None
+        try:
+            assert process.stdout is not None
+            line = read_line(process.stdout)
+            match = re.fullmatch(rb"listening on (http://(127\.0\.0\.1):(\d+))\n", line)
+            assert match is not None, f"unexpected first line {line!r}"
+            server = Server(match[1].decode(), match[2].decode(), int(match[3]), process)
+            yield server
+        finally:
+            if process.poll() is None:
+                process.kill()
+            # communicate() reaps the process and drains both pipes.
+            _, stderr = process.communicate(timeout=TIMEOUT)
+            if server is not None:
+                server.stderr = stderr
+
+
+def http_client() -> httpx.Client:
+    # trust_env=False: a proxy configured in the environment must not sit
+    # between the test and a loopback server.
+    return httpx.Client(timeout=TIMEOUT, trust_env=False)
+
+
+# -- hello_server.py ---------------------------------------------------------------
+
+
+@backends
+def test_hello_server_answers_the_example_client(backend: str) -> None:
+    with example_server("hello_server.py", backend) as server:
+        result = run_example("client.py", server.url + "/", "--backend", backend)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == HELLO
+        # Any path, any method: the hello service ignores both.
+        result = run_example("client.py", server.url + "/any/path?x=1", "-d", "ignored")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == HELLO
+
+
+@backends
+def test_hello_server_keeps_one_connection_alive_for_httpx(backend: str) -> None:
+    with example_server("hello_server.py", backend) as server, http_client() as client:
+        peers: set[object] = set()
+        for method in ("GET", "POST", "GET", "HEAD"):
+            # The POST body is left unread by the service: the connection
+            # must discard it and stay usable for the next request.
+            body = b"x" * 1000 if method == "POST" else None
+            response = client.request(method, server.url + "/", content=body)
+            assert response.status_code == 200
+            assert response.headers["content-type"] == "text/plain"
+            assert response.headers["content-length"] == str(len(HELLO))
+            assert response.content == (b"" if method == "HEAD" else HELLO)
+            stream = response.extensions["network_stream"]
+            peers.add(stream.get_extra_info("client_addr"))
+        assert len(peers) == 1, "httpx had to reconnect"
+
+
+@backends
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_server_stops_cleanly_on_a_signal(backend: str, signum: signal.Signals) -> None:
+    with (
+        example_server("hello_server.py", backend) as server,
+        socket.create_connection((server.host, server.port), timeout=TIMEOUT) as idle,
+    ):
+        # An idle keep-alive connection must not hold the shutdown up.
+        idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert idle.recv(65536).startswith(b"HTTP/1.1 200 OK\r\n")
+        server.process.send_signal(signum)
+        assert server.process.wait(timeout=TIMEOUT) == 0
+        assert idle.recv(65536) == b""  # the server closed its end
+    assert f"{signum.name}: shutting down".encode() in server.stderr
+    assert b"Traceback" not in server.stderr
+
+
+# -- echo_server.py ----------------------------------------------------------------
+
+
+@backends
+def test_echo_server_echoes_a_mebibyte_through_the_example_client(
+    backend: str, tmp_path: Path
+) -> None:
+    upload = tmp_path / "upload.bin"
+    upload.write_bytes(PAYLOAD)
+    with example_server("echo_server.py", backend) as server:
+        url = server.url + "/"
+        # From a file: sent with Content-Length.
+        result = run_example("client.py", url, "-d", f"@{upload}", "--backend", backend)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == PAYLOAD
+        # From stdin: length unknown, sent chunked.
+        result = run_example("client.py", url, "-d", "@-", "--backend", backend, stdin=PAYLOAD)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == PAYLOAD
+        result = run_example("client.py", url, "-X", "PUT", "-d", "short text")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == b"short text"
+
+
+@backends
+def test_echo_server_echoes_a_mebibyte_to_httpx(backend: str) -> None:
+    with example_server("echo_server.py", backend) as server, http_client() as client:
+        response = client.post(
+            server.url + "/upload",
+            content=PAYLOAD,
+            headers={"content-type": "application/x-test; v=1"},
+        )
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/x-test; v=1"
+        assert response.headers["content-length"] == str(len(PAYLOAD))
+        assert response.content == PAYLOAD
+
+        # An iterator makes httpx send it chunked; the echo comes back chunked.
+        chunks = (PAYLOAD[i : i + 50_000] for i in range(0, len(PAYLOAD), 50_000))
+        response = client.post(server.url + "/", content=chunks)
+        assert response.status_code == 200
+        assert response.headers["transfer-encoding"] == "chunked"
+        assert "content-type" not in response.headers
+        assert response.content == PAYLOAD
+
+
+def receive_until(conn: h11.Connection, sock: socket.socket, want: type[h11.Event]) -> list[object]:
+    """Feed ``conn`` from ``sock`` until an event of type ``want``; return the events."""
+    events: list[object] = []
+    for _ in range(10_000):  # a bound on reads; the socket timeout bounds each one
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            conn.receive_data(sock.recv(65536))
+            continue
+        events.append(event)
+        if isinstance(event, want):
+            return events
+    raise AssertionError(f"no {want.__name__} in {events!r}")
+
+
+@backends
+def test_echo_server_answers_before_the_request_body_ends(backend: str) -> None:
+    """The echo starts while the upload is still open: nothing is buffered whole."""
+    with (
+        example_server("echo_server.py", backend) as server,
+        socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock,
+    ):
+        conn = h11.Connection(h11.CLIENT)
+        head = h11.Request(
+            method="POST",
+            target="/",
+            headers=[("Host", "x"), ("Transfer-Encoding", "chunked"), ("Content-Type", "text/x")],
+        )
+        sock.sendall(conn.send(head) + conn.send(h11.Data(data=b"first chunk")))
+
+        events = receive_until(conn, sock, h11.Data)
+        response = events[0]
+        assert isinstance(response, h11.Response)
+        assert response.status_code == 200
+        assert (b"content-type", b"text/x") in response.headers
+        assert (b"transfer-encoding", b"chunked") in response.headers
+        assert [e.data for e in events if isinstance(e, h11.Data)] == [b"first chunk"]
+
+        # Only now does the rest of the request go out.
+        sock.sendall(conn.send(h11.Data(data=b"second")) + conn.send(h11.EndOfMessage()))
+        events = receive_until(conn, sock, h11.EndOfMessage)
+        assert b"".join(e.data for e in events if isinstance(e, h11.Data)) == b"second"
+
+
+# -- client.py against a server that is not ours -------------------------------------
+
+
+@dataclass
+class ForeignServer:
+    url: str
+    release: threading.Event
+
+
+class ForeignHandler(http.server.BaseHTTPRequestHandler):
+    """Python's http.server speaking HTTP/1.0: close-delimited bodies."""
+
+    release: threading.Event
+
+    def do_GET(self) -> None:
+        if self.path == "/slow":
+            self.send_response(200)
+            self.end_headers()  # no Content-Length: the body ends at close
+            self.wfile.write(b"first\n")
+            self.wfile.flush()
+            # Hold the rest back until the test saw the first part arrive.
+            self.release.wait(TIMEOUT)
+            self.wfile.write(b"second\n")
+        else:
+            body = b"no such page\n"
+            self.send_response(404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # keep the test output clean
+
+
+@pytest.fixture
+def foreign_server() -> Iterator[ForeignServer]:
+    release = threading.Event()
+    handler = type("Handler", (ForeignHandler,), {"release": release})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield ForeignServer(f"http://127.0.0.1:{httpd.server_address[1]}", release)
+    finally:
+        release.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(TIMEOUT)
+
+
+@backends
+def test_client_exits_1_on_a_404(backend: str, foreign_server: ForeignServer) -> None:
+    result = run_example("client.py", foreign_server.url + "/missing", "--backend", backend)
+    assert result.returncode == 1
+    assert result.stdout == b""
+    assert b"404 Not Found" in result.stderr
+
+
+@backends
+def test_client_writes_the_body_as_it_arrives(backend: str, foreign_server: ForeignServer) -> None:
+    url = foreign_server.url + "/slow"
+    with subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "client.py"), url, "--backend", backend],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            # The server is still holding "second" back, so this line can
+            # only come from a client that streams.
+            assert read_line(process.stdout) == b"first\n"
+            foreign_server.release.set()
+            rest, stderr = process.communicate(timeout=TIMEOUT)
+            assert process.returncode == 0, stderr
+            assert rest == b"second\n"
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate(timeout=TIMEOUT)
+
+
+def test_client_refuses_https_clearly() -> None:
+    result = run_example("client.py", "https://127.0.0.1:1/")
+    assert result.returncode == 2
+    assert b"https:// is not supported yet" in result.stderr
+
+
+# -- demo.py -----------------------------------------------------------------------
+
+
+@backends
+def test_demo_runs_and_prints_every_exchange(backend: str) -> None:
+    result = run_example("demo.py", "--backend", backend)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert out.count("HTTP/1.1 200 OK\n") == 4
+    assert out.count("content-type: text/plain\n") == 4
+    assert out.count("\n\nHello, World!\n") == 3
+    assert out.count("\ncontent-length: 14\n") == 3
+    assert "--- POST /echo\n" in out
+    assert out.endswith("\n\necho me, please\n\n")
+    assert result.stderr == b""
+
+
+def dependency_import_names(distribution: str) -> set[str]:
+    """Top-level import names of ``distribution`` and everything it requires."""
+    seen: set[str] = set()
+    todo = [canonicalize_name(distribution)]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in importlib.metadata.requires(name) or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(canonicalize_name(requirement.name))
+    return {
+        module
+        for module, owners in importlib.metadata.packages_distributions().items()
+        if any(canonicalize_name(owner) in seen for owner in owners)
+    }
+
+
+def test_demo_needs_only_hyper_core_and_its_dependencies() -> None:
+    # Run the demo as `python examples/demo.py` would (same sys.path), then
+    # list the third-party top-level modules it imported.
+    script = (
+        "import runpy, sys\n"
+        f"sys.path.insert(0, {str(EXAMPLES)!r})\n"
+        f"sys.argv = [{str(EXAMPLES / 'demo.py')!r}]\n"
+        f"runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "top = {name.partition('.')[0] for name in sys.modules}\n"
+        "print(*sorted(top - set(sys.stdlib_module_names)), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, timeout=TIMEOUT, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    imported = set(result.stderr.decode().split())
+    examples = {path.stem for path in EXAMPLES.glob("*.py")}
+    # hyper_core itself is named outright: an editable install of it is not
+    # in packages_distributions().
+    allowed = dependency_import_names("hyper-core") | examples | {"hyper_core"}
+    # Underscored names are interpreter or packaging machinery (the
+    # `__main__` module, setuptools' `_distutils_hack` .pth hook).
+    extra = {name for name in imported - allowed if not name.startswith("_")}
+    assert extra == set()
+    assert {"hyper_core", "anyio"} <= imported
