@@ -94,7 +94,7 @@ def isolated(session: nox.Session, package: str) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Side-by-side benchmarks against peer servers (needs wrk and taskset)."""
-    uv_sync(session, "--all-packages", "--group", "test")
+    uv_sync(session, "--all-packages", "--group", "test", "--group", "bench")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 

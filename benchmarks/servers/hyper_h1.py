@@ -1,0 +1,66 @@
+"""hyper-core's HTTP/1 server connection serving the benchmark's hello world.
+
+An anyio TCP listener hands each accepted stream to
+``http1.Builder().serve_connection(stream, service)``, exactly as the user
+guide does; the service answers every request with status 200,
+``Content-Type: text/plain`` and the 13-byte body ``Hello, World!`` (the
+connection adds ``Content-Length`` from the body's exact size hint, and
+``Date``). The builder keeps hyper's defaults.
+
+A connection that ends in an error must not take the listener down (anyio's
+``serve`` runs handlers in one task group), so errors are counted and the
+first few printed to stderr, where ``run.py`` reports them.
+
+Usage: ``python hyper_h1.py --port N [--backend asyncio|trio]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import anyio
+from anyio.abc import SocketStream
+from hyper_core.server.conn import http1
+
+from hyper_core.body import Full, Incoming
+from hyper_core.http import Headers, Request, Response
+
+BODY = b"Hello, World!"
+# Enough to see what went wrong without flooding the log under load.
+MAX_REPORTED_ERRORS = 5
+
+builder = http1.Builder()
+errors = 0
+
+
+async def hello(request: Request[Incoming]) -> Response[Full]:
+    return Response(200, headers=Headers({"content-type": "text/plain"}), body=Full(BODY))
+
+
+async def handle(stream: SocketStream) -> None:
+    global errors
+    async with stream:
+        try:
+            await builder.serve_connection(stream, hello)
+        except Exception as exc:
+            errors += 1
+            if errors <= MAX_REPORTED_ERRORS:
+                print(f"connection error {errors}: {exc!r}", file=sys.stderr, flush=True)
+
+
+async def serve(port: int) -> None:
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=port)
+    await listener.serve(handle)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
+    args = parser.parse_args()
+    anyio.run(serve, args.port, backend=args.backend)
+
+
+if __name__ == "__main__":
+    main()
