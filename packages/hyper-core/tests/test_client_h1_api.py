@@ -186,6 +186,8 @@ def test_public_names() -> None:
     assert sorted(http1.__all__) == [
         "Builder",
         "Connection",
+        "DEFAULT_MAX_BUF_SIZE",
+        "DEFAULT_MAX_HEADERS",
         "Parts",
         "SendRequest",
         "TrySendError",

@@ -46,6 +46,7 @@ import pytest
 from hyper_core.body import Body, Full, Incoming, collect
 from hyper_core.error import HyperError
 from hyper_core.http import Request, Response
+from hyper_core.proto.h1 import _codec
 
 if TYPE_CHECKING:
     from conftest import ServeH1
@@ -175,6 +176,19 @@ def serve(*requests: Seen, interim: tuple[int, ...] = (), then: tuple[int, ...] 
 
 def one_of(*choices: Reject | Refuse | Serve) -> OneOf:
     return OneOf(choices)
+
+
+#: The table runs on the codec HYPER_CORE_H1_CODEC picks.
+H11 = _codec.DEFAULT_IMPL == "h11"
+
+
+def per_codec(native: Outcome, *, h11: Outcome) -> Outcome:
+    """A row where the h11 codec's documented grammar differs (``_h11_codec.py``).
+
+    Both codecs refuse the same hostile input; these rows are valid messages
+    that h11's narrower grammar refuses too.
+    """
+    return h11 if H11 else native
 
 
 @dataclass(frozen=True)
@@ -310,7 +324,8 @@ FRAMING_CASES = [
     Case(
         "cl_many_leading_zeros",
         post(b"Content-Length: " + b"0" * 23 + b"5", b"Connection: close", body=b"hello"),
-        serve(POST_HELLO),
+        # h11: at most 20 digits.
+        per_codec(serve(POST_HELLO), h11=reject(400)),
     ),
     # RFC 9112 §6.3: framing does not depend on the method; a GET body is
     # read (hyper reads it) so the next request starts where it should.
@@ -343,7 +358,8 @@ TRANSFER_ENCODING_CASES = [
     Case(
         "te_empty_list_element",
         post(b"Transfer-Encoding: , chunked", b"Connection: close", body=HELLO_CHUNKED),
-        serve(POST_HELLO),
+        # h11: the value must be exactly "chunked" (501, a coding it does not know).
+        per_codec(serve(POST_HELLO), h11=reject(501)),
     ),
     # RFC 9112 §6.3 item 4: chunked present but not final -> MUST 400, close.
     Case(
@@ -464,7 +480,8 @@ CHUNKED_BODY_CASES = [
     Case(
         "chunk_extension_bws",
         chunked(body=b"5 ; name = value\r\nhello\r\n0\r\n\r\n"),
-        serve(POST_HELLO),
+        # h11: no whitespace before ";" (its chunk header grammar).
+        per_codec(serve(POST_HELLO), h11=refuse()),
     ),
     Case("chunk_extension_bare_lf", chunked(body=b"5;a\nb\r\nhello\r\n0\r\n\r\n"), refuse()),
     # RFC 9112 §7.1.1 lets a server limit extensions; issue 3 and hyper use

@@ -44,7 +44,7 @@ from hyper_core.http import Request, Response
 from hyper_core.proto.h1._client import ClientConfig as _ClientConfig
 from hyper_core.proto.h1._client import ClientDispatcher as _ClientDispatcher
 from hyper_core.proto.h1._client import _Exchange
-from hyper_core.proto.h1._h11_codec import MIN_BUF_SIZE as _MIN_BUF_SIZE
+from hyper_core.proto.h1._codec import MIN_BUF_SIZE as _MIN_BUF_SIZE
 from hyper_core.rt import IO, Timer
 from hyper_core.upgrade import Parts
 

@@ -2,9 +2,11 @@
 
 Strategy: the dispatchers (``_server.py``, and the client's) are the only
 code that awaits I/O; they talk to a sans-I/O :class:`~._codec.Codec` made by
-:func:`~._codec.new_codec`. The default codec (``_h11_codec.py``) uses h11's
-grammar; a faster codec can replace it behind the same interface and must
-pass the same tests.
+:func:`~._codec.new_codec`. The default codec (``_native_codec.py``) is a
+pure-Python codec with h11's grammar (tightened) and hyper's framing rules;
+``_h11_codec.py`` puts ``h11.Connection`` itself behind the same interface.
+Any codec behind the seam (an accelerated one later) must pass the same
+tests.
 """
 
 from __future__ import annotations

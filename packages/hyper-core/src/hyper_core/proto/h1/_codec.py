@@ -1,7 +1,22 @@
 """The HTTP/1 codec seam: the small sans-I/O interface the dispatchers use.
 
-What belongs here: the :class:`Codec` protocol, its two enums and the
-:func:`new_codec` factory. Nothing here parses or awaits.
+What belongs here: the :class:`Codec` protocol, its two enums, the
+constants every codec shares, and the :func:`new_codec` factory that picks
+an implementation. Nothing here parses or awaits.
+
+Implementations (both pass ``tests/test_h1_codec.py`` and the HTTP/1 suites):
+
+* ``"native"`` (the default, ``_native_codec.py``): pure Python, h11's
+  grammar (tightened) and hyper's framing rules; about twice as fast as h11.
+* ``"h11"`` (``_h11_codec.py``): ``h11.Connection`` behind the seam, fed only
+  bytes that passed the same hyper checks; its documented differences are
+  the things h11 cannot do (HTTP/1.0 keep-alive, answering HTTP/1.0 as 1.0,
+  transfer codings other than chunked...).
+
+The implementation is picked per call (``new_codec(..., impl="h11")``) or
+for the whole process by the environment variable ``HYPER_CORE_H1_CODEC``
+(``native`` or ``h11``), read once when this module is imported, so that a
+test suite can run on either codec. There is no public option for it.
 
 Rules every codec follows (the dispatchers rely on them):
 
@@ -13,7 +28,7 @@ Rules every codec follows (the dispatchers rely on them):
 3. Framing is the codec's job in both directions: it reads Content-Length,
    chunked and close-delimited bodies, and on send it adds or removes
    ``content-length`` / ``transfer-encoding`` / ``connection`` fields by the
-   rules of RFC 9112 and hyper (see ``_h11_codec.py``). The caller passes the
+   rules of RFC 9112 and hyper (see ``_native_codec.py``). The caller passes the
    body's exact length when it knows it.
 4. Bad input raises :class:`hyper_core.error.ParseError` with the status a
    server should answer with (``status_hint``: 400, 413, 414, 431, 501, 505,
@@ -40,11 +55,43 @@ State machine (per side, like h11's; server shown, the client mirrors it)::
 from __future__ import annotations
 
 import enum
-from typing import Protocol
+import os
+from typing import Final, Protocol
 
 from ._events import Event, HeaderList, RequestHead, ResponseHead, Sentinel
 
-__all__ = ["Codec", "CodecState", "Role", "new_codec"]
+__all__ = [
+    "CODEC_ENV_VAR",
+    "DEFAULT_IMPL",
+    "DEFAULT_MAX_BUF_SIZE",
+    "IMPLS",
+    "MIN_BUF_SIZE",
+    "Codec",
+    "CodecState",
+    "Role",
+    "new_codec",
+]
+
+#: Smallest allowed ``max_buf_size``, in bytes (hyper panics below 8192).
+MIN_BUF_SIZE: Final = 8192
+#: hyper's default ``max_buf_size``: 8192 + 4096 * 100 bytes.
+DEFAULT_MAX_BUF_SIZE: Final = 417_792
+#: The codec implementations :func:`new_codec` can make.
+IMPLS: Final = ("native", "h11")
+#: The environment variable that picks the process-wide default codec.
+CODEC_ENV_VAR: Final = "HYPER_CORE_H1_CODEC"
+
+
+def _default_impl() -> str:
+    impl = os.environ.get(CODEC_ENV_VAR, "").strip().lower() or "native"
+    if impl not in IMPLS:
+        # A typo must not silently test the other codec.
+        raise ValueError(f"{CODEC_ENV_VAR}={impl!r}: expected one of {', '.join(IMPLS)}")
+    return impl
+
+
+#: The codec :func:`new_codec` makes when no ``impl`` is given.
+DEFAULT_IMPL: Final = _default_impl()
 
 
 class Role(enum.Enum):
@@ -223,13 +270,14 @@ class Codec(Protocol):
 def new_codec(
     role: Role,
     *,
-    max_buf_size: int = 417_792,
+    max_buf_size: int = DEFAULT_MAX_BUF_SIZE,
     max_headers: int = 100,
     title_case_headers: bool = False,
     auto_date_header: bool = False,
     allow_obs_fold: bool = False,
+    impl: str | None = None,
 ) -> Codec:
-    """Make the default codec (h11 grammar) for one connection.
+    """Make a codec for one connection.
 
     Args:
         role: CLIENT or SERVER.
@@ -242,14 +290,34 @@ def new_codec(
             that have none.
         allow_obs_fold: Client: unfold obsolete line folding in response
             heads instead of rejecting it (never allowed in requests).
-    """
-    from ._h11_codec import H11Codec
+        impl: ``"native"`` or ``"h11"``; None means :data:`DEFAULT_IMPL`
+            (``native`` unless ``HYPER_CORE_H1_CODEC`` says otherwise).
 
-    return H11Codec(
-        role,
-        max_buf_size=max_buf_size,
-        max_headers=max_headers,
-        title_case_headers=title_case_headers,
-        auto_date_header=auto_date_header,
-        allow_obs_fold=allow_obs_fold,
-    )
+    Raises:
+        ValueError: an unknown ``impl``, or ``max_buf_size`` below
+            :data:`MIN_BUF_SIZE`.
+    """
+    chosen = DEFAULT_IMPL if impl is None else impl
+    if chosen == "native":
+        from ._native_codec import NativeCodec
+
+        return NativeCodec(
+            role,
+            max_buf_size=max_buf_size,
+            max_headers=max_headers,
+            title_case_headers=title_case_headers,
+            auto_date_header=auto_date_header,
+            allow_obs_fold=allow_obs_fold,
+        )
+    if chosen == "h11":
+        from ._h11_codec import H11Codec
+
+        return H11Codec(
+            role,
+            max_buf_size=max_buf_size,
+            max_headers=max_headers,
+            title_case_headers=title_case_headers,
+            auto_date_header=auto_date_header,
+            allow_obs_fold=allow_obs_fold,
+        )
+    raise ValueError(f"unknown HTTP/1 codec {chosen!r}: expected one of {', '.join(IMPLS)}")

@@ -3,7 +3,7 @@
 What belongs here: turning an outgoing head plus what is known about its
 body into bytes, deciding the framing (Content-Length, chunked, until close,
 none), and framing the body pieces and trailers that follow. The codec's
-state machine (``_h11_codec.py``) calls these and owns the states.
+state machine (``_native_codec.py``) calls these and owns the states.
 
 Strategy: one pass over the user's header fields. Only names whose length
 matches a framing field (``len()`` is cheap) are lower-cased and compared;

@@ -1,42 +1,81 @@
-"""The default HTTP/1 codec: h11's grammar and state machine, hyper's framing rules.
+"""The h11 codec: ``h11.Connection`` behind the seam, held to hyper's checks.
 
-What belongs here: the :class:`H11Codec` state machine for both roles and
-the decisions that depend on it (keep-alive, 100-continue, upgrades).
-Byte-level parsing is in ``_parse.py``, reading the fields of a received
-head in ``_heads.py``, head encoding and outgoing framing in ``_encode.py``.
+What belongs here: :class:`H11Codec`, the second implementation of
+``_codec.Codec``. It exists so that the seam is real (two codecs pass the
+same tests) and so that h11, the reference HTTP/1 state machine, keeps
+checking the native codec's behaviour; ``new_codec(..., impl="h11")`` or
+``HYPER_CORE_H1_CODEC=h11`` selects it.
 
 Strategy:
 
-* The grammar is h11's (``h11/_abnf.py``, tightened in ``_parse.py``) and the
-  states are h11's (see ``_codec.py``), but ``h11.Connection`` itself is not
-  on the hot path: measured on the reference machine a full h11 server cycle
-  costs about 68 us, 40 of them on the send side (header re-validation and
-  re-normalisation on every ``send``), against a budget of roughly 130 us for
-  the whole request including socket I/O. h11 also differs from hyper where
-  the issue wants hyper's behaviour: it cannot keep HTTP/1.0 connections
-  alive, writes every response as HTTP/1.1, unfolds obs-fold in requests,
-  accepts any control byte but NUL in field values, and has no chunk-size or
-  chunk-extension limits. So this module keeps h11's shape and grammar and
-  applies the RFC 9112 / hyper rules itself.
-* Received heads are parsed by ``_parse.py`` and judged by ``_heads.py``
-  (framing, smuggling checks, keep-alive, upgrades); this module applies the
-  verdict to the states and picks the body reader.
-* State changes happen only after a check passed; any exception moves the
-  side that caused it to ERROR, from which nothing more is parsed or sent.
+* ``h11.Connection`` does the protocol work: it parses heads and bodies into
+  events, runs the state machine (keep-alive, pipelining, 100-continue,
+  protocol switches), frames bodies on both sides and serializes heads. Its
+  events are translated to the seam's (names in their received case, from
+  ``Headers.raw_items()``), its exceptions to ``ParseError`` (with its
+  ``error_status_hint``) or ``UserError``, and ``send_failed()`` is
+  h11's.
+* A gate in front of it: received bytes wait in this codec's buffer and are
+  handed to h11 only after the checks hyper makes and h11 does not (the same
+  functions the native codec uses: ``_parse.py`` and ``_heads.py`` on each
+  head, ``_parse.ChunkedReader`` on chunked framing), and never past the end
+  of the current message. So both codecs refuse the same hostile input with
+  the same status (bare CR / LF, control bytes, obs-fold, whitespace before
+  a colon, Host, CL / TE conflicts, chunk-size overflow, 16 KiB of chunk
+  extensions or trailers, ``max_headers``, ``max_buf_size``...), and h11
+  never sees a pipelined request before ``start_next_cycle()``. The
+  read-ahead (``trailing_data``) is whatever h11 holds plus the gate's
+  buffer.
+* Outgoing heads: hyper's framing decisions are made by ``_encode.py``
+  exactly as for the native codec (Content-Length or chunked, ``connection:
+  close``, ``date``, Title-Case, fields stripped from 204 / 304 / 1xx /
+  CONNECT), the resulting fields go into an h11 event, and h11 writes it.
+* ``keep_alive`` and the DONE / MUST_CLOSE distinction are tracked here as
+  well, because h11 learns about a close only from the ``Connection`` field
+  of a message; the states reported are h11's, with DONE shown as MUST_CLOSE
+  once keep-alive is off.
+
+What h11 cannot do, and so this codec does differently from the native one
+(each is asserted per codec in the tests):
+
+* HTTP/1.0 has no keep-alive: a 1.0 request or response closes the
+  connection after the exchange, ``Connection: keep-alive`` or not.
+* Every response is written as HTTP/1.1, also to an HTTP/1.0 client (and
+  ``100 Continue`` too); an HTTP/1.0 *request* cannot be sent at all
+  (``UserError``).
+* The only transfer coding is ``chunked``, alone, in one field: a response
+  with ``Transfer-Encoding: gzip, chunked`` (hyper reads it as chunked) or an
+  unknown coding (hyper reads until close) is a ``ParseError`` with hint
+  501, and so is a request whose coding is spelled with empty list members
+  or split over two fields; sending a user ``Transfer-Encoding`` other than
+  ``chunked`` is a ``UserError`` (hyper appends ``chunked``).
+* h11 rewrites the framing fields it manages: a chunked response gets
+  ``Transfer-Encoding: chunked`` (Title-Case, last), a response to an
+  HTTP/1.0 client or with ``Connection: close`` gets ``Connection: close``
+  (Title-Case, last), a response to HEAD with no known length gets
+  ``Transfer-Encoding: chunked`` (hyper sends no framing field), ``Host`` is
+  written first in a request, and a received ``Transfer-Encoding`` value is
+  lower-cased.
+* h11's chunk grammar is narrower: no whitespace before ``;`` in a chunk
+  extension and at most 20 hex digits in a chunk size (leading zeros
+  included), and at most 20 digits in a Content-Length; these are 400s.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+import h11
+
 from hyper_core.error import IncompleteMessageError, ParseError, UserError
 
-from ._codec import CodecState, Role
+from ._codec import MIN_BUF_SIZE, CodecState, Role
 from ._encode import OutgoingFraming, encode_request_head, encode_response_head, encode_trailers
 from ._events import (
     NEED_DATA,
     PAUSED,
     ConnectionClosed,
+    Data,
     EndOfMessage,
     Event,
     HeaderList,
@@ -46,12 +85,10 @@ from ._events import (
 )
 from ._heads import read_request_fields, read_response_fields
 from ._parse import (
-    BodyReader,
     ChunkedReader,
-    ContentLengthReader,
-    EofReader,
     check_no_bare_lf,
     check_request_start,
+    extract,
     parse_fields,
     parse_request_line,
     parse_status_line,
@@ -69,34 +106,61 @@ MIGHT_SWITCH_PROTOCOL: Final = CodecState.MIGHT_SWITCH_PROTOCOL
 SWITCHED_PROTOCOL: Final = CodecState.SWITCHED_PROTOCOL
 ERROR: Final = CodecState.ERROR
 
-#: Smallest allowed ``max_buf_size``, in bytes (hyper panics below 8192).
-MIN_BUF_SIZE: Final = 8192
+# h11's states are sentinel classes named like ours; not all are exported.
+_STATES: Final[dict[object, CodecState]] = {}
+
+
+def _state(sentinel: type[object]) -> CodecState:
+    state = _STATES.get(sentinel)
+    if state is None:
+        state = _STATES[sentinel] = CodecState(sentinel.__name__)
+    return state
+
+
+# What the gate may hand to h11 next.
+_NOTHING: Final = 0  # client: no request in flight, so no bytes are expected
+_HEAD: Final = 1  # a message head, once complete and checked
+_LENGTH: Final = 2  # ``_left`` more bytes of a Content-Length body
+_CHUNKED: Final = 3  # chunked framing, unit by unit as ChunkedReader accepts it
+_UNTIL_EOF: Final = 4  # everything: the body ends when the peer closes
+_HOLD: Final = 5  # nothing until the next cycle (the message ended, or a switch)
+
+
+def _fields(block: bytes, start: int) -> HeaderList:
+    # ``block`` is what _encode.py wrote: lines joined by CRLF, ending in an
+    # empty line. Names are tokens, so the first ": " ends the name.
+    lines = block.split(b"\r\n")[start:-2]
+    return [(name, value) for name, _, value in (line.partition(b": ") for line in lines)]
 
 
 class H11Codec:
-    """The HTTP/1 codec for one connection and one role (see ``_codec.Codec``)."""
+    """The h11-based HTTP/1 codec for one connection and one role (see ``_codec.Codec``)."""
 
     __slots__ = (
         "_allow_obs_fold",
         "_auto_date",
-        "_buf",
+        "_chunks",
+        "_conn",
+        "_drop_length",
         "_eof",
+        "_eof_given",
+        "_expect_continue",
+        "_feed",
+        "_held",
         "_keep_alive",
+        "_left",
         "_max_buf_size",
         "_max_headers",
-        "_our",
         "_out",
-        "_reader",
+        "_remaining",
         "_request_method",
         "_role",
         "_scanned",
-        "_switching",
         "_te_trailers",
-        "_their",
+        "_their_error",
         "_their_version",
         "_title_case",
         "_upgrade_asked",
-        "_waiting_100",
     )
 
     def __init__(
@@ -112,28 +176,35 @@ class H11Codec:
         if max_buf_size < MIN_BUF_SIZE:
             raise ValueError(f"max_buf_size must be at least {MIN_BUF_SIZE} bytes")
         self._role = role
+        self._conn = h11.Connection(
+            h11.SERVER if role is Role.SERVER else h11.CLIENT,
+            max_incomplete_event_size=max_buf_size,
+        )
         self._max_buf_size = max_buf_size
         self._max_headers = max_headers
         self._title_case = title_case_headers
         self._auto_date = auto_date_header
         self._allow_obs_fold = allow_obs_fold and role is Role.CLIENT
-        self._buf = bytearray()
+        self._held = bytearray()  # received, not handed to h11 yet
         self._eof = False
+        self._eof_given = False  # h11 was told about the EOF
         self._scanned = 0  # bytes of an incomplete head already checked
-        self._their = IDLE
-        self._our = IDLE
+        self._their_error = False  # a gate check failed (h11 does not know)
         self._keep_alive = True
         self._their_version: bytes | None = None
-        self._reader: BodyReader | None = None
         self._out = OutgoingFraming()
         self._reset_cycle()
 
     def _reset_cycle(self) -> None:
+        self._feed = _HEAD if self._role is Role.SERVER else _NOTHING
+        self._left = 0
+        self._chunks: ChunkedReader | None = None
+        self._remaining: int | None = 0  # body bytes not yet returned as Data
         self._request_method: bytes | None = None
         self._upgrade_asked = False
-        self._switching = False
+        self._expect_continue = False
         self._te_trailers = False
-        self._waiting_100 = False
+        self._drop_length = False
 
     # -- state --------------------------------------------------------------
 
@@ -144,13 +215,30 @@ class H11Codec:
 
     @property
     def our_state(self) -> CodecState:
-        """Our side's state."""
-        return self._our
+        """Our side's state (h11's, DONE shown as MUST_CLOSE without keep-alive)."""
+        state = _state(self._conn.our_state)
+        if state is MIGHT_SWITCH_PROTOCOL:
+            # h11 moves a client that asked for an upgrade there until the
+            # answer; the seam keeps MIGHT_SWITCH_PROTOCOL for the server's
+            # view of the client.
+            state = DONE
+        if state is DONE and not self._keep_alive:
+            return MUST_CLOSE
+        return state
 
     @property
     def their_state(self) -> CodecState:
         """The peer's side's state."""
-        return self._their
+        if self._their_error:
+            return ERROR
+        state = _state(self._conn.their_state)
+        if state is SEND_RESPONSE:
+            return IDLE  # client: no final response head yet
+        if state is MIGHT_SWITCH_PROTOCOL and not self._upgrade_asked:
+            state = DONE  # h11 also proposes a switch for Upgrade on HTTP/1.0
+        if state is DONE and not self._keep_alive:
+            return MUST_CLOSE
+        return state
 
     @property
     def their_version(self) -> bytes | None:
@@ -160,8 +248,8 @@ class H11Codec:
     @property
     def their_body_length(self) -> int | None:
         """Bytes of the incoming body still to come: 0, a count, or None if unknown."""
-        if self._their is SEND_BODY and self._reader is not None:
-            return self._reader.remaining
+        if self.their_state is SEND_BODY:
+            return self._remaining
         return 0
 
     @property
@@ -171,8 +259,8 @@ class H11Codec:
 
     @property
     def they_are_waiting_for_100_continue(self) -> bool:
-        """The client sent ``Expect: 100-continue`` and has had no response yet."""
-        return self._waiting_100
+        """h11's flag, for a request that has a body (hyper's rule)."""
+        return self._expect_continue and self._conn.they_are_waiting_for_100_continue
 
     @property
     def keep_alive(self) -> bool:
@@ -186,16 +274,13 @@ class H11Codec:
 
     @property
     def trailing_data(self) -> tuple[bytes, bool]:
-        """Bytes received and not parsed, and whether EOF was received."""
-        return bytes(self._buf), self._eof
+        """Bytes received and not parsed (h11's, then the gate's), and EOF."""
+        inside, _ = self._conn.trailing_data
+        return inside + self._held, self._eof
 
     def disable_keep_alive(self) -> None:
-        """Close after the current cycle."""
+        """Close after the current cycle (h11 hears of it through ``connection: close``)."""
         self._keep_alive = False
-        if self._our is DONE:
-            self._our = MUST_CLOSE
-        if self._their is DONE:
-            self._their = MUST_CLOSE
 
     def start_next_cycle(self) -> None:
         """Reset both sides from DONE to IDLE.
@@ -205,23 +290,28 @@ class H11Codec:
             ParseError: (client) the server sent bytes after its response
                 that no request asked for; the connection is unusable.
         """
-        if self._our is not DONE or self._their is not DONE:
-            raise UserError(
-                f"cannot start a new cycle in states {self._our.value}/{self._their.value}"
-            )
-        if self._role is Role.CLIENT and self._buf:
-            self._their = ERROR
+        our = self.our_state
+        their = self.their_state
+        if our is not DONE or their is not DONE:
+            raise UserError(f"cannot start a new cycle in states {our.value}/{their.value}")
+        if self._role is Role.CLIENT and self.trailing_data[0]:
+            self._their_error = True
             self._keep_alive = False
             raise ParseError("unexpected bytes from the server after a response", status_hint=None)
-        self._our = IDLE
-        self._their = IDLE
-        self._reader = None
+        try:
+            self._conn.start_next_cycle()
+        except h11.LocalProtocolError as exc:  # pragma: no cover - states checked above
+            raise UserError(str(exc)) from exc
         self._reset_cycle()
 
     def send_failed(self) -> None:
-        """A write of our bytes failed: our side is broken for good."""
-        self._our = ERROR
+        """A write of our bytes failed: our side is broken for good (h11's ERROR)."""
+        self._fail_ours()
+
+    def _fail_ours(self) -> None:
         self._keep_alive = False
+        if self._conn.our_state is not h11.ERROR:
+            self._conn.send_failed()
 
     # -- receiving ----------------------------------------------------------
 
@@ -230,92 +320,156 @@ class H11Codec:
         if data:
             if self._eof:
                 raise UserError("received data after EOF")
-            self._buf += data
+            self._held += data
         else:
             self._eof = True
 
     def next_event(self) -> Event | Sentinel:
         """Parse and return the next event, or NEED_DATA / PAUSED."""
-        their = self._their
+        if self._their_error:
+            raise ParseError("the connection is in an error state", status_hint=None)
+        conn = self._conn
         try:
-            if their is SEND_BODY:
-                reader = self._reader
-                assert reader is not None
-                event = reader.read(self._buf)
-                if event is None:
-                    if not self._eof:
-                        return NEED_DATA
-                    event = reader.read_eof()
-                if type(event) is EndOfMessage:
-                    self._their_finished()
-                return event
-            if their is IDLE:
-                return self._read_head()
-            if their is DONE or their is MUST_CLOSE:
-                if self._buf:
-                    return PAUSED
-                if self._eof:
-                    self._their = CLOSED
-                    return ConnectionClosed()
-                return NEED_DATA
-            if their is CLOSED:
-                return ConnectionClosed()
-            if their is ERROR:
-                raise ParseError("the connection is in an error state", status_hint=None)
-            return PAUSED  # MIGHT_SWITCH_PROTOCOL / SWITCHED_PROTOCOL
+            if self._held and self._feed == _HEAD:
+                self._give()  # a waiting head: spare h11 a NEED_DATA round
+            while True:
+                try:
+                    event = conn.next_event()
+                except h11.RemoteProtocolError as exc:
+                    if self._eof_given:
+                        raise IncompleteMessageError(str(exc)) from exc
+                    raise ParseError(str(exc), status_hint=exc.error_status_hint) from exc
+                if isinstance(event, h11.Event):
+                    return self._translate(event)
+                if event is h11.NEED_DATA:
+                    if self._give():
+                        continue
+                    if self._feed == _HOLD and self._held:
+                        return PAUSED  # the next message waits for the next cycle
+                    return NEED_DATA
+                return PAUSED  # h11.PAUSED
         except (ParseError, IncompleteMessageError):
-            self._their = ERROR
+            self._their_error = True
             self._keep_alive = False
             raise
 
-    def _their_finished(self) -> None:
-        if self._switching:
-            self._their = SWITCHED_PROTOCOL
-        elif self._upgrade_asked and self._role is Role.SERVER and self._our is SEND_RESPONSE:
-            self._their = MIGHT_SWITCH_PROTOCOL
-        else:
-            self._their = DONE if self._keep_alive else MUST_CLOSE
+    def _translate(self, event: h11.Event) -> Event:
+        if isinstance(event, h11.Data):
+            data = bytes(event.data)
+            if self._remaining is not None:
+                self._remaining -= len(data)
+            return Data(data)
+        if isinstance(event, h11.EndOfMessage):
+            self._remaining = 0
+            return EndOfMessage(event.headers.raw_items() if event.headers else None)
+        if isinstance(event, h11.Request):
+            self._their_version = event.http_version
+            fields = event.headers.raw_items()
+            if self._drop_length:
+                fields = [pair for pair in fields if pair[0].lower() != b"content-length"]
+            return RequestHead(event.method, event.target, event.http_version, fields)
+        if isinstance(event, (h11.Response, h11.InformationalResponse)):
+            self._their_version = event.http_version
+            return ResponseHead(
+                event.status_code, event.reason, event.http_version, event.headers.raw_items()
+            )
+        assert isinstance(event, h11.ConnectionClosed)
+        return ConnectionClosed()
 
-    def _read_head(self) -> Event | Sentinel:
-        buf = self._buf
-        if self._role is Role.SERVER:
-            # RFC 9112 section 2.2: ignore empty lines before a request line.
-            while buf[:2] == b"\r\n":
-                del buf[:2]
-            if buf == b"\r" and not self._eof:
-                return NEED_DATA  # maybe the first half of another empty line
-        elif self._our is IDLE and buf:
+    # -- the gate: what h11 may see -------------------------------------------
+
+    def _give(self) -> bool:
+        """Hand h11 the next bytes that passed hyper's checks.
+
+        Returns False when there is nothing to give (more bytes are needed,
+        or the message ended and the rest waits for the next cycle).
+        """
+        held = self._held
+        feed = self._feed
+        if feed == _HEAD:
+            return self._give_head()
+        if feed == _HOLD:
+            # Bytes after the message wait for the next cycle (PAUSED); an
+            # EOF at the boundary is a clean close.
+            return False if held else self._give_eof()
+        if feed == _NOTHING and held:
             raise ParseError(
                 "unexpected bytes from the server before any request", status_hint=None
             )
-        if not buf:
-            if self._eof:
-                self._their = CLOSED
-                return ConnectionClosed()
-            return NEED_DATA
-        end = buf.find(b"\r\n\r\n")
+        if held:
+            if feed == _LENGTH:
+                n = min(self._left, len(held))
+                self._left -= n
+                if not self._left:
+                    self._feed = _HOLD
+                self._conn.receive_data(extract(held, n))
+                return True
+            if feed == _CHUNKED:
+                reader = self._chunks
+                assert reader is not None
+                probe = bytearray(held)
+                if type(reader.read(probe)) is EndOfMessage:
+                    self._feed = _HOLD
+                used = len(held) - len(probe)
+                if used:
+                    self._conn.receive_data(extract(held, used))
+                    return True
+            elif feed == _UNTIL_EOF:
+                self._conn.receive_data(extract(held, len(held)))
+                return True
+        # Nothing (more) to give: at EOF, h11 decides whether the message
+        # was complete; an incomplete unit the gate holds is not given.
+        return self._give_eof()
+
+    def _give_eof(self) -> bool:
+        if self._eof and not self._eof_given:
+            self._eof_given = True
+            self._conn.receive_data(b"")
+            return True
+        return False
+
+    def _give_head(self) -> bool:
+        held = self._held
+        server = self._role is Role.SERVER
+        if server:
+            # RFC 9112 section 2.2: ignore empty lines before a request line
+            # (h11 would refuse them).
+            while held[:2] == b"\r\n":
+                del held[:2]
+            if held == b"\r" and not self._eof:
+                return False
+        if not held:
+            return self._give_eof()
+        end = held.find(b"\r\n\r\n")
         if end < 0:
-            if len(buf) > self._max_buf_size:
+            if len(held) > self._max_buf_size:
                 raise ParseError("message head is larger than max_buf_size", status_hint=431)
-            check_no_bare_lf(buf, self._scanned)
-            if self._role is Role.SERVER and self._scanned < 64:
-                check_request_start(buf)
-            self._scanned = len(buf)
+            check_no_bare_lf(held, self._scanned)
+            if server and self._scanned < 64:
+                check_request_start(held)
+            self._scanned = len(held)
             if self._eof:
                 raise IncompleteMessageError(
                     "connection closed before the message head was complete"
                 )
-            return NEED_DATA
+            return False
         if end + 4 > self._max_buf_size:
             raise ParseError("message head is larger than max_buf_size", status_hint=431)
         self._scanned = 0
-        block = bytes(buf[: end + 2])
-        del buf[: end + 4]
-        if self._role is Role.SERVER:
-            return self._request_head(block)
-        return self._response_head(block)
+        block = bytes(held[: end + 2])
+        if server:
+            self._check_request(block)
+        else:
+            self._check_response(block)
+        self._conn.receive_data(extract(held, end + 4))
+        return True
 
-    def _request_head(self, block: bytes) -> RequestHead:
+    def _check_request(self, block: bytes) -> None:
+        if self._conn.our_state is h11.ERROR:
+            # Our side failed (a write, or misuse): h11 cannot take a new
+            # request in that state, and no answer could be written.
+            raise ParseError("our side of the connection has failed", status_hint=None)
+        # The native codec's checks and framing decision (see _native_codec).
         method, target, version, start = parse_request_line(block)
         if version != b"1.1" and version != b"1.0":
             if version == b"2.0" and method == b"PRI":
@@ -326,79 +480,81 @@ class H11Codec:
         fields = parse_fields(block, start, self._max_headers)
         info = read_request_fields(method, target, version, fields)
         if info.chunked:
-            self._reader = ChunkedReader(self._max_headers)
+            self._feed = _CHUNKED
+            self._chunks = ChunkedReader(self._max_headers)
+            self._remaining = None
+            # Content-Length beside Transfer-Encoding: h11 ignores it, hyper
+            # removes it and closes after the response.
+            self._drop_length = len(info.fields) != len(fields)
         else:
-            self._reader = ContentLengthReader(info.body_length)
-        if not info.keep_alive:
-            self._keep_alive = False
-        self._their_version = version
+            self._feed = _LENGTH if info.body_length else _HOLD
+            self._left = self._remaining = info.body_length
+        if not info.keep_alive or version != b"1.1":
+            self._keep_alive = False  # h11 keeps no HTTP/1.0 connection alive
         self._request_method = method
         self._upgrade_asked = info.upgrade
+        self._expect_continue = info.expect_continue
         self._te_trailers = info.te_trailers
-        self._waiting_100 = info.expect_continue
-        self._their = SEND_BODY
-        self._our = SEND_RESPONSE
-        return RequestHead(method, target, version, info.fields)
 
-    def _response_head(self, block: bytes) -> ResponseHead:
-        version, status, reason, start = parse_status_line(block)
+    def _check_response(self, block: bytes) -> None:
+        version, status, _, start = parse_status_line(block)
         if version != b"1.1" and version != b"1.0":
             raise ParseError(f"unsupported HTTP version {version!r}", status_hint=None)
         fields = parse_fields(block, start, self._max_headers, allow_obs_fold=self._allow_obs_fold)
-        self._their_version = version
         if status < 200:
             if status == 101:
                 if not self._upgrade_asked:
                     raise ParseError(
                         "101 response to a request that asked for no upgrade", status_hint=None
                     )
-                self._switch()
-            return ResponseHead(status, reason, version, fields)
+                self._feed = _HOLD
+            return  # another head follows a 1xx
         info = read_response_fields(version, fields)
-        if not info.keep_alive:
+        if not info.keep_alive or version != b"1.1":
             self._keep_alive = False
         method = self._request_method
-        if method == b"CONNECT" and 200 <= status < 300:
-            self._switch()
-            return ResponseHead(status, reason, version, fields)
-        if method == b"HEAD" or status == 204 or status == 304:
-            self._reader = ContentLengthReader(0)
+        if (
+            (method == b"CONNECT" and status < 300)
+            or method == b"HEAD"
+            or status == 204
+            or status == 304
+        ):
+            self._feed = _HOLD
+            self._remaining = 0
         elif info.chunked:
-            self._reader = ChunkedReader(self._max_headers)
+            self._feed = _CHUNKED
+            self._chunks = ChunkedReader(self._max_headers)
+            self._remaining = None
         elif info.length is not None:
-            self._reader = ContentLengthReader(info.length)
+            self._feed = _LENGTH if info.length else _HOLD
+            self._left = self._remaining = info.length
         else:
             # RFC 9112 section 6.3 rules 4 and 8: read until the server closes.
-            self._reader = EofReader()
+            self._feed = _UNTIL_EOF
+            self._remaining = None
             self._keep_alive = False
-        self._their = SEND_BODY
-        return ResponseHead(status, reason, version, fields)
-
-    def _switch(self) -> None:
-        self._switching = True
-        self._their = SWITCHED_PROTOCOL
-        if self._our is DONE or self._our is SEND_BODY:
-            self._our = SWITCHED_PROTOCOL
 
     # -- sending ------------------------------------------------------------
 
     def send_head(self, head: RequestHead | ResponseHead, body_length: int | None = None) -> bytes:
-        """Serialize a head, fixing its framing fields (see ``_codec.Codec``)."""
+        """Serialize a head with h11, after hyper's framing rules (see ``_codec.Codec``)."""
         try:
             if type(head) is ResponseHead:
                 return self._send_response_head(head, body_length)
             assert type(head) is RequestHead
             return self._send_request_head(head, body_length)
         except UserError:
-            self._our = ERROR
-            self._keep_alive = False
+            self._fail_ours()
             raise
+        except h11.LocalProtocolError as exc:
+            self._fail_ours()
+            raise UserError(f"h11 refused the head: {exc}") from exc
 
     def _send_response_head(self, head: ResponseHead, body_length: int | None) -> bytes:
         if self._role is not Role.SERVER:
             raise UserError("a client codec sends requests, not responses")
-        our = self._our
-        if our is not SEND_RESPONSE and not (our is IDLE and self._their is ERROR):
+        our = self.our_state
+        if our is not SEND_RESPONSE and not (our is IDLE and self.their_state is ERROR):
             raise UserError(f"cannot send a response head in state {our.value}")
         status = head.status
         method = self._request_method
@@ -410,7 +566,7 @@ class H11Codec:
                 raise UserError("101 Switching Protocols without an upgrade request")
             switching = False
         out = self._out
-        data = encode_response_head(
+        block = encode_response_head(
             out,
             head,
             body_length,
@@ -424,97 +580,100 @@ class H11Codec:
         )
         if not out.keep_alive:
             self._keep_alive = False
-        self._waiting_100 = False
-        if switching:
-            self._our = SWITCHED_PROTOCOL
-            self._switching = True
-            if self._their is DONE or self._their is MIGHT_SWITCH_PROTOCOL:
-                self._their = SWITCHED_PROTOCOL
+        fields = _fields(block, 1)
+        event: h11.Response | h11.InformationalResponse
+        if status == 101:
+            event = h11.InformationalResponse(status_code=101, reason=head.reason, headers=fields)
         else:
-            self._our = SEND_BODY
-            if self._their is MIGHT_SWITCH_PROTOCOL:
-                self._their = DONE if self._keep_alive else MUST_CLOSE
-        return data
+            event = h11.Response(status_code=status, reason=head.reason, headers=fields)
+        return self._conn.send(event)
 
     def _send_request_head(self, head: RequestHead, body_length: int | None) -> bytes:
         if self._role is not Role.CLIENT:
             raise UserError("a server codec sends responses, not requests")
-        if self._our is not IDLE or self._their is not IDLE:
-            raise UserError(f"cannot send a request head in state {self._our.value}")
-        if self._buf:
-            self._their = ERROR
+        our = self.our_state
+        if our is not IDLE or self.their_state is not IDLE:
+            raise UserError(f"cannot send a request head in state {our.value}")
+        if self._held:
+            self._their_error = True
             self._keep_alive = False
             raise ParseError(
                 "unexpected bytes from the server before any request", status_hint=None
             )
+        if head.version != b"1.1":
+            raise UserError("the h11 codec sends HTTP/1.1 requests only")
         out = self._out
-        data = encode_request_head(out, head, body_length, title_case=self._title_case)
+        block = encode_request_head(out, head, body_length, title_case=self._title_case)
         if not out.keep_alive:
             self._keep_alive = False
+        event = h11.Request(method=head.method, target=head.target, headers=_fields(block, 1))
+        data = self._conn.send(event)
         self._request_method = head.method
         self._upgrade_asked = out.upgrade
-        self._our = SEND_BODY
+        self._feed = _HEAD
         return data
 
     def send_informational(self, head: ResponseHead) -> bytes:
         """Serialize a 1xx response other than 101 (server only)."""
-        if self._role is not Role.SERVER or self._our is not SEND_RESPONSE:
+        if self._role is not Role.SERVER or self.our_state is not SEND_RESPONSE:
             raise UserError("an informational response needs a request awaiting its response")
         if not 100 <= head.status < 200 or head.status == 101:
             raise UserError(f"{head.status} is not an informational status other than 101")
-        self._waiting_100 = False
-        version = b"HTTP/1.0" if self._their_version == b"1.0" else b"HTTP/1.1"
-        lines = [b"%s %d %s" % (version, head.status, head.reason)]
-        lines.extend(b"%s: %s" % pair for pair in head.headers)
-        lines.append(b"\r\n")
-        return b"\r\n".join(lines)
+        try:
+            event = h11.InformationalResponse(
+                status_code=head.status, reason=head.reason, headers=head.headers
+            )
+            return self._conn.send(event)
+        except h11.LocalProtocolError as exc:
+            self._fail_ours()
+            raise UserError(f"h11 refused the informational response: {exc}") from exc
 
     def send_data(self, data: bytes) -> list[bytes]:
-        """Frame a piece of body (see ``_codec.Codec``)."""
-        if self._our is not SEND_BODY:
-            raise UserError(f"cannot send body data in state {self._our.value}")
+        """Frame a piece of body with h11 (see ``_codec.Codec``)."""
+        if self.our_state is not SEND_BODY:
+            raise UserError(f"cannot send body data in state {self.our_state.value}")
+        out = self._out
         try:
-            return self._out.frame_data(data)
+            out.frame_data(data)  # hyper's length check and messages
         except UserError:
-            self._our = ERROR
-            self._keep_alive = False
+            self._fail_ours()
             raise
+        if not data or not out.body_allowed:
+            return []
+        try:
+            return self._conn.send_with_data_passthrough(h11.Data(data=data)) or []
+        except h11.LocalProtocolError as exc:  # pragma: no cover - checked above
+            raise UserError(str(exc)) from exc
 
     def send_end(self, trailers: HeaderList | None = None) -> bytes:
         """End the body we are sending (see ``_codec.Codec``)."""
-        if self._our is not SEND_BODY:
-            raise UserError(f"cannot end a body in state {self._our.value}")
+        if self.our_state is not SEND_BODY:
+            raise UserError(f"cannot end a body in state {self.our_state.value}")
         out = self._out
         try:
-            end = out.frame_end()
+            out.frame_end()
         except UserError:
-            self._our = ERROR
-            self._keep_alive = False
+            self._fail_ours()
             raise
-        if out.chunked:
-            end = encode_trailers(out, trailers, title_case=self._title_case)
+        fields: HeaderList = []
+        if out.chunked and trailers:
+            # hyper's rules pick the trailers that may go out; h11 writes them.
+            fields = _fields(encode_trailers(out, trailers, title_case=self._title_case), 1)
         if not out.keep_alive:
             self._keep_alive = False
-        self._our_finished()
-        return end
-
-    def _our_finished(self) -> None:
-        if self._switching:
-            self._our = SWITCHED_PROTOCOL
-            return
-        self._our = DONE if self._keep_alive else MUST_CLOSE
-        if self._their is DONE and not self._keep_alive:
-            self._their = MUST_CLOSE
+        try:
+            return self._conn.send(h11.EndOfMessage(headers=fields))
+        except h11.LocalProtocolError as exc:
+            self._fail_ours()
+            raise UserError(f"h11 refused to end the body: {exc}") from exc
 
     def send_message(
         self, head: RequestHead | ResponseHead, body: bytes, trailers: HeaderList | None = None
     ) -> bytes:
         """Head, whole body and end in one call."""
         first = self.send_head(head, len(body))
-        if self._our is not SEND_BODY:
+        if self.our_state is not SEND_BODY:
             return first  # switched protocols: no body follows a 101
         parts = self.send_data(body) if body else []
         last = self.send_end(trailers)
-        if not parts:
-            return first + last if last else first
         return b"".join([first, *parts, last])

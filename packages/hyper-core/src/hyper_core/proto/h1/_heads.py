@@ -3,7 +3,7 @@
 What belongs here: the checks and decisions that read the header fields of a
 parsed request or response head (RFC 9110 / RFC 9112 and hyper's rules),
 as pure functions returning a small record. The codec's state machine
-(``_h11_codec.py``) applies the result.
+(``_native_codec.py``) applies the result.
 
 Strategy: one pass over the fields. Only names whose length matches a field
 that matters (``len()`` is cheap) are lower-cased and compared. Everything

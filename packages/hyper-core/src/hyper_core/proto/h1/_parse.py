@@ -3,7 +3,7 @@ r"""Parsing HTTP/1 heads and bodies from a receive buffer.
 What belongs here: the grammar (h11's ABNF, tightened where RFC 9110/9112
 are stricter), head parsing into ``(start line, header pairs)``, and the
 three body readers (Content-Length, chunked, until-EOF). No state machine
-and no framing decisions: those live in ``_h11_codec.py``.
+and no framing decisions: those live in ``_native_codec.py``.
 
 Strategy:
 

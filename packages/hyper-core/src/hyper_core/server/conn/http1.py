@@ -35,7 +35,7 @@ from typing import Any, Final, final
 import anyio
 
 from hyper_core.error import UserError
-from hyper_core.proto.h1._h11_codec import MIN_BUF_SIZE as _MIN_BUF_SIZE
+from hyper_core.proto.h1._codec import MIN_BUF_SIZE as _MIN_BUF_SIZE
 from hyper_core.proto.h1._server import ServerConfig as _ServerConfig
 from hyper_core.proto.h1._server import ServerDispatcher as _ServerDispatcher
 from hyper_core.rt import IO, Timer, default_timer
