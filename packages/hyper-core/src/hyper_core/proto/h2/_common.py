@@ -1,0 +1,362 @@
+"""Pieces of the HTTP/2 glue shared by the server and the client connection.
+
+What belongs here: everything about driving an ``h2.connection.H2Connection``
+that does not depend on the role: building a configured connection, turning
+``Headers`` into h2 header lists and back, translating h2 errors, the error
+codes, the extended-CONNECT :class:`H2Protocol` value, and the limits'
+defaults. Nothing here awaits. The API is shared with the client engineer:
+keep it stable (add, do not rename).
+
+Strategy: h2 does framing, HPACK, stream states and flow-control accounting;
+this module only adapts it. Two h2 behaviours are bent on purpose:
+
+* h2 enforces our ``MAX_CONCURRENT_STREAMS`` with a *connection* error
+  (PROTOCOL_ERROR) for the stream over the limit. RFC 9113 section 5.1.2
+  allows a stream error instead, and REFUSED_STREAM tells the client the
+  request is safe to retry, so :class:`_AdvertisedOnlyConcurrency` makes h2
+  advertise the limit but never enforce it; the server enforces it itself.
+* h2 moves its state machine to CLOSED when it *sends* a GOAWAY, after which
+  it refuses to send anything (no responses for the streams still open), so
+  a graceful GOAWAY is written as a raw frame by the connection
+  (:func:`goaway_frame`), not through ``H2Connection.close_connection``.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from collections.abc import Iterable
+from typing import Final, final
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.exceptions
+import h2.settings
+from hyperframe.frame import GoAwayFrame
+
+from hyper_core.error import ProtocolError
+from hyper_core.http import Headers
+
+__all__ = [
+    "CONNECTION_HEADERS",
+    "DEFAULT_HEADER_TABLE_SIZE",
+    "MAX_WINDOW_SIZE",
+    "SPEC_INITIAL_WINDOW",
+    "ErrorCode",
+    "H2Protocol",
+    "check_request_fields",
+    "goaway_frame",
+    "initiate",
+    "new_h2_connection",
+    "request_headers_to_h2",
+    "response_headers_to_h2",
+    "status_bytes",
+    "trailers_to_h2",
+    "translate_h2_error",
+]
+
+ErrorCode = h2.errors.ErrorCodes
+
+#: The flow-control window every stream and the connection start with
+#: before SETTINGS / WINDOW_UPDATE, in bytes (RFC 9113 section 6.9.2).
+SPEC_INITIAL_WINDOW: Final = 65_535
+#: The largest flow-control window, in bytes (RFC 9113 section 6.9.1).
+MAX_WINDOW_SIZE: Final = 2**31 - 1
+#: HPACK dynamic table size when none is configured, in bytes (RFC 7541
+#: section 6.5.2 and h2's default; hyper leaves it to h2 too).
+DEFAULT_HEADER_TABLE_SIZE: Final = 4096
+
+#: Connection-specific fields, forbidden in HTTP/2 (RFC 9113 section 8.2.2).
+#: They are dropped from messages we send, as hyper does; h2 rejects them in
+#: messages received.
+CONNECTION_HEADERS: Final = frozenset(
+    {b"connection", b"proxy-connection", b"keep-alive", b"transfer-encoding", b"upgrade"}
+)
+
+_STATUS_BYTES: dict[int, bytes] = {}
+# RFC 9113 section 8.2.1: a field name is a lower-case token (RFC 9110 tchar
+# without upper case); a value has no NUL, CR or LF and no surrounding
+# whitespace.
+_FIELD_NAME: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
+_BAD_VALUE: Final = re.compile(rb"[\x00\r\n]|\A[ \t]|[ \t]\Z")
+_REQUEST_PSEUDO: Final = frozenset({b":method", b":scheme", b":authority", b":path", b":protocol"})
+
+# Settings below the RFC defaults must not apply before the peer acknowledges
+# them (it may already be sending under the defaults): new_h2_connection
+# leaves them out of the preface and initiate() sends them as an update,
+# which h2 applies on the ACK.
+_STAGED: weakref.WeakKeyDictionary[
+    h2.connection.H2Connection, dict[h2.settings.SettingCodes | int, int]
+] = weakref.WeakKeyDictionary()
+
+
+@final
+class H2Protocol:
+    """The ``:protocol`` of an extended CONNECT request (RFC 8441), e.g. ``websocket``.
+
+    A server with ``enable_connect_protocol`` puts it in the request's
+    extensions; a client sends it when it finds one in a CONNECT request's
+    extensions. (hyper's ``ext::Protocol``.)
+
+    Args:
+        value: The protocol name, as ``str`` or ``bytes`` (ASCII).
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | bytes) -> None:
+        raw = value.encode("ascii") if isinstance(value, str) else bytes(value)
+        if not raw:
+            raise ValueError("an extended CONNECT protocol cannot be empty")
+        self._value = raw
+
+    def as_str(self) -> str:
+        """The protocol name as text."""
+        return self._value.decode("ascii")
+
+    def as_bytes(self) -> bytes:
+        """The protocol name as bytes (what goes in ``:protocol``)."""
+        return self._value
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, H2Protocol):
+            return self._value == other._value
+        if isinstance(other, str):
+            return self.as_str() == other
+        if isinstance(other, bytes):
+            return self._value == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return f"H2Protocol({self.as_str()!r})"
+
+
+class _AdvertisedOnlyConcurrency(h2.settings.Settings):
+    """Local settings whose MAX_CONCURRENT_STREAMS is sent but not enforced by h2.
+
+    h2 reads the ``max_concurrent_streams`` property only to enforce the
+    limit (as a connection error); the SETTINGS frame is built from the
+    mapping items, which still hold the real value.
+    """
+
+    @property
+    def max_concurrent_streams(self) -> int:
+        return 2**32 + 1
+
+    @max_concurrent_streams.setter
+    def max_concurrent_streams(self, value: int) -> None:
+        self[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = value
+
+
+def new_h2_connection(
+    *,
+    client_side: bool,
+    initial_stream_window_size: int,
+    max_frame_size: int,
+    max_header_list_size: int,
+    max_concurrent_streams: int | None,
+    header_table_size: int | None = None,
+    enable_connect_protocol: bool = False,
+    enable_push: bool = False,
+    validate_inbound_headers: bool = True,
+) -> h2.connection.H2Connection:
+    """Return an h2 connection with our settings in place, not yet initiated.
+
+    Call :func:`initiate` next (it sends the preface SETTINGS). Headers come
+    out as bytes. h2 validates received headers (pseudo-header rules,
+    connection-specific fields, Host against ``:authority``) unless
+    ``validate_inbound_headers`` is False (the server checks requests itself
+    with :func:`check_request_fields`, faster, and as stream errors); sent
+    headers are prepared by :func:`response_headers_to_h2` and friends. On the
+    server side ``max_concurrent_streams`` is advertised but left for the
+    caller to enforce with REFUSED_STREAM (see the module docstring);
+    ``None`` advertises nothing (no limit).
+
+    Raises:
+        ValueError: a setting out of the RFC 9113 range.
+    """
+    if not 16_384 <= max_frame_size <= 16_777_215:
+        raise ValueError("max_frame_size must be within 16,384..16,777,215 bytes")
+    if not 0 <= initial_stream_window_size <= MAX_WINDOW_SIZE:
+        raise ValueError("initial_stream_window_size must be within 0..2**31-1 bytes")
+    config = h2.config.H2Configuration(
+        client_side=client_side,
+        header_encoding=None,
+        validate_inbound_headers=validate_inbound_headers,
+        normalize_inbound_headers=True,
+        validate_outbound_headers=False,
+        normalize_outbound_headers=False,
+    )
+    conn = h2.connection.H2Connection(config=config)
+    settings: dict[h2.settings.SettingCodes, int] = {
+        h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: initial_stream_window_size,
+        h2.settings.SettingCodes.MAX_FRAME_SIZE: max_frame_size,
+        h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: max_header_list_size,
+    }
+    if client_side:
+        settings[h2.settings.SettingCodes.ENABLE_PUSH] = int(enable_push)
+    staged: dict[h2.settings.SettingCodes | int, int] = {}
+    if initial_stream_window_size < SPEC_INITIAL_WINDOW:
+        staged[h2.settings.SettingCodes.INITIAL_WINDOW_SIZE] = initial_stream_window_size
+        del settings[h2.settings.SettingCodes.INITIAL_WINDOW_SIZE]
+    if header_table_size is not None:
+        if header_table_size < DEFAULT_HEADER_TABLE_SIZE:
+            staged[h2.settings.SettingCodes.HEADER_TABLE_SIZE] = header_table_size
+        else:
+            settings[h2.settings.SettingCodes.HEADER_TABLE_SIZE] = header_table_size
+    if enable_connect_protocol:
+        settings[h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL] = 1
+    if max_concurrent_streams is not None:
+        settings[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = max_concurrent_streams
+    if client_side:
+        conn.local_settings = h2.settings.Settings(client=True, initial_values=settings)
+    else:
+        if max_concurrent_streams is None:
+            # h2 itself stages 100 unless told otherwise; "no limit" is the RFC default.
+            settings[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = 2**31 - 1
+        conn.local_settings = _AdvertisedOnlyConcurrency(client=False, initial_values=settings)
+    # The frame-size check on received frames follows our setting at once:
+    # h2 would otherwise accept frames up to 16 MiB until our SETTINGS is acked.
+    conn.max_inbound_frame_size = max_frame_size
+    # Likewise the HPACK limits: settings given as initial values are never
+    # "acknowledged" into the decoder by h2, so set them here.
+    conn.decoder.max_header_list_size = max_header_list_size
+    if header_table_size is not None and not staged:
+        conn.decoder.max_allowed_table_size = header_table_size
+    if staged:
+        _STAGED[conn] = staged
+    return conn
+
+
+def initiate(conn: h2.connection.H2Connection) -> None:
+    """Queue the connection preface: SETTINGS, then any setting that must wait for its ACK.
+
+    Use this instead of ``conn.initiate_connection()`` on a connection from
+    :func:`new_h2_connection` (a stream window below 65,535 bytes or an HPACK
+    table below 4,096 bytes is sent as a second SETTINGS frame and takes
+    effect when the peer acknowledges it, as RFC 9113 section 6.5.3 requires).
+    """
+    conn.initiate_connection()
+    staged = _STAGED.pop(conn, None)
+    if staged:
+        conn.update_settings(staged)
+
+
+def check_request_fields(fields: list[tuple[bytes, bytes]]) -> str | None:
+    """Why a received request header list is malformed (RFC 9113 section 8), or None.
+
+    Checks what h2 would with ``validate_inbound_headers``, in one pass:
+    field name and value characters, pseudo-fields (known, not repeated,
+    before regular fields, the ones each kind of request needs),
+    connection-specific fields, ``te`` other than ``trailers``, and ``host``
+    against ``:authority`` (section 8.3.1). A malformed request is a stream
+    error of type PROTOCOL_ERROR.
+    """
+    pseudo: dict[bytes, bytes] = {}
+    host: bytes | None = None
+    regular = False
+    name_ok = _FIELD_NAME.fullmatch
+    bad_value = _BAD_VALUE.search
+    for name, value in fields:
+        if name[:1] == b":":
+            if regular:
+                return f"pseudo-field {name!r} after a regular field"
+            if name not in _REQUEST_PSEUDO:
+                return f"unknown pseudo-field {name!r}"
+            if name in pseudo:
+                return f"repeated pseudo-field {name!r}"
+            pseudo[name] = value
+        else:
+            regular = True
+            if name_ok(name) is None:
+                return f"invalid field name {name!r}"
+            if name in CONNECTION_HEADERS:
+                return f"connection-specific field {name!r}"
+            if name == b"te" and value != b"trailers":
+                return "te other than 'trailers'"
+            if name == b"host":
+                if host is not None:
+                    return "repeated host"
+                host = value
+        if value and bad_value(value) is not None:
+            return f"invalid value in {name!r}"
+    method = pseudo.get(b":method")
+    if method is None:
+        return "no :method"
+    authority = pseudo.get(b":authority")
+    if method == b"CONNECT" and b":protocol" not in pseudo:
+        if authority is None or b":scheme" in pseudo or b":path" in pseudo:
+            return "CONNECT needs :authority and no :scheme or :path"
+    else:
+        if b":protocol" in pseudo and method != b"CONNECT":
+            return ":protocol outside CONNECT"
+        if not pseudo.get(b":scheme") or not pseudo.get(b":path"):
+            return "missing :scheme or :path"
+        if authority is None and host is None:
+            return "no :authority or host"
+    if authority is not None and host is not None and authority != host:
+        return "host differs from :authority"
+    return None
+
+
+def goaway_frame(last_stream_id: int, error_code: int = 0, debug: bytes = b"") -> bytes:
+    """Serialize a GOAWAY frame without touching the h2 state machine (see module doc)."""
+    return bytes(
+        GoAwayFrame(
+            0, last_stream_id=last_stream_id, error_code=error_code, additional_data=debug
+        ).serialize()
+    )
+
+
+def translate_h2_error(exc: h2.exceptions.H2Error, what: str) -> ProtocolError:
+    """Return the :class:`~hyper_core.error.ProtocolError` for an h2 exception."""
+    code = getattr(exc, "error_code", None)
+    error = ProtocolError(f"{what}: {exc}", error_code=None if code is None else int(code))
+    error.__cause__ = exc
+    return error
+
+
+def status_bytes(status: int) -> bytes:
+    """``:status`` value for ``status`` (cached: there are few distinct ones)."""
+    value = _STATUS_BYTES.get(status)
+    if value is None:
+        value = _STATUS_BYTES[status] = str(status).encode("ascii")
+    return value
+
+
+def _regular_fields(fields: Iterable[tuple[bytes, bytes]], out: list[tuple[bytes, bytes]]) -> None:
+    for name, value in fields:
+        lower = name.lower()
+        if lower in CONNECTION_HEADERS or lower == b"host":
+            # Host is not sent on HTTP/2: :authority carries it (RFC 9113 8.3.1).
+            continue
+        if lower == b"te" and value.strip().lower() != b"trailers":
+            continue
+        out.append((lower, value))
+
+
+def response_headers_to_h2(status: int, headers: Headers) -> list[tuple[bytes, bytes]]:
+    """The header list of a response: ``:status`` first, names lower-cased, hop-by-hop dropped."""
+    out: list[tuple[bytes, bytes]] = [(b":status", status_bytes(status))]
+    _regular_fields(headers.raw(), out)
+    return out
+
+
+def request_headers_to_h2(
+    pseudo: list[tuple[bytes, bytes]], headers: Headers
+) -> list[tuple[bytes, bytes]]:
+    """The header list of a request: the pseudo-fields given, then the regular fields."""
+    out = list(pseudo)
+    _regular_fields(headers.raw(), out)
+    return out
+
+
+def trailers_to_h2(trailers: Headers) -> list[tuple[bytes, bytes]]:
+    """A trailer block: names lower-cased, hop-by-hop and pseudo-fields dropped."""
+    out: list[tuple[bytes, bytes]] = []
+    _regular_fields(trailers.raw(), out)
+    return [(n, v) for n, v in out if not n.startswith(b":")]

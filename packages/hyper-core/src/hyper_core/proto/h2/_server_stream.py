@@ -1,0 +1,519 @@
+"""Serving one HTTP/2 stream: the response writer, flow-control waits, tunnels.
+
+What belongs here: :class:`StreamServing`, the half of the server
+connection that runs in per-stream tasks (call the service, write its
+response within the peer's windows, settle the stream afterwards, carry a
+CONNECT tunnel), the writer task every stream feeds, and the helpers both
+halves share (resets, connection failure). :class:`ServerConfig` and the
+per-stream record :class:`_Stream` live here too. The reading half, events
+and connection lifecycle are in ``_server.py``, which subclasses this.
+
+Strategy: h2 is only touched between awaits, so tasks share it without a
+lock; whoever queues frames calls :meth:`StreamServing._want_write` and the
+single writer task sends everything h2 has produced in one ``send``. A
+stream waits on its own event for window (woken by WINDOW_UPDATE or
+SETTINGS), bounded by ``send_stall_timeout``; every writer waits while more
+than ``max_send_buf_size`` DATA bytes are queued for the socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+import h2.events
+import h2.exceptions
+
+from hyper_core.body import Empty, Full, Incoming, IncomingSender
+from hyper_core.error import (
+    CanceledError,
+    HyperError,
+    ProtocolError,
+    TimeoutError,
+    UserError,
+)
+from hyper_core.http import Headers, Request, Response
+from hyper_core.proto.h1._date import http_date
+from hyper_core.rt import IO, Executor, Timer, send_all
+from hyper_core.upgrade import _Pending
+
+from ._common import (
+    ErrorCode,
+    response_headers_to_h2,
+    trailers_to_h2,
+)
+from ._stream_io import H2StreamIO
+
+if TYPE_CHECKING:
+    from hyper_core.service import Service
+
+__all__ = ["ServerConfig", "StreamServing"]
+
+_IO_ERRORS: Final = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+_NO_BODY_STATUS: Final = frozenset({204, 304})
+
+
+class ServerConfig:
+    """The options of :class:`hyper_core.server.conn.http2.Builder`, checked."""
+
+    __slots__ = (
+        "adaptive_window",
+        "auto_date_header",
+        "enable_connect_protocol",
+        "executor",
+        "header_table_size",
+        "initial_connection_window_size",
+        "initial_stream_window_size",
+        "keep_alive_interval",
+        "keep_alive_timeout",
+        "max_concurrent_streams",
+        "max_frame_size",
+        "max_header_list_size",
+        "max_local_error_reset_streams",
+        "max_pending_accept_reset_streams",
+        "max_send_buf_size",
+        "send_stall_timeout",
+        "timer",
+    )
+
+    timer: Timer
+    executor: Executor | None
+    initial_stream_window_size: int
+    initial_connection_window_size: int
+    adaptive_window: bool
+    max_frame_size: int
+    max_concurrent_streams: int | None
+    max_header_list_size: int
+    max_send_buf_size: int
+    keep_alive_interval: float | None
+    keep_alive_timeout: float
+    max_pending_accept_reset_streams: int | None
+    max_local_error_reset_streams: int | None
+    enable_connect_protocol: bool
+    header_table_size: int | None
+    auto_date_header: bool
+    send_stall_timeout: float | None
+
+    def __init__(self, **options: Any) -> None:
+        for name in self.__slots__:
+            setattr(self, name, options[name])
+
+
+class _StreamGone(Exception):
+    """Internal: the stream was reset or the connection ended; stop serving it."""
+
+
+class _Stream:
+    """What the server knows about one stream it serves."""
+
+    __slots__ = (
+        "closed",
+        "detached",
+        "id",
+        "pending",
+        "request_open",
+        "reset_counted",
+        "response_done",
+        "scope",
+        "sender",
+        "task_running",
+        "tunnel_open",
+        "window_event",
+    )
+
+    def __init__(self, stream_id: int) -> None:
+        self.id = stream_id
+        self.sender: IncomingSender | None = None
+        self.request_open = False
+        self.detached = False  # the service is done: its unread body no longer holds window
+        self.closed = False  # reset (either side) or the connection is gone
+        self.response_done = False
+        self.scope: anyio.CancelScope | None = None
+        self.window_event: anyio.Event | None = None
+        self.task_running = False
+        self.tunnel_open = False
+        self.reset_counted = False
+        self.pending: _Pending | None = None
+
+
+class StreamServing:
+    """Per-stream serving and writing, shared state declared for ``ServerConnection``."""
+
+    _io: IO
+    _service: Service[Any]
+    _config: ServerConfig
+    _timer: Timer
+    _h2: h2.connection.H2Connection
+    _streams: dict[int, _Stream]
+    _raw_out: bytearray
+    _write_wake: anyio.Event | None
+    _drained: anyio.Event | None
+    _buffered_data: int
+    _window_waiters: set[_Stream]
+    _read_scope: anyio.CancelScope | None
+    _finishing: bool
+    _writer_done: anyio.Event
+    _idle: anyio.Event | None
+    _error: HyperError | None
+    _dead: bool
+    _last_stream_id: int | None
+    _pending_resets: int
+    _local_resets: int
+
+    def _ack(self, sid: int, size: int) -> None:
+        if not self._dead:
+            self._h2.acknowledge_received_data(size, sid)
+            self._want_write()
+
+    def _reset(self, sid: int, code: ErrorCode) -> None:
+        if self._dead:
+            return
+        with contextlib.suppress(h2.exceptions.H2Error):
+            self._h2.reset_stream(sid, code)
+        self._want_write()
+
+    def _local_error_reset(self, sid: int, code: ErrorCode) -> None:
+        self._reset(sid, code)
+        self._local_resets += 1
+        limit = self._config.max_local_error_reset_streams
+        if limit is not None and self._local_resets > limit:
+            self._calm("too many streams reset for client errors")
+
+    def _close_stream(self, stream: _Stream, error: HyperError) -> None:
+        stream.closed = True
+        if stream.sender is not None:
+            stream.sender.abort(error)
+        if stream.pending is not None:
+            stream.pending.fail(CanceledError("the stream was reset before the upgrade"))
+        if stream.scope is not None:
+            stream.scope.cancel()
+        if stream.window_event is not None:
+            stream.window_event.set()
+
+    def _forget(self, stream: _Stream) -> None:
+        if stream.task_running or stream.tunnel_open:
+            return
+        if self._streams.pop(stream.id, None) is None:
+            return
+        if stream.reset_counted:
+            self._pending_resets -= 1
+            stream.reset_counted = False
+        if not self._streams:
+            if self._idle is not None:
+                self._idle.set()
+            if self._last_stream_id is not None and self._read_scope is not None:
+                self._read_scope.cancel()
+
+    def _wake_all_windows(self) -> None:
+        for stream in self._window_waiters:
+            if stream.window_event is not None:
+                stream.window_event.set()
+
+    def _stall_deadline(self) -> float:
+        timeout = self._config.send_stall_timeout
+        return math.inf if timeout is None else self._timer.now() + timeout
+
+    def _fail(self, error: HyperError) -> None:
+        if self._error is None:
+            self._error = error
+        self._dead = True
+        if self._read_scope is not None:
+            self._read_scope.cancel()
+        self._want_write()
+
+    def _calm(self, why: str) -> None:
+        """Close the connection with GOAWAY(ENHANCE_YOUR_CALM): an abusive peer."""
+        if self._dead:
+            return
+        with contextlib.suppress(h2.exceptions.H2Error):
+            self._h2.close_connection(ErrorCode.ENHANCE_YOUR_CALM, why.encode("ascii"))
+        self._fail(ProtocolError(why, error_code=int(ErrorCode.ENHANCE_YOUR_CALM)))
+
+    def _queue_raw(self, frame: bytes) -> None:
+        self._raw_out += self._h2.data_to_send()
+        self._raw_out += frame
+        self._want_write()
+
+    def _want_write(self) -> None:
+        wake = self._write_wake
+        if wake is not None:
+            self._write_wake = None
+            wake.set()
+
+    def _take_output(self) -> bytes:
+        data = self._h2.data_to_send()
+        if self._raw_out:
+            data = bytes(self._raw_out) + data
+            self._raw_out.clear()
+        return data
+
+    async def _write_loop(self) -> None:
+        io = self._io
+        timer = self._timer
+        try:
+            while True:
+                data = self._take_output()
+                if not data:
+                    if self._finishing:
+                        return
+                    self._write_wake = wake = anyio.Event()
+                    await wake.wait()
+                    continue
+                taken = self._buffered_data
+                with timer.deadline(self._stall_deadline()) as deadline:
+                    try:
+                        await send_all(io, (data,))
+                    except _IO_ERRORS:
+                        self._dead = True
+                        if self._read_scope is not None:
+                            self._read_scope.cancel()
+                        return
+                if deadline.expired:
+                    self._fail(TimeoutError("the client stopped reading the connection"))
+                    return
+                self._buffered_data -= taken
+                drained = self._drained
+                if drained is not None:
+                    self._drained = None
+                    drained.set()
+        finally:
+            self._writer_done.set()
+            drained = self._drained
+            if drained is not None:
+                drained.set()
+
+    async def _wait_drained(self) -> None:
+        if self._writer_done.is_set():
+            raise _StreamGone
+        if self._drained is None:
+            self._drained = anyio.Event()
+        await self._drained.wait()
+
+    async def _serve_stream(self, stream: _Stream, request: Request[Incoming]) -> None:
+        try:
+            with anyio.CancelScope() as scope:
+                stream.scope = scope
+                if stream.closed:
+                    scope.cancel()
+                try:
+                    response = await self._service(request)
+                except Exception as exc:
+                    self._stream_failed(stream, exc)
+                    return
+                try:
+                    await self._send_response(stream, request, response)
+                except _StreamGone:
+                    pass
+                except Exception as exc:
+                    self._stream_failed(stream, exc)
+        finally:
+            stream.task_running = False
+            stream.scope = None
+            if stream.pending is not None:
+                stream.pending.fail(CanceledError("the response was not an upgrade"))
+            if not stream.tunnel_open:
+                self._finish_stream(stream)
+            self._forget(stream)
+
+    def _finish_stream(self, stream: _Stream) -> None:
+        """The service task ended: settle the stream and the window its body holds."""
+        if not stream.closed:
+            if not stream.response_done:
+                stream.closed = True
+                self._reset(stream.id, ErrorCode.CANCEL)
+            elif stream.request_open:
+                # RFC 9113 section 8.1: a complete response ends the exchange;
+                # tell the client to stop sending the rest of its body.
+                stream.closed = True
+                self._reset(stream.id, ErrorCode.NO_ERROR)
+        sender = stream.sender
+        if sender is None:
+            return
+        if stream.request_open:
+            sender.abort(CanceledError("the stream is finished"))
+        else:
+            # The whole body arrived; whoever holds it may still read what is
+            # queued, but it no longer holds back the client's window.
+            stream.detached = True
+            queued = sender.queued_bytes
+            if queued:
+                self._ack(stream.id, queued)
+
+    def _stream_failed(self, stream: _Stream, exc: Exception) -> None:
+        if stream.closed or self._dead:
+            return
+        code = ErrorCode.INTERNAL_ERROR
+        if isinstance(exc, ProtocolError) and exc.error_code is not None:
+            with contextlib.suppress(ValueError):
+                code = ErrorCode(exc.error_code)
+        if code is ErrorCode.INTERNAL_ERROR and not self._headers_sent(stream):
+            # Nothing sent yet: the client gets a plain 500 (as hyper does).
+            fields = response_headers_to_h2(500, Headers._from_trusted([]))
+            with contextlib.suppress(h2.exceptions.H2Error):
+                self._h2.send_headers(stream.id, fields, end_stream=True)
+                stream.response_done = True
+                self._want_write()
+                return
+        stream.closed = True
+        self._reset(stream.id, code)
+
+    def _headers_sent(self, stream: _Stream) -> bool:
+        h2_stream = self._h2.streams.get(stream.id)
+        return h2_stream is None or bool(h2_stream.state_machine.headers_sent)
+
+    async def _send_response(
+        self, stream: _Stream, request: Request[Incoming], response: Response[Any]
+    ) -> None:
+        if stream.closed or self._dead:
+            raise _StreamGone
+        status = int(response.status)
+        if status < 200:
+            raise UserError(f"a service cannot return an informational status ({status})")
+        body = response.body
+        headers = response.headers
+        fields = response_headers_to_h2(status, headers)
+        config = self._config
+        if config.auto_date_header and headers.get_raw(b"date") is None:
+            fields.append((b"date", http_date()))
+        is_head = request.method == "HEAD"
+        exact = body.size_hint().exact
+        if exact and status not in _NO_BODY_STATUS and headers.get_raw(b"content-length") is None:
+            fields.append((b"content-length", str(exact).encode("ascii")))
+        h2c = self._h2
+        sid = stream.id
+        if stream.pending is not None and 200 <= status < 300:
+            h2c.send_headers(sid, fields, end_stream=False)
+            self._want_write()
+            self._open_tunnel(stream, request)
+            return
+        kind = type(body)
+        try:
+            if (
+                is_head
+                or status in _NO_BODY_STATUS
+                or kind is Empty
+                or (kind is Full and not body.data)
+            ):
+                h2c.send_headers(sid, fields, end_stream=True)
+                stream.response_done = True
+                self._want_write()
+                return
+            if kind is Full:
+                h2c.send_headers(sid, fields, end_stream=False)
+                await self._send_data(stream, body.data, True)
+                stream.response_done = True
+                return
+            h2c.send_headers(sid, fields, end_stream=False)
+            self._want_write()
+            while True:
+                frame = await body.frame()
+                if frame is None:
+                    self._end_stream(stream)
+                    break
+                data = frame.data_ref
+                if data is not None:
+                    if data:
+                        await self._send_data(stream, data, False)
+                    continue
+                trailers = frame.trailers_ref
+                if trailers is not None:
+                    if stream.closed:
+                        raise _StreamGone
+                    h2c.send_headers(sid, trailers_to_h2(trailers), end_stream=True)
+                    self._want_write()
+                    break
+            stream.response_done = True
+        finally:
+            if kind is Full or kind is Empty:
+                await body.aclose()  # never waits: no shield needed (it costs a scope)
+            else:
+                with anyio.CancelScope(shield=True):
+                    await body.aclose()
+
+    def _end_stream(self, stream: _Stream) -> None:
+        if stream.closed or self._dead:
+            raise _StreamGone
+        self._h2.end_stream(stream.id)
+        self._want_write()
+
+    async def _send_data(self, stream: _Stream, data: bytes, end: bool) -> None:
+        """Send ``data`` within the peer's windows, waiting for WINDOW_UPDATE as needed."""
+        h2c = self._h2
+        sid = stream.id
+        total = len(data)
+        offset = 0
+        max_buf = self._config.max_send_buf_size
+        while True:
+            if stream.closed or self._dead:
+                raise _StreamGone
+            window = h2c.local_flow_control_window(sid)
+            n = min(total - offset, window, h2c.max_outbound_frame_size)
+            if n <= 0:
+                await self._wait_window(stream)
+                continue
+            chunk = data if n == total else data[offset : offset + n]
+            offset += n
+            last = offset >= total
+            h2c.send_data(sid, chunk, end_stream=end and last)
+            self._buffered_data += n
+            self._want_write()
+            if last:
+                return
+            if self._buffered_data > max_buf:
+                await self._wait_drained()
+
+    async def _wait_window(self, stream: _Stream) -> None:
+        stream.window_event = event = anyio.Event()
+        self._window_waiters.add(stream)
+        try:
+            with self._timer.deadline(self._stall_deadline()) as deadline:
+                await event.wait()
+        finally:
+            self._window_waiters.discard(stream)
+            stream.window_event = None
+        if deadline.expired and not stream.closed:
+            # The client never opened its window: give up on this stream only.
+            stream.closed = True
+            self._reset(stream.id, ErrorCode.CANCEL)
+            raise _StreamGone
+
+    # -- CONNECT tunnels (TunnelOwner) ------------------------------------------
+
+    def _open_tunnel(self, stream: _Stream, request: Request[Incoming]) -> None:
+        pending = stream.pending
+        assert pending is not None
+        stream.pending = None
+        stream.tunnel_open = True
+        pending.fulfil(H2StreamIO(self, stream.id, request.body), b"")
+
+    async def tunnel_send(self, stream_id: int, data: bytes) -> None:
+        stream = self._streams.get(stream_id)
+        if stream is None or not stream.tunnel_open:
+            raise anyio.ClosedResourceError
+        try:
+            await self._send_data(stream, data, False)
+        except _StreamGone:
+            raise anyio.BrokenResourceError("the stream was reset") from None
+        except h2.exceptions.H2Error as exc:
+            raise anyio.ClosedResourceError(str(exc)) from exc
+
+    def tunnel_send_eof(self, stream_id: int) -> None:
+        stream = self._streams.get(stream_id)
+        if stream is not None and not stream.closed and not stream.response_done:
+            with contextlib.suppress(h2.exceptions.H2Error, _StreamGone):
+                self._end_stream(stream)
+            stream.response_done = True
+
+    def tunnel_close(self, stream_id: int) -> None:
+        stream = self._streams.get(stream_id)
+        if stream is None or not stream.tunnel_open:
+            return
+        stream.tunnel_open = False
+        if not stream.closed and (stream.request_open or not stream.response_done):
+            stream.closed = True
+            self._reset(stream_id, ErrorCode.CANCEL)
+        if stream.window_event is not None:
+            stream.window_event.set()  # a send blocked on the window ends now
+        self._forget(stream)
