@@ -18,6 +18,16 @@ nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).parent
 PACKAGES = ["hyper-core", "hyper-util", "hyper-tls"]
+H1_SUITES = [
+    f"packages/hyper-core/tests/{name}.py"
+    for name in (
+        "test_h1_codec",
+        "test_server_h1_ported",
+        "test_server_h1_behaviour",
+        "test_server_h1_robustness",
+        "test_client_h1_wire",
+    )
+]
 
 
 def uv_sync(session: nox.Session, *args: str) -> None:
@@ -38,6 +48,10 @@ def tests(session: nox.Session) -> None:
     """The whole suite; every async test runs on asyncio and on trio."""
     uv_sync(session, "--all-packages", "--group", "test")
     session.run("pytest", *session.posargs)
+    if not session.posargs:
+        # The HTTP/1 suites again on the reference codec over h11.Connection,
+        # so the codec seam is proven by two implementations.
+        session.run("pytest", *H1_SUITES, env={"HYPER_CORE_H1_CODEC": "h11"})
 
 
 @nox.session
