@@ -1,0 +1,534 @@
+"""The asyncio fast path: a socket stream driven by an asyncio transport and protocol.
+
+What belongs here: :class:`AsyncioSocketStream` (an ``anyio.abc.SocketStream``
+and so a :class:`hyper_core.rt.IO`), the ``asyncio.Protocol`` behind it, and
+the two ways to make one (over a connected socket, or by connecting).
+
+Strategy: anyio's asyncio socket stream pays, on every call, for what a
+portable stream has to promise: ``receive`` resumes and pauses the
+transport's reading around each read (two ``epoll_ctl`` calls), and ``send``
+passes two checkpoints (one of them a shielded extra pass of the event
+loop). Here the protocol reads ahead into a buffer and the stream only
+waits when it must:
+
+* Read side: ``data_received`` appends to a deque of chunks. ``receive``
+  returns buffered bytes at once, without yielding to the event loop, and
+  waits on a future only when the buffer is empty. Reading is paused when
+  the buffer reaches ``read_high_water`` bytes and resumed once ``receive``
+  has drained it to a quarter of that, so a peer that sends faster than the
+  application reads is held back by TCP, not by memory. A cancelled
+  ``receive`` has taken nothing from the buffer (bytes are only removed after
+  the wait), so no byte is lost.
+* Write side: ``send`` hands the bytes to ``transport.write`` (which tries
+  the ``send`` system call at once) and returns without a checkpoint unless
+  the transport's buffer is above ``write_high_water``: then it waits for
+  ``resume_writing`` (the transport drained to a quarter). ``send_many`` is
+  ``transport.writelines`` (a vectored ``sendmsg`` on Python 3.12+).
+* Errors are anyio's: ``EndOfStream`` once the peer shut down its side and
+  the buffer is empty, ``BrokenResourceError`` (cause chained) when the
+  connection failed, ``ClosedResourceError`` after :meth:`aclose` or, for
+  sends, after :meth:`send_eof`; ``BusyResourceError`` for a second task
+  waiting on the same direction.
+* ``aclose`` closes the transport gracefully (queued bytes are still sent)
+  and waits for ``connection_lost``, at most ``close_timeout`` seconds; after
+  that, or when cancelled, it aborts the transport with a reset (RST), so
+  the peer cannot mistake the cut for a complete message.
+
+Not yielding when data is ready is what asyncio's own ``StreamReader`` and
+``StreamWriter.drain`` do. It is bounded: a task can run at most
+``read_high_water`` buffered bytes (plus one read) without a suspension, since
+once the buffer is empty ``receive`` must wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, final
+
+import anyio
+import anyio.abc
+
+__all__ = [
+    "DEFAULT_CLOSE_TIMEOUT",
+    "DEFAULT_READ_HIGH_WATER",
+    "DEFAULT_WRITE_HIGH_WATER",
+    "AsyncioSocketStream",
+    "AsyncioStreamStatistics",
+    "open_asyncio_stream",
+    "set_nodelay",
+    "wrap_asyncio_socket",
+]
+
+#: Bytes buffered on the read side before reading from the socket pauses:
+#: 256 KiB, the most asyncio's selector transport reads in one ``recv``
+#: (``_SelectorSocketTransport.max_size``), so a reader that keeps up never
+#: pauses. The buffer holds at most this plus one read (512 KiB).
+DEFAULT_READ_HIGH_WATER: Final = 262_144
+#: Bytes queued in the transport before ``send`` waits: 64 KiB, asyncio's own
+#: default high-water mark for transports (4 x its 16 KiB low-water mark).
+DEFAULT_WRITE_HIGH_WATER: Final = 65_536
+#: Seconds :meth:`AsyncioSocketStream.aclose` waits for queued bytes to reach
+#: a peer that does not read before it aborts the connection: 5 s, nginx's
+#: ``lingering_timeout`` default (how long nginx lingers for a peer at close).
+DEFAULT_CLOSE_TIMEOUT: Final = 5.0
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class AsyncioStreamStatistics:
+    """A snapshot of an :class:`AsyncioSocketStream`'s buffers.
+
+    Attributes:
+        read_buffered: Bytes received and not yet returned by ``receive``.
+        write_buffered: Bytes queued in the transport, not yet sent.
+        reading_paused: Reading from the socket is paused (read buffer full).
+        writing_paused: ``send`` waits (write buffer above its high-water mark).
+    """
+
+    read_buffered: int
+    write_buffered: int
+    reading_paused: bool
+    writing_paused: bool
+
+
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
+@final
+class _StreamProtocol(asyncio.Protocol):
+    """Buffers what the transport reads and records the transport's state.
+
+    All the stream's state lives here, where the callbacks can reach it
+    without a second attribute lookup; :class:`AsyncioSocketStream` is the
+    awaiting side.
+    """
+
+    __slots__ = (
+        "buffered",
+        "chunks",
+        "closed",
+        "eof",
+        "eof_sent",
+        "exc",
+        "lost",
+        "lost_waiter",
+        "read_high",
+        "read_low",
+        "read_waiter",
+        "reading_paused",
+        "transport",
+        "write_high",
+        "write_paused",
+        "write_waiter",
+    )
+
+    def __init__(self, read_high_water: int, write_high_water: int) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.read_high = read_high_water
+        # A quarter, as asyncio's own low-water marks: resuming at a quarter
+        # rather than at "below high" keeps a slow reader from toggling the
+        # socket's registration (an epoll_ctl call each way) on every read.
+        self.read_low = read_high_water // 4
+        self.write_high = write_high_water
+        self.reading_paused = False
+        self.write_paused = False
+        self.eof = False
+        self.eof_sent = False
+        self.lost = False
+        self.closed = False
+        self.exc: Exception | None = None
+        self.read_waiter: asyncio.Future[None] | None = None
+        self.write_waiter: asyncio.Future[None] | None = None
+        self.lost_waiter: asyncio.Future[None] | None = None
+
+    # -- asyncio.Protocol callbacks ----------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=self.write_high)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        # The proactor loop (Windows) may hand over a bytearray.
+        self.chunks.append(data if type(data) is bytes else bytes(data))
+        self.buffered += len(data)
+        if self.buffered >= self.read_high and not self.reading_paused:
+            self.reading_paused = True
+            assert self.transport is not None
+            self.transport.pause_reading()
+        _wake(self.read_waiter)
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        _wake(self.read_waiter)
+        # Keep the transport open: the peer only shut down its write side,
+        # and this side may still answer (TCP half-close).
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.exc = exc
+        self.write_paused = False
+        _wake(self.read_waiter)
+        _wake(self.write_waiter)
+        _wake(self.lost_waiter)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        _wake(self.write_waiter)
+
+    # -- helpers for the stream ---------------------------------------------
+
+    def read_error(self) -> Exception:
+        """What ``receive`` raises once the buffer is empty and no more can come."""
+        if self.closed:
+            return anyio.ClosedResourceError()
+        if self.exc is not None:
+            error = anyio.BrokenResourceError()
+            error.__cause__ = self.exc
+            return error
+        return anyio.EndOfStream()
+
+    def write_error(self) -> Exception | None:
+        """What ``send`` raises now, or ``None`` if writing is possible."""
+        if self.closed or self.eof_sent:
+            return anyio.ClosedResourceError()
+        assert self.transport is not None
+        if self.lost or self.transport.is_closing():
+            error = anyio.BrokenResourceError()
+            error.__cause__ = self.exc
+            return error
+        return None
+
+
+@final
+class AsyncioSocketStream(anyio.abc.SocketStream):
+    """A socket stream on an asyncio transport: the fast path of :mod:`hyper_util.rt`.
+
+    It is an ``anyio.abc.SocketStream``, so it is a
+    :class:`hyper_core.rt.IO`, can be wrapped by anyio's ``TLSStream`` and
+    buffered streams, and answers ``extra(SocketAttribute.remote_address)``
+    and the other socket attributes. It works only under asyncio (uvloop
+    included). Make one with :func:`hyper_util.rt.connect_tcp`, a listener
+    from :func:`hyper_util.rt.create_tcp_listener`, or
+    :func:`hyper_util.rt.wrap_connected_socket`.
+
+    One task may receive while another sends; two tasks receiving (or two
+    sending) at once get ``anyio.BusyResourceError``.
+    """
+
+    __slots__ = ("_close_timeout", "_loop", "_protocol", "_transport")
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        protocol: _StreamProtocol,
+        *,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+    ) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self._loop = asyncio.get_running_loop()
+        self._close_timeout = close_timeout
+
+    @property
+    def _raw_socket(self) -> socket.socket:
+        sock: socket.socket = self._transport.get_extra_info("socket")
+        return sock
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        """Return between 1 and ``max_bytes`` bytes, waiting only if none are buffered.
+
+        Raises:
+            anyio.EndOfStream: The peer shut down its write side and every
+                byte before that was returned.
+            anyio.BrokenResourceError: The connection failed (reset); bytes
+                received before the failure are returned first.
+            anyio.ClosedResourceError: This stream was closed.
+            anyio.BusyResourceError: Another task is already waiting in ``receive``.
+            ValueError: ``max_bytes`` is less than 1.
+
+        Cancel safety: nothing is taken from the buffer until the wait is
+        over, so a cancelled ``receive`` loses no bytes.
+        """
+        p = self._protocol
+        chunks = p.chunks
+        if not chunks:
+            if p.closed or p.eof or p.lost:
+                raise p.read_error()
+            if p.read_waiter is not None:
+                raise anyio.BusyResourceError("reading from")
+            if max_bytes < 1:
+                raise ValueError("max_bytes must be a positive integer")
+            waiter = p.read_waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                p.read_waiter = None
+            if not chunks:
+                raise p.read_error()
+        chunk = chunks.popleft()
+        size = len(chunk)
+        if size > max_bytes:
+            if max_bytes < 1:
+                chunks.appendleft(chunk)
+                raise ValueError("max_bytes must be a positive integer")
+            chunks.appendleft(chunk[max_bytes:])
+            chunk = chunk[:max_bytes]
+            size = max_bytes
+        elif chunks and size < max_bytes:
+            # Several chunks waiting (pipelined requests, a burst of small
+            # writes): return as much as asked in one piece, so the caller's
+            # parser runs once instead of once per chunk.
+            pieces = [chunk]
+            while chunks and size < max_bytes:
+                nxt = chunks.popleft()
+                room = max_bytes - size
+                if len(nxt) > room:
+                    chunks.appendleft(nxt[room:])
+                    nxt = nxt[:room]
+                pieces.append(nxt)
+                size += len(nxt)
+            chunk = b"".join(pieces)
+        p.buffered -= size
+        if p.reading_paused and p.buffered <= p.read_low and not p.lost:
+            p.reading_paused = False
+            self._transport.resume_reading()
+        return chunk
+
+    async def send(self, item: bytes) -> None:
+        """Write all of ``item``; wait only while the transport's buffer is full.
+
+        Returns once ``item`` is with the transport (sent, or queued below
+        the high-water mark).
+
+        Raises:
+            anyio.BrokenResourceError: The connection failed or the peer reset it.
+            anyio.ClosedResourceError: This stream was closed or :meth:`send_eof` called.
+            anyio.BusyResourceError: Another task is already waiting in ``send``.
+
+        Cancel safety: a send cancelled while waiting for room before the
+        write wrote nothing; one cancelled while waiting after the write
+        (the buffer went over the mark) has queued all of ``item``.
+        """
+        p = self._protocol
+        if p.write_paused or p.closed or p.eof_sent or p.lost:
+            await self._wait_writable(p)
+        transport = self._transport
+        transport.write(item)
+        if p.write_paused or transport.is_closing():
+            await self._wait_writable(p)
+
+    async def send_many(self, items: Sequence[bytes]) -> None:
+        """Write every chunk of ``items`` in order, with one ``transport.writelines``.
+
+        Raises and cancel safety: as :meth:`send`.
+        """
+        p = self._protocol
+        if p.write_paused or p.closed or p.eof_sent or p.lost:
+            await self._wait_writable(p)
+        transport = self._transport
+        transport.writelines(items)
+        if p.write_paused or transport.is_closing():
+            await self._wait_writable(p)
+
+    async def _wait_writable(self, p: _StreamProtocol) -> None:
+        while True:
+            error = p.write_error()
+            if error is not None:
+                if isinstance(error, anyio.BrokenResourceError) and not p.lost:
+                    # The transport failed inside write(); connection_lost
+                    # comes on the next loop pass and carries the cause.
+                    await self._wait_lost(p)
+                    error = p.write_error()
+                    assert error is not None
+                raise error
+            if not p.write_paused:
+                return
+            if p.write_waiter is not None:
+                raise anyio.BusyResourceError("writing to")
+            waiter = p.write_waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                p.write_waiter = None
+
+    async def _wait_lost(self, p: _StreamProtocol) -> None:
+        if not p.lost:
+            if p.lost_waiter is None:
+                p.lost_waiter = self._loop.create_future()
+            await asyncio.shield(p.lost_waiter)
+
+    async def send_eof(self) -> None:
+        """Shut down the write side once queued bytes are sent; receiving still works.
+
+        Raises:
+            anyio.ClosedResourceError: This stream was closed.
+        """
+        p = self._protocol
+        if p.closed:
+            raise anyio.ClosedResourceError
+        p.eof_sent = True
+        if not p.lost:
+            # OSError: the peer is already gone; there is nothing to shut down.
+            with contextlib.suppress(OSError):
+                self._transport.write_eof()
+
+    async def aclose(self) -> None:
+        """Close the connection, sending what is queued first; wake any waiting task.
+
+        Waits until the transport has delivered its queued bytes and closed
+        the socket, at most ``close_timeout`` seconds, then aborts it: the
+        rest is discarded and the peer sees a reset (RST), never a clean end
+        of stream after a truncated message. A task blocked in
+        :meth:`receive` or :meth:`send` gets ``anyio.ClosedResourceError``.
+
+        Cancel safety: when cancelled, it aborts the transport and re-raises:
+        the stream is closed either way.
+        """
+        p = self._protocol
+        if not p.closed:
+            p.closed = True
+            p.chunks.clear()
+            p.buffered = 0
+            _wake(p.read_waiter)
+            _wake(p.write_waiter)
+            if not p.lost:
+                self._transport.close()
+        if p.lost:
+            return
+        try:
+            with anyio.move_on_after(self._close_timeout):
+                await self._wait_lost(p)
+        finally:
+            if not p.lost:
+                self._abort()
+
+    def _abort(self) -> None:
+        # A zero linger makes the close a reset: without it the kernel would
+        # still send what it holds and then a FIN, and the peer would take a
+        # truncated message (a close-delimited HTTP body, say) as complete.
+        sock = self._transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self._transport.abort()
+
+    def statistics(self) -> AsyncioStreamStatistics:
+        """Return the sizes of the read and write buffers and whether each side waits."""
+        p = self._protocol
+        return AsyncioStreamStatistics(
+            read_buffered=p.buffered,
+            write_buffered=self._transport.get_write_buffer_size(),
+            reading_paused=p.reading_paused,
+            writing_paused=p.write_paused,
+        )
+
+    def __repr__(self) -> str:
+        return f"<AsyncioSocketStream transport={self._transport!r}>"
+
+
+def set_nodelay(sock: socket.socket) -> None:
+    """Turn on ``TCP_NODELAY`` for a TCP socket; do nothing for other families.
+
+    HTTP writes whole messages, so Nagle's algorithm only delays the last
+    segment of each while waiting for an ACK that the peer delays too.
+    """
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _factory(read_high_water: int, write_high_water: int) -> _StreamProtocol:
+    if read_high_water < 1 or write_high_water < 1:
+        raise ValueError("read_high_water and write_high_water must be positive byte counts")
+    return _StreamProtocol(read_high_water, write_high_water)
+
+
+async def wrap_asyncio_socket(
+    sock: socket.socket,
+    *,
+    read_high_water: int = DEFAULT_READ_HIGH_WATER,
+    write_high_water: int = DEFAULT_WRITE_HIGH_WATER,
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+) -> AsyncioSocketStream:
+    """Make an :class:`AsyncioSocketStream` of a connected socket (takes ownership).
+
+    Raises:
+        RuntimeError: No asyncio event loop is running.
+        ValueError: A high-water mark is not positive.
+    """
+    protocol = _factory(read_high_water, write_high_water)
+    loop = asyncio.get_running_loop()
+    try:
+        set_nodelay(sock)
+        transport, _ = await loop.connect_accepted_socket(lambda: protocol, sock)
+    except BaseException:
+        sock.close()
+        raise
+    assert isinstance(transport, asyncio.Transport)
+    return AsyncioSocketStream(transport, protocol, close_timeout=close_timeout)
+
+
+async def open_asyncio_stream(
+    host: str,
+    port: int,
+    *,
+    local_host: str | None = None,
+    happy_eyeballs_delay: float = 0.25,
+    read_high_water: int = DEFAULT_READ_HIGH_WATER,
+    write_high_water: int = DEFAULT_WRITE_HIGH_WATER,
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+) -> AsyncioSocketStream:
+    """Connect over TCP with ``loop.create_connection`` (happy eyeballs included).
+
+    Raises:
+        OSError: The name did not resolve or every connection attempt failed.
+    """
+    protocol = _factory(read_high_water, write_high_water)
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_connection(
+        lambda: protocol,
+        host,
+        port,
+        local_addr=(local_host, 0) if local_host is not None else None,
+        happy_eyeballs_delay=happy_eyeballs_delay,
+    )
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        set_nodelay(sock)
+    assert isinstance(transport, asyncio.Transport)
+    return AsyncioSocketStream(transport, protocol, close_timeout=close_timeout)
+
+
+async def open_asyncio_unix_stream(
+    path: str,
+    *,
+    read_high_water: int = DEFAULT_READ_HIGH_WATER,
+    write_high_water: int = DEFAULT_WRITE_HIGH_WATER,
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+) -> AsyncioSocketStream:
+    """Connect to a Unix socket with ``loop.create_unix_connection``.
+
+    Raises:
+        OSError: Nothing listens at ``path``.
+    """
+    protocol = _factory(read_high_water, write_high_water)
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_unix_connection(lambda: protocol, path)
+    assert isinstance(transport, asyncio.Transport)
+    return AsyncioSocketStream(transport, protocol, close_timeout=close_timeout)

@@ -1,0 +1,325 @@
+"""The asyncio fast path's own behaviour, beyond the shared IO conformance suite.
+
+What belongs here: path selection (``fast=None/False/True`` on each
+backend), what only :class:`AsyncioSocketStream` promises (ClosedResourceError
+after ``send_eof``, BusyResourceError, graceful ``aclose`` with its timeout,
+read coalescing, statistics), Unix sockets and wrapped sockets on both paths,
+the listener across several sockets, and ``AnyioExecutor``.
+
+Strategy: real loopback and Unix sockets; tests that exercise the fast path
+itself set ``anyio_backend`` to asyncio only (the fast path drives asyncio
+transports and does not exist on trio); path-selection and adapter tests run
+on both backends.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+import pytest
+from anyio.abc import SocketAttribute, SocketStream
+
+from hyper_core.rt import Executor
+from hyper_util.rt import (
+    AnyioExecutor,
+    AnyioTimer,
+    AsyncioSocketStream,
+    StreamListener,
+    connect_tcp,
+    connect_unix,
+    create_tcp_listener,
+    create_unix_listener,
+    current_library,
+    wrap_connected_socket,
+    wrap_socket_listener,
+)
+
+pytestmark = pytest.mark.anyio
+
+STEP_TIMEOUT = 20.0
+
+# The fast path drives asyncio transports and protocols: asyncio only.
+asyncio_only = pytest.mark.parametrize(
+    "anyio_backend", [pytest.param(("asyncio", {"debug": True}), id="asyncio")]
+)
+
+
+async def poll_until(condition: Callable[[], bool]) -> None:
+    for _ in range(2000):  # at most 2000 x 10 ms
+        if condition():
+            return
+        await anyio.sleep(0.01)
+    raise AssertionError("condition never became true")
+
+
+def buffered_at_least(stream: AsyncioSocketStream, n: int) -> bool:
+    return stream.statistics().read_buffered >= n
+
+
+async def read_until_error(stream: SocketStream) -> None:
+    with anyio.fail_after(STEP_TIMEOUT):
+        for _ in range(100_000):  # bounded: 32 MiB at most 64 KiB per read is 512
+            await stream.receive()
+    raise AssertionError("the stream never failed")
+
+
+async def tcp_pair(fast: bool | None, **options: Any) -> tuple[SocketStream, SocketStream]:
+    async with await create_tcp_listener("127.0.0.1", 0, fast=fast, **options) as listener:
+        port = listener.extra(SocketAttribute.local_port)
+        client = await connect_tcp("127.0.0.1", port, fast=fast, **options)
+        server = await listener.accept()
+    return server, client
+
+
+async def test_fast_path_is_chosen_by_the_running_backend(anyio_backend_name: str) -> None:
+    server, client = await tcp_pair(None)
+    async with server, client:
+        on_asyncio = anyio_backend_name == "asyncio"
+        assert current_library() == anyio_backend_name
+        assert isinstance(server, AsyncioSocketStream) is on_asyncio
+        assert isinstance(client, AsyncioSocketStream) is on_asyncio
+    server, client = await tcp_pair(False)
+    async with server, client:
+        assert not isinstance(server, AsyncioSocketStream)
+        assert not isinstance(client, AsyncioSocketStream)
+
+
+@pytest.mark.parametrize("anyio_backend", [pytest.param(("trio", {}), id="trio")])
+async def test_forcing_the_fast_path_outside_asyncio_fails() -> None:
+    with pytest.raises(RuntimeError, match="asyncio"):
+        await connect_tcp("127.0.0.1", 9, fast=True)
+    with pytest.raises(RuntimeError, match="asyncio"):
+        await create_tcp_listener("127.0.0.1", 0, fast=True)
+
+
+@asyncio_only
+async def test_send_after_send_eof_or_close_is_closed_resource() -> None:
+    server, client = await tcp_pair(True)
+    assert isinstance(server, AsyncioSocketStream)
+    async with client:
+        await server.send_eof()
+        with pytest.raises(anyio.ClosedResourceError):
+            await server.send(b"x")
+        with pytest.raises(anyio.ClosedResourceError):
+            await server.send_many([b"x", b"y"])
+        await server.aclose()
+        await server.aclose()  # closing twice is harmless
+        with pytest.raises(anyio.ClosedResourceError):
+            await server.send_eof()
+        with pytest.raises(anyio.ClosedResourceError):
+            await server.receive()
+
+
+@asyncio_only
+async def test_two_readers_at_once_is_busy() -> None:
+    server, client = await tcp_pair(True)
+    async with server, client, anyio.create_task_group() as tg:
+        tg.start_soon(server.receive)
+        await anyio.wait_all_tasks_blocked()
+        with pytest.raises(anyio.BusyResourceError):
+            await server.receive()
+        with pytest.raises(ValueError, match="max_bytes"):
+            await client.receive(0)
+        await client.send(b"go")
+
+
+@asyncio_only
+async def test_receive_coalesces_buffered_chunks_up_to_max_bytes() -> None:
+    server, client = await tcp_pair(True)
+    async with server, client:
+        assert isinstance(server, AsyncioSocketStream)
+        for i in range(10):
+            await client.send(bytes([65 + i]) * 10)
+            # Let each chunk land as its own data_received call.
+            await poll_until(functools.partial(buffered_at_least, server, (i + 1) * 10))
+        assert await server.receive(35) == b"A" * 10 + b"B" * 10 + b"C" * 10 + b"D" * 5
+        assert server.statistics().read_buffered == 65
+        assert await server.receive() == b"D" * 5 + b"".join(bytes([69 + i]) * 10 for i in range(6))
+
+
+@asyncio_only
+async def test_aclose_sends_what_is_queued_first() -> None:
+    server, client = await tcp_pair(True)
+    payload = b"z" * (3 * 1024 * 1024)
+    async with client:
+        assert isinstance(server, AsyncioSocketStream)
+        received = bytearray()
+
+        async def read_all() -> None:
+            while True:
+                try:
+                    received.extend(await client.receive())
+                except anyio.EndOfStream:
+                    return
+
+        with anyio.fail_after(STEP_TIMEOUT):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read_all)
+                # Queue it all without waiting for room, then close at once.
+                server._transport.write(payload)
+                await server.aclose()
+        assert bytes(received) == payload
+
+
+@asyncio_only
+async def test_aclose_gives_up_on_a_peer_that_never_reads() -> None:
+    server, client = await tcp_pair(True, close_timeout=0.2)
+    async with client:
+        assert isinstance(server, AsyncioSocketStream)
+        server._transport.write(b"q" * (32 * 1024 * 1024))
+        with anyio.fail_after(STEP_TIMEOUT):
+            await server.aclose()
+        assert server._transport.is_closing()
+        with pytest.raises(anyio.BrokenResourceError):
+            await read_until_error(client)
+
+
+@asyncio_only
+async def test_high_water_marks_are_validated() -> None:
+    async with await create_tcp_listener("127.0.0.1", 0, fast=True) as listener:
+        port = listener.extra(SocketAttribute.local_port)
+        with pytest.raises(ValueError, match="high_water"):
+            await connect_tcp("127.0.0.1", port, read_high_water=0)
+
+
+async def test_unix_sockets_on_every_path(tmp_path: Path, anyio_backend_name: str) -> None:
+    fast_choices = [None, False] if anyio_backend_name == "asyncio" else [None]
+    for fast in fast_choices:
+        path = tmp_path / f"sock-{fast}"
+        async with await create_unix_listener(path, fast=fast) as listener:
+            assert listener.fast is (anyio_backend_name == "asyncio" and fast is None)
+            client = await connect_unix(path, fast=fast)
+            server = await listener.accept()
+        async with server, client:
+            assert isinstance(server, AsyncioSocketStream) is listener.fast
+            await client.send(b"over unix")
+            await client.send_eof()
+            assert await server.receive() == b"over unix"
+            with pytest.raises(anyio.EndOfStream):
+                await server.receive()
+            assert server.extra(SocketAttribute.family) == socket.AF_UNIX
+
+
+async def test_wrapped_sockets(anyio_backend_name: str) -> None:
+    a, b = socket.socketpair()
+    left = await wrap_connected_socket(a)
+    right = await wrap_connected_socket(b, fast=False)
+    async with left, right:
+        assert isinstance(left, AsyncioSocketStream) is (anyio_backend_name == "asyncio")
+        await left.send(b"ping")
+        assert await right.receive() == b"ping"
+        await right.send(b"pong")
+        assert await left.receive() == b"pong"
+
+    raw = socket.create_server(("127.0.0.1", 0))
+    async with await wrap_socket_listener(raw) as listener:
+        port = listener.extra(SocketAttribute.local_port)
+        assert port == listener.extra(SocketAttribute.local_address)[1]
+        client = await connect_tcp("127.0.0.1", port)
+        server = await listener.accept()
+        async with server, client:
+            await server.send(b"hi")
+            assert await client.receive() == b"hi"
+
+
+async def test_listener_accepts_on_every_socket_and_serves() -> None:
+    first = await create_tcp_listener("127.0.0.1", 0)
+    second = await create_tcp_listener("127.0.0.1", 0)
+    ports = [first.extra(SocketAttribute.local_port), second.extra(SocketAttribute.local_port)]
+    combined = StreamListener([*first.listeners, *second.listeners], fast=first.fast)
+    async with combined:
+        with anyio.fail_after(STEP_TIMEOUT):
+            for port in ports:
+                client = await connect_tcp("127.0.0.1", port)
+                server = await combined.accept()
+                async with server, client:
+                    assert server.extra(SocketAttribute.local_port) == port
+
+            seen: list[bytes] = []
+
+            async def handler(stream: SocketStream) -> None:
+                async with stream:
+                    seen.append(await stream.receive())
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(combined.serve, handler)
+                for port in ports:
+                    async with await connect_tcp("127.0.0.1", port) as client:
+                        await client.send(str(port).encode())
+                await poll_until(lambda: len(seen) == 2)
+                tg.cancel_scope.cancel()
+    assert sorted(seen) == sorted(str(p).encode() for p in ports)
+    with pytest.raises(anyio.ClosedResourceError):
+        await combined.accept()
+
+
+async def test_listener_close_wakes_a_waiting_accept() -> None:
+    listener = await create_tcp_listener("127.0.0.1", 0)
+    errors: list[Exception] = []
+
+    async def wait_for_one() -> None:
+        try:
+            await listener.accept()
+        except anyio.ClosedResourceError as exc:
+            errors.append(exc)
+
+    with anyio.fail_after(STEP_TIMEOUT):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait_for_one)
+            await anyio.wait_all_tasks_blocked()
+            await listener.aclose()
+    assert len(errors) == 1
+
+
+async def test_anyio_executor_spawns_into_the_callers_task_group() -> None:
+    done: list[str] = []
+
+    async def work(name: str, delay: float) -> None:
+        await anyio.sleep(delay)
+        done.append(name)
+
+    async with anyio.create_task_group() as tg:
+        executor: Executor = AnyioExecutor(tg)
+        executor.spawn(work, "slow", 0.02)
+        executor.spawn(work, "fast", 0)
+    assert done == ["fast", "slow"]
+
+
+async def test_anyio_executor_on_error_keeps_the_other_tasks() -> None:
+    failures: list[Exception] = []
+    done: list[str] = []
+
+    async def boom() -> None:
+        await anyio.lowlevel.checkpoint()
+        raise KeyError("one bad connection")
+
+    async def fine() -> None:
+        await anyio.sleep(0.02)
+        done.append("fine")
+
+    async with anyio.create_task_group() as tg:
+        executor = AnyioExecutor(tg, on_error=failures.append)
+        executor.spawn(boom)
+        executor.spawn(fine)
+    assert done == ["fine"]
+    assert [type(e) for e in failures] == [KeyError]
+
+    with pytest.raises(ExceptionGroup) as info:
+        async with anyio.create_task_group() as tg:
+            AnyioExecutor(tg).spawn(boom)
+    assert info.group_contains(KeyError)
+
+
+async def test_anyio_timer_is_hyper_cores() -> None:
+    timer = AnyioTimer()
+    start = timer.now()
+    with timer.deadline(start + 0.01) as scope:
+        await timer.sleep(10)
+    assert scope.expired
