@@ -1,0 +1,670 @@
+"""The pooled HTTP client: :class:`Client`.
+
+What belongs here: the request path of hyper-util's legacy client: checking
+a request, getting a connection from the pool (or opening one through the
+connector), rewriting the request for that connection, sending it with the
+timeouts, retrying it once when that is safe, and handing back a response
+whose body returns the connection to the pool at its end.
+
+Strategy:
+
+* All pool decisions are made by :class:`~._pool.Pool`, synchronously; they
+  return the connections to close, and this module closes them. Closing is
+  ``SendRequest.aclose()``, which never waits: the connection's driver task
+  then ends and closes the IO itself (shielded, in hyper-core), so nothing
+  here blocks on a peer while making a decision.
+* Each connection is driven by a task in the client's own task group
+  (``async with Client() as client``); when the driver ends, the connection
+  leaves the pool and frees its slot. An HTTP/2 connection that gets a
+  GOAWAY or misses a keep-alive PING reports ``is_closed()`` at once, so no
+  new request goes to it from that moment.
+* HTTP/1 connections go back to the pool only once the response body was
+  read to its end (a wrapper around the body says so); a body closed early
+  closes its connection, as in hyper. A response without a body returns its
+  connection before ``request()`` returns.
+* Timeouts use the client's :class:`~hyper_core.rt.Timer` (tests use
+  ``FakeTimer``) and add no work when unset: a deadline scope is opened only
+  around a phase that has a limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from types import TracebackType
+from typing import Any, Final, Self, final
+
+import anyio
+import anyio.abc
+
+from hyper_core.body import Body, Incoming
+from hyper_core.client.conn import TrySendError, http1, http2
+from hyper_core.error import (
+    ClosedError,
+    HyperError,
+    UserError,
+)
+from hyper_core.http import Request, Response, Uri, UriForm
+from hyper_core.http._headers import HeaderInit
+from hyper_core.rt import Timer, default_timer
+from hyper_util.client.legacy._connecting import open_io
+from hyper_util.client.legacy._errors import (
+    ConnectError,
+    PoolTimeoutError,
+    ReadTimeoutError,
+    TotalTimeoutError,
+    WriteTimeoutError,
+)
+from hyper_util.client.legacy._pool import CheckoutKind, Pool, PooledConn, PoolKey
+from hyper_util.client.legacy._rules import HostValues, as_body, may_retry, pool_key, prepare
+from hyper_util.client.legacy._wrappers import (
+    PooledBodySource,
+    TimedWriteIO,
+    WriteTimedOut,
+    drive_sync,
+    find_cause,
+)
+from hyper_util.client.legacy.connect._http import (
+    Connector,
+    HttpConnector,
+)
+
+__all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_POOL_IDLE_TIMEOUT", "Client", "ClientStatistics"]
+
+#: Seconds an unused pooled connection is kept (hyper-util's default, 90 s).
+#: Keep it below the servers' keep-alive timeout (nginx: 75 s) to avoid
+#: reusing a connection the server is closing.
+DEFAULT_POOL_IDLE_TIMEOUT: Final = 90.0
+#: Seconds a connect may take (Go's net/http default dialer: 30 s); hyper has
+#: no default, which lets an unreachable host hang a request forever.
+DEFAULT_CONNECT_TIMEOUT: Final = 30.0
+#: Seconds ``aclose()`` lets idle connections say goodbye (HTTP/2 GOAWAY)
+#: before their drivers are cancelled.
+_CLOSE_GRACE: Final = 5.0
+
+_NEVER: Final = math.inf
+_ABSOLUTE: Final = UriForm.ABSOLUTE
+
+
+@final
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClientStatistics:
+    """A snapshot of the pool, from :meth:`Client.statistics`.
+
+    Attributes:
+        open_connections: Connections open or being opened (what
+            ``max_connections`` caps).
+        idle_connections: Connections in the pool carrying no request.
+        http2_connections: Shared HTTP/2 connections in the pool.
+        waiting: Requests waiting for a connection.
+        connections_opened: Connections opened since the client started.
+        reused: Requests sent on a connection that already existed.
+        retries: Requests sent a second time (see ``retry_canceled_requests``).
+    """
+
+    open_connections: int
+    idle_connections: int
+    http2_connections: int
+    waiting: int
+    connections_opened: int
+    reused: int
+    retries: int
+
+
+class _Retry(Exception):
+    """Internal: the request may be sent again on another connection."""
+
+    def __init__(self, error: HyperError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+#: Parsed URIs kept by the conveniences (``get(url)``...), which are often
+#: called with the same few URLs: parsing is a visible part of a request.
+_URI_CACHE_SIZE: Final = 256
+
+
+@final
+class Client:
+    """A pooled HTTP/1.1 and HTTP/2 client (hyper-util's ``legacy::Client``).
+
+    Use it as ``async with Client() as client:``; the block owns the tasks
+    that drive the connections, and leaving it closes them::
+
+        async with Client() as client:
+            response = await client.get("http://example.com/")
+            body = await collect(response.body)   # the connection goes back to the pool
+
+    Redirects are not followed, and nothing is decompressed: the response is
+    what the server sent.
+
+    Args:
+        connector: Opens connections (default: :class:`HttpConnector`, plain
+            ``http`` only; hyper-tls provides an HTTPS connector).
+        pool_idle_timeout: Seconds an unused connection stays in the pool
+            (hyper-util: 90 s). Always enforced, with ``timer``. ``None``:
+            kept until the server closes it.
+        pool_max_idle_per_host: Idle HTTP/1 connections kept per origin
+            (``None``: no limit, hyper-util's default). 0 turns pooling off:
+            every request gets a new connection, closed after its response.
+        max_connections: Connections open at once, all origins together
+            (``None``: no limit, as in hyper). Beyond it requests wait, up to
+            ``pool_timeout``; an idle connection of another origin is closed
+            to make room.
+        http2_only: Speak HTTP/2 with prior knowledge (h2c) on every
+            connection. Otherwise HTTP/2 is used where the connector says
+            ALPN chose it (``Connected.alpn_h2``).
+        http2_max_connections_per_host: HTTP/2 connections per origin (1, as
+            RFC 9113 section 9.1 asks). Above 1, a further one is opened
+            when every stream slot of the others is taken.
+        retry_canceled_requests: Resend, once and on a new connection, a
+            request that a pooled connection failed before writing it (hyper:
+            on). Beyond hyper, an idempotent request with a ``Full`` or empty
+            body is also resent when a reused HTTP/1 connection closed before
+            any of the response arrived (the keep-alive race, RFC 9110
+            section 9.2.2).
+        set_host: Add ``Host`` to HTTP/1 requests that have none (hyper: on),
+            without the port when it is the scheme's default.
+        connect_timeout: Seconds to open a connection, TLS included (30 s).
+        pool_timeout: Seconds to wait for a connection when
+            ``max_connections`` are all busy (``None``: no limit).
+        read_timeout: Seconds from the start of sending to the response head,
+            and between pieces of the response body (``None``: no limit).
+        write_timeout: Seconds any single write may stay blocked (a peer not
+            reading; ``None``: no limit).
+        timeout: Seconds for the whole exchange: waiting, connecting,
+            sending, and reading the body to its end (``None``: no limit).
+        http1: Options of HTTP/1 connections (default ``http1.Builder()``).
+        http2: Options of HTTP/2 connections (default: ``http2.Builder`` with
+            this client's timer).
+        timer: The clock of every timeout (default: anyio's; tests pass a
+            ``hyper_core.testing.FakeTimer``).
+
+    Raises:
+        ValueError: A limit out of range.
+    """
+
+    def __init__(
+        self,
+        connector: Connector | None = None,
+        *,
+        pool_idle_timeout: float | None = DEFAULT_POOL_IDLE_TIMEOUT,
+        pool_max_idle_per_host: int | None = None,
+        max_connections: int | None = None,
+        http2_only: bool = False,
+        http2_max_connections_per_host: int = 1,
+        retry_canceled_requests: bool = True,
+        set_host: bool = True,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+        pool_timeout: float | None = None,
+        read_timeout: float | None = None,
+        write_timeout: float | None = None,
+        timeout: float | None = None,
+        http1: http1.Builder | None = None,
+        http2: http2.Builder | None = None,
+        timer: Timer | None = None,
+    ) -> None:
+        for name, value in (
+            ("pool_idle_timeout", pool_idle_timeout),
+            ("connect_timeout", connect_timeout),
+            ("pool_timeout", pool_timeout),
+            ("read_timeout", read_timeout),
+            ("write_timeout", write_timeout),
+            ("timeout", timeout),
+        ):
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive seconds (or None)")
+        if pool_max_idle_per_host is not None and pool_max_idle_per_host < 0:
+            raise ValueError("pool_max_idle_per_host cannot be negative")
+        if max_connections is not None and max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        if http2_max_connections_per_host < 1:
+            raise ValueError("http2_max_connections_per_host must be at least 1")
+        self._timer: Timer = timer if timer is not None else default_timer()
+        self._connector: Connector = connector if connector is not None else HttpConnector()
+        self._h1 = http1 if http1 is not None else _http1_builder()
+        self._h2 = http2 if http2 is not None else _http2_builder(self._timer)
+        self._http2_only = http2_only
+        self._retry = retry_canceled_requests
+        self._idle_timeout = pool_idle_timeout
+        self._connect_timeout = connect_timeout
+        self._pool_timeout = pool_timeout
+        self._read_timeout = read_timeout
+        self._write_timeout = write_timeout
+        self._total_timeout = timeout
+        self._pool = Pool(
+            idle_timeout=pool_idle_timeout,
+            max_idle_per_host=pool_max_idle_per_host,
+            max_connections=max_connections,
+            h2_max_per_host=http2_max_connections_per_host,
+        )
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._entered = False
+        self._retries = 0
+        self._active = 0  # exchanges holding a connection
+        self._drivers = 0
+        self._drivers_done: anyio.Event | None = None
+        self._host_values = HostValues() if set_host else None
+        self._uris: dict[str | Uri, Uri] = {}
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Self:
+        if self._entered:
+            raise UserError("a Client can be entered only once")
+        self._entered = True
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        if self._idle_timeout is not None:
+            tg.start_soon(self._reap_idle, name="hyper_util Client idle reaper")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every connection and stop the client's tasks (what leaving ``async with`` does).
+
+        Idle connections are closed politely (HTTP/2: GOAWAY), within a few
+        seconds; exchanges still in flight are cut off. Idempotent. Call it
+        from the task that entered the client (anyio's task group rule).
+
+        Cancel safety: the closing is shielded; it always completes.
+        """
+        tg = self._tg
+        if tg is None:
+            return
+        self._tg = None
+        with anyio.CancelScope(shield=True):
+            self._close(self._pool.close_all())
+            # Idle connections get a moment to say goodbye; exchanges still
+            # in flight would hold the exit up, so then it is immediate.
+            if self._drivers and self._active == 0:
+                done = self._drivers_done = anyio.Event()
+                with anyio.move_on_after(_CLOSE_GRACE):
+                    await done.wait()
+        # The task group's own scope must be the innermost one when it exits.
+        tg.cancel_scope.cancel()
+        await tg.__aexit__(None, None, None)
+
+    def statistics(self) -> ClientStatistics:
+        """Return a snapshot of the pool's counters."""
+        pool = self._pool
+        return ClientStatistics(
+            open_connections=pool.open_connections,
+            idle_connections=pool.idle_connections,
+            http2_connections=pool.http2_connections,
+            waiting=pool.waiting,
+            connections_opened=pool.opened,
+            reused=pool.reused,
+            retries=self._retries,
+        )
+
+    # ----------------------------------------------------------- conveniences
+
+    async def get(self, uri: str | Uri, *, headers: HeaderInit | None = None) -> Response[Incoming]:
+        """Send a GET request; see :meth:`request`."""
+        return await self.request(Request("GET", self._uri(uri), headers=headers))
+
+    async def head(
+        self, uri: str | Uri, *, headers: HeaderInit | None = None
+    ) -> Response[Incoming]:
+        """Send a HEAD request; see :meth:`request`."""
+        return await self.request(Request("HEAD", self._uri(uri), headers=headers))
+
+    async def delete(
+        self, uri: str | Uri, *, headers: HeaderInit | None = None
+    ) -> Response[Incoming]:
+        """Send a DELETE request; see :meth:`request`."""
+        return await self.request(Request("DELETE", self._uri(uri), headers=headers))
+
+    async def post(
+        self,
+        uri: str | Uri,
+        body: Body | bytes | None = None,
+        *,
+        headers: HeaderInit | None = None,
+    ) -> Response[Incoming]:
+        """Send a POST request with ``body`` (bytes become ``Full``); see :meth:`request`."""
+        return await self.request(
+            Request("POST", self._uri(uri), headers=headers, body=as_body(body))
+        )
+
+    async def put(
+        self,
+        uri: str | Uri,
+        body: Body | bytes | None = None,
+        *,
+        headers: HeaderInit | None = None,
+    ) -> Response[Incoming]:
+        """Send a PUT request with ``body`` (bytes become ``Full``); see :meth:`request`."""
+        return await self.request(
+            Request("PUT", self._uri(uri), headers=headers, body=as_body(body))
+        )
+
+    def _uri(self, uri: str | Uri) -> Uri:
+        if type(uri) is Uri:
+            return uri
+        cache = self._uris
+        parsed = cache.get(uri)
+        if parsed is None:
+            parsed = Uri(uri)
+            if len(cache) >= _URI_CACHE_SIZE:
+                cache.clear()
+            cache[uri] = parsed
+        return parsed
+
+    # ---------------------------------------------------------------- request
+
+    async def request(self, request: Request[Any]) -> Response[Incoming]:
+        """Send ``request`` and return the response once its head has arrived.
+
+        The URI must be absolute (``http://host/path``), or authority-form
+        for CONNECT (``host:port``; port 443 means https). The request is
+        rewritten for the connection: origin-form target on HTTP/1 (absolute
+        through a forwarding proxy), ``Host`` added on HTTP/1, and the
+        proxy's ``Proxy-Authorization``. The request object itself is not
+        changed; its body is shared with the request sent.
+
+        Read the response body to its end (or ``aclose()`` it): an HTTP/1
+        connection is reused only after its body was read to the end. The
+        response's extensions hold the connection's
+        :class:`~hyper_util.client.legacy.connect.Connected`.
+
+        Raises:
+            InvalidRequestError: Relative URI, unsupported version, CONNECT
+                on HTTP/1.0, or HTTP/2 requested on an HTTP/1 connection.
+            ConnectError: Opening the connection failed (``ProxyError`` and
+                ``ConnectTimeoutError`` are kinds of it).
+            PoolTimeoutError: No connection within ``pool_timeout``.
+            ReadTimeoutError: No response head within ``read_timeout``.
+            WriteTimeoutError: A write was blocked for ``write_timeout``.
+            TotalTimeoutError: The total ``timeout`` passed.
+            ClosedError: The client is closed, or not entered.
+            hyper_core.error.HyperError: The exchange failed
+                (``IncompleteMessageError``, ``ParseError``,
+                ``ProtocolError``, ...), after any retry.
+
+        Cancel safety: a cancelled request closes (HTTP/1) or resets (HTTP/2)
+        what it was using; nothing is left in the pool half-used.
+        """
+        if self._tg is None:
+            raise ClosedError(
+                "the client is closed or not entered: use 'async with Client() as client:'"
+            )
+        key = pool_key(request)
+        uri = request.uri
+        timer = self._timer
+        total = self._total_timeout
+        total_at = _NEVER if total is None else timer.now() + total
+        for attempt in (0, 1):
+            conn, reused = await self._acquire(key, uri, total_at)
+            try:
+                return await self._exchange(conn, reused, request, key, total_at, attempt)
+            except _Retry as retry:
+                if attempt:  # pragma: no cover (_exchange does not ask twice)
+                    raise retry.error from None
+                self._retries += 1
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------- acquiring
+
+    async def _acquire(self, key: PoolKey, uri: Uri, total_at: float) -> tuple[PooledConn, bool]:
+        """Get a connection for ``key``: (connection, whether it was reused)."""
+        pool = self._pool
+        timer = self._timer
+        want_h2 = self._http2_only
+        pool_at = _NEVER
+        while True:
+            if pool.closed or self._tg is None:
+                raise ClosedError("the client is closed")
+            checkout = pool.checkout(key, timer.now(), want_h2=want_h2)
+            if checkout.to_close:
+                self._close(checkout.to_close)
+            kind = checkout.kind
+            if kind is CheckoutKind.REUSE:
+                assert checkout.conn is not None
+                self._active += 1
+                return checkout.conn, True
+            if kind is CheckoutKind.CONNECT:
+                return await self._connect(key, uri, total_at), False
+            waiter = checkout.waiter
+            assert waiter is not None
+            if pool_at == _NEVER and self._pool_timeout is not None:
+                pool_at = timer.now() + self._pool_timeout
+            at = min(pool_at, total_at)
+            try:
+                if at == _NEVER:
+                    await waiter.event.wait()
+                else:
+                    with timer.deadline(at):
+                        await waiter.event.wait()
+            except BaseException:
+                # Cancelled: give back whatever the pool handed over meanwhile.
+                self._close(pool.cancel_wait(waiter, timer.now()))
+                raise
+            if not waiter.event.is_set():
+                self._close(pool.cancel_wait(waiter, timer.now()))
+                if total_at <= pool_at:
+                    raise TotalTimeoutError("the exchange took longer than the total timeout")
+                raise PoolTimeoutError(
+                    f"no connection available within the pool timeout ({self._pool_timeout} s)"
+                )
+            if waiter.result is not None:
+                self._active += 1
+                return waiter.result, True
+            if waiter.granted_connect:
+                waiter.granted_connect = False
+                return await self._connect(key, uri, total_at), False
+            # Woken without a connection (an HTTP/2 connect failed): look again.
+
+    async def _connect(self, key: PoolKey, uri: Uri, total_at: float) -> PooledConn:
+        """Open a connection (its slot is reserved) and lend it to the caller."""
+        pool = self._pool
+        h2_attempt = pool.begin_connect(key, want_h2=self._http2_only)
+        try:
+            conn = await self._open(key, uri, total_at)
+        except BaseException:
+            to_close = pool.connect_failed(key)
+            pool.connect_done(key, h2_attempt=h2_attempt)
+            self._close(to_close)
+            raise
+        pool.add(conn, self._timer.now())
+        pool.connect_done(key, h2_attempt=h2_attempt)
+        self._active += 1
+        return conn
+
+    async def _open(self, key: PoolKey, uri: Uri, total_at: float) -> PooledConn:
+        io, connected = await open_io(
+            self._connector,
+            key,
+            uri,
+            timer=self._timer,
+            connect_timeout=self._connect_timeout,
+            total_at=total_at,
+        )
+        _, host, port = key
+        if self._write_timeout is not None:
+            io = TimedWriteIO(io, self._timer, self._write_timeout)
+        h2 = self._http2_only or connected.alpn_h2
+        tg = self._tg
+        try:
+            if tg is None:
+                raise ClosedError("the client is closed")
+            if h2:
+                sender2, connection2 = await self._h2.handshake(io)
+                conn = PooledConn(key, sender2, connected, h2=True)
+                self._spawn_driver(tg, conn, connection2.serve)
+            else:
+                sender1, connection1 = await self._h1.handshake(io)
+                conn = PooledConn(key, sender1, connected, h2=False)
+                self._spawn_driver(tg, conn, connection1.with_upgrades().serve)
+        except BaseException as exc:
+            # The handshake's error is the one to report, not the close's.
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await io.aclose()
+            if isinstance(exc, (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)):
+                raise ConnectError(f"HTTP/2 handshake with {host}:{port} failed") from exc
+            raise
+        return conn
+
+    def _spawn_driver(self, tg: anyio.abc.TaskGroup, conn: PooledConn, serve: Any) -> None:
+        self._drivers += 1
+        tg.start_soon(self._drive, conn, serve, name=f"hyper_util connection {conn.key}")
+
+    async def _drive(self, conn: PooledConn, serve: Any) -> None:
+        try:
+            await serve()
+        finally:
+            self._close(self._pool.remove(conn))
+            self._drivers -= 1
+            done = self._drivers_done
+            if done is not None and self._drivers == 0:
+                done.set()
+
+    # ---------------------------------------------------------------- sending
+
+    async def _exchange(
+        self,
+        conn: PooledConn,
+        reused: bool,
+        request: Request[Any],
+        key: PoolKey,
+        total_at: float,
+        attempt: int,
+    ) -> Response[Incoming]:
+        """Send on ``conn``; hand the connection back (or keep it lent to the body)."""
+        try:
+            prepared = prepare(request, conn, key, self._host_values)
+        except BaseException:
+            self._finished(conn, True)
+            raise
+        sender = conn.sender
+        timer = self._timer
+        read_timeout = self._read_timeout
+        read_at = _NEVER if read_timeout is None else timer.now() + read_timeout
+        at = min(read_at, total_at)
+        response: Response[Incoming] | None = None
+        try:
+            if at == _NEVER:
+                response = await sender.try_send_request(prepared)
+            else:
+                with timer.deadline(at):
+                    response = await sender.try_send_request(prepared)
+        except TrySendError as exc:
+            self._finished(conn, False)
+            error = exc.error
+            write_timeout = find_cause(error, WriteTimedOut)
+            if write_timeout is not None:
+                raise WriteTimeoutError(
+                    f"a write was blocked for longer than {self._write_timeout} s"
+                ) from error
+            if attempt == 0 and reused and self._retry and may_retry(conn, exc, request):
+                raise _Retry(error) from None
+            raise error from None
+        except BaseException:
+            self._finished(conn, False)
+            raise
+        if response is None:
+            self._finished(conn, False)
+            if total_at <= read_at:
+                raise TotalTimeoutError("the exchange took longer than the total timeout")
+            raise ReadTimeoutError(f"no response head within the read timeout ({read_timeout} s)")
+        response.extensions.insert(conn.connected)
+        body = response.body
+        if body.is_end_stream():
+            self._finished(conn, True)
+            return response
+        source = PooledBodySource(
+            body, lambda complete: self._finished(conn, complete), timer, read_timeout, total_at
+        )
+        response.body = Incoming(source)
+        return response
+
+    def _finished(self, conn: PooledConn, complete: bool) -> None:
+        """The exchange on ``conn`` is over: return, release or discard the connection."""
+        self._active -= 1
+        pool = self._pool
+        now = self._timer.now()
+        if conn.http2:
+            to_close = pool.release(conn, now)
+        elif not complete:
+            to_close = pool.discard(conn)
+        elif conn.sender.is_ready() or conn.sender.is_closed():
+            to_close = pool.checkin(conn, now)
+        else:
+            # The response is over but the request body is still being
+            # written: the connection comes back once it is ready.
+            self._active += 1
+            tg = self._tg
+            if tg is None:
+                self._active -= 1
+                to_close = pool.discard(conn)
+            else:
+                tg.start_soon(self._checkin_when_ready, conn)
+                return
+        if to_close:
+            self._close(to_close)
+
+    async def _checkin_when_ready(self, conn: PooledConn) -> None:
+        sender = conn.sender
+        assert isinstance(sender, http1.SendRequest)
+        try:
+            await sender.ready()
+        except HyperError:
+            self._finished(conn, False)
+        else:
+            self._finished(conn, True)
+
+    # ------------------------------------------------------------ closing
+
+    def _close(self, conns: list[PooledConn]) -> None:
+        """Close connections the pool gave up: their drivers then end and close the IO."""
+        for conn in conns:
+            if not drive_sync(conn.sender.aclose()):  # pragma: no cover (aclose never waits)
+                tg = self._tg
+                if tg is not None:
+                    tg.start_soon(conn.sender.aclose)
+
+    # ------------------------------------------------------------- idle reaper
+
+    async def _reap_idle(self) -> None:
+        """Close idle connections as their idle timeout passes (always, with the timer).
+
+        With nothing idle it sleeps one idle timeout: a connection that goes
+        idle meanwhile expires no sooner than that, so it needs no wake-up
+        (and a busy client pays nothing for the reaper).
+        """
+        pool = self._pool
+        timer = self._timer
+        timeout = self._idle_timeout
+        assert timeout is not None
+        while True:
+            at = pool.next_expiry()
+            if at == _NEVER:
+                await timer.sleep(timeout)
+                continue
+            await timer.sleep_until(at)
+            self._close(pool.expire(timer.now()))
+
+    def __repr__(self) -> str:
+        pool = self._pool
+        return (
+            f"<Client open={pool.open_connections} idle={pool.idle_connections} "
+            f"http2_only={self._http2_only}>"
+        )
+
+
+def _http1_builder() -> http1.Builder:
+    return http1.Builder()
+
+
+def _http2_builder(timer: Timer) -> http2.Builder:
+    return http2.Builder(timer=timer)

@@ -1,0 +1,150 @@
+"""The pooled client's request rules: which origin a request goes to, and how it is written.
+
+What belongs here: the synchronous, I/O-free rules of hyper-util's legacy
+client (section 2.2 of the hyper inventory): checking a request and finding
+its pool key, rewriting it for the connection it got (request-target form,
+``Host``, proxy headers), and deciding whether a failed send may be retried.
+
+Strategy: pure functions over the request and the pool's record of the
+connection, so the rules read in one place and the request path in
+``_client.py`` only sequences them. The caller's request object is never
+changed: a rewritten request is a new ``Request`` sharing the body (and the
+headers, when nothing is added).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from hyper_core.body import Body, Empty, Full
+from hyper_core.client.conn import TrySendError
+from hyper_core.error import ClosedError, IncompleteMessageError
+from hyper_core.http import Headers, Request, Uri, UriForm, Version
+from hyper_util.client.legacy._errors import InvalidRequestError
+from hyper_util.client.legacy._pool import PooledConn, PoolKey
+from hyper_util.client.legacy.connect._http import default_port
+from hyper_util.client.legacy.connect._proxy import ProxyHeaders
+
+__all__ = ["HostValues", "as_body", "may_retry", "pool_key", "prepare"]
+
+_HTTP_10: Final = Version.HTTP_10
+_HTTP_2: Final = Version.HTTP_2
+_ABSOLUTE: Final = UriForm.ABSOLUTE
+_SUPPORTED_VERSIONS: Final = frozenset({Version.HTTP_10, Version.HTTP_11, Version.HTTP_2})
+#: Origins whose ``Host`` value is kept ready (a bound, not a cache policy).
+_HOST_VALUES_KEPT: Final = 1024
+
+
+def as_body(body: Body | bytes | None) -> Body:
+    """The body of a convenience call: bytes become ``Full``, ``None`` ``Empty``."""
+    if body is None:
+        return Empty()
+    if isinstance(body, bytes | bytearray | memoryview):
+        return Full(bytes(body))
+    return body
+
+
+def pool_key(request: Request[Any]) -> PoolKey:
+    """Check ``request`` (hyper's rules) and return its origin ``(scheme, host, port)``.
+
+    Raises:
+        InvalidRequestError: Not HTTP/1.0, 1.1 or 2; not an absolute URI
+            (authority-form is allowed for CONNECT, port 443 meaning https);
+            CONNECT on HTTP/1.0.
+    """
+    uri = request.uri
+    if request.version not in _SUPPORTED_VERSIONS:
+        raise InvalidRequestError(f"unsupported HTTP version {request.version}")
+    if uri.form is _ABSOLUTE:
+        scheme = uri.scheme or "http"
+    elif request.method == "CONNECT" and uri.form is UriForm.AUTHORITY:
+        if request.version is _HTTP_10:
+            raise InvalidRequestError("CONNECT needs HTTP/1.1 or later")
+        scheme = "https" if uri.port == 443 else "http"
+    else:
+        raise InvalidRequestError(f"an absolute URI is required, got {str(uri)!r}")
+    port = uri.port if uri.port is not None else default_port(scheme)
+    return (scheme, (uri.host or "").lower(), port)
+
+
+class HostValues:
+    """The ``Host`` header value of each origin: the port only when not the default."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self) -> None:
+        self._values: dict[PoolKey, bytes] = {}
+
+    def get(self, key: PoolKey, uri: Uri) -> bytes:
+        """Return ``host[:port]`` for ``key`` (IPv6 in brackets)."""
+        value = self._values.get(key)
+        if value is None:
+            scheme, _, port = key
+            host = uri.host or ""
+            text = f"[{host}]" if ":" in host else host
+            if port != default_port(scheme):
+                text = f"{text}:{port}"
+            value = text.encode("ascii")
+            if len(self._values) < _HOST_VALUES_KEPT:
+                self._values[key] = value
+        return value
+
+
+def prepare(
+    request: Request[Any], conn: PooledConn, key: PoolKey, host_values: HostValues | None
+) -> Request[Any]:
+    """The request as written on ``conn``: target form, ``Host``, proxy headers.
+
+    HTTP/2 requests go as they are (``:authority`` comes from the absolute
+    URI; no ``Host`` is added). On HTTP/1 the target becomes origin-form,
+    absolute-form through a forwarding proxy, and stays authority-form for
+    CONNECT; ``Host`` is added first when ``host_values`` is given and the
+    request has none; a forwarding proxy's headers are added.
+
+    Raises:
+        InvalidRequestError: An HTTP/2 request on an HTTP/1 connection.
+    """
+    if conn.http2:
+        return request
+    if request.version is _HTTP_2:
+        raise InvalidRequestError("HTTP/2 was requested but the connection speaks HTTP/1")
+    uri = request.uri
+    headers = request.headers
+    connected = conn.connected
+    if uri.form is _ABSOLUTE and not connected.proxied:
+        # The URI was validated when it was parsed: skip a second parse.
+        uri = Uri._from_origin_trusted(uri.path_and_query.encode("ascii"))
+    extra: list[tuple[bytes, bytes]] | None = None
+    if host_values is not None and headers.get_raw(b"host") is None:
+        extra = [(b"host", host_values.get(key, request.uri))]
+    if connected.proxied:
+        proxy = connected.extra.get(ProxyHeaders)
+        if proxy is not None and proxy.headers:
+            extra = (extra or []) + [
+                pair for pair in proxy.headers.raw() if headers.get_raw(pair[0].lower()) is None
+            ]
+    if extra:
+        headers = Headers._from_trusted(extra + headers.raw())
+    return Request._from_parts(
+        request.method, uri, request.version, headers, request.body, request._extensions
+    )
+
+
+def may_retry(conn: PooledConn, exc: TrySendError[Any], request: Request[Any]) -> bool:
+    """Whether a send that failed on a *reused* connection may go out again.
+
+    Yes when nothing of it was written (or HTTP/2 says it was not processed:
+    the request comes back in ``exc.request``), as in hyper. Beyond hyper,
+    also for the keep-alive race on HTTP/1: the server closed the reused
+    connection as the request went out and nothing of a response came back;
+    resending is safe for idempotent methods (RFC 9110 section 9.2.2) with a
+    body that can be sent again (``Full`` or ``Empty``).
+    """
+    if exc.request is not None:
+        return True
+    return (
+        not conn.http2
+        and request.method.is_idempotent
+        and type(request.body) in (Full, Empty)
+        and isinstance(exc.error, IncompleteMessageError | ClosedError)
+    )

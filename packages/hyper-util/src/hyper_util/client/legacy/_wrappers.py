@@ -1,0 +1,212 @@
+"""The wrappers the pooled client puts around an IO and around a response body.
+
+What belongs here: :class:`TimedWriteIO`, an IO whose writes give up after
+``write_timeout``, and :class:`PooledBodySource`, the source behind the
+``Incoming`` body the client hands out, which reports when the body ended
+(so the connection goes back to the pool) and bounds each read in time.
+
+Strategy: both are thin pass-throughs that cost one extra call, and the
+client uses them only where needed: the IO wrapper only when a write timeout
+is set; the body wrapper only for bodies that are not over when the response
+arrives (a response without a body returns its connection at once).
+
+A timed-out write is reported by raising :class:`WriteTimedOut`, a subclass
+of ``anyio.BrokenResourceError``, from ``send``: to the connection it is a
+broken stream (which it is, once part of a message may be on the wire), and
+the client finds it in the error's ``__cause__`` chain to raise
+``WriteTimeoutError`` instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Final, final
+
+import anyio
+
+from hyper_core.body import Frame, Incoming, SizeHint
+from hyper_core.error import HyperError
+from hyper_core.rt import IO, Timer, send_all
+from hyper_util.client.legacy._errors import ReadTimeoutError, TotalTimeoutError
+
+__all__ = ["PooledBodySource", "TimedWriteIO", "WriteTimedOut", "drive_sync", "find_cause"]
+
+_NEVER: Final = math.inf
+
+
+class WriteTimedOut(anyio.BrokenResourceError):
+    """A write waited longer than the write timeout (internal marker)."""
+
+
+def find_cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """Return the first exception of ``kind`` in ``exc``'s cause/context chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def drive_sync(coro: Coroutine[Any, Any, None]) -> bool:
+    """Run a coroutine that never suspends to its end, synchronously.
+
+    For the documented non-waiting ``aclose()`` methods (``Incoming``,
+    ``SendRequest``) called from synchronous code. Returns False (and closes
+    the coroutine) if it did suspend after all; the caller then falls back.
+    """
+    try:
+        coro.send(None)
+    except StopIteration:
+        return True
+    coro.close()
+    return False
+
+
+@final
+class TimedWriteIO:
+    """An IO whose ``send`` calls each give up after ``timeout`` seconds."""
+
+    __slots__ = ("_io", "_timeout", "_timer")
+
+    def __init__(self, io: IO, timer: Timer, timeout: float) -> None:
+        self._io = io
+        self._timer = timer
+        self._timeout = timeout
+
+    @property
+    def inner(self) -> IO:
+        """The wrapped IO."""
+        return self._io
+
+    async def receive(self, max_bytes: int = 65536, /) -> bytes:
+        """Read from the wrapped IO (no time limit here)."""
+        return await self._io.receive(max_bytes)
+
+    async def send(self, item: bytes, /) -> None:
+        """Write ``item``; raise :class:`WriteTimedOut` after the write timeout."""
+        timer = self._timer
+        with timer.deadline(timer.now() + self._timeout) as deadline:
+            await self._io.send(item)
+        if deadline.expired:
+            raise WriteTimedOut
+
+    async def send_many(self, items: Sequence[bytes], /) -> None:
+        """Write every chunk (vectored when the IO can); same limit as :meth:`send`."""
+        timer = self._timer
+        with timer.deadline(timer.now() + self._timeout) as deadline:
+            await send_all(self._io, items)
+        if deadline.expired:
+            raise WriteTimedOut
+
+    async def send_eof(self) -> None:
+        """Shut down the write side of the wrapped IO."""
+        await self._io.send_eof()
+
+    async def aclose(self) -> None:
+        """Close the wrapped IO."""
+        await self._io.aclose()
+
+    def extra(self, attribute: Any, default: Any = None) -> Any:
+        """Pass anyio typed attributes through (``SocketAttribute``...)."""
+        extra = getattr(self._io, "extra", None)
+        return default if extra is None else extra(attribute, default)
+
+
+@final
+class PooledBodySource:
+    """The source of a pooled response body: says when it ended, bounds each read.
+
+    Args:
+        inner: The connection's own response body.
+        on_end: Called once with True when the body was read to its end (or
+            closed when nothing was left), False when it failed, timed out or
+            was closed early.
+        timer: The clock for the limits.
+        read_timeout: Seconds each read may wait for data (``None``: no limit).
+        total_deadline: When the whole exchange must be over, on the timer's
+            clock (``math.inf``: never).
+    """
+
+    __slots__ = ("_done", "_inner", "_on_end", "_read_timeout", "_timer", "_total")
+
+    def __init__(
+        self,
+        inner: Incoming,
+        on_end: Callable[[bool], None],
+        timer: Timer,
+        read_timeout: float | None,
+        total_deadline: float,
+    ) -> None:
+        self._inner = inner
+        self._on_end = on_end
+        self._timer = timer
+        self._read_timeout = read_timeout
+        self._total = total_deadline
+        self._done = False
+
+    def _end(self, complete: bool) -> None:
+        if self._done:
+            return
+        self._done = True
+        if not complete:
+            # HTTP/1: an unfinished body closes its connection; HTTP/2:
+            # the stream is reset. Incoming.aclose() never waits.
+            drive_sync(self._inner.aclose())
+        self._on_end(complete)
+
+    async def next_frame(self) -> Frame | None:
+        """Return the next frame of the body, or ``None`` at its end.
+
+        Raises:
+            ReadTimeoutError: No data within ``read_timeout``.
+            TotalTimeoutError: The total deadline passed.
+            hyper_core.error.HyperError: Reading failed (the connection's error).
+
+        Cancel safety: cancelled from outside while waiting, nothing is lost.
+        """
+        read_timeout = self._read_timeout
+        total = self._total
+        try:
+            if read_timeout is None and total == _NEVER:
+                frame = await self._inner.frame()
+            else:
+                timer = self._timer
+                read_at = _NEVER if read_timeout is None else timer.now() + read_timeout
+                at = min(read_at, total)
+                frame = None
+                with timer.deadline(at) as deadline:
+                    frame = await self._inner.frame()
+                if deadline.expired:
+                    self._end(False)
+                    if total <= read_at:
+                        raise TotalTimeoutError("the exchange took longer than the total timeout")
+                    raise ReadTimeoutError(
+                        f"no response body data within the read timeout ({read_timeout} s)"
+                    )
+        except (HyperError, Exception):
+            self._end(False)
+            raise
+        if frame is None:
+            self._end(True)
+        return frame
+
+    def is_end_stream(self) -> bool:
+        """Whether the body is over."""
+        return self._inner.is_end_stream()
+
+    def size_hint(self) -> SizeHint:
+        """The remaining size, as the connection knows it."""
+        return self._inner.size_hint()
+
+    def release(self) -> None:
+        """The reader closed the body: the connection is kept only if nothing was left."""
+        if self._done:
+            drive_sync(self._inner.aclose())
+            return
+        complete = self._inner.is_end_stream()
+        drive_sync(self._inner.aclose())
+        self._end(complete)
