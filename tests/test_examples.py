@@ -403,3 +403,17 @@ def test_demo_needs_only_hyper_core_and_its_dependencies() -> None:
     extra = {name for name in imported - allowed if not name.startswith("_")}
     assert extra == set()
     assert {"hyper_core", "anyio"} <= imported
+
+
+def test_cli_demo_serves_and_fetches_over_both_versions() -> None:
+    result = run_example("cli_demo.py")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    # HTTP/1.1: the echo service repeats the request line it received.
+    assert "< HTTP/1.1 200 OK\n" in out
+    assert "\nGET /hello?from=cli HTTP/1.1\r\n" in out
+    # HTTP/2 with prior knowledge on the same port, with a request body.
+    assert "< HTTP/2 200\n" in out
+    assert "\nPOST /hello?from=cli HTTP/2\r\n" in out
+    assert out.rstrip().endswith("server stopped (exit status 0)")
+    assert "echo me over HTTP/2\n" in out

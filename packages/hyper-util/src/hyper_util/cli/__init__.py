@@ -1,0 +1,206 @@
+"""The command line: ``python -m hyper_util get URL`` and ``python -m hyper_util serve [DIR]``.
+
+What belongs here: the argument parser and :func:`main`, which dispatches to
+:mod:`._get` and :mod:`._serve`; the commands themselves live there. The
+user guide is ``docs/guides/cli.md``.
+
+Strategy: argparse, one sub-parser per command, and a shared ``--backend``
+option (asyncio or trio) on each. ``main`` returns the exit status instead
+of exiting, so tests can call it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from hyper_util import __version__
+from hyper_util.cli import _get, _serve
+from hyper_util.cli._echo import echo
+from hyper_util.cli._get import Exit
+from hyper_util.cli._static import StaticFiles
+
+__all__ = ["Exit", "StaticFiles", "build_parser", "echo", "main"]
+
+_GET_EPILOG = """\
+exit status:
+  0  the response status was 1xx-3xx (redirects are not followed)
+  1  the response status was 400 or more (the body is still written)
+  2  bad command line (also: https:// URLs, until hyper-tls)
+  3  could not connect (name resolution, refused, unreachable, --connect-timeout)
+  4  the exchange failed after connecting (protocol error, closed early, --max-time)
+  5  a local file could not be read (-d @FILE) or written (-o FILE, stdout)
+  130  interrupted (Ctrl-C)
+"""
+
+_SERVE_EPILOG = """\
+without DIR, every request is answered by an echo service: the request line,
+the header fields and the body, as text. Stop with Ctrl-C or SIGTERM: requests
+in flight are finished first.
+"""
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be 0..65535 (0 picks a free port)")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser for ``python -m hyper_util``."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--backend",
+        choices=["asyncio", "trio"],
+        default="asyncio",
+        help="event loop to run on (default asyncio)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m hyper_util", description="Fetch a URL or serve HTTP/1.1 and HTTP/2."
+    )
+    parser.add_argument("--version", action="version", version=f"hyper_util {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    get = commands.add_parser(
+        "get",
+        parents=[common],
+        help="fetch a URL to stdout",
+        description="Fetch an http:// URL and write the response body to stdout (or -o FILE).",
+        epilog=_GET_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    get.add_argument("url", metavar="URL", help="an absolute http:// URL")
+    get.add_argument(
+        "-X",
+        "--request",
+        dest="method",
+        metavar="METHOD",
+        help="request method (default GET, or POST when -d is given)",
+    )
+    get.add_argument(
+        "-H",
+        "--header",
+        dest="headers",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="add a request header field (repeatable)",
+    )
+    get.add_argument(
+        "-d",
+        "--data",
+        metavar="DATA",
+        help="request body: text, @FILE to stream a file, @- for stdin",
+    )
+    get.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the body to FILE (progress bar on stderr when it is a terminal)",
+    )
+    get.add_argument(
+        "-v", "--verbose", action="store_true", help="show the request and response heads on stderr"
+    )
+    get.add_argument(
+        "--http2", action="store_true", help="use HTTP/2 (prior knowledge, h2c) instead of HTTP/1.1"
+    )
+    get.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_const",
+        const=False,
+        default=None,
+        help="never show the progress bar",
+    )
+    get.add_argument(
+        "--connect-timeout",
+        type=_positive,
+        default=10.0,
+        metavar="SECONDS",
+        help="give up connecting after this long (default 10)",
+    )
+    get.add_argument(
+        "--max-time",
+        type=_positive,
+        default=None,
+        metavar="SECONDS",
+        help="give up on the whole exchange after this long (default: no limit)",
+    )
+
+    serve = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="serve a folder of static files, or an echo service",
+        description="Serve DIR's files (or an echo service) over HTTP/1.1 and HTTP/2 (h2c).",
+        epilog=_SERVE_EPILOG,
+    )
+    serve.add_argument(
+        "directory",
+        metavar="DIR",
+        nargs="?",
+        help="the folder to serve (default: run the echo service)",
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)",
+    )
+    serve.add_argument(
+        "--port", type=_port, default=8000, help="TCP port (default 8000; 0 picks a free one)"
+    )
+    serve.add_argument("--uds", metavar="PATH", help="listen on this Unix socket instead of TCP")
+    serve.add_argument(
+        "--http",
+        choices=["auto", "1", "2"],
+        default="auto",
+        help="protocols: auto (HTTP/1.1 and h2c on one port, the default), 1, or 2",
+    )
+    serve.add_argument(
+        "--access-log", action="store_true", help="log each request on stderr (off by default)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status.
+
+    Args:
+        argv: The arguments after the program name (default ``sys.argv[1:]``).
+    """
+    args = build_parser().parse_args(argv)
+    if args.command == "get":
+        options = _get.GetOptions(
+            url=args.url,
+            method=args.method,
+            headers=args.headers,
+            data=args.data,
+            output=args.output,
+            verbose=args.verbose,
+            http2=args.http2,
+            connect_timeout=args.connect_timeout,
+            max_time=args.max_time,
+            progress=args.progress,
+        )
+        return _get.main_get(options, args.backend)
+    serve_options = _serve.ServeOptions(
+        directory=args.directory,
+        host=args.host,
+        port=args.port,
+        uds=args.uds,
+        http=args.http,
+        access_log=args.access_log,
+    )
+    return _serve.main_serve(serve_options, args.backend)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""``python -m hyper_util serve [DIR]``: run a static file or echo server.
+
+What belongs here: the ``serve`` command after its arguments are parsed:
+choosing the service (:class:`~hyper_util.cli._static.StaticFiles` for a
+folder, :func:`~hyper_util.cli._echo.echo` otherwise), listening on TCP or
+a Unix socket, printing the one "listening on" line, serving HTTP/1.1 and
+HTTP/2 (h2c) on the same port, and stopping gracefully on SIGINT/SIGTERM.
+
+Strategy: everything with a socket in it is :func:`hyper_util.server.serve`
+(accept loop, connection cap, ``auto`` HTTP/1.1 + h2c sniffing, graceful
+shutdown on SIGINT/SIGTERM); this module only maps the command line onto
+its options and prints the address it reports. In ``auto`` mode HTTP/1.1
+``Upgrade: h2c`` is honoured too, so ``curl --http2`` (which upgrades) gets
+HTTP/2 as well as ``curl --http2-prior-knowledge``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal, TextIO
+
+import anyio
+from anyio.abc import TaskStatus
+
+from hyper_core.service import Service
+from hyper_util.cli._echo import echo
+from hyper_util.cli._static import StaticFiles
+from hyper_util.server import serve
+from hyper_util.server.conn import auto
+
+__all__ = ["ServeOptions", "main_serve", "make_service", "run_serve"]
+
+HttpMode = Literal["auto", "1", "2"]
+
+#: Seconds connections get to finish their requests after SIGINT/SIGTERM
+#: before they are closed (what ``docker stop`` allows before SIGKILL: 10 s;
+#: a development server should not hold a terminal for longer).
+SHUTDOWN_GRACE = 10.0
+
+
+@dataclass
+class ServeOptions:
+    """The ``serve`` command line, parsed (see ``python -m hyper_util serve --help``)."""
+
+    directory: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    uds: str | None = None
+    http: HttpMode = "auto"
+    access_log: bool = False
+
+
+def make_service(options: ServeOptions) -> Service[Any]:
+    """The static file service for a folder, else the echo service.
+
+    Raises:
+        NotADirectoryError: the folder is not a directory.
+    """
+    if options.directory is None:
+        return echo
+    return StaticFiles(options.directory)
+
+
+def _address(bound: object) -> str:
+    if isinstance(bound, tuple):
+        host, port = bound[0], bound[1]
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"unix:{bound}"
+
+
+_PROTOCOLS = {"auto": "HTTP/1.1 and HTTP/2 (h2c)", "1": "HTTP/1.1", "2": "HTTP/2 (h2c)"}
+
+
+def _builder(mode: HttpMode) -> auto.Builder:
+    if mode == "1":
+        return auto.Builder(http1_only=True)
+    if mode == "2":
+        return auto.Builder(http2_only=True)
+    return auto.Builder(h2c_upgrade=True)
+
+
+async def run_serve(
+    service: Service[Any],
+    options: ServeOptions,
+    *,
+    out: TextIO,
+    signals: bool = True,
+    shutdown_event: anyio.Event | None = None,
+    task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until shut down; print the one "listening on" line first.
+
+    Args:
+        service: What answers the requests.
+        options: The command line.
+        out: Where the line ``listening on ADDRESS (PROTOCOLS)`` goes; it is
+            flushed at once, so a process reading a pipe sees it.
+        signals: Shut down gracefully on SIGINT/SIGTERM.
+        shutdown_event: Shut down gracefully when it is set.
+        task_status: Receives ADDRESS (``http://host:port`` or
+            ``unix:PATH``) once the server accepts connections.
+
+    Raises:
+        OSError: the address could not be bound.
+    """
+    async with anyio.create_task_group() as tg:
+        bound = await tg.start(
+            partial(
+                serve,
+                service,
+                host=options.host,
+                port=options.port,
+                uds=options.uds,
+                builder=_builder(options.http),
+                shutdown_event=shutdown_event,
+                shutdown_timeout=SHUTDOWN_GRACE,
+                handle_signals=signals,
+                access_log=options.access_log,
+            )
+        )
+        address = _address(bound)
+        out.write(f"listening on {address} ({_PROTOCOLS[options.http]})\n")
+        out.flush()
+        task_status.started(address)
+
+
+def main_serve(options: ServeOptions, backend: str) -> int:
+    """Run ``serve`` on a new event loop until stopped; return the exit status."""
+    try:
+        service = make_service(options)
+    except NotADirectoryError as exc:
+        print(f"serve: {exc}", file=sys.stderr)
+        return 2
+    if options.access_log:
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    else:
+        # Connection failures and the shutdown notices, without the access records.
+        logging.basicConfig(level=logging.WARNING, format="serve: %(message)s", stream=sys.stderr)
+    try:
+        anyio.run(lambda: run_serve(service, options, out=sys.stdout), backend=backend)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as raised:
+        error = raised
+        # Task groups wrap what they raise; one OSError inside is still ours.
+        while isinstance(error, ExceptionGroup) and len(error.exceptions) == 1:
+            error = error.exceptions[0]
+        if not isinstance(error, OSError):
+            raise
+        print(f"serve: cannot listen: {error.strerror or error}", file=sys.stderr)
+        return 1
+    return 0
