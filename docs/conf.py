@@ -98,10 +98,15 @@ napoleon_attr_annotations = True
 # names still fails the build.
 _EXTERNAL_MODULES = (
     # The standard library modules our annotations and docstrings name.
-    "typing|typing_extensions|collections\\.abc|types|enum|contextlib|ssl|socket"
+    "typing|typing_extensions|collections\\.abc|types|enum|contextlib|ssl|socket|os|asyncio"
     # The libraries the three distributions build on or adapt to.
     "|anyio|sniffio|h11|h2|hpack|hyperframe|trio|httpx|truststore"
 )
+# "more than one target found": a docstring that says ``http1.Builder``
+# inside hyper-util is ambiguous to Sphinx's fuzzy search (client and server
+# both have one), though the signature beside it links to the right one.
+suppress_warnings = ["ref.python"]
+
 nitpick_ignore_regex = [
     (r"py:(class|obj|exc|data|func|meth|attr|mod)", rf"({_EXTERNAL_MODULES})(\..+)?"),
     # Napoleon reads a "Raises:" entry written as a sentence ("Whatever
@@ -109,6 +114,9 @@ nitpick_ignore_regex = [
     # can never be a Python name, so ignoring these cannot hide a broken
     # reference to a real one.
     (r"py:exc", r".*\s.*"),
+    # A signature that names a class through a private module alias
+    # (``_client.ClientConnection``) points at an implementation detail.
+    (r"py:(class|obj)", r"_[a-z0-9_]+\..+"),
 ]
 
 
@@ -133,6 +141,12 @@ API_MODULES = [
     "hyper_core.error",
     "hyper_core.testing",
     "hyper_util",
+    "hyper_util.rt",
+    "hyper_util.server.conn.auto",
+    "hyper_util.server.graceful",
+    "hyper_util.server",
+    "hyper_util.client.legacy.connect",
+    "hyper_util.client.legacy",
     "hyper_tls",
 ]
 
