@@ -46,7 +46,8 @@ def uv_sync(session: nox.Session, *args: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole suite; every async test runs on asyncio and on trio."""
-    uv_sync(session, "--all-packages", "--group", "test")
+    # mypy too: two tests type-check snippets to prove IO and Service shapes.
+    uv_sync(session, "--all-packages", "--group", "test", "--group", "lint")
     session.run("pytest", *session.posargs)
     if not session.posargs:
         # The HTTP/1 suites again on the reference codec over h11.Connection,
@@ -65,7 +66,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over each package with its tests."""
-    uv_sync(session, "--all-packages", "--group", "test", "--group", "lint")
+    uv_sync(session, "--all-packages", "--group", "test", "--group", "lint", "--group", "bench")
     for package in PACKAGES:
         src = f"packages/{package}/src"
         session.run("mypy", src, env={"MYPYPATH": src})
