@@ -21,10 +21,10 @@ import sys
 
 import anyio
 from anyio.abc import SocketStream
-from hyper_core.server.conn import http1
 
 from hyper_core.body import Full, Incoming
 from hyper_core.http import Headers, Request, Response
+from hyper_core.server.conn import http1
 
 BODY = b"Hello, World!"
 # Enough to see what went wrong without flooding the log under load.
