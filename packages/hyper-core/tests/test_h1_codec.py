@@ -38,7 +38,7 @@ from hyper_core.proto.h1 import (
     new_codec,
 )
 from hyper_core.proto.h1._codec import IMPLS
-from hyper_core.proto.h1._date import http_date
+from hyper_core.proto.h1._date import date_line, http_date
 
 
 @pytest.fixture(params=IMPLS)
@@ -564,6 +564,42 @@ def test_http_date_is_cached_and_well_formed() -> None:
     assert http_date() is first or http_date() == first
     assert len(first) == 29
     assert first.endswith(b" GMT")
+
+
+def test_date_line_is_the_field_line_of_the_cached_date() -> None:
+    value, line, title = http_date(), date_line(), date_line(title_case=True)
+    for _ in range(3):  # a second boundary may pass between the calls: retry
+        if http_date() == value:
+            break
+        value, line, title = http_date(), date_line(), date_line(title_case=True)
+    assert line == b"date: " + value
+    assert title == b"Date: " + value
+
+
+def test_status_lines_follow_status_reason_and_version(codec_impl: str) -> None:
+    # The status line is cached per status: another reason or version for
+    # the same status must still be written as given.
+    get, get10 = req(HOST), req(start=b"GET / HTTP/1.0")
+    for _ in range(2):
+        assert answered(codec_impl, get, ok()).startswith(b"HTTP/1.1 200 OK\r\n")
+        cool = ResponseHead(200, b"Cool", b"1.1", [])
+        assert answered(codec_impl, get, cool).startswith(b"HTTP/1.1 200 Cool\r\n")
+        # h11 answers every request as HTTP/1.1; the native codec answers in kind.
+        version = b"1.1" if codec_impl == "h11" else b"1.0"
+        assert answered(codec_impl, get10, ok()).startswith(b"HTTP/%s 200 OK\r\n" % version)
+        teapot = ResponseHead(418, b"I'm a teapot", b"1.1", [])
+        assert answered(codec_impl, get, teapot).startswith(b"HTTP/1.1 418 I'm a teapot\r\n")
+        empty = ResponseHead(599, b"", b"1.1", [])
+        assert answered(codec_impl, get, empty).startswith(b"HTTP/1.1 599 \r\n")
+
+
+def test_content_length_lines_for_many_lengths(codec_impl: str) -> None:
+    # More lengths than the bounded cache of content-length lines holds.
+    for length in (*range(0, 3000, 7), 13, 2**40):
+        out = answered(codec_impl, req(HOST), ok(), b"x" * min(length, 64))
+        assert b"content-length: %d\r\n" % min(length, 64) in out
+    out = answered(codec_impl, req(HOST), ok(), b"abc", title_case_headers=True)
+    assert b"\r\nContent-Length: 3\r\n" in out
 
 
 def test_trailers_sent_only_when_declared_and_accepted(codec_impl: str) -> None:

@@ -475,3 +475,61 @@ class HeadersMachine(RuleBasedStateMachine):
 
 
 TestHeadersMachine = HeadersMachine.TestCase
+
+
+# -- the caches of validated names and values ---------------------------------
+
+
+def test_repeated_values_still_validated_and_encoded() -> None:
+    for _ in range(3):  # later rounds are served from the value cache
+        given: dict[str, str | bytes] = {
+            "content-type": "text/plain",
+            "x-b": b"raw",
+            "x-l": "caf\xe9",
+        }
+        headers = Headers(given)
+        assert headers.raw() == [
+            (b"content-type", b"text/plain"),
+            (b"x-b", b"raw"),
+            (b"x-l", b"caf\xe9"),
+        ]
+        with pytest.raises(InvalidHeader, match="x-bad"):
+            Headers({"x-bad": "a\r\nb"})
+        with pytest.raises(InvalidHeader, match="x-bad"):
+            Headers([("x-bad", b"a\x00b")])
+        with pytest.raises(TypeError, match="str or bytes"):
+            Headers({"x-n": 1})  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="str or bytes"):
+            Headers({"x-n": ["unhashable"]})  # type: ignore[arg-type]
+        with pytest.raises(InvalidHeader, match="name"):
+            Headers({"bad name": "v"})
+
+
+def test_value_cache_is_bounded_and_keeps_working_when_full() -> None:
+    from hyper_core.http import _headers
+
+    for i in range(_headers._VALUE_CACHE_MAX + 10):
+        assert Headers({"x-i": f"v{i}"}).raw() == [(b"x-i", b"v%d" % i)]
+        assert len(_headers._VALUE_CACHE) <= _headers._VALUE_CACHE_MAX
+    long_value = "v" * (_headers._VALUE_CACHE_LONGEST + 1)
+    assert Headers([("x-long", long_value)]).get("x-long") == long_value
+    assert long_value not in _headers._VALUE_CACHE
+
+
+def test_str_subclass_values_are_encoded_by_content() -> None:
+    class Loud(str):
+        def __str__(self) -> str:
+            return "quiet"
+
+    headers = Headers({"x-s": Loud("text/plain")})
+    assert headers.raw() == [(b"x-s", b"text/plain")]
+    with pytest.raises(InvalidHeader):
+        Headers({"x-s": Loud("a\nb")})
+
+
+def test_dict_and_mapping_and_pairs_give_the_same_fields() -> None:
+    fields: dict[str, str | bytes] = {"B": "2", "a": "1", "C": b"3"}
+    expected = [(b"B", b"2"), (b"a", b"1"), (b"C", b"3")]
+    assert Headers(fields).raw() == expected
+    assert Headers(OrderedDict(fields)).raw() == expected
+    assert Headers(list[tuple[str | bytes, str | bytes]](fields.items())).raw() == expected

@@ -892,6 +892,27 @@ async def test_header_read_timeout_as_idle_timeout(transport: str) -> None:
         assert timer.now() - opened_idle >= 5
 
 
+async def test_header_read_timeout_after_a_request_is_bounded(transport: str) -> None:
+    # The clock is not read per request: the watchdog times an idle period
+    # from its first look at it, so the close comes at 5 s at the earliest
+    # and 5 s plus a quarter of the timeout at the latest.
+    async def slow(req: Request[Incoming]) -> Response[Full]:
+        await timer.sleep(12)  # a busy service is never idle, however long
+        return Response(200, body=Full(b"late"))
+
+    async with (
+        FakeTimer(autojump=True) as timer,
+        serving(slow, transport, header_read_timeout=5, timer=timer) as s,
+    ):
+        for _ in range(2):
+            await timer.sleep(1)
+            await s.send(request())
+            assert (await s.read_response()).startswith(b"HTTP/1.1 200 OK\r\n")
+        idle_from = timer.now()
+        assert isinstance(await s.finished(), HeaderTimeoutError)
+        assert 5 <= timer.now() - idle_from <= 5 + 5 / 4
+
+
 # -- upgrades and CONNECT ------------------------------------------------------------------
 
 

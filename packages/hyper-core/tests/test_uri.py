@@ -404,3 +404,33 @@ def test_from_parts_rejects(kwargs: dict[str, str], message: str) -> None:
     with pytest.raises(InvalidUri) as info:
         Uri.from_parts(**kwargs)
     assert message in str(info.value)
+
+
+def test_shared_origin_uris_are_cached_and_equal_to_parsed() -> None:
+    first = Uri._from_origin_shared(b"/items?page=2")
+    assert Uri._from_origin_shared(b"/items?page=2") is first
+    assert first == Uri("/items?page=2")
+    assert (first.path, first.query) == ("/items", "page=2")
+    # A fresh, unshared instance for callers that complete it.
+    assert Uri._from_origin_trusted(b"/items?page=2") is not first
+    long_target = b"/" + b"x" * 200
+    assert Uri._from_origin_shared(long_target) is not Uri._from_origin_shared(long_target)
+    assert Uri._from_origin_shared(long_target).path == long_target.decode()
+    other = Uri._from_origin_shared(b"http://h.test/p")
+    assert other.form is UriForm.ABSOLUTE
+    assert other.host == "h.test"
+
+
+@pytest.mark.parametrize("target", [b"/a b", b"/%zz", b"/\x7f", b"/caf\xc3\xa9"])
+def test_shared_origin_uris_refuse_bad_targets_every_time(target: bytes) -> None:
+    for _ in range(2):
+        with pytest.raises(InvalidUri):
+            Uri._from_origin_shared(target)
+
+
+def test_shared_origin_cache_is_bounded() -> None:
+    from hyper_core.http import _uri
+
+    for i in range(_uri._ORIGIN_CACHE_MAX + 10):
+        assert Uri._from_origin_shared(b"/p%d" % i).path == f"/p{i}"
+        assert len(_uri._ORIGIN_CACHE) <= _uri._ORIGIN_CACHE_MAX

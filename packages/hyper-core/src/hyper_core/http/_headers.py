@@ -19,6 +19,10 @@ Strategy:
 * Values are not trimmed: leading or trailing SP/HTAB is accepted and kept as
   given. Stripping optional whitespace is the parser's job on the way in, and
   what a sender writes is up to the sender.
+* Validation is paid once per distinct name or value: bounded caches map
+  names and short values already validated to their bytes (a service sends
+  the same ``content-type`` on every response), and a plain ``dict`` is
+  recognised before the slower ``Mapping`` check.
 * ``Headers._from_trusted`` is the one door that skips validation. Only codecs
   whose parser already checked the bytes (h11, h2) may use it.
 """
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TypeAlias, TypeVar, final, overload
+from typing import Any, TypeAlias, TypeVar, final, overload
 
 from hyper_core.error import InvalidHeader
 
@@ -53,6 +57,15 @@ _BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # limit; once full, new names are simply validated every time.
 _NAME_CACHE: dict[str | bytes, bytes] = {}
 _NAME_CACHE_MAX = 512  # entries; enough for every registered field name
+
+# Values seen before, already validated and encoded: exact str or bytes ->
+# bytes. Services repeat the same few values (``text/plain``, ``close``...)
+# on every response. Bounded in entries and in the length of a value kept;
+# when full it is emptied, so values that stop recurring make room for
+# those that do (a unique value costs one wasted insert).
+_VALUE_CACHE: dict[str | bytes, bytes] = {}
+_VALUE_CACHE_MAX = 4096  # entries
+_VALUE_CACHE_LONGEST = 256  # characters (or bytes) of a value worth keeping
 
 
 def _bad_name(name: object, why: str) -> InvalidHeader:
@@ -124,9 +137,47 @@ def _key(name: object) -> bytes | None:
     return None
 
 
+def _cached_value(value: str | bytes, name: bytes) -> bytes:
+    """:func:`_encode_value` through the bounded cache of validated values."""
+    kind = type(value)
+    if kind is not str and kind is not bytes:
+        # A subclass may hash and compare as it likes: never cached.
+        return _encode_value(value, name)
+    encoded = _VALUE_CACHE.get(value)
+    if encoded is None:
+        encoded = _encode_value(value, name)
+        if len(value) <= _VALUE_CACHE_LONGEST:
+            if len(_VALUE_CACHE) >= _VALUE_CACHE_MAX:
+                _VALUE_CACHE.clear()
+            _VALUE_CACHE[value] = encoded
+    return encoded
+
+
+def _validated_dict(init: dict[Any, Any]) -> list[tuple[bytes, bytes]]:
+    """:func:`_validated` for a plain dict: its items are pairs already."""
+    fields: list[tuple[bytes, bytes]] = []
+    append = fields.append
+    names = _NAME_CACHE
+    values = _VALUE_CACHE
+    for name, value in init.items():
+        encoded = names.get(name)
+        if encoded is None:
+            encoded = _encode_name(name)  # raises unless str or bytes
+        kind = type(value)
+        encoded_value = values.get(value) if kind is str or kind is bytes else None
+        if encoded_value is None:
+            encoded_value = _cached_value(value, encoded)
+        append((encoded, encoded_value))
+    return fields
+
+
 def _validated(init: object) -> list[tuple[bytes, bytes]]:
     """Validate and encode the fields of a mapping or an iterable of pairs."""
     pairs: Iterable[object]
+    # A plain dict first: the usual argument, and far cheaper to recognise
+    # than through the Mapping ABC.
+    if type(init) is dict:
+        return _validated_dict(init)
     if type(init) is list or type(init) is tuple:
         pairs = init
     elif isinstance(init, Mapping):
@@ -148,12 +199,32 @@ def _validated(init: object) -> list[tuple[bytes, bytes]]:
             encoded = None
         if encoded is None:
             encoded = _encode_name(name)
-        # The common case inline: a printable-ASCII str value needs no check.
-        if type(value) is str and value.isascii() and value.isprintable():
-            append((encoded, value.encode()))
-        else:
-            append((encoded, _encode_value(value, encoded)))
+        kind = type(value)
+        encoded_value = _VALUE_CACHE.get(value) if kind is str or kind is bytes else None
+        if encoded_value is None:
+            encoded_value = _cached_value(value, encoded)
+        append((encoded, encoded_value))
     return fields
+
+
+def _headers_of(init: HeaderInit | None) -> Headers:
+    """``Headers(init)`` for the message constructors, with the usual cases first.
+
+    A plain dict is validated without the Mapping ABC check, a
+    :class:`Headers` is copied, anything else goes through the constructor.
+    """
+    fields: list[tuple[bytes, bytes]]
+    if type(init) is dict:
+        fields = _validated_dict(init)
+    elif isinstance(init, Headers):
+        fields = init._list.copy()
+    elif init is None:
+        fields = []
+    else:
+        return Headers(init)
+    headers: Headers = object.__new__(Headers)
+    headers._list = fields
+    return headers
 
 
 @final

@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from hyper_core.http._extensions import Extensions
-from hyper_core.http._headers import HeaderInit, Headers
+from hyper_core.http._headers import HeaderInit, Headers, _headers_of
 from hyper_core.http._method import Method
 from hyper_core.http._status import _BY_CODE, StatusCode
 from hyper_core.http._uri import Uri
@@ -121,7 +121,7 @@ class Request(Generic[B]):
         self.method = Method(method)
         self.uri = uri if type(uri) is Uri else Uri(uri)
         self.version = version
-        self.headers = Headers(headers)
+        self.headers = _headers_of(headers)
         self._extensions = extensions
         if body is None:
             body = _empty()
@@ -228,7 +228,7 @@ class Response(Generic[B]):
         code = _BY_CODE.get(status) if type(status) is int else None
         self.status = StatusCode(status) if code is None else code
         self.version = version
-        self.headers = Headers(headers)
+        self.headers = _headers_of(headers)
         self._extensions = extensions
         if body is None:
             body = _empty()

@@ -26,7 +26,10 @@ Strategy:
 * Parsing is lazy on the server hot path: :meth:`Uri._from_origin_trusted`
   checks the characters of an origin-form target at once (a single regex
   scan, so a bad target is still refused before the application sees it) but
-  splits path from query only when an accessor first needs it.
+  splits path from query only when an accessor first needs it. Short
+  targets, which recur (``/``, ``/api/items``), can be taken from a bounded
+  cache (:meth:`Uri._from_origin_shared`): a :class:`Uri` is immutable, so
+  the same instance serves every request for that target.
 """
 
 from __future__ import annotations
@@ -51,6 +54,14 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 _REG_NAME = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=%]+")
 _USERINFO = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:%]*")
 _MAX_PORT = 65535
+
+# Origin-form targets already built by Uri._from_origin_trusted: a server
+# sees the same few paths over and over, and a Uri is immutable, so one
+# instance can serve every request for that target. Bounded in entries and
+# in target length; emptied when full, so the paths that recur refill it.
+_ORIGIN_CACHE: dict[bytes, Uri] = {}
+_ORIGIN_CACHE_MAX = 1024  # entries
+_ORIGIN_CACHE_LONGEST = 64  # bytes of a target worth keeping
 
 
 class UriForm(enum.Enum):
@@ -270,6 +281,30 @@ class Uri:
         uri._form = UriForm.ORIGIN
         uri._scheme = uri._authority = uri._host = None
         uri._port = None
+        return uri
+
+    @classmethod
+    def _from_origin_shared(cls, target: bytes) -> Uri:
+        """:meth:`_from_origin_trusted`, through a bounded cache of shared instances.
+
+        For codecs that hand the result to the application as it is: the
+        instance may be shared by many requests, so the caller must never
+        write to it (``_from_origin_trusted`` returns a fresh one for a
+        caller that wants to complete it, e.g. into absolute-form).
+
+        Raises:
+            InvalidUri: As :class:`Uri` does.
+        """
+        cached = _ORIGIN_CACHE.get(target)
+        if cached is not None:
+            return cached
+        uri = cls._from_origin_trusted(target)
+        if len(target) <= _ORIGIN_CACHE_LONGEST and uri._raw is not None:
+            # Shared from now on: split at once, so it is never written again.
+            uri._split()
+            if len(_ORIGIN_CACHE) >= _ORIGIN_CACHE_MAX:
+                _ORIGIN_CACHE.clear()
+            _ORIGIN_CACHE[target] = uri
         return uri
 
     def _split(self) -> None:

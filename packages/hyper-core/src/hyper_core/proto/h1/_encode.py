@@ -36,7 +36,7 @@ from typing import Final
 
 from hyper_core.error import UserError
 
-from ._date import http_date
+from ._date import date_line
 from ._events import HeaderList, RequestHead, ResponseHead
 
 __all__ = [
@@ -74,6 +74,18 @@ _FORBIDDEN_TRAILERS: Final = frozenset(
 _NAME_LENGTHS: Final = frozenset((4, 7, 10, 14, 17))
 _CHUNK_JOIN_LIMIT: Final = 4096  # below this, one bytes object beats three
 _title_cache: dict[bytes, bytes] = {}
+# Status lines already built, per version: status -> (reason, line). A
+# response usually repeats a handful of statuses with their canonical
+# reasons, so the line is formatted once. Bounded (statuses are 100-999, but
+# reasons come from users) and keyed by status alone: a different reason for
+# the same status is formatted, not cached.
+_STATUS_LINES_11: dict[int, tuple[bytes, bytes]] = {}
+_STATUS_LINES_10: dict[int, tuple[bytes, bytes]] = {}
+_STATUS_LINES_MAX: Final = 1024  # entries per version (at most 900 statuses)
+# ``content-length: N`` lines for the lengths seen most (bounded: lengths
+# are as many as bodies).
+_LENGTH_LINES: dict[int, bytes] = {}
+_LENGTH_LINES_MAX: Final = 2048  # entries
 
 
 def title_case(name: bytes) -> bytes:
@@ -84,6 +96,28 @@ def title_case(name: bytes) -> bytes:
         if len(_title_cache) < 1024:
             _title_cache[name] = cached
     return cached
+
+
+def _status_line(status: int, reason: bytes, http10: bool) -> bytes:
+    cache = _STATUS_LINES_10 if http10 else _STATUS_LINES_11
+    cached = cache.get(status)
+    if cached is not None and cached[0] == reason:
+        return cached[1]
+    line = b"%s %d %s" % (b"HTTP/1.0" if http10 else b"HTTP/1.1", status, reason)
+    if cached is None and len(cache) < _STATUS_LINES_MAX:
+        cache[status] = (reason, line)
+    return line
+
+
+def _length_line(length: int, title: bool) -> bytes:
+    if title:
+        return b"Content-Length: %d" % length
+    line = _LENGTH_LINES.get(length)
+    if line is None:
+        line = b"content-length: %d" % length
+        if len(_LENGTH_LINES) < _LENGTH_LINES_MAX:
+            _LENGTH_LINES[length] = line
+    return line
 
 
 def _tokens(value: bytes) -> list[bytes]:
@@ -170,7 +204,8 @@ def encode_response_head(
     http10 = their_version == b"1.0"
     is_head = method == b"HEAD"
     no_framing = switching or status < 200 or status == 204 or status == 304
-    lines = [b"%s %d %s" % (b"HTTP/1.0" if http10 else b"HTTP/1.1", status, head.reason)]
+    lines = [_status_line(status, head.reason, http10)]
+    append = lines.append
     user_length: bytes | None = None
     te_index = -1
     te_seen = False
@@ -202,9 +237,7 @@ def encode_response_head(
                 has_date = True
             elif lname == b"trailer":
                 trailer_value = value if trailer_value is None else trailer_value + b"," + value
-        if title_case:
-            name = _title(name)
-        lines.append(b"%s: %s" % (name, value))
+        append(b"%s: %s" % (_title(name) if title_case else name, value))
 
     if close or (head.version == b"1.0" and not keep_alive_token):
         keep_alive = False
@@ -227,7 +260,7 @@ def encode_response_head(
         out.remaining = int(user_length)
     elif body_length is not None:
         if not is_head or body_length:
-            extra = b"%s: %d" % (_name(b"content-length", title_case), body_length)
+            extra = _length_line(body_length, title_case)
         mode = LENGTH
         out.remaining = body_length
     elif http10:
@@ -236,19 +269,19 @@ def encode_response_head(
         extra = _name(b"transfer-encoding", title_case) + b": chunked"
         mode = CHUNKED
     if extra is not None:
-        lines.append(extra)
+        append(extra)
     if mode == UNTIL_CLOSE and not is_head:
         keep_alive = False
     if is_head:
         mode = NO_BODY
     if not keep_alive:
         if not close and not switching:
-            lines.append(_name(b"connection", title_case) + b": close")
+            append(_name(b"connection", title_case) + b": close")
     elif http10 and not keep_alive_token:
-        lines.append(_name(b"connection", title_case) + b": keep-alive")
+        append(_name(b"connection", title_case) + b": keep-alive")
     if auto_date and not has_date:
-        lines.append(b"%s: %s" % (_name(b"date", title_case), http_date()))
-    lines.append(b"\r\n")
+        append(date_line(title_case))
+    append(b"\r\n")
 
     out.mode = mode
     out.body_allowed = mode != NO_BODY

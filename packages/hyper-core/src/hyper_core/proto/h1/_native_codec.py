@@ -250,6 +250,8 @@ class NativeCodec:
                     self._their_finished()
                 return event
             if their is IDLE:
+                if not self._buf and not self._eof:
+                    return NEED_DATA  # between requests, the usual wait
                 return self._read_head()
             if their is DONE or their is MUST_CLOSE:
                 if self._buf:

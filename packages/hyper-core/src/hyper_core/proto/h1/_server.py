@@ -17,12 +17,16 @@ Strategy (speed and bounded resources):
   are written frame by frame, each write awaited (backpressure).
 * The request body is pulled from the socket by the service reading
   ``Incoming`` (see ``_request_body.py``).
-* ``header_read_timeout`` costs no timer per request: the connection records
-  when it went idle (one clock read), and a watchdog task that sleeps at most
-  once per timeout period closes the connection when it has been idle, or
-  stuck reading a head, for too long. Idle means waiting for a request head
-  or draining an unread body: a silent or slow client is closed, never left
-  holding the task.
+* ``header_read_timeout`` costs no timer and no clock read per request: the
+  connection only counts the idle periods it starts (an integer increment),
+  and a watchdog task, waking a few times per timeout period, reads the
+  clock and closes the connection once one idle period has lasted the
+  timeout. An idle period is timed from the watchdog's first look at it, so
+  the connection closes between ``header_read_timeout`` and
+  ``header_read_timeout * (1 + 1 / WATCHDOG_LOOKS)`` after it went idle,
+  never earlier (the first period, from the connection's start, is timed
+  exactly). Idle means waiting for a request head or draining an unread
+  body: a silent or slow client is closed, never left holding the task.
 * Graceful shutdown disables keep-alive; a connection waiting for the first
   byte of a request is cancelled at once.
 """
@@ -48,6 +52,7 @@ from hyper_core.error import (
 )
 from hyper_core.ext import HeaderCaseMap, ReasonPhrase
 from hyper_core.http import Headers, Method, Request, Response, StatusCode, Uri, Version
+from hyper_core.http._method import _BY_BYTES as _METHODS
 from hyper_core.rt import IO, send_all
 from hyper_core.upgrade import _attach_pending, _Pending
 
@@ -64,6 +69,9 @@ __all__ = ["ServerConfig", "ServerDispatcher"]
 
 #: Bytes asked of the IO per read (anyio's default receive size).
 READ_SIZE: Final = 65536
+#: Looks the header-read-timeout watchdog takes per timeout period: the
+#: bound on how late it notices an idle period (1/4 of the timeout).
+WATCHDOG_LOOKS: Final = 4
 
 _SEND_RESPONSE: Final = CodecState.SEND_RESPONSE
 _SEND_BODY: Final = CodecState.SEND_BODY
@@ -92,8 +100,10 @@ class ServerDispatcher:
         "_config",
         "_continue_writing",
         "_disconnected",
-        "_idle_since",
+        "_idle",
+        "_idle_mark",
         "_io",
+        "_opened_at",
         "_pending",
         "_scope",
         "_send",
@@ -134,7 +144,11 @@ class ServerDispatcher:
         self._shutdown = False
         self._timed_out = False
         self._waiting_first_byte = True
-        self._idle_since: float | None = None
+        # Idle periods started so far, and whether one is running now (see
+        # the module docstring: the watchdog times them).
+        self._idle = True
+        self._idle_mark = 0
+        self._opened_at = 0.0
         self._continue_writing: anyio.Event | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
         self._watcher: DisconnectWatcher | None = None
@@ -157,7 +171,7 @@ class ServerDispatcher:
                 self._task_group = tg
                 self._scope = tg.cancel_scope
                 if timeout is not None:
-                    self._idle_since = self._config.timer.now()
+                    self._opened_at = self._config.timer.now()
                     tg.start_soon(self._watchdog, timeout)
                 try:
                     if not self._shutdown:
@@ -193,17 +207,28 @@ class ServerDispatcher:
 
     async def _watchdog(self, timeout: float) -> None:
         timer = self._config.timer
+        step = timeout / WATCHDOG_LOOKS
+        # The connection starts idle, at a time read once per connection.
+        mark = self._idle_mark
+        since: float | None = self._opened_at
         while True:
-            since = self._idle_since
+            now = timer.now()
+            if not self._idle:
+                since = None
+            elif since is None or self._idle_mark != mark:
+                # An idle period began since the last look: time it from now.
+                mark = self._idle_mark
+                since = now
             if since is None:
-                wake = timer.now() + timeout
+                wake = now + step
             else:
-                wake = since + timeout
-                if timer.now() >= wake:
+                expires = since + timeout
+                if now >= expires:
                     self._timed_out = True
                     assert self._scope is not None
                     self._scope.cancel()
                     return
+                wake = min(expires, now + step)
             await timer.sleep_until(wake)
 
     # -- I/O helpers --------------------------------------------------------
@@ -256,8 +281,7 @@ class ServerDispatcher:
 
     async def _serve(self) -> None:
         codec = self.codec
-        timer = self._config.timer
-        watch = self._config.header_read_timeout is not None
+        receive = self._io.receive
         while True:
             try:
                 event = codec.next_event()
@@ -265,8 +289,13 @@ class ServerDispatcher:
                     if self._shutdown and not codec.trailing_data[0]:
                         return
                     self._waiting_first_byte = True
+                    # self.receive(), inlined: once per request.
                     try:
-                        data = await self.receive()
+                        data = await receive(READ_SIZE)
+                    except anyio.EndOfStream:
+                        data = b""
+                    except _IO_ERRORS:
+                        data = b""
                     finally:
                         self._waiting_first_byte = False
                     codec.receive_data(data)
@@ -277,16 +306,15 @@ class ServerDispatcher:
             if type(event) is ConnectionClosed:
                 return
             assert type(event) is RequestHead
-            if watch:
-                self._idle_since = None
+            self._idle = False
             if self._shutdown:
                 codec.disable_keep_alive()
             await self._handle(event)
             if codec.our_state is not _DONE or codec.their_state is not _DONE:
                 return  # closing, switched protocols, or broken
             codec.start_next_cycle()
-            if watch:
-                self._idle_since = timer.now()
+            self._idle_mark += 1
+            self._idle = True
 
     async def _reject(self, exc: ParseError) -> None:
         # Answer a malformed request once, if nothing of a response was sent.
@@ -303,8 +331,8 @@ class ServerDispatcher:
     def _request(self, head: RequestHead) -> Request[Incoming]:
         codec = self.codec
         try:
-            uri = Uri._from_origin_trusted(head.target)
-            method = Method.from_bytes(head.method)
+            uri = Uri._from_origin_shared(head.target)
+            method = _METHODS.get(head.method) or Method.from_bytes(head.method)
         except ValueError as exc:
             raise ParseError(str(exc), status_hint=400) from exc
         body_length = codec.their_body_length
@@ -315,13 +343,16 @@ class ServerDispatcher:
         else:
             source = self._body = RequestBodySource(self)
             body = Incoming(source)
-        request: Request[Incoming] = Request._from_parts(
-            method,
-            uri,
-            _HTTP_11 if head.version == b"1.1" else _HTTP_10,
-            Headers._from_trusted(head.headers),
-            body,
-        )
+        # Request._from_parts and Headers._from_trusted, inlined (hot path).
+        headers: Headers = object.__new__(Headers)
+        headers._list = head.headers
+        request: Request[Incoming] = object.__new__(Request)
+        request.method = method
+        request.uri = uri
+        request.version = _HTTP_11 if head.version == b"1.1" else _HTTP_10
+        request.headers = headers
+        request._extensions = None
+        request.body = body
         if self._config.preserve_header_case:
             request.extensions.insert(HeaderCaseMap.from_fields(head.headers))
         if codec.upgrade_requested:
@@ -344,8 +375,11 @@ class ServerDispatcher:
             await self._stop_watcher()
             await self._service_failed()
             raise UserError("the service raised an exception") from exc
-        await self._stop_watcher()
-        if not isinstance(result, Response):
+        # Each ``await`` below is behind the test that makes it needed: an
+        # awaited coroutine that has nothing to do still costs a frame.
+        if self._watcher is not None:
+            await self._stop_watcher()
+        if type(result) is not Response and not isinstance(result, Response):
             await self._service_failed()
             raise UserError(f"the service returned {result!r}, not a Response")
         response: Response[Any] = result
@@ -354,8 +388,25 @@ class ServerDispatcher:
             # hyper answers 500 too: a 1xx is never a final response.
             await self._service_failed()
             raise UserError(f"a service may not return status {status}: 1xx is not final")
-        await self._respond(response)
-        await self._finish_request_body()
+        body = response.body
+        if type(body) is Full and self._continue_writing is None and self._body is None:
+            # The usual answer, with nothing to wait for: one encode, one
+            # write (self._write, inlined).
+            data = codec.send_message(self._response_head(response), body.data)
+            try:
+                await self._io.send(data)
+            except _IO_ERRORS as exc:
+                codec.send_failed()
+                raise ClosedError("the connection failed while writing the response") from exc
+            except BaseException:
+                codec.send_failed()
+                raise
+        else:
+            await self._respond(response)
+        if codec.their_state is _SEND_BODY:
+            await self._finish_request_body()
+        else:
+            self._body = None
         if codec.our_state is _SWITCHED:
             await self._upgrade()
         elif self._pending is not None:
@@ -442,7 +493,7 @@ class ServerDispatcher:
                     fields = case_map.apply(fields)
         return ResponseHead(
             status,
-            _reason(status) if reason is None else reason,
+            (_reasons.get(status) or _reason(status)) if reason is None else reason,
             b"1.0" if response.version is _HTTP_10 else b"1.1",
             fields,
         )
@@ -525,8 +576,8 @@ class ServerDispatcher:
             return
         # Drain what the service did not read, within the bound, so the
         # connection can serve the next request.
-        if self._config.header_read_timeout is not None:
-            self._idle_since = self._config.timer.now()
+        self._idle_mark += 1
+        self._idle = True
         budget = self._config.max_drain_bytes
         try:
             while True:
