@@ -200,6 +200,8 @@ class ClientDispatcher:
         "_exchange",
         "_idle_scope",
         "_io",
+        "_new_event",
+        "_new_scope",
         "_pending_upgrade",
         "_read_done",
         "_reading",
@@ -231,6 +233,13 @@ class ClientDispatcher:
         self._read_done: anyio.Event | None = None
         self._idle_scope: anyio.CancelScope | None = None
         self._serving = anyio.Event()
+        # ``anyio.Event()`` and ``anyio.CancelScope()`` look the running
+        # library up (through sniffio) on every call; a request makes one of
+        # each, and that look-up was a visible share of its cost. The
+        # backend's own classes construct directly, and a connection never
+        # moves to another event loop.
+        self._new_event: type[anyio.Event] = type(self._serving)
+        self._new_scope: type[anyio.CancelScope] = type(anyio.CancelScope())
         self._running = False
         self._tg: anyio.abc.TaskGroup | None = None
         self._pending_upgrade: _Pending | None = None
@@ -260,7 +269,7 @@ class ClientDispatcher:
     async def _wait_changed(self) -> None:
         changed = self._changed
         if changed is None:
-            changed = self._changed = anyio.Event()
+            changed = self._changed = self._new_event()
         await changed.wait()
 
     def _close(self, error: HyperError | None) -> None:
@@ -485,7 +494,7 @@ class ClientDispatcher:
         if self._reading:
             done = self._read_done
             if done is None:
-                done = self._read_done = anyio.Event()
+                done = self._read_done = self._new_event()
             await done.wait()
             return
         await self._receive()
@@ -529,7 +538,7 @@ class ClientDispatcher:
         self, exchange: _Exchange, request: Request[Any]
     ) -> Response[Incoming]:
         response: Response[Incoming] | None = None
-        with anyio.CancelScope() as scope:
+        with self._new_scope() as scope:
             exchange.head_scope = scope
             try:
                 response = await self._read_head(exchange, request)
@@ -711,7 +720,7 @@ class ClientDispatcher:
 
     async def _watch_idle(self) -> None:
         """Read while no request is in flight: notice EOF and unasked-for bytes."""
-        with anyio.CancelScope() as scope:
+        with self._new_scope() as scope:
             self._idle_scope = scope
             try:
                 await self._read_more()

@@ -29,9 +29,11 @@ Strategy:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import math
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Final, Self, final
 
@@ -47,7 +49,7 @@ from hyper_core.error import (
 )
 from hyper_core.http import Request, Response, Uri, UriForm
 from hyper_core.http._headers import HeaderInit
-from hyper_core.rt import Timer, default_timer
+from hyper_core.rt import AnyioTimer, Timer, default_timer
 from hyper_util.client.legacy._connecting import open_io
 from hyper_util.client.legacy._errors import (
     ConnectError,
@@ -69,6 +71,7 @@ from hyper_util.client.legacy.connect._http import (
     Connector,
     HttpConnector,
 )
+from hyper_util.rt._backend import current_library
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_POOL_IDLE_TIMEOUT", "Client", "ClientStatistics"]
 
@@ -222,6 +225,8 @@ class Client:
         if http2_max_connections_per_host < 1:
             raise ValueError("http2_max_connections_per_host must be at least 1")
         self._timer: Timer = timer if timer is not None else default_timer()
+        # The pool's clock, read twice per request (see __aenter__).
+        self._now: Callable[[], float] = self._timer.now
         self._connector: Connector = connector if connector is not None else HttpConnector()
         self._h1 = http1 if http1 is not None else _http1_builder()
         self._h2 = http2 if http2 is not None else _http2_builder(self._timer)
@@ -254,6 +259,12 @@ class Client:
         if self._entered:
             raise UserError("a Client can be entered only once")
         self._entered = True
+        # The default timer reads the event loop's clock through anyio, which
+        # asks sniffio which library runs on every call; on asyncio that clock
+        # is the loop's own ``time()``, read here directly (the same values:
+        # the client lives on this loop).
+        if type(self._timer) is AnyioTimer and current_library() == "asyncio":
+            self._now = asyncio.get_running_loop().time
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
@@ -425,7 +436,7 @@ class Client:
         while True:
             if pool.closed or self._tg is None:
                 raise ClosedError("the client is closed")
-            checkout = pool.checkout(key, timer.now(), want_h2=want_h2)
+            checkout = pool.checkout(key, self._now(), want_h2=want_h2)
             if checkout.to_close:
                 self._close(checkout.to_close)
             kind = checkout.kind
@@ -592,7 +603,7 @@ class Client:
         """The exchange on ``conn`` is over: return, release or discard the connection."""
         self._active -= 1
         pool = self._pool
-        now = self._timer.now()
+        now = self._now()
         if conn.http2:
             to_close = pool.release(conn, now)
         elif not complete:
