@@ -914,6 +914,38 @@ async def test_goaway_during_load_fails_only_streams_above_last_stream_id() -> N
             await s.sender.send_request(Request("GET", url()))
 
 
+async def test_goaway_and_kept_stream_frames_in_one_read() -> None:
+    # The GOAWAY and the response of a stream it keeps arrive in one read: h2
+    # alone would close at the GOAWAY and reject the frames after it within
+    # the same receive_data ("the server broke the HTTP/2 protocol").
+    async def handler(peer: Peer, req: PeerRequest) -> None:
+        conn = peer.conn
+        if req.stream_id == 1:
+            return  # answered below, together with the GOAWAY
+        conn.close_connection(ErrorCodes.NO_ERROR, last_stream_id=1)
+        conn.state_machine.state = h2.connection.ConnectionState.SERVER_OPEN
+        conn.send_headers(1, [(b":status", b"200")])
+        conn.send_data(1, b"kept", end_stream=True)
+        await peer.flush()  # GOAWAY, HEADERS and DATA in one write
+
+    async with h2_setup(handler) as s:
+        bodies: list[bytes] = []
+
+        async def first() -> None:
+            response = await s.sender.send_request(Request("GET", url("/1")))
+            assert response.status == 200
+            bodies.append((await collect(response.body)).to_bytes())
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first)
+            await s.peer.wait_requests(1)
+            with pytest.raises(http2.RequestNotProcessedError) as refused:
+                await s.sender.send_request(Request("GET", url("/2")))
+        assert refused.value.retryable
+        assert bodies == [b"kept"]
+        await eventually(s.served.is_set)
+
+
 async def test_http2_detect_conn_eof() -> None:
     # After a server GOAWAY and no open stream, the connection ends.
     async with h2_setup(None) as s:

@@ -33,12 +33,13 @@ Strategy:
   stream, a stream error fails only its stream, and :meth:`run` itself
   never raises (it ends, and ``ready()`` reports why).
 
-h2 quirk handled here: receiving GOAWAY moves h2's connection state machine
-to CLOSED, after which it rejects every frame, although RFC 9113 section
-6.8 lets the streams at or below the last stream id finish. After a GOAWAY
-the state is set back to OPEN (new streams are refused by this class), and
-bytes h2 produced before each ``receive_data`` are taken out first because
-h2 drops its outbound buffer when a GOAWAY arrives.
+GOAWAY: h2 on its own closes its state machine when a GOAWAY arrives and
+then rejects every later frame, even the rest of the same read, although
+RFC 9113 section 6.8 lets the streams at or below the last stream id
+finish. The connection from ``_common.new_h2_connection`` stays open instead
+(see ``_common``); this class refuses new streams after a GOAWAY, fails
+those above the last stream id with :class:`RequestNotProcessedError`, and
+lets the others complete.
 """
 
 from __future__ import annotations
@@ -281,7 +282,10 @@ class ClientConnection:
     ) -> Response[Incoming]:
         """Send ``request``; return the response once its head arrives (see ``SendRequest``)."""
         if self._closed:
-            raise CanceledError("connection closed") from self._close_error
+            # Never sent, so safe to retry on another connection.
+            raise RequestNotProcessedError("connection closed before the request was sent") from (
+                self._close_error
+            )
         body: Body = request.body
         protocol = request.extensions.get(H2Protocol)
         fields, is_connect = encode_request(request, body, protocol)
@@ -782,13 +786,8 @@ class ClientConnection:
         last = ev.last_stream_id if ev.last_stream_id is not None else 0
         code = ev.error_code if ev.error_code is not None else 0
         name = code.name if isinstance(code, ErrorCodes) else str(code)
-        # h2 went CLOSED; streams up to ``last`` may still finish (RFC 9113
-        # section 6.8), so let it read on. New streams are refused here.
-        state = h2.connection.ConnectionState
-        h2c = self._h2
-        h2c.state_machine.state = (
-            state.CLIENT_OPEN if h2c.highest_outbound_stream_id else state.IDLE
-        )
+        # h2 stays open (see _common): streams up to ``last`` may still
+        # finish (RFC 9113 section 6.8). New streams are refused here.
         reason = ProtocolError(f"the server sent GOAWAY ({name})", error_code=int(code))
         self._goaway_received = True
         self._mark_closed(reason)

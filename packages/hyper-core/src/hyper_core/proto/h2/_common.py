@@ -19,6 +19,13 @@ this module only adapts it. Two h2 behaviours are bent on purpose:
   it refuses to send anything (no responses for the streams still open), so
   a graceful GOAWAY is written as a raw frame by the connection
   (:func:`goaway_frame`), not through ``H2Connection.close_connection``.
+* h2 also goes CLOSED when it *receives* a GOAWAY, and drops the bytes it had
+  queued. RFC 9113 section 6.8 lets the streams at or below the last stream
+  id finish, and their frames often arrive in the same read as the GOAWAY:
+  h2 would reject them inside that same ``receive_data`` call, before the
+  caller could react to the GOAWAY event. :class:`_GoawayTolerantMachine`
+  keeps the state open on a received GOAWAY and :class:`_H2Connection`
+  keeps its queued bytes; the connections refuse new streams themselves.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from typing import Final, final
 import h2.config
 import h2.connection
 import h2.errors
+import h2.events
 import h2.exceptions
 import h2.settings
 from hyperframe.frame import GoAwayFrame
@@ -135,6 +143,49 @@ class H2Protocol:
         return f"H2Protocol({self.as_str()!r})"
 
 
+# h2's connection transitions, with a received GOAWAY keeping the state.
+_GOAWAY_TOLERANT_TRANSITIONS: Final = {
+    (state, input_): (
+        (func, state)
+        if input_ is h2.connection.ConnectionInputs.RECV_GOAWAY
+        and state is not h2.connection.ConnectionState.CLOSED
+        else (func, target)
+    )
+    for (state, input_), (
+        func,
+        target,
+    ) in h2.connection.H2ConnectionStateMachine._transitions.items()
+}
+
+
+class _GoawayTolerantMachine(h2.connection.H2ConnectionStateMachine):
+    """h2's connection state machine, except that a received GOAWAY changes nothing.
+
+    The connection object sees the GOAWAY as a ``ConnectionTerminated`` event
+    and stops opening streams; the streams still open go on as RFC 9113
+    section 6.8 allows (see the module docstring). Sending our own GOAWAY
+    still closes the machine as usual. Done in the transition table rather
+    than by overriding ``process_input``, which runs several times per
+    request.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._transitions = _GOAWAY_TOLERANT_TRANSITIONS
+
+
+class _H2Connection(h2.connection.H2Connection):
+    """An h2 connection that keeps its queued bytes when a GOAWAY is received.
+
+    h2 clears its outbound buffer on a received GOAWAY (its only caller of
+    ``clear_outbound_data_buffer``), which would drop, say, the SETTINGS ACK
+    or WINDOW_UPDATE frames produced earlier in the same ``receive_data``.
+    """
+
+    def clear_outbound_data_buffer(self) -> None:
+        pass
+
+
 class _AdvertisedOnlyConcurrency(h2.settings.Settings):
     """Local settings whose MAX_CONCURRENT_STREAMS is sent but not enforced by h2.
 
@@ -191,7 +242,8 @@ def new_h2_connection(
         validate_outbound_headers=False,
         normalize_outbound_headers=False,
     )
-    conn = h2.connection.H2Connection(config=config)
+    conn = _H2Connection(config=config)
+    conn.state_machine = _GoawayTolerantMachine()
     settings: dict[h2.settings.SettingCodes, int] = {
         h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: initial_stream_window_size,
         h2.settings.SettingCodes.MAX_FRAME_SIZE: max_frame_size,

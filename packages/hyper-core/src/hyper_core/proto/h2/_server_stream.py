@@ -19,6 +19,7 @@ than ``max_send_buf_size`` DATA bytes are queued for the socket.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 from typing import TYPE_CHECKING, Any, Final
 
@@ -49,7 +50,7 @@ from ._stream_io import H2StreamIO
 if TYPE_CHECKING:
     from hyper_core.service import Service
 
-__all__ = ["ServerConfig", "StreamServing"]
+__all__ = ["MAX_IDLE_WORKERS", "ServerConfig", "StreamServing"]
 
 _IO_ERRORS: Final = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 _NO_BODY_STATUS: Final = frozenset({204, 304})
@@ -138,6 +139,32 @@ class _Stream:
         self.pending: _Pending | None = None
 
 
+#: Idle worker tasks a connection keeps for its next streams. Enough for a
+#: browser's burst of requests or a load tester's ``-m``; a worker beyond it
+#: ends after its stream (a new one costs a task spawn, ~50 us).
+MAX_IDLE_WORKERS: Final = 32
+_MISSING: Final = object()
+
+
+class _IdleWorker:
+    """A worker task waiting for its next stream (``job``, set before ``wake``)."""
+
+    __slots__ = ("job", "wake")
+
+    def __init__(self) -> None:
+        self.job: tuple[_Stream, Request[Incoming]] | None = None
+        self.wake = anyio.Event()
+
+
+def _same_context(base: dict[contextvars.ContextVar[Any], Any]) -> bool:
+    """Whether the current context holds exactly the variables and values of ``base``."""
+    current = contextvars.copy_context()
+    if len(current) != len(base):
+        return False
+    get = base.get
+    return all(get(var, _MISSING) is value for var, value in current.items())
+
+
 class StreamServing:
     """Per-stream serving and writing, shared state declared for ``ServerConnection``."""
 
@@ -161,6 +188,7 @@ class StreamServing:
     _last_stream_id: int | None
     _pending_resets: int
     _local_resets: int
+    _idle_workers: list[_IdleWorker]
 
     def _ack(self, sid: int, size: int) -> None:
         if not self._dead:
@@ -292,22 +320,57 @@ class StreamServing:
         await self._drained.wait()
 
     async def _serve_stream(self, stream: _Stream, request: Request[Incoming]) -> None:
-        try:
-            with anyio.CancelScope() as scope:
-                stream.scope = scope
-                if stream.closed:
-                    scope.cancel()
-                try:
-                    response = await self._service(request)
-                except Exception as exc:
-                    self._stream_failed(stream, exc)
+        """Serve one stream in a task of its own (a user-given executor)."""
+        with anyio.CancelScope() as scope:
+            await self._serve_in_scope(stream, request, scope)
+
+    async def _worker(self, stream: _Stream, request: Request[Incoming]) -> None:
+        """Serve ``stream``, then, while idle workers are wanted, the streams handed over.
+
+        One cancel scope serves every stream of the worker: cancelling it
+        (the stream was reset) ends the worker after that stream. At most
+        ``MAX_IDLE_WORKERS`` wait for more. A worker is reused only if the
+        service left its context variables as they were, so each stream
+        starts from the same context as with a task of its own.
+        """
+        base = contextvars.copy_context()
+        base_items = dict(base.items())
+        with anyio.CancelScope() as scope:
+            while True:
+                await self._serve_in_scope(stream, request, scope)
+                if (
+                    scope.cancel_called
+                    or self._finishing
+                    or len(self._idle_workers) >= MAX_IDLE_WORKERS
+                    or not _same_context(base_items)
+                ):
                     return
-                try:
-                    await self._send_response(stream, request, response)
-                except _StreamGone:
-                    pass
-                except Exception as exc:
-                    self._stream_failed(stream, exc)
+                worker = _IdleWorker()
+                self._idle_workers.append(worker)
+                await worker.wake.wait()
+                job = worker.job
+                if job is None:
+                    return
+                stream, request = job
+
+    async def _serve_in_scope(
+        self, stream: _Stream, request: Request[Incoming], scope: anyio.CancelScope
+    ) -> None:
+        try:
+            if stream.closed:
+                return  # reset before its service started: never call it
+            stream.scope = scope
+            try:
+                response = await self._service(request)
+            except Exception as exc:
+                self._stream_failed(stream, exc)
+                return
+            try:
+                await self._send_response(stream, request, response)
+            except _StreamGone:
+                pass
+            except Exception as exc:
+                self._stream_failed(stream, exc)
         finally:
             stream.task_running = False
             stream.scope = None

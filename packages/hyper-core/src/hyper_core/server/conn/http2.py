@@ -116,8 +116,10 @@ class Builder:
             connection is closed) without progress; ``None`` waits forever.
             Not in hyper: it protects against a client that never opens its
             window.
-        executor: Where per-stream tasks run; default: a task group owned
-            by the connection.
+        executor: Where per-stream tasks run (one task per stream);
+            default: a task group owned by the connection, whose worker
+            tasks are reused from one stream to the next (cheaper than a
+            task each; a service sees the same fresh context either way).
         timer: The clock for keep-alive and stall timeouts; default
             :func:`hyper_core.rt.default_timer`.
 
