@@ -263,7 +263,7 @@ def test_exit_1_on_http_error_body_still_written(static_server: Server, tmp_path
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["https://example.com/"], b"hyper-tls"),
+        (["--cacert", "/nonexistent/ca.pem", "https://example.com/"], b"--cacert"),
         (["not a url"], b"not a URL"),
         (["ftp://example.com/"], b"http://"),
         (["-H", "no colon", "http://127.0.0.1:1/"], b"Name: value"),

@@ -10,6 +10,7 @@ awkward from outside (the progress bar on a pretend terminal, the
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -207,7 +208,6 @@ async def test_local_file_errors(site: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "headers", "message"),
     [
-        ("https://example.com/", [], "hyper-tls"),
         ("http://u:p@example.com/", [], "user:password"),
         ("/relative", [], "http://"),
         ("http://example.com/", ["bad"], "Name: value"),
@@ -233,6 +233,18 @@ def test_prepare_defaults_and_overrides() -> None:
 
 
 def test_main_usage_error_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["get", "ftp://example.com/"]) == Exit.USAGE
+    assert "http://" in capsys.readouterr().err
+
+
+def test_https_without_hyper_tls_is_a_usage_error_that_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # hyper-util does not depend on hyper-tls; None in sys.modules makes the
+    # import fail exactly as it does when the package is not installed.
+    monkeypatch.setitem(sys.modules, "hyper_tls", None)
+    with pytest.raises(UsageError, match="pip install hyper-tls"):
+        prepare(GetOptions("https://example.com/"))
     assert main(["get", "https://example.com/"]) == Exit.USAGE
     assert "hyper-tls" in capsys.readouterr().err
 

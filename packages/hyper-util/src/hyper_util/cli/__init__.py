@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_GET_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    get.add_argument("url", metavar="URL", help="an absolute http:// URL")
+    get.add_argument("url", metavar="URL", help="an absolute http:// or https:// URL")
     get.add_argument(
         "-X",
         "--request",
@@ -111,7 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="show the request and response heads on stderr"
     )
     get.add_argument(
-        "--http2", action="store_true", help="use HTTP/2 (prior knowledge, h2c) instead of HTTP/1.1"
+        "--http2",
+        action="store_true",
+        help="use HTTP/2 (http://: prior knowledge, h2c; https://: offered by ALPN)",
+    )
+    get.add_argument(
+        "--cacert",
+        metavar="FILE",
+        help="https: trust only the CA certificates in FILE (PEM) instead of the system store",
     )
     get.add_argument(
         "--no-progress",
@@ -167,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--access-log", action="store_true", help="log each request on stderr (off by default)"
     )
+    serve.add_argument(
+        "--certfile", metavar="FILE", help="serve HTTPS with this certificate chain (PEM)"
+    )
+    serve.add_argument("--keyfile", metavar="FILE", help="the private key of --certfile (PEM)")
     return parser
 
 
@@ -189,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             connect_timeout=args.connect_timeout,
             max_time=args.max_time,
             progress=args.progress,
+            cacert=args.cacert,
         )
         return _get.main_get(options, args.backend)
     serve_options = _serve.ServeOptions(
@@ -198,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         uds=args.uds,
         http=args.http,
         access_log=args.access_log,
+        certfile=args.certfile,
+        keyfile=args.keyfile,
     )
     return _serve.main_serve(serve_options, args.backend)
 

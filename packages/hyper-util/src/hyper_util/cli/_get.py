@@ -7,19 +7,26 @@ terminal), ``-v`` heads on stderr, and turning every outcome into one of
 the documented exit statuses (:class:`Exit`).
 
 Strategy: one request through a :class:`~hyper_util.client.legacy.Client`
-that pools nothing (``--http2`` makes it speak HTTP/2 with prior knowledge); both bodies stream (an
+that pools nothing (``--http2`` makes it speak HTTP/2 with prior knowledge on
+``http://``, and offer ``h2`` by ALPN on ``https://``); both bodies stream (an
 ``-d @FILE`` upload is read as the connection sends it, the response is
 written chunk by chunk as it arrives), so neither is ever whole in memory.
 Errors are sorted by *phase*: anything before a connection exists is a
 connection error (3), anything after it a transfer error (4), a local file
 that cannot be read or written is 5; an HTTP status of 400 or more is 1
 and the body is still written, so error pages can be seen.
+
+``https://`` goes through hyper-tls's ``HttpsConnector`` when hyper-tls is
+installed: hyper-util does not depend on it, so it is imported only then,
+and its absence is a usage error that says what to install. Trust is the
+operating system's store, or only the ``--cacert`` file when given.
 """
 
 from __future__ import annotations
 
 import enum
 import os
+import ssl
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -36,6 +43,7 @@ from hyper_core.http import Headers, Request, Response, Uri, Version
 from hyper_util import __version__
 from hyper_util.cli._progress import Progress
 from hyper_util.client.legacy import Client, ConnectError, TotalTimeoutError
+from hyper_util.client.legacy.connect import Connector
 
 __all__ = ["Exit", "GetOptions", "UsageError", "prepare", "run_get"]
 
@@ -79,6 +87,7 @@ class GetOptions:
     connect_timeout: float | None = 10.0
     max_time: float | None = None
     progress: bool | None = None  # None: when stderr is a terminal
+    cacert: str | None = None  # https: trust only this CA file (PEM)
 
 
 @dataclass
@@ -86,27 +95,40 @@ class _Prepared:
     uri: Uri
     method: str
     headers: Headers = field(default_factory=Headers)
+    connector: Connector | None = None  # None: the client's plain HttpConnector
+
+
+def _https_connector(options: GetOptions) -> Connector:
+    """hyper-tls's connector, imported only now (hyper-util does not depend on it)."""
+    try:
+        from hyper_tls import HttpsConnector, client_ssl_context
+    except ImportError:
+        raise UsageError(
+            "https:// needs hyper-tls, which is not installed (pip install hyper-tls); "
+            "use an http:// URL"
+        ) from None
+
+    try:
+        context = client_ssl_context(cafile=options.cacert, http2=options.http2)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"cannot load --cacert {options.cacert}: {exc}") from None
+    return HttpsConnector(ssl_context=context, http2=options.http2)
 
 
 def prepare(options: GetOptions) -> _Prepared:
     """Check the URL and headers and pick the method, before any I/O.
 
     Raises:
-        UsageError: the URL is not an absolute ``http://`` URL (``https://``
-            needs TLS, which arrives with hyper-tls), or a ``-H`` is not
-            ``Name: value``.
+        UsageError: the URL is not an absolute ``http://`` or ``https://``
+            URL (``https://`` needs hyper-tls installed), ``--cacert``
+            cannot be loaded, or a ``-H`` is not ``Name: value``.
     """
     try:
         uri = Uri(options.url)
     except ValueError as exc:
         raise UsageError(f"not a URL: {options.url!r} ({exc})") from None
-    if uri.scheme == "https":
-        raise UsageError(
-            "https:// needs TLS, which arrives with hyper-tls (not installed in this "
-            "version); use an http:// URL"
-        )
-    if uri.scheme != "http" or not uri.host or uri.authority is None:
-        raise UsageError(f"not an absolute http:// URL: {options.url!r}")
+    if uri.scheme not in ("http", "https") or not uri.host or uri.authority is None:
+        raise UsageError(f"not an absolute http:// or https:// URL: {options.url!r}")
     if "@" in uri.authority:
         raise UsageError("user:password@ in the URL is not supported; use -H 'Authorization: ...'")
     headers = Headers()
@@ -125,7 +147,8 @@ def prepare(options: GetOptions) -> _Prepared:
     headers.setdefault("user-agent", USER_AGENT)
     headers.setdefault("accept", "*/*")
     method = options.method or ("POST" if options.data is not None else "GET")
-    return _Prepared(uri, method.upper(), headers)
+    connector = _https_connector(options) if uri.scheme == "https" else None
+    return _Prepared(uri, method.upper(), headers, connector)
 
 
 async def _file_chunks(path: str | None) -> AsyncIterator[bytes]:
@@ -198,7 +221,9 @@ async def _exchange(
     The client (and with it the connection) is closed when the block ends.
     """
     async with Client(
-        http2_only=options.http2,
+        prepared.connector,
+        # Over TLS, ALPN decides (h2 offered with --http2); prior knowledge is for h2c.
+        http2_only=options.http2 and prepared.connector is None,
         connect_timeout=options.connect_timeout,
         timeout=options.max_time,
         # One request: nothing to keep in a pool afterwards.

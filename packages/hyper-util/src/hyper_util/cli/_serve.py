@@ -17,7 +17,9 @@ HTTP/2 as well as ``curl --http2-prior-knowledge``.
 from __future__ import annotations
 
 import logging
+import ssl
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, TextIO
@@ -25,6 +27,7 @@ from typing import Any, Literal, TextIO
 import anyio
 from anyio.abc import TaskStatus
 
+from hyper_core.rt import IO
 from hyper_core.service import Service
 from hyper_util.cli._echo import echo
 from hyper_util.cli._static import StaticFiles
@@ -51,6 +54,39 @@ class ServeOptions:
     uds: str | None = None
     http: HttpMode = "auto"
     access_log: bool = False
+    certfile: str | None = None  # serve HTTPS (needs hyper-tls)
+    keyfile: str | None = None
+
+
+TlsHook = Callable[[IO], Awaitable[IO]]
+
+
+def make_tls(options: ServeOptions) -> TlsHook | None:
+    """hyper-tls's acceptor for ``--certfile``/``--keyfile``, or ``None`` without them.
+
+    hyper-util does not depend on hyper-tls: it is imported only here.
+
+    Raises:
+        ValueError: hyper-tls is not installed, ``--keyfile`` came without
+            ``--certfile``, or the files cannot be loaded (the message says which).
+    """
+    if options.certfile is None:
+        if options.keyfile is not None:
+            raise ValueError("--keyfile needs --certfile")
+        return None
+    try:
+        from hyper_tls import TlsAcceptor, server_ssl_context
+    except ImportError:
+        raise ValueError(
+            "--certfile needs hyper-tls, which is not installed (pip install hyper-tls)"
+        ) from None
+
+    try:
+        context = server_ssl_context(options.certfile, options.keyfile, http2=options.http != "1")
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load --certfile/--keyfile: {exc}") from None
+    acceptor: TlsHook = TlsAcceptor(context)
+    return acceptor
 
 
 def make_service(options: ServeOptions) -> Service[Any]:
@@ -64,14 +100,15 @@ def make_service(options: ServeOptions) -> Service[Any]:
     return StaticFiles(options.directory)
 
 
-def _address(bound: object) -> str:
+def _address(bound: object, scheme: str = "http") -> str:
     if isinstance(bound, tuple):
         host, port = bound[0], bound[1]
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
     return f"unix:{bound}"
 
 
 _PROTOCOLS = {"auto": "HTTP/1.1 and HTTP/2 (h2c)", "1": "HTTP/1.1", "2": "HTTP/2 (h2c)"}
+_TLS_PROTOCOLS = {"auto": "HTTPS: ALPN h2 and http/1.1", "1": "HTTPS: http/1.1", "2": "HTTPS: h2"}
 
 
 def _builder(mode: HttpMode) -> auto.Builder:
@@ -89,6 +126,7 @@ async def run_serve(
     out: TextIO,
     signals: bool = True,
     shutdown_event: anyio.Event | None = None,
+    tls: TlsHook | None = None,
     task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until shut down; print the one "listening on" line first.
@@ -100,12 +138,16 @@ async def run_serve(
             flushed at once, so a process reading a pipe sees it.
         signals: Shut down gracefully on SIGINT/SIGTERM.
         shutdown_event: Shut down gracefully when it is set.
+        tls: The TLS hook (default: :func:`make_tls` of ``options``).
         task_status: Receives ADDRESS (``http://host:port`` or
             ``unix:PATH``) once the server accepts connections.
 
     Raises:
         OSError: the address could not be bound.
+        ValueError: see :func:`make_tls`.
     """
+    if tls is None:
+        tls = make_tls(options)
     async with anyio.create_task_group() as tg:
         bound = await tg.start(
             partial(
@@ -119,10 +161,12 @@ async def run_serve(
                 shutdown_timeout=SHUTDOWN_GRACE,
                 handle_signals=signals,
                 access_log=options.access_log,
+                tls=tls,
             )
         )
-        address = _address(bound)
-        out.write(f"listening on {address} ({_PROTOCOLS[options.http]})\n")
+        address = _address(bound, "https" if tls is not None else "http")
+        protocols = (_TLS_PROTOCOLS if tls is not None else _PROTOCOLS)[options.http]
+        out.write(f"listening on {address} ({protocols})\n")
         out.flush()
         task_status.started(address)
 
@@ -134,13 +178,18 @@ def main_serve(options: ServeOptions, backend: str) -> int:
     except NotADirectoryError as exc:
         print(f"serve: {exc}", file=sys.stderr)
         return 2
+    try:
+        tls = make_tls(options)
+    except ValueError as exc:
+        print(f"serve: {exc}", file=sys.stderr)
+        return 2
     if options.access_log:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     else:
         # Connection failures and the shutdown notices, without the access records.
         logging.basicConfig(level=logging.WARNING, format="serve: %(message)s", stream=sys.stderr)
     try:
-        anyio.run(lambda: run_serve(service, options, out=sys.stdout), backend=backend)
+        anyio.run(lambda: run_serve(service, options, out=sys.stdout, tls=tls), backend=backend)
     except KeyboardInterrupt:
         return 130
     except Exception as raised:

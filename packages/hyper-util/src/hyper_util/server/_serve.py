@@ -33,6 +33,7 @@ import os
 import signal
 import stat
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import anyio
@@ -92,6 +93,7 @@ async def serve(
     access_log: bool = False,
     backlog: int = DEFAULT_BACKLOG,
     fast: bool | None = None,
+    tls: Callable[[IO], Awaitable[IO]] | None = None,
     task_status: TaskStatus[Any] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``service`` on HTTP/1.1 and HTTP/2 until shut down.
@@ -124,6 +126,11 @@ async def serve(
         backlog: Connections the kernel queues before they are accepted.
         fast: The IO path, as in :func:`hyper_util.rt.create_tcp_listener`
             (``None``: the fast asyncio path on asyncio).
+        tls: A TLS handshake hook, ``async (io) -> tls_io`` (e.g.
+            ``hyper_tls.TlsAcceptor``), run in each connection's own task so
+            a slow handshake never delays other accepts; a hook that raises
+            drops that connection. Its result's ``TLSAttribute.alpn_protocol``
+            picks HTTP/2 or HTTP/1.1.
         task_status: For ``await task_group.start(serve, ...)``: reports
             the bound address (``(host, port)`` for TCP, the path for a Unix
             socket) once the server is accepting.
@@ -153,6 +160,7 @@ async def serve(
         max_connections=max_connections,
         shutdown_timeout=shutdown_timeout,
         access_log=access_log,
+        tls=tls,
     )
     try:
         await server.run(shutdown_event, handle_signals, task_status)
@@ -188,8 +196,10 @@ class _Server:
         max_connections: int,
         shutdown_timeout: float | None,
         access_log: bool,
+        tls: Callable[[IO], Awaitable[IO]] | None = None,
     ) -> None:
         self._service = service
+        self._tls = tls
         self._listener = listener
         self._builder = builder
         self._slots = anyio.Semaphore(max_connections)
@@ -291,6 +301,12 @@ class _Server:
 
     async def _handle(self, stream: IO) -> None:
         try:
+            if self._tls is not None:
+                try:
+                    stream = await self._tls(stream)
+                except Exception as exc:  # the hook closed the stream
+                    _log.debug("TLS handshake failed: %s", exc)
+                    return
             extra = getattr(stream, "extra", None)
             remote = extra(SocketAttribute.remote_address, None) if extra is not None else None
             alpn = extra(TLSAttribute.alpn_protocol, None) if extra is not None else None

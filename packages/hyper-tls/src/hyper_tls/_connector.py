@@ -1,0 +1,189 @@
+"""``HttpsConnector``: TLS with SNI, verification and ALPN around any connector.
+
+What belongs here: :class:`HttpsConnector` and the handshake glue shared
+with the acceptor (:func:`handshake`).
+
+Strategy: the inner connector opens the byte stream (TCP, or a CONNECT
+tunnel through a proxy when the inner connector is a
+``ProxyConnector``), then :class:`~hyper_tls.TlsStream` runs the handshake
+over it, bounded by ``handshake_timeout``. The ALPN result goes to the pool
+as ``Connected.alpn_h2``: an ``h2`` connection is shared by every request to
+that origin. A failed or refused handshake closes the stream and raises a
+:mod:`hyper_tls` error naming the host; there is no retry without
+verification. Every result is a :class:`~hyper_tls.MaybeHttps`, so plain
+``http`` connections and TLS ones have one type.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from typing import Final, final
+
+import anyio
+
+from hyper_core.http import Uri
+from hyper_core.rt import IO, Timer, default_timer
+from hyper_tls._context import ALPN_H2, alpn_protocols, client_ssl_context
+from hyper_tls._errors import (
+    HandshakeTimeoutError,
+    HttpsRequiredError,
+    translate,
+)
+from hyper_tls._stream import MaybeHttps, TlsStream
+from hyper_util.client.legacy import ConnectError
+from hyper_util.client.legacy.connect import Connected, Connector, HttpConnector
+
+__all__ = ["DEFAULT_HANDSHAKE_TIMEOUT", "HttpsConnector", "handshake"]
+
+#: Seconds a TLS handshake may take (10 s: Go's
+#: ``http.Transport.TLSHandshakeTimeout`` default).
+DEFAULT_HANDSHAKE_TIMEOUT: Final = 10.0
+
+
+async def handshake(
+    io: IO,
+    ssl_context: ssl.SSLContext,
+    *,
+    server_side: bool,
+    hostname: str | None,
+    timeout: float | None,
+    timer: Timer,
+) -> TlsStream:
+    """Run a TLS handshake over ``io`` with a timeout; close ``io`` on any failure.
+
+    Raises:
+        HandshakeTimeoutError: ``timeout`` seconds passed.
+        CertificateVerifyError: A subclass of it when the certificate was refused.
+        HandshakeError: Any other failure.
+    """
+    stream: TlsStream | None = None
+    try:
+        if timeout is None:
+            stream = await TlsStream.wrap(
+                io, ssl_context, server_side=server_side, hostname=hostname
+            )
+        else:
+            with timer.deadline(timer.now() + timeout):
+                stream = await TlsStream.wrap(
+                    io, ssl_context, server_side=server_side, hostname=hostname
+                )
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await io.aclose()
+        if isinstance(exc, (ssl.SSLError, OSError, anyio.EndOfStream, anyio.BrokenResourceError)):
+            raise translate(exc, hostname) from exc
+        raise
+    if stream is None:
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await io.aclose()
+        where = hostname if hostname is not None else "the peer"
+        raise HandshakeTimeoutError(
+            f"TLS handshake with {where} took more than {timeout} s", host=hostname
+        )
+    return stream
+
+
+@final
+class HttpsConnector:
+    """Connects ``https`` URLs with TLS and passes ``http`` ones through.
+
+    Verification is always on: the chain must lead to a trusted CA (the
+    operating system's store by default, through truststore) and the
+    certificate must name the host; the SNI name is the URL's host (IPv6
+    brackets removed). ALPN offers ``h2`` and ``http/1.1`` (only
+    ``http/1.1`` when ``http2`` is off); ``h2`` sets ``Connected.alpn_h2``.
+
+    Args:
+        inner: Opens the byte stream (default
+            ``HttpConnector(enforce_http=False)``); a
+            ``ProxyConnector`` here sends ``https`` through a CONNECT tunnel.
+        ssl_context: The client context (trust, client certificate for
+            mutual TLS, versions). Default: :func:`client_ssl_context`.
+            Its ALPN list is set by this connector (the context is changed:
+            give each connector its own if they differ in ``http2``).
+        https_only: Refuse URLs that are not ``https``.
+        handshake_timeout: Seconds the TLS handshake may take (``None``: no
+            limit of its own; the client's ``connect_timeout`` still bounds it).
+        http2: Offer HTTP/2 by ALPN.
+        timer: The clock for ``handshake_timeout`` (default: anyio's).
+
+    Raises:
+        ValueError: ``handshake_timeout`` is not positive.
+    """
+
+    __slots__ = ("_context", "_handshake_timeout", "_http2", "_https_only", "_inner", "_timer")
+
+    def __init__(
+        self,
+        inner: Connector | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        https_only: bool = False,
+        handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        http2: bool = True,
+        timer: Timer | None = None,
+    ) -> None:
+        if handshake_timeout is not None and handshake_timeout <= 0:
+            raise ValueError("handshake_timeout must be positive seconds (or None)")
+        self._inner: Connector = inner if inner is not None else HttpConnector(enforce_http=False)
+        if ssl_context is None:
+            ssl_context = client_ssl_context(http2=http2)
+        else:
+            ssl_context.set_alpn_protocols(alpn_protocols(http2))
+        self._context = ssl_context
+        self._https_only = https_only
+        self._handshake_timeout = handshake_timeout
+        self._http2 = http2
+        self._timer = timer if timer is not None else default_timer()
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """The client context in use."""
+        return self._context
+
+    async def connect(self, uri: Uri, /) -> tuple[IO, Connected]:
+        """Open a connection to ``uri``'s origin; TLS for ``https``.
+
+        Returns:
+            A :class:`MaybeHttps` and the inner connector's
+            :class:`Connected`, with ``alpn_h2`` set when ALPN chose ``h2``.
+
+        Raises:
+            HttpsRequiredError: ``https_only`` and ``uri`` is not ``https``.
+            UnknownCaError, HostnameMismatchError, CertificateExpiredError:
+                The certificate was refused for that reason.
+            CertificateVerifyError: It was refused for another reason.
+            HandshakeTimeoutError: The handshake took too long.
+            HandshakeError: The handshake failed otherwise.
+            ConnectError: The inner connector failed.
+
+        Cancel safety: a cancelled connect leaves nothing open.
+        """
+        scheme = uri.scheme
+        if scheme not in ("https", "wss"):
+            if self._https_only:
+                raise HttpsRequiredError(f"https_only: refusing a {scheme} URL: {uri}")
+            io, connected = await self._inner.connect(uri)
+            return MaybeHttps(io), connected
+        host = uri.host
+        if not host:
+            raise ConnectError(f"invalid URL, host is missing: {uri}")
+        host = host.strip("[]")
+        io, connected = await self._inner.connect(uri)
+        tls = await handshake(
+            io,
+            self._context,
+            server_side=False,
+            hostname=host,
+            timeout=self._handshake_timeout,
+            timer=self._timer,
+        )
+        h2 = tls.ssl_object.selected_alpn_protocol() == ALPN_H2
+        return MaybeHttps(tls), connected.replace(alpn_h2=h2)
+
+    def __repr__(self) -> str:
+        return (
+            f"HttpsConnector(inner={self._inner!r}, https_only={self._https_only}, "
+            f"handshake_timeout={self._handshake_timeout}, http2={self._http2})"
+        )
