@@ -17,10 +17,12 @@ from __future__ import annotations
 import contextlib
 import datetime
 import ssl
+import sys
 from pathlib import Path
 
 import anyio
 import anyio.abc
+import certifi
 import pytest
 import trustme
 import truststore
@@ -244,3 +246,21 @@ async def test_https_through_a_connect_proxy(certs: CertFiles) -> None:
     assert body == b"HTTP/2 0"
     assert connected is not None
     assert connected.alpn_h2
+
+
+def test_an_empty_os_store_falls_back_to_certifi(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A bare image without ca-certificates: OpenSSL's default paths point at
+    # nothing. The context must then trust certifi's bundle, verification on.
+    empty = ssl.DefaultVerifyPaths(
+        str(tmp_path / "missing.pem"), str(tmp_path / "missing"), "", "", "", ""
+    )
+    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: empty)
+    monkeypatch.setattr(sys, "platform", "linux")
+    context = client_ssl_context()
+    assert type(context) is not truststore.SSLContext
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
+    with open(certifi.where(), "rb") as bundle:
+        assert bundle.read().count(b"BEGIN CERTIFICATE") == context.cert_store_stats()["x509_ca"]

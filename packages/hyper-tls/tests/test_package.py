@@ -19,4 +19,4 @@ def test_version_matches_the_distribution() -> None:
 
 def test_depends_on_hyper_util_and_the_os_trust_store() -> None:
     requires = {Requirement(line).name for line in importlib.metadata.requires("hyper-tls") or []}
-    assert {"hyper-util", "truststore"} <= requires
+    assert {"hyper-util", "truststore", "certifi"} <= requires

@@ -7,9 +7,11 @@ ALPN protocol lists.
 Strategy: trust comes from the operating system through
 ``truststore.SSLContext`` (macOS Security framework, Windows CryptoAPI,
 OpenSSL's configured store on Linux), as hyper-tls does with native-tls.
-Where truststore cannot build a context (an unsupported platform), the
-context falls back to OpenSSL's default paths plus certifi's bundle when
-certifi happens to be installed (it is not a dependency). Nothing here ever
+Where the OS store is unusable (truststore cannot build a context on this
+platform, or, on Linux and the BSDs, where truststore reads OpenSSL's
+default paths, those hold no CA file or directory: a bare container without
+``ca-certificates``), the context trusts certifi's bundle instead, so a
+missing system store is never an error on every request. Nothing here ever
 turns verification off. Given CA files replace the system store, as curl's
 ``--cacert`` does, so a test CA never silently widens production trust.
 """
@@ -18,8 +20,10 @@ from __future__ import annotations
 
 import os
 import ssl
+import sys
 from typing import Final
 
+import certifi
 import truststore
 
 __all__ = [
@@ -51,17 +55,30 @@ def alpn_protocols(http2: bool) -> list[str]:
     return [ALPN_H2, ALPN_HTTP1] if http2 else [ALPN_HTTP1]
 
 
+def _openssl_store_usable() -> bool:
+    """Whether OpenSSL's default CA file or directory exists (what truststore uses on Linux)."""
+    paths = ssl.get_default_verify_paths()
+    # Either may be None at run time, whatever the stubs say.
+    cafile: str | None = paths.cafile
+    capath: str | None = paths.capath
+    if cafile is not None and os.path.isfile(cafile):
+        return True
+    return capath is not None and os.path.isdir(capath) and any(os.scandir(capath))
+
+
+def _certifi_context() -> ssl.SSLContext:
+    return ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=certifi.where())
+
+
 def _system_context() -> ssl.SSLContext:
+    # macOS and Windows ask the OS itself; elsewhere truststore relies on
+    # OpenSSL's default paths, which a minimal image may lack.
+    if sys.platform not in ("darwin", "win32") and not _openssl_store_usable():
+        return _certifi_context()
     try:
         return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    except Exception:  # pragma: no cover - only on platforms truststore lacks
-        context = ssl.create_default_context()
-        try:
-            import certifi  # not a dependency: used only when present
-        except ImportError:
-            return context
-        context.load_verify_locations(cafile=certifi.where())
-        return context
+    except Exception:  # an unsupported platform: certifi rather than no trust at all
+        return _certifi_context()
 
 
 def client_ssl_context(
@@ -86,8 +103,9 @@ def client_ssl_context(
         http2: Offer ``h2`` by ALPN before ``http/1.1``.
 
     Returns:
-        A ``truststore.SSLContext`` (OS trust store) when no CA is given,
-        otherwise a plain ``ssl.SSLContext``.
+        A ``truststore.SSLContext`` (OS trust store) when no CA is given and
+        the OS store is usable, otherwise a plain ``ssl.SSLContext``
+        (certifi's bundle, or the given CAs).
 
     Raises:
         OSError: A file cannot be read.
