@@ -138,7 +138,7 @@ def server_ssl_context(
 
     TLS 1.2 or newer, ALPN ``h2`` and ``http/1.1`` (or only ``http/1.1``),
     no TLS compression, Mozilla's intermediate TLS 1.2 ciphers
-    (:data:`MODERN_CIPHERS`) chosen in the server's order, no renegotiation.
+    (``hyper_tls.MODERN_CIPHERS``) chosen in the server's order, no renegotiation.
 
     Args:
         certfile: The certificate chain, PEM, leaf first.
