@@ -20,8 +20,15 @@ Strategy:
   CPU time per request (read from ``/proc`` around the measured run, which
   holds up better than requests/s when something else takes the CPU).
   ``--rounds`` interleaves several rounds and keeps each server's median.
+* ``hyper`` listens with ``hyper_util.rt.create_tcp_listener`` and keeps
+  its default IO path, which is what a user of hyper-util's ``serve()`` or
+  auto builder gets: hyper-util's asyncio transport stream
+  (``AsyncioSocketStream``) on asyncio, anyio socket streams on trio
+  (``hyper-trio``). hypercorn runs on its own asyncio streams.
 * The baseline ``h2-bare`` is a bare h2 loop answering inline (no
-  per-stream tasks): the floor for the per-stream machinery.
+  per-stream tasks) on anyio socket streams: what h2 with plain anyio I/O
+  costs. hyper-core's server drives h2 through fast paths of its own
+  (``proto/h2/_common.py``), so it can cost less than this baseline.
 * Every process is stopped by its PID (the process group this script
   created) in a ``finally``; h2load runs under a timeout and the whole run
   has a time budget, so it always ends.
@@ -103,7 +110,8 @@ class Server:
 SERVERS: tuple[Server, ...] = (
     Server(
         "hyper",
-        "hyper-core http2.Builder().serve_connection, anyio listener, asyncio",
+        "hyper-core http2.Builder().serve_connection, hyper_util.rt listener "
+        "(default IO: asyncio transport stream), asyncio",
         "h2_hyper.py",
         ("--backend", "asyncio"),
         ("hyper_core.server.conn.http2",),
@@ -111,7 +119,7 @@ SERVERS: tuple[Server, ...] = (
     ),
     Server(
         "hyper-trio",
-        "the same hyper-core server on trio",
+        "the same hyper-core server on trio (default IO there: anyio streams)",
         "h2_hyper.py",
         ("--backend", "trio"),
         ("hyper_core.server.conn.http2", "trio"),

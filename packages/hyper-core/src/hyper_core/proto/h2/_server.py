@@ -68,7 +68,9 @@ from ._common import (
     SPEC_INITIAL_WINDOW,
     ErrorCode,
     H2Protocol,
+    H2ServerConnection,
     check_request_fields,
+    check_trailer_fields,
     goaway_frame,
     initiate,
     new_h2_connection,
@@ -123,7 +125,7 @@ class ServerConnection(StreamServing):
         )
         self._bdp_bytes = 0
         self._bdp_in_flight = False
-        self._h2 = new_h2_connection(
+        h2c = new_h2_connection(
             client_side=False,
             initial_stream_window_size=self._stream_window,
             max_frame_size=config.max_frame_size,
@@ -133,6 +135,8 @@ class ServerConnection(StreamServing):
             enable_connect_protocol=config.enable_connect_protocol,
             validate_inbound_headers=False,  # check_request_fields, per stream
         )
+        assert isinstance(h2c, H2ServerConnection)
+        self._h2 = h2c
         self._streams: dict[int, _Stream] = {}
         self._to_spawn: list[tuple[_Stream, Request[Incoming]]] = []
         self._executor: Executor | None = config.executor
@@ -148,6 +152,10 @@ class ServerConnection(StreamServing):
         self._tg: anyio.abc.TaskGroup | None = None
         self._finishing = False
         self._writer_done = anyio.Event()
+        # anyio.Event() looks the running library up (sniffio) on every call;
+        # the backend's own class constructs directly, and a connection never
+        # changes event loops. Workers and the writer make one per wake-up.
+        self._new_event = type(self._writer_done)
         self._idle: anyio.Event | None = None
         self._error: HyperError | None = None
         self._dead = False  # h2 can send nothing more (GOAWAY with error, EOF)
@@ -453,10 +461,12 @@ class ServerConnection(StreamServing):
 
     def _on_trailers(self, event: h2.events.TrailersReceived) -> None:
         stream = self._streams.get(event.stream_id)
-        if any(name[:1] == b":" for name, _ in event.headers or ()):
-            # RFC 9113 section 8.1: no pseudo-fields in trailers.
+        # A malformed trailer section makes the request malformed: a stream
+        # error, and the service's body read fails instead of seeing it.
+        problem = check_trailer_fields(list(event.headers or ()))
+        if problem is not None:
             if stream is not None:
-                self._close_stream(stream, ProtocolError("pseudo-field in trailers", error_code=1))
+                self._close_stream(stream, ProtocolError(problem, error_code=1))
             self._local_error_reset(event.stream_id or 0, ErrorCode.PROTOCOL_ERROR)
             return
         if stream is not None and stream.sender is not None:
@@ -566,7 +576,7 @@ class ServerConnection(StreamServing):
 
     async def _wait_streams_idle(self) -> None:
         while self._streams:
-            self._idle = anyio.Event()
+            self._idle = self._new_event()
             await self._idle.wait()
 
     # -- connection-level errors and shutdown -----------------------------------

@@ -42,6 +42,7 @@ from hyper_core.upgrade import _Pending
 
 from ._common import (
     ErrorCode,
+    H2ServerConnection,
     response_headers_to_h2,
     trailers_to_h2,
 )
@@ -151,9 +152,9 @@ class _IdleWorker:
 
     __slots__ = ("job", "wake")
 
-    def __init__(self) -> None:
+    def __init__(self, wake: anyio.Event) -> None:
         self.job: tuple[_Stream, Request[Incoming]] | None = None
-        self.wake = anyio.Event()
+        self.wake = wake
 
 
 def _same_context(base: dict[contextvars.ContextVar[Any], Any]) -> bool:
@@ -172,7 +173,7 @@ class StreamServing:
     _service: Service[Any]
     _config: ServerConfig
     _timer: Timer
-    _h2: h2.connection.H2Connection
+    _h2: H2ServerConnection
     _streams: dict[int, _Stream]
     _raw_out: bytearray
     _write_wake: anyio.Event | None
@@ -182,6 +183,7 @@ class StreamServing:
     _read_scope: anyio.CancelScope | None
     _finishing: bool
     _writer_done: anyio.Event
+    _new_event: type[anyio.Event]
     _idle: anyio.Event | None
     _error: HyperError | None
     _dead: bool
@@ -286,7 +288,7 @@ class StreamServing:
                 if not data:
                     if self._finishing:
                         return
-                    self._write_wake = wake = anyio.Event()
+                    self._write_wake = wake = self._new_event()
                     await wake.wait()
                     continue
                 taken = self._buffered_data
@@ -316,7 +318,7 @@ class StreamServing:
         if self._writer_done.is_set():
             raise _StreamGone
         if self._drained is None:
-            self._drained = anyio.Event()
+            self._drained = self._new_event()
         await self._drained.wait()
 
     async def _serve_stream(self, stream: _Stream, request: Request[Incoming]) -> None:
@@ -345,7 +347,7 @@ class StreamServing:
                     or not _same_context(base_items)
                 ):
                     return
-                worker = _IdleWorker()
+                worker = _IdleWorker(self._new_event())
                 self._idle_workers.append(worker)
                 await worker.wake.wait()
                 job = worker.job
@@ -459,16 +461,24 @@ class StreamServing:
                 or kind is Empty
                 or (kind is Full and not body.data)
             ):
-                h2c.send_headers(sid, fields, end_stream=True)
+                h2c.send_final_headers(sid, fields, True)
                 stream.response_done = True
                 self._want_write()
                 return
             if kind is Full:
-                h2c.send_headers(sid, fields, end_stream=False)
-                await self._send_data(stream, body.data, True)
+                data = body.data
+                # The usual small response: HEADERS and its one DATA frame
+                # at once, when the windows and the frame size allow.
+                if h2c.send_response_fast(sid, fields, data):
+                    self._buffered_data += len(data)
+                    stream.response_done = True
+                    self._want_write()
+                    return
+                h2c.send_final_headers(sid, fields, False)
+                await self._send_data(stream, data, True)
                 stream.response_done = True
                 return
-            h2c.send_headers(sid, fields, end_stream=False)
+            h2c.send_final_headers(sid, fields, False)
             self._want_write()
             while True:
                 frame = await body.frame()
@@ -519,7 +529,7 @@ class StreamServing:
             chunk = data if n == total else data[offset : offset + n]
             offset += n
             last = offset >= total
-            h2c.send_data(sid, chunk, end_stream=end and last)
+            h2c.send_data_fast(sid, chunk, end and last)
             self._buffered_data += n
             self._want_write()
             if last:
@@ -528,7 +538,7 @@ class StreamServing:
                 await self._wait_drained()
 
     async def _wait_window(self, stream: _Stream) -> None:
-        stream.window_event = event = anyio.Event()
+        stream.window_event = event = self._new_event()
         self._window_waiters.add(stream)
         try:
             with self._timer.deadline(self._stall_deadline()) as deadline:
