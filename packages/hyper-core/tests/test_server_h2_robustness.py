@@ -32,7 +32,7 @@ from hyperframe.frame import (
     WindowUpdateFrame,
 )
 
-from hyper_core.body import Full, Incoming
+from hyper_core.body import Full, Incoming, collect
 from hyper_core.error import HyperError, ProtocolError
 from hyper_core.http import Request, Response
 from hyper_core.server.conn import http2
@@ -323,16 +323,44 @@ async def test_missing_path_is_a_stream_error() -> None:
     assert not outcome
 
 
-async def test_pseudo_field_in_trailers_is_a_stream_error() -> None:
-    async with raw_server(slow) as (peer, outcome):
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [(b":path", b"/again")],
+        [(b"X-Upper", b"v")],
+        [(b"bad name", b"v")],
+        [(b"connection", b"close")],
+        [(b"transfer-encoding", b"chunked")],
+        [(b"te", b"trailers")],
+        [(b"x-split", b"a\r\nx-injected: 1")],
+        [(b"x-nul", b"a\x00b")],
+        [(b"x-space", b" padded")],
+    ],
+    ids=["pseudo", "upper", "space-in-name", "connection", "te-chunked", "te", "crlf", "nul", "ws"],
+)
+async def test_malformed_trailers_are_a_stream_error(fields: list[tuple[bytes, bytes]]) -> None:
+    """RFC 9113 sections 8.1 and 8.2: a malformed trailer section is a stream error."""
+    bodies: list[bytes] = []
+
+    async def reads_body(request: Request[Incoming]) -> Response[Full]:
+        # The body read of stream 1 must fail: its trailers never reach it.
+        bodies.append((await collect(request.body)).to_bytes())
+        return Response(200, body=Full(b"ok"))
+
+    async with raw_server(reads_body) as (peer, outcome):
         await peer.start()
         await peer.send(peer.headers(1, end_stream=False, method="POST"))
-        trailers = HeadersFrame(1, bytes(peer.encoder.encode([(":path", "/again")])))
+        trailers = HeadersFrame(1, bytes(peer.encoder.encode(fields)))
         trailers.flags.add("END_HEADERS")
         trailers.flags.add("END_STREAM")
         await peer.send(trailers.serialize())
         reset = await peer.reset_of(1)
+        # The connection goes on serving other streams.
+        await peer.send(peer.headers(3))
+        ok_data = await peer.read_until(lambda f: isinstance(f, DataFrame) and f.stream_id == 3)
     assert reset.error_code == PROTOCOL_ERROR
+    assert isinstance(ok_data, DataFrame)
+    assert bodies == [b""]  # stream 3 only
     assert not outcome
 
 
