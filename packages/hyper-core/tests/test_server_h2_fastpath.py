@@ -28,12 +28,8 @@ from hpack.struct import HeaderTuple, NeverIndexedHeaderTuple
 
 from hyper_core.body import Full, Incoming
 from hyper_core.http import Headers, Request, Response
-from hyper_core.proto.h2._common import (
-    H2ServerConnection,
-    _MemoDecoder,
-    initiate,
-    new_h2_connection,
-)
+from hyper_core.proto.h2._common import initiate, new_h2_connection
+from hyper_core.proto.h2._fast_server import H2ServerConnection, _MemoDecoder
 from hyper_core.server.conn import http2
 from hyper_core.testing import memory_pipe
 

@@ -68,7 +68,6 @@ from ._common import (
     SPEC_INITIAL_WINDOW,
     ErrorCode,
     H2Protocol,
-    H2ServerConnection,
     check_request_fields,
     check_trailer_fields,
     goaway_frame,
@@ -76,6 +75,7 @@ from ._common import (
     new_h2_connection,
     translate_h2_error,
 )
+from ._fast_server import H2ServerConnection
 from ._server_stream import ServerConfig, StreamServing, _IdleWorker, _Stream
 
 if TYPE_CHECKING:

@@ -42,10 +42,10 @@ from hyper_core.upgrade import _Pending
 
 from ._common import (
     ErrorCode,
-    H2ServerConnection,
     response_headers_to_h2,
     trailers_to_h2,
 )
+from ._fast_server import H2ServerConnection
 from ._stream_io import H2StreamIO
 
 if TYPE_CHECKING:
