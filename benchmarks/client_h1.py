@@ -18,7 +18,8 @@ foreground (``daemon off; master_process off;``) from a temporary directory
 with a generated config on 127.0.0.1 and a free port, ``keepalive_requests``
 raised so one connection carries every sequential request, and access logs
 off. Each client and workload runs ``--rounds`` times in a fresh asyncio
-event loop after a warm-up; the best round is kept. nginx is stopped by its
+event loop after a warm-up, the clients taking turns round by round; the
+best round is kept. nginx is stopped by its
 PID at the end. Every wait is bounded. Ratios are hyper / peer.
 
 Run: ``.venv/bin/python benchmarks/client_h1.py [--sequential 5000]
@@ -262,12 +263,15 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         try:
             for workload, unit in workloads:
-                for name in names:
-                    best = 0.0
-                    for _ in range(args.rounds):
+                # Rounds take turns between the clients, so that a burst of
+                # load from elsewhere on the machine falls on all of them
+                # rather than on every round of one.
+                for _ in range(args.rounds):
+                    for name in names:
                         value: Any = asyncio.run(measure(name, base, workload, args))
-                        best = max(best, value)
-                    results[workload, name] = best
+                        results[workload, name] = max(results.get((workload, name), 0.0), value)
+                for name in names:
+                    best = results[workload, name]
                     print(f"{workload:>10} {name:>8}: {best:12,.1f} {unit}", flush=True)
         finally:
             stop(proc)

@@ -7,13 +7,19 @@ Strategy: the interface is exactly the method set of ``anyio.abc.ByteStream``
 (``receive``, ``send``, ``send_eof``, ``aclose``), so every anyio stream
 (TCP, Unix, TLS, stapled, buffered...) is an :class:`IO` without a wrapper.
 Parameters are positional-only, so an implementation may name them freely.
-Two capabilities are optional and found by attribute lookup, never by
+Some capabilities are optional and found by attribute lookup, never by
 ``isinstance`` (a runtime-checkable protocol check costs far more):
 
 * ``send_many(chunks)``: a vectored write (``writelines`` on an asyncio
   transport); without it, :func:`send_all` joins the chunks and sends once.
 * ``flush()``: for a transport that buffers writes; without it, a write is
   flushed when ``send`` returns.
+* ``notify_receivable(callback) -> bool``, ``receive_nowait(max_bytes)`` and
+  ``interrupt_receive(error) -> bool``, all three or none: the HTTP/1 client
+  then watches an idle connection with a callback instead of a task
+  waiting in ``receive``, and stops a read with ``interrupt_receive``
+  instead of a cancel scope. hyper-util's ``AsyncioSocketStream`` documents
+  their exact contract; without them the connection task reads.
 
 End of stream: ``receive`` raises ``anyio.EndOfStream`` (anyio's convention)
 or returns ``b""`` (a plain-socket convention); :func:`receive_or_eof` turns

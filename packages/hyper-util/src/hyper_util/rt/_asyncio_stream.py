@@ -24,6 +24,14 @@ waits when it must:
   the transport's buffer is above ``write_high_water``: then it waits for
   ``resume_writing`` (the transport drained to a quarter). ``send_many`` is
   ``transport.writelines`` (a vectored ``sendmsg`` on Python 3.12+).
+* Three optional IO capabilities: :meth:`AsyncioSocketStream.notify_receivable`
+  (a one-shot callback, run from the protocol callback, for when ``receive``
+  would not wait), :meth:`AsyncioSocketStream.receive_nowait` and
+  :meth:`AsyncioSocketStream.interrupt_receive` (make a waiting ``receive``
+  raise a given error). hyper-core's HTTP/1 client uses them to watch an
+  idle pooled connection for the server's close with no task and no wake-up
+  per request, and to stop a read when its connection closes without a
+  cancel scope per request.
 * Errors are anyio's: ``EndOfStream`` once the peer shut down its side and
   the buffer is empty, ``BrokenResourceError`` (cause chained) when the
   connection failed, ``ClosedResourceError`` after :meth:`aclose` or, for
@@ -47,7 +55,7 @@ import contextlib
 import socket
 import struct
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, final
 
@@ -66,10 +74,17 @@ __all__ = [
 ]
 
 #: Bytes buffered on the read side before reading from the socket pauses:
-#: 256 KiB, the most asyncio's selector transport reads in one ``recv``
-#: (``_SelectorSocketTransport.max_size``), so a reader that keeps up never
-#: pauses. The buffer holds at most this plus one read (512 KiB).
-DEFAULT_READ_HIGH_WATER: Final = 262_144
+#: 1 MiB, four of the largest reads asyncio's selector transport makes
+#: (``_SelectorSocketTransport.max_size``, 256 KiB). With a mark of one read,
+#: every full read paused the socket and the next ``receive`` resumed it (two
+#: ``epoll_ctl`` calls per 256 KiB of a download, about 7% of its CPU time);
+#: four reads of slack let a reader that keeps up never pause. The buffer
+#: holds at most this plus one read (1.25 MiB).
+DEFAULT_READ_HIGH_WATER: Final = 1_048_576
+#: Chunks received are joined into one ``receive`` result only while the
+#: first is smaller than this, in bytes (64 KiB): the parser then runs once
+#: for many small chunks, and a big chunk (a download) is never copied.
+_COALESCE_BELOW: Final = 65_536
 #: Bytes queued in the transport before ``send`` waits: 64 KiB, asyncio's own
 #: default high-water mark for transports (4 x its 16 KiB low-water mark).
 DEFAULT_WRITE_HIGH_WATER: Final = 65_536
@@ -120,6 +135,7 @@ class _StreamProtocol(asyncio.Protocol):
         "exc",
         "lost",
         "lost_waiter",
+        "notify",
         "read_high",
         "read_low",
         "read_waiter",
@@ -150,6 +166,14 @@ class _StreamProtocol(asyncio.Protocol):
         self.read_waiter: asyncio.Future[None] | None = None
         self.write_waiter: asyncio.Future[None] | None = None
         self.lost_waiter: asyncio.Future[None] | None = None
+        # notify_receivable()'s one-shot callback.
+        self.notify: Callable[[], object] | None = None
+
+    def fire_notify(self) -> None:
+        callback = self.notify
+        if callback is not None:
+            self.notify = None
+            callback()
 
     # -- asyncio.Protocol callbacks ----------------------------------------
 
@@ -169,10 +193,13 @@ class _StreamProtocol(asyncio.Protocol):
             assert self.transport is not None
             self.transport.pause_reading()
         _wake(self.read_waiter)
+        if self.notify is not None:
+            self.fire_notify()
 
     def eof_received(self) -> bool:
         self.eof = True
         _wake(self.read_waiter)
+        self.fire_notify()
         # Keep the transport open: the peer only shut down its write side,
         # and this side may still answer (TCP half-close).
         return True
@@ -184,6 +211,7 @@ class _StreamProtocol(asyncio.Protocol):
         _wake(self.read_waiter)
         _wake(self.write_waiter)
         _wake(self.lost_waiter)
+        self.fire_notify()
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -282,6 +310,73 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
                 p.read_waiter = None
             if not chunks:
                 raise p.read_error()
+        return self._take(max_bytes)
+
+    def receive_nowait(self, max_bytes: int = 65536) -> bytes:
+        """Return between 1 and ``max_bytes`` buffered bytes without waiting.
+
+        An optional IO capability (see :meth:`notify_receivable`).
+
+        Raises:
+            anyio.WouldBlock: Nothing is buffered and more may come.
+            anyio.EndOfStream: As :meth:`receive`.
+            anyio.BrokenResourceError: As :meth:`receive`.
+            anyio.ClosedResourceError: As :meth:`receive`.
+            ValueError: ``max_bytes`` is less than 1.
+        """
+        p = self._protocol
+        if not p.chunks:
+            if p.closed or p.eof or p.lost:
+                raise p.read_error()
+            raise anyio.WouldBlock
+        return self._take(max_bytes)
+
+    def notify_receivable(self, callback: Callable[[], object] | None) -> bool:
+        """Have ``callback()`` called once :meth:`receive` would not wait.
+
+        An optional IO capability: it lets a connection watch the stream
+        without a task waiting in :meth:`receive` (which takes a task
+        wake-up per message and a cancel scope to interrupt). The callback
+        runs once, inside the transport's callback (``data_received``,
+        ``eof_received``, ``connection_lost``) or :meth:`aclose`, when bytes
+        arrive, the peer shuts down its side, the connection fails or the
+        stream is closed. It must not raise and must not block. One callback
+        at a time: a new one replaces the previous one; ``None`` withdraws it.
+
+        Returns:
+            True if :meth:`receive` would not wait right now; the callback
+            is then not registered (the caller acts at once instead).
+        """
+        p = self._protocol
+        if callback is None:
+            p.notify = None
+            return False
+        if p.chunks or p.closed or p.eof or p.lost:
+            p.notify = None
+            return True
+        p.notify = callback
+        return False
+
+    def interrupt_receive(self, error: BaseException) -> bool:
+        """Make the :meth:`receive` waiting now raise ``error``.
+
+        An optional IO capability: a connection closed by its own logic (not
+        by a peer) stops the task reading for it without a cancel scope
+        around every read. The stream itself is unchanged: no byte is lost,
+        and the next ``receive`` works as usual.
+
+        Returns:
+            Whether a ``receive`` was waiting.
+        """
+        waiter = self._protocol.read_waiter
+        if waiter is None or waiter.done():
+            return False
+        waiter.set_exception(error)
+        return True
+
+    def _take(self, max_bytes: int) -> bytes:
+        p = self._protocol
+        chunks = p.chunks
         chunk = chunks.popleft()
         size = len(chunk)
         if size > max_bytes:
@@ -291,10 +386,11 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
             chunks.appendleft(chunk[max_bytes:])
             chunk = chunk[:max_bytes]
             size = max_bytes
-        elif chunks and size < max_bytes:
-            # Several chunks waiting (pipelined requests, a burst of small
-            # writes): return as much as asked in one piece, so the caller's
-            # parser runs once instead of once per chunk.
+        elif chunks and size < _COALESCE_BELOW:
+            # Several small chunks waiting (pipelined requests, a burst of
+            # small writes): return as much as asked in one piece, so the
+            # caller's parser runs once instead of once per chunk. A big
+            # chunk goes alone: joining it would copy it for nothing.
             pieces = [chunk]
             while chunks and size < max_bytes:
                 nxt = chunks.popleft()
@@ -408,6 +504,7 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
             p.buffered = 0
             _wake(p.read_waiter)
             _wake(p.write_waiter)
+            p.fire_notify()
             if not p.lost:
                 self._transport.close()
         if p.lost:

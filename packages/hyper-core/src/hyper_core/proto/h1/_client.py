@@ -20,6 +20,23 @@ Strategy:
   (the :class:`~hyper_core.rt.IO` contract), so a reader that times out
   leaves the connection intact. The body is therefore pulled from the socket
   by its reader: an unread body holds at most one read in memory.
+* Over an IO with the three optional capabilities ``notify_receivable``,
+  ``receive_nowait`` and ``interrupt_receive`` (hyper-util's asyncio fast
+  path has them: see ``AsyncioSocketStream``), "watch mode": while the
+  connection is idle, a one-shot callback watches it instead of the
+  connection task, and when the server closes, fails or sends bytes nobody
+  asked for, it closes the connection there and then; the connection task
+  sleeps from start to end, with no wake-up per request. Only the tasks of
+  the exchange read, and a close interrupts a read in progress with
+  ``interrupt_receive`` instead of a cancel scope per request. Over any
+  other IO the connection task reads while the connection is idle, as
+  described above.
+* A response body that arrived whole with its head (the usual small
+  response) is taken from the codec before ``send_request`` returns: the
+  exchange is then over and the connection ready for the next request
+  while the application still reads the body from memory, as hyper's
+  dispatcher does once it has read a body off the wire. A body still on
+  the wire is pulled by its reader.
 * A streamed request body is written by a task in the connection's task
   group, so the response can arrive and be read while the body is still
   going out (early answers, full-duplex streams). Each write is awaited:
@@ -35,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+from collections.abc import Callable
 from typing import Any, Final, final
 
 import anyio
@@ -56,7 +74,8 @@ from hyper_core.ext import (
     ReasonPhrase,
     _get_on_informational,
 )
-from hyper_core.http import Extensions, Headers, Request, Response, StatusCode, Version
+from hyper_core.http import Extensions, Headers, Request, Response, StatusCode, Uri, Version
+from hyper_core.http._status import _BY_CODE
 from hyper_core.rt import IO, Timer, send_all
 from hyper_core.upgrade import _attach_pending, _Pending
 
@@ -79,6 +98,10 @@ _IO_ERRORS: Final = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSErr
 _UNKNOWN_SIZE: Final = SizeHint()
 _ZERO_SIZE: Final = SizeHint.with_exact(0)
 _reasons: dict[int, bytes] = {}
+_METHOD_BYTES: Final = {
+    method: method.encode("ascii")
+    for method in ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+}
 
 
 def _canonical_reason(status: int) -> bytes:
@@ -197,11 +220,16 @@ class ClientDispatcher:
         "_close_error",
         "_codec",
         "_config",
+        "_driver_event",
         "_exchange",
         "_idle_scope",
+        "_interrupt",
         "_io",
+        "_last_target",
+        "_last_uri",
         "_new_event",
         "_new_scope",
+        "_nowait",
         "_pending_upgrade",
         "_read_done",
         "_reading",
@@ -209,8 +237,10 @@ class ClientDispatcher:
         "_running",
         "_sender_closed",
         "_serving",
+        "_started",
         "_state",
         "_tg",
+        "_watch",
     )
 
     def __init__(self, io: IO, config: ClientConfig) -> None:
@@ -240,9 +270,24 @@ class ClientDispatcher:
         # moves to another event loop.
         self._new_event: type[anyio.Event] = type(self._serving)
         self._new_scope: type[anyio.CancelScope] = type(anyio.CancelScope())
+        self._started = False  # run() has begun (``_serving`` is set)
+        self._last_uri: Uri | None = None  # the last request's URI and its bytes
+        self._last_target = b""
         self._running = False
         self._tg: anyio.abc.TaskGroup | None = None
         self._pending_upgrade: _Pending | None = None
+        # The optional IO capabilities of watch mode (see the module docstring): all or none.
+        watch: Callable[[Callable[[], object] | None], bool] | None
+        watch = getattr(io, "notify_receivable", None)
+        nowait: Callable[[int], bytes] | None = getattr(io, "receive_nowait", None)
+        interrupt: Callable[[BaseException], bool] | None
+        interrupt = getattr(io, "interrupt_receive", None)
+        if watch is None or nowait is None or interrupt is None:
+            watch = nowait = interrupt = None
+        self._watch = watch
+        self._nowait = nowait
+        self._interrupt = interrupt
+        self._driver_event: anyio.Event | None = None  # the connection task sleeps (watch mode)
 
     @property
     def io(self) -> IO:
@@ -272,6 +317,12 @@ class ClientDispatcher:
             changed = self._changed = self._new_event()
         await changed.wait()
 
+    def _wake_driver(self) -> None:
+        event = self._driver_event
+        if event is not None:
+            self._driver_event = None
+            event.set()
+
     def _close(self, error: HyperError | None) -> None:
         """Mark the connection finished; the connection task closes the IO."""
         if self._state is _CLOSED or self._state is _UPGRADED:
@@ -287,6 +338,11 @@ class ClientDispatcher:
                 exchange.head_scope.cancel()
         if self._idle_scope is not None:
             self._idle_scope.cancel()
+        if self._interrupt is not None and self._watch is not None:
+            self._watch(None)
+            # A task reading for the exchange gets the close as its error.
+            self._interrupt(self._closed_error())
+            self._wake_driver()
         self._notify()
 
     def _closed_error(self) -> ClosedError:
@@ -326,6 +382,7 @@ class ClientDispatcher:
         self._sender_closed = True
         if self._state is _IDLE and self._idle_scope is not None:
             self._idle_scope.cancel()
+        self._wake_driver()
         self._notify()
 
     async def send(
@@ -343,7 +400,7 @@ class ClientDispatcher:
             CanceledError: the connection was not ready (nothing written).
             HyperError: the exchange failed; the connection is closed.
         """
-        if not self._serving.is_set():
+        if not self._started:
             await self._serving.wait()
         if self._state is not _IDLE or self._sender_closed:
             raise CanceledError("connection was not ready") from self._close_error
@@ -354,6 +411,9 @@ class ClientDispatcher:
         self._state = _BUSY
         try:
             await self._write_request(exchange, request)
+            if self._watch is not None:
+                # A close interrupts the read itself (see _close): no scope.
+                return await self._read_head(exchange, request)
             return await self._read_response(exchange, request)
         except BaseException as exc:
             # Part of the exchange may be on the wire: the stream is lost.
@@ -378,8 +438,17 @@ class ClientDispatcher:
                 fields = case_map.apply(fields)
         # HTTP/2 and later requests are written as HTTP/1.1 (hyper does the same).
         version = b"1.0" if request.version is _HTTP_10 else b"1.1"
+        uri = request.uri
+        if uri is self._last_uri:
+            # A pooled client sends the same Uri object again and again.
+            target = self._last_target
+        else:
+            target = str(uri).encode("ascii")
+            self._last_uri = uri
+            self._last_target = target
+        method = request.method
         return RequestHead(
-            request.method.encode("ascii"), str(request.uri).encode("ascii"), version, fields
+            _METHOD_BYTES.get(method) or method.encode("ascii"), target, version, fields
         )
 
     async def _write_request(self, exchange: _Exchange, request: Request[Any]) -> None:
@@ -499,6 +568,34 @@ class ClientDispatcher:
             return
         await self._receive()
 
+    def _on_receivable(self) -> None:
+        """The IO's callback (watch mode): bytes, EOF or a failure can be received."""
+        if self._state is not _IDLE:
+            return  # registered while idle; the exchange's own reads take it
+        # Idle: whatever it is ends the connection; find out what now, inside
+        # the IO's callback, so that no request is sent on it meanwhile.
+        try:
+            self._receive_nowait()
+        except HyperError as exc:
+            self._close(exc)
+        except Exception as exc:  # pragma: no cover (receive_nowait raises IO errors only)
+            failure = IncompleteMessageError("connection failed while reading")
+            failure.__cause__ = exc
+            self._close(failure)
+
+    def _receive_nowait(self) -> None:
+        """Take what the IO holds (watch mode, idle); nothing if there is nothing."""
+        assert self._nowait is not None
+        try:
+            data = self._nowait(self._reads.size)
+        except anyio.WouldBlock:
+            return
+        except anyio.EndOfStream:
+            data = b""
+        except _IO_ERRORS as exc:
+            raise IncompleteMessageError("connection failed while reading") from exc
+        self._received(data)
+
     async def _receive(self) -> None:
         self._reading = True
         try:
@@ -516,6 +613,10 @@ class ClientDispatcher:
             if done is not None:
                 self._read_done = None
                 done.set()
+        self._received(data)
+
+    def _received(self, data: bytes) -> None:
+        """Hand bytes read from the IO (``b""``: EOF) to the codec, or end an idle connection."""
         state = self._state
         if state is _IDLE:
             # Nobody asked for these bytes: an answer to no request must never
@@ -594,15 +695,17 @@ class ClientDispatcher:
             extensions.insert(HeaderCaseMap.from_fields(head.headers))
         version = _HTTP_10 if head.version == b"1.0" else _HTTP_11
         headers = Headers._from_trusted(head.headers)
+        code = _BY_CODE.get(status) or StatusCode(status)
         exchange.head_delivered = True
         if codec.their_state is _SWITCHED:
-            response = Response._from_parts(
-                StatusCode(status), version, headers, Incoming.empty(), extensions
-            )
+            response = Response._from_parts(code, version, headers, Incoming.empty(), extensions)
             self._pending_upgrade = _attach_pending(response)
             exchange.response_done = True
             self._exchange = None
             self._state = _UPGRADED
+            if self._watch is not None:
+                self._watch(None)
+                self._wake_driver()
             self._notify()
             return response
         if codec.their_body_length == 0:
@@ -610,11 +713,44 @@ class ClientDispatcher:
             # connection is ready again before send_request returns.
             codec.next_event()  # the EndOfMessage
             body = Incoming.empty()
-            response = Response._from_parts(StatusCode(status), version, headers, body, extensions)
+            response = Response._from_parts(code, version, headers, body, extensions)
             self._response_finished(exchange)
             return response
-        body = Incoming(ResponseBodySource(self, exchange))
-        return Response._from_parts(StatusCode(status), version, headers, body, extensions)
+        body = Incoming(self._body_source(exchange))
+        return Response._from_parts(code, version, headers, body, extensions)
+
+    def _body_source(self, exchange: _Exchange) -> ResponseBodySource:
+        """The body's source, holding the part of the body already buffered.
+
+        Every frame the codec can produce without reading is taken now; when
+        that reaches the end, the exchange is finished before the response
+        is returned. A parse error is kept for the reader, who would have
+        met it at this point of the body.
+        """
+        codec = self._codec
+        length_known = codec.their_body_length is not None
+        frames: list[Frame] = []
+        error: HyperError | None = None
+        done = False
+        try:
+            while True:
+                event = codec.next_event()
+                if type(event) is Data:
+                    frames.append(Frame.data(event.data))
+                    continue
+                if type(event) is EndOfMessage:
+                    if event.trailers:
+                        frames.append(Frame.trailers(Headers._from_trusted(event.trailers)))
+                    done = True
+                elif event is not NEED_DATA:
+                    raise ParseError(f"unexpected {event!r} in a response body", status_hint=None)
+                break
+        except HyperError as exc:
+            error = exc
+        source = ResponseBodySource(self, exchange, frames, done, error, length_known)
+        if done:
+            self._response_finished(exchange)
+        return source
 
     def _response_finished(self, exchange: _Exchange) -> None:
         exchange.response_done = True
@@ -636,6 +772,9 @@ class ClientDispatcher:
             return
         self._state = _IDLE
         self._notify()
+        watch = self._watch
+        if watch is not None and self._running and watch(self._on_receivable):
+            self._on_receivable()  # already closed by the server, or bytes came
 
     def _release_body(self, exchange: _Exchange) -> None:
         """The application closed a response body before its end."""
@@ -678,6 +817,7 @@ class ClientDispatcher:
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
+                self._started = True
                 self._serving.set()
                 try:
                     await self._drive()
@@ -706,17 +846,29 @@ class ClientDispatcher:
                     await self._io.aclose()
 
     async def _drive(self) -> None:
+        watch = self._watch
+        if watch is not None and self._state is _IDLE and watch(self._on_receivable):
+            self._on_receivable()
         while True:
             state = self._state
             if state is _IDLE:
                 if self._sender_closed:
                     self._close(None)
                     return
-                await self._watch_idle()
-            elif state is _BUSY:
-                await self._wait_changed()
-            else:
+                if watch is None:
+                    await self._watch_idle()
+                    continue
+            elif state is not _BUSY:
                 return
+            elif watch is None:
+                await self._wait_changed()
+                continue
+            # Watch mode: the IO's callback watches an idle connection, so
+            # this task only wakes for a close, an upgrade or the sender's end.
+            event = self._driver_event
+            if event is None:
+                event = self._driver_event = self._new_event()
+            await event.wait()
 
     async def _watch_idle(self) -> None:
         """Read while no request is in flight: notice EOF and unasked-for bytes."""
@@ -735,13 +887,36 @@ class ClientDispatcher:
 class ResponseBodySource:
     """The source of a response's ``Incoming`` body: pulls from the connection."""
 
-    __slots__ = ("_dispatcher", "_done", "_error", "_exchange")
+    __slots__ = (
+        "_dispatcher",
+        "_done",
+        "_error",
+        "_exchange",
+        "_failure",
+        "_frames",
+        "_length_known",
+    )
 
-    def __init__(self, dispatcher: ClientDispatcher, exchange: _Exchange) -> None:
+    def __init__(
+        self,
+        dispatcher: ClientDispatcher,
+        exchange: _Exchange,
+        frames: list[Frame] | None = None,
+        done: bool = False,
+        failure: HyperError | None = None,
+        length_known: bool = True,
+    ) -> None:
         self._dispatcher = dispatcher
         self._exchange = exchange
-        self._done = False
+        # Frames taken from the codec with the head (see _body_source), in
+        # reverse order so that the next one is popped from the end.
+        self._frames = frames[::-1] if frames else None
+        self._done = done  # the codec reached the end (the exchange may be over)
         self._error: HyperError | None = None
+        self._failure = failure  # a parse error met while taking those frames
+        # Content-Length framing: the size stays exact (chunked and
+        # close-delimited bodies say "unknown" until their end, as before).
+        self._length_known = length_known
 
     async def next_frame(self) -> Frame | None:
         """Return the next frame of the body, or None at its end.
@@ -754,8 +929,13 @@ class ResponseBodySource:
         """
         if self._error is not None:
             raise self._error
+        frames = self._frames
+        if frames:
+            return frames.pop()
         if self._done:
             return None
+        if self._failure is not None:
+            raise self._fail(self._failure)
         dispatcher = self._dispatcher
         codec = dispatcher._codec
         try:
@@ -789,20 +969,36 @@ class ResponseBodySource:
 
     def is_end_stream(self) -> bool:
         """Whether the body is over (a Content-Length body fully read counts)."""
+        if self._frames:
+            return False
         if self._done or self._error is not None:
             return self._done
+        if self._failure is not None:
+            return False
         codec = self._dispatcher._codec
         return codec.their_state is _SEND_BODY and codec.their_body_length == 0
 
     def size_hint(self) -> SizeHint:
         """The bytes left: exact for a Content-Length body, unknown otherwise."""
-        if self._done:
+        frames = self._frames
+        if not frames and self._done:
             return _ZERO_SIZE
+        if not self._length_known or self._failure is not None:
+            return _UNKNOWN_SIZE
+        held = 0
+        if frames:
+            for frame in frames:
+                data = frame.data_ref
+                if data is not None:
+                    held += len(data)
+        if self._done:
+            return SizeHint.with_exact(held)
         remaining = self._dispatcher._codec.their_body_length
-        return _UNKNOWN_SIZE if remaining is None else SizeHint.with_exact(remaining)
+        return SizeHint.with_exact((remaining or 0) + held)
 
     def release(self) -> None:
         """The application closed the body: finish it if buffered, else close."""
+        self._frames = None
         if not self._done and self._error is None:
             self._done = True
             self._dispatcher._release_body(self._exchange)

@@ -19,9 +19,15 @@ Strategy:
   GOAWAY or misses a keep-alive PING reports ``is_closed()`` at once, so no
   new request goes to it from that moment.
 * HTTP/1 connections go back to the pool only once the response body was
-  read to its end (a wrapper around the body says so); a body closed early
-  closes its connection, as in hyper. A response without a body returns its
-  connection before ``request()`` returns.
+  read off the connection to its end (a wrapper around the body says when);
+  a body closed early closes its connection, as in hyper. A response
+  without a body, or whose whole body arrived with its head (hyper-core
+  then holds it in memory), returns its connection before ``request()``
+  returns, with no wrapper.
+* The usual request takes the shortest path: the pool key and origin-form
+  target of a URI are kept per ``Uri`` object (:class:`~._rules.Targets`),
+  and the pool's ``take_idle`` answers the common "reuse the newest idle
+  connection" case before the general ``checkout``.
 * Timeouts use the client's :class:`~hyper_core.rt.Timer` (tests use
   ``FakeTimer``) and add no work when unset: a deadline scope is opened only
   around a phase that has a limit.
@@ -40,15 +46,15 @@ from typing import Any, Final, Self, final
 import anyio
 import anyio.abc
 
-from hyper_core.body import Body, Incoming
+from hyper_core.body import Body, Empty, Incoming
 from hyper_core.client.conn import TrySendError, http1, http2
 from hyper_core.error import (
     ClosedError,
     HyperError,
     UserError,
 )
-from hyper_core.http import Request, Response, Uri, UriForm
-from hyper_core.http._headers import HeaderInit
+from hyper_core.http import Method, Request, Response, Uri, UriForm, Version
+from hyper_core.http._headers import HeaderInit, _headers_of
 from hyper_core.rt import AnyioTimer, Timer, default_timer
 from hyper_util.client.legacy._connecting import open_io
 from hyper_util.client.legacy._errors import (
@@ -59,7 +65,7 @@ from hyper_util.client.legacy._errors import (
     WriteTimeoutError,
 )
 from hyper_util.client.legacy._pool import CheckoutKind, Pool, PooledConn, PoolKey
-from hyper_util.client.legacy._rules import HostValues, as_body, may_retry, pool_key, prepare
+from hyper_util.client.legacy._rules import HostValues, Targets, as_body, may_retry, prepare
 from hyper_util.client.legacy._wrappers import (
     PooledBodySource,
     TimedWriteIO,
@@ -88,6 +94,8 @@ _CLOSE_GRACE: Final = 5.0
 
 _NEVER: Final = math.inf
 _ABSOLUTE: Final = UriForm.ABSOLUTE
+_GET: Final = Method.GET
+_HTTP_11: Final = Version.HTTP_11
 
 
 @final
@@ -252,6 +260,7 @@ class Client:
         self._drivers_done: anyio.Event | None = None
         self._host_values = HostValues() if set_host else None
         self._uris: dict[str | Uri, Uri] = {}
+        self._targets = Targets()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -322,7 +331,9 @@ class Client:
 
     async def get(self, uri: str | Uri, *, headers: HeaderInit | None = None) -> Response[Incoming]:
         """Send a GET request; see :meth:`request`."""
-        return await self.request(Request("GET", self._uri(uri), headers=headers))
+        # Request("GET", ...) without its conversions: the parts are ready.
+        request = Request._from_parts(_GET, self._uri(uri), _HTTP_11, _headers_of(headers), Empty())
+        return await self.request(request)
 
     async def head(
         self, uri: str | Uri, *, headers: HeaderInit | None = None
@@ -385,7 +396,8 @@ class Client:
         changed; its body is shared with the request sent.
 
         Read the response body to its end (or ``aclose()`` it): an HTTP/1
-        connection is reused only after its body was read to the end. The
+        connection is reused only after its body was read to the end (a
+        body that arrived whole with the head counts as read). The
         response's extensions hold the connection's
         :class:`~hyper_util.client.legacy.connect.Connected`.
 
@@ -410,15 +422,14 @@ class Client:
             raise ClosedError(
                 "the client is closed or not entered: use 'async with Client() as client:'"
             )
-        key = pool_key(request)
+        key, origin = self._targets.lookup(request)
         uri = request.uri
-        timer = self._timer
         total = self._total_timeout
-        total_at = _NEVER if total is None else timer.now() + total
+        total_at = _NEVER if total is None else self._timer.now() + total
         for attempt in (0, 1):
             conn, reused = await self._acquire(key, uri, total_at)
             try:
-                return await self._exchange(conn, reused, request, key, total_at, attempt)
+                return await self._exchange(conn, reused, request, key, origin, total_at, attempt)
             except _Retry as retry:
                 if attempt:  # pragma: no cover (_exchange does not ask twice)
                     raise retry.error from None
@@ -430,6 +441,11 @@ class Client:
     async def _acquire(self, key: PoolKey, uri: Uri, total_at: float) -> tuple[PooledConn, bool]:
         """Get a connection for ``key``: (connection, whether it was reused)."""
         pool = self._pool
+        if self._tg is not None:
+            conn = pool.take_idle(key, self._now())
+            if conn is not None:
+                self._active += 1
+                return conn, True
         timer = self._timer
         want_h2 = self._http2_only
         pool_at = _NEVER
@@ -548,12 +564,13 @@ class Client:
         reused: bool,
         request: Request[Any],
         key: PoolKey,
+        origin: Uri | None,
         total_at: float,
         attempt: int,
     ) -> Response[Incoming]:
         """Send on ``conn``; hand the connection back (or keep it lent to the body)."""
         try:
-            prepared = prepare(request, conn, key, self._host_values)
+            prepared = prepare(request, conn, key, self._host_values, origin)
         except BaseException:
             self._finished(conn, True)
             raise
@@ -590,7 +607,10 @@ class Client:
             raise ReadTimeoutError(f"no response head within the read timeout ({read_timeout} s)")
         response.extensions.insert(conn.connected)
         body = response.body
-        if body.is_end_stream():
+        if body.is_end_stream() or (not conn.http2 and conn.sender.is_ready()):
+            # No body, or (HTTP/1) the whole body came with the head and the
+            # connection is ready again: it goes back now; the body is read
+            # from memory, with nothing left to time out.
             self._finished(conn, True)
             return response
         source = PooledBodySource(

@@ -289,6 +289,31 @@ class Pool:
         self._waiters.append(waiter)
         return Checkout(CheckoutKind.WAIT, to_close, waiter=waiter)
 
+    def take_idle(self, key: PoolKey, now: float) -> PooledConn | None:
+        """:meth:`checkout`'s usual answer, cheaply: the newest idle HTTP/1 connection.
+
+        Returns it (lent, as ``REUSE`` would) only when it is what
+        :meth:`checkout` would choose and nothing needs closing: no HTTP/2
+        connection to ``key`` exists or is being opened, and the newest idle
+        connection is ready and not expired. Otherwise ``None``: call
+        :meth:`checkout`.
+        """
+        if self.closed or key in self._h2 or key in self._h2_connecting:
+            return None
+        idle = self._idle.get(key)
+        if not idle:
+            return None
+        conn = idle[-1]
+        timeout = self._idle_timeout
+        if not conn.sender.is_ready() or (timeout is not None and now - conn.idle_since >= timeout):
+            return None
+        idle.pop()
+        conn.pooled = False
+        conn.in_flight = 1
+        conn.requests += 1
+        self.reused += 1
+        return conn
+
     def _may_open_h2(self, key: PoolKey) -> bool:
         count = len(self._h2.get(key, ())) + self._h2_connecting.get(key, 0)
         if count >= self._h2_max:

@@ -25,7 +25,7 @@ from hyper_util.client.legacy._pool import PooledConn, PoolKey
 from hyper_util.client.legacy.connect._http import default_port
 from hyper_util.client.legacy.connect._proxy import ProxyHeaders
 
-__all__ = ["HostValues", "as_body", "may_retry", "pool_key", "prepare"]
+__all__ = ["HostValues", "Targets", "as_body", "may_retry", "pool_key", "prepare"]
 
 _HTTP_10: Final = Version.HTTP_10
 _HTTP_2: Final = Version.HTTP_2
@@ -33,6 +33,10 @@ _ABSOLUTE: Final = UriForm.ABSOLUTE
 _SUPPORTED_VERSIONS: Final = frozenset({Version.HTTP_10, Version.HTTP_11, Version.HTTP_2})
 #: Origins whose ``Host`` value is kept ready (a bound, not a cache policy).
 _HOST_VALUES_KEPT: Final = 1024
+#: Absolute URIs whose pool key and origin-form target are kept ready (the
+#: conveniences hand the same few ``Uri`` objects over and over; a bound, not
+#: a cache policy: the table is emptied when full).
+_TARGETS_KEPT: Final = 256
 
 
 def as_body(body: Body | bytes | None) -> Body:
@@ -67,6 +71,44 @@ def pool_key(request: Request[Any]) -> PoolKey:
     return (scheme, (uri.host or "").lower(), port)
 
 
+class Targets:
+    """The pool key and origin-form target of the absolute URIs seen lately.
+
+    Keyed by the ``Uri`` object itself (by identity: the entry holds the
+    object, so its ``id`` cannot be reused while it is there), which is
+    cheaper than hashing a ``Uri`` and right for the client's conveniences,
+    whose URI cache hands out the same object for the same URL.
+    """
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[Uri, PoolKey, Uri]] = {}
+
+    def lookup(self, request: Request[Any]) -> tuple[PoolKey, Uri | None]:
+        """Return ``(pool_key(request), origin-form target or None)``.
+
+        The target is ``None`` for a URI not in absolute form.
+
+        Raises:
+            InvalidRequestError: As :func:`pool_key`.
+        """
+        uri = request.uri
+        entry = self._entries.get(id(uri))
+        if entry is not None and entry[0] is uri and request.version in _SUPPORTED_VERSIONS:
+            return entry[1], entry[2]
+        key = pool_key(request)
+        if uri.form is not _ABSOLUTE:
+            return key, None
+        # The URI was validated when it was parsed: skip a second parse.
+        origin = Uri._from_origin_trusted(uri.path_and_query.encode("ascii"))
+        entries = self._entries
+        if len(entries) >= _TARGETS_KEPT:
+            entries.clear()
+        entries[id(uri)] = (uri, key, origin)
+        return key, origin
+
+
 class HostValues:
     """The ``Host`` header value of each origin: the port only when not the default."""
 
@@ -91,7 +133,11 @@ class HostValues:
 
 
 def prepare(
-    request: Request[Any], conn: PooledConn, key: PoolKey, host_values: HostValues | None
+    request: Request[Any],
+    conn: PooledConn,
+    key: PoolKey,
+    host_values: HostValues | None,
+    origin: Uri | None = None,
 ) -> Request[Any]:
     """The request as written on ``conn``: target form, ``Host``, proxy headers.
 
@@ -99,7 +145,8 @@ def prepare(
     URI; no ``Host`` is added). On HTTP/1 the target becomes origin-form,
     absolute-form through a forwarding proxy, and stays authority-form for
     CONNECT; ``Host`` is added first when ``host_values`` is given and the
-    request has none; a forwarding proxy's headers are added.
+    request has none; a forwarding proxy's headers are added. ``origin`` is
+    the origin-form target when the caller has it ready (:class:`Targets`).
 
     Raises:
         InvalidRequestError: An HTTP/2 request on an HTTP/1 connection.
@@ -112,8 +159,11 @@ def prepare(
     headers = request.headers
     connected = conn.connected
     if uri.form is _ABSOLUTE and not connected.proxied:
-        # The URI was validated when it was parsed: skip a second parse.
-        uri = Uri._from_origin_trusted(uri.path_and_query.encode("ascii"))
+        if origin is not None:
+            uri = origin
+        else:
+            # The URI was validated when it was parsed: skip a second parse.
+            uri = Uri._from_origin_trusted(uri.path_and_query.encode("ascii"))
     extra: list[tuple[bytes, bytes]] | None = None
     if host_values is not None and headers.get_raw(b"host") is None:
         extra = [(b"host", host_values.get(key, request.uri))]

@@ -8,7 +8,11 @@ What belongs here: :class:`TimedWriteIO`, an IO whose writes give up after
 Strategy: both are thin pass-throughs that cost one extra call, and the
 client uses them only where needed: the IO wrapper only when a write timeout
 is set; the body wrapper only for bodies that are not over when the response
-arrives (a response without a body returns its connection at once).
+arrives (a response without a body returns its connection at once). The IO
+wrapper passes the wrapped IO's optional read capabilities
+(``notify_receivable``, ``receive_nowait``, ``interrupt_receive``) through
+as they are, when it has all of them, so the connection keeps its fast
+"watch mode" with a write timeout too.
 
 A timed-out write is reported by raising :class:`WriteTimedOut`, a subclass
 of ``anyio.BrokenResourceError``, from ``send``: to the connection it is a
@@ -33,6 +37,8 @@ from hyper_util.client.legacy._errors import ReadTimeoutError, TotalTimeoutError
 __all__ = ["PooledBodySource", "TimedWriteIO", "WriteTimedOut", "drive_sync", "find_cause"]
 
 _NEVER: Final = math.inf
+#: The optional IO capabilities hyper-core's HTTP/1 client uses together.
+_READ_CAPABILITIES: Final = ("notify_receivable", "receive_nowait", "interrupt_receive")
 
 
 class WriteTimedOut(anyio.BrokenResourceError):
@@ -70,12 +76,29 @@ def drive_sync(coro: Coroutine[Any, Any, None]) -> bool:
 class TimedWriteIO:
     """An IO whose ``send`` calls each give up after ``timeout`` seconds."""
 
-    __slots__ = ("_io", "_timeout", "_timer")
+    __slots__ = (
+        "_io",
+        "_timeout",
+        "_timer",
+        "interrupt_receive",
+        "notify_receivable",
+        "receive_nowait",
+    )
+
+    interrupt_receive: Callable[[BaseException], bool]
+    notify_receivable: Callable[[Callable[[], object] | None], bool]
+    receive_nowait: Callable[[int], bytes]
 
     def __init__(self, io: IO, timer: Timer, timeout: float) -> None:
         self._io = io
         self._timer = timer
         self._timeout = timeout
+        # Reads are not timed here: the inner IO's read capabilities serve
+        # as they are (left unset, so absent, when the inner IO lacks one).
+        capabilities = [getattr(io, name, None) for name in _READ_CAPABILITIES]
+        if all(c is not None for c in capabilities):
+            for name, capability in zip(_READ_CAPABILITIES, capabilities, strict=True):
+                setattr(self, name, capability)
 
     @property
     def inner(self) -> IO:
