@@ -45,9 +45,14 @@ pytestmark = pytest.mark.anyio
 
 STEP_TIMEOUT = 20.0
 
-# The fast path drives asyncio transports and protocols: asyncio only.
+# The fast path drives asyncio transports and protocols: asyncio only (on
+# asyncio's own loop and on uvloop's).
 asyncio_only = pytest.mark.parametrize(
-    "anyio_backend", [pytest.param(("asyncio", {"debug": True}), id="asyncio")]
+    "anyio_backend",
+    [
+        pytest.param(("asyncio", {"debug": True}), id="asyncio"),
+        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+    ],
 )
 
 
@@ -323,3 +328,50 @@ async def test_anyio_timer_is_hyper_cores() -> None:
     with timer.deadline(start + 0.01) as scope:
         await timer.sleep(10)
     assert scope.expired
+
+
+@asyncio_only
+async def test_connect_by_name_races_the_addresses_on_every_loop() -> None:
+    # asyncio's create_connection races addresses itself; uvloop's has no
+    # happy eyeballs, so the fast path does it (and must still connect).
+    async with await create_tcp_listener("127.0.0.1", 0, fast=True) as listener:
+        port = listener.extra(SocketAttribute.local_port)
+        client = await connect_tcp("localhost", port, fast=True, happy_eyeballs_delay=0.05)
+        server = await listener.accept()
+        async with client, server:
+            await client.send(b"ping")
+            assert await server.receive() == b"ping"
+            assert isinstance(client, AsyncioSocketStream)
+
+
+@asyncio_only
+async def test_happy_eyeballs_race_connects_and_reports_refusal() -> None:
+    import asyncio
+
+    from hyper_util.rt._asyncio_stream import _happy_eyeballs
+
+    loop = asyncio.get_running_loop()
+    async with await create_tcp_listener("127.0.0.1", 0, fast=True) as listener:
+        port = listener.extra(SocketAttribute.local_port)
+        sock = await _happy_eyeballs(loop, "127.0.0.1", port, None, 0.05)
+        with sock:
+            assert sock.getpeername() == ("127.0.0.1", port)
+            assert not sock.getblocking()
+        async with await listener.accept():
+            pass
+    # The listener is gone: the one address refuses, and that error is raised.
+    with pytest.raises(ConnectionRefusedError):
+        await _happy_eyeballs(loop, "127.0.0.1", port, None, 0.05)
+
+
+def test_interleave_alternates_families_first_family_first() -> None:
+    from hyper_util.rt._asyncio_stream import _interleave
+
+    v6a, v6b = (socket.AF_INET6, 1, 6, "", ("::1", 1)), (socket.AF_INET6, 1, 6, "", ("::2", 1))
+    v4a, v4b = (
+        (socket.AF_INET, 1, 6, "", ("10.0.0.1", 1)),
+        (socket.AF_INET, 1, 6, "", ("10.0.0.2", 1)),
+    )
+    assert _interleave([v6a, v6b, v4a, v4b]) == [v6a, v4a, v6b, v4b]
+    assert _interleave([v4a, v6a, v6b]) == [v4a, v6a, v6b]
+    assert _interleave([]) == []

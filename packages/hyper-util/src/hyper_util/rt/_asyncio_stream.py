@@ -51,13 +51,15 @@ once the buffer is empty ``receive`` must wait.
 from __future__ import annotations
 
 import asyncio
+import asyncio.staggered
 import contextlib
+import functools
 import socket
 import struct
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final, final
+from typing import Any, Final, cast, final
 
 import anyio
 import anyio.abc
@@ -178,7 +180,8 @@ class _StreamProtocol(asyncio.Protocol):
     # -- asyncio.Protocol callbacks ----------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # Not isinstance: uvloop's transports do not subclass asyncio's.
+        transport = cast("asyncio.Transport", transport)
         self.transport = transport
         transport.set_write_buffer_limits(high=self.write_high)
 
@@ -577,7 +580,6 @@ async def wrap_asyncio_socket(
     except BaseException:
         sock.close()
         raise
-    assert isinstance(transport, asyncio.Transport)
     return AsyncioSocketStream(transport, protocol, close_timeout=close_timeout)
 
 
@@ -598,18 +600,74 @@ async def open_asyncio_stream(
     """
     protocol = _factory(read_high_water, write_high_water)
     loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_connection(
-        lambda: protocol,
-        host,
-        port,
-        local_addr=(local_host, 0) if local_host is not None else None,
-        happy_eyeballs_delay=happy_eyeballs_delay,
-    )
+    if isinstance(loop, asyncio.BaseEventLoop):
+        transport, _ = await loop.create_connection(
+            lambda: protocol,
+            host,
+            port,
+            local_addr=(local_host, 0) if local_host is not None else None,
+            happy_eyeballs_delay=happy_eyeballs_delay,
+        )
+    else:
+        # uvloop's create_connection has no happy eyeballs (and refuses the
+        # argument): race the addresses here and hand it the winner.
+        connected = await _happy_eyeballs(loop, host, port, local_host, happy_eyeballs_delay)
+        transport, _ = await loop.create_connection(lambda: protocol, sock=connected)
     sock = transport.get_extra_info("socket")
     if sock is not None:
         set_nodelay(sock)
-    assert isinstance(transport, asyncio.Transport)
     return AsyncioSocketStream(transport, protocol, close_timeout=close_timeout)
+
+
+def _interleave(infos: list[Any]) -> list[Any]:
+    # RFC 8305 section 4: alternate address families, the first one first.
+    by_family: dict[int, list[Any]] = {}
+    for info in infos:
+        by_family.setdefault(info[0], []).append(info)
+    queues = list(by_family.values())
+    ordered = []
+    while any(queues):
+        for queue in queues:
+            if queue:
+                ordered.append(queue.pop(0))  # noqa: PERF401 - one from each queue per pass
+    return ordered
+
+
+async def _happy_eyeballs(
+    loop: asyncio.AbstractEventLoop, host: str, port: int, local_host: str | None, delay: float
+) -> socket.socket:
+    """A connected non-blocking socket: attempts started ``delay`` apart, first one wins."""
+    infos = _interleave(await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+    if not infos:
+        raise OSError(f"{host!r} resolved to no address")
+    errors: list[OSError] = []
+
+    async def attempt(info: Any) -> socket.socket:
+        family, kind, proto, _, address = info
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            if local_host is not None:
+                sock.bind((local_host, 0))
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            errors.append(exc)
+            raise
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    winner: socket.socket | None
+    winner, _, _ = await asyncio.staggered.staggered_race(
+        [functools.partial(attempt, info) for info in infos], delay
+    )
+    if winner is None:
+        if len(errors) == 1:
+            raise errors[0]
+        raise OSError(f"every connection attempt to {host}:{port} failed: {errors}")
+    return winner
 
 
 async def open_asyncio_unix_stream(
@@ -627,5 +685,4 @@ async def open_asyncio_unix_stream(
     protocol = _factory(read_high_water, write_high_water)
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_unix_connection(lambda: protocol, path)
-    assert isinstance(transport, asyncio.Transport)
     return AsyncioSocketStream(transport, protocol, close_timeout=close_timeout)
