@@ -1066,3 +1066,144 @@ def test_requests_parse_as_h11_parses_them(
     assert body(ours) == h11_body == payload
     assert isinstance(ours[-2], EndOfMessage)
     assert isinstance(h11_events[-1], h11.EndOfMessage)
+
+
+# -- the h11 codec: h11's checks of outgoing fields, made once ---------------------
+
+# Fields h11's grammar refuses (a name that is not a token; a value with CR,
+# LF, NUL or edge whitespace). A CR LF inside a value must not become a second
+# field on the wire (response splitting), whatever the codec writes first.
+_BAD_OUTGOING_FIELDS = [
+    ((b"X-A", b"1\r\nInjected: yes"), "Illegal header value"),
+    ((b"X-A", b"1\nInjected: yes"), "Illegal header value"),
+    ((b"X-A: b", b"v"), "Illegal header name"),
+    ((b"Bad Name", b"v"), "Illegal header name"),
+    ((b"", b"v"), "Illegal header name"),
+    ((b"X-A", b" leading"), "Illegal header value"),
+    ((b"X-A", b"trailing\t"), "Illegal header value"),
+    ((b"X-A", b"nul\x00byte"), "Illegal header value"),
+]
+
+
+@pytest.mark.parametrize(("field", "message"), _BAD_OUTGOING_FIELDS)
+def test_h11_codec_refuses_response_fields_h11_refuses(
+    field: tuple[bytes, bytes], message: str
+) -> None:
+    codec = server("h11")
+    events(codec, req(HOST))
+    with pytest.raises(UserError, match=message):
+        codec.send_message(ok((b"X-Fine", b"1"), field), b"abc")
+    assert codec.our_state is CodecState.ERROR
+    assert not codec.keep_alive
+
+
+@pytest.mark.parametrize(("field", "message"), _BAD_OUTGOING_FIELDS)
+def test_h11_codec_refuses_request_fields_h11_refuses(
+    field: tuple[bytes, bytes], message: str
+) -> None:
+    codec = client("h11")
+    with pytest.raises(UserError, match=message):
+        codec.send_head(RequestHead(b"POST", b"/", b"1.1", [HOST_PAIR, field]), 3)
+    assert codec.our_state is CodecState.ERROR
+
+
+@pytest.mark.parametrize(
+    "value", [b"1\r\nInjected: yes", b"1\nInjected: yes", b" leading", b"nul\x00byte"]
+)
+def test_h11_codec_refuses_declared_trailers_h11_refuses(value: bytes) -> None:
+    codec = server("h11")
+    events(codec, req(HOST, b"TE: trailers"))
+    codec.send_head(ok((b"Trailer", b"x-a")), None)
+    with pytest.raises(UserError, match="Illegal header value"):
+        codec.send_end([(b"X-A", value)])
+    assert codec.our_state is CodecState.ERROR
+
+
+def test_undeclared_trailers_are_dropped_unread(codec_impl: str) -> None:
+    codec = server(codec_impl)
+    events(codec, req(HOST, b"TE: trailers"))
+    codec.send_head(ok((b"Trailer", b"x-a")), None)
+    end = codec.send_end([(b"X-A", b"1"), (b"Bad Name", b"x"), (b"X-B", b"1\r\nInjected: yes")])
+    assert end == b"0\r\nX-A: 1\r\n\r\n"
+
+
+def test_fields_h11_accepts_are_written_as_given(codec_impl: str) -> None:
+    # obs-text, inner whitespace, ": " and other punctuation in values, an
+    # empty value: h11's grammar allows them and they go out byte for byte.
+    fields = [
+        (b"X-Text", b"caf\xc3\xa9 \t au lait"),
+        (b"X-Colon", b"a: b: c"),
+        (b"X-Empty", b""),
+        (b"x-!#$%&'*+.^_`|~", b"\x80\xff"),
+    ]
+    out = answered(codec_impl, req(HOST), ok(*fields), b"abc")
+    assert out == (
+        b"HTTP/1.1 200 OK\r\n"
+        + b"".join(b"%s: %s\r\n" % pair for pair in fields)
+        + b"content-length: 3\r\n\r\nabc"
+    )
+
+
+def test_a_status_code_subclass_is_written_as_digits(codec_impl: str) -> None:
+    from hyper_core.http import StatusCode
+
+    head = ResponseHead(StatusCode(404), b"Not Found", b"1.1", [])
+    assert answered(codec_impl, req(HOST), head, b"").startswith(b"HTTP/1.1 404 Not Found\r\n")
+
+
+def test_send_message_with_trailers_on_a_chunked_response(codec_impl: str) -> None:
+    codec = server(codec_impl)
+    events(codec, req(HOST, b"TE: trailers"))
+    head = ok((b"Transfer-Encoding", b"chunked"), (b"Trailer", b"x-sum"))
+    out = codec.send_message(head, b"abc", [(b"X-Sum", b"1"), (b"X-Not-Declared", b"2")])
+    assert out.endswith(b"\r\n\r\n3\r\nabc\r\n0\r\nX-Sum: 1\r\n\r\n")
+    assert codec.our_state is CodecState.DONE
+
+
+_reason_text = st.binary(max_size=20).map(
+    lambda b: bytes(c for c in b if c == 0x20 or c == 0x09 or c >= 0x21)
+)
+_field_value = st.binary(max_size=24).map(
+    lambda b: bytes(c for c in b if c in (0x20, 0x09) or c >= 0x21).strip(b" \t")
+)
+_reserved = {b"content-length", b"transfer-encoding", b"connection", b"date", b"trailer"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    status=st.integers(min_value=200, max_value=999).filter(lambda s: s not in (204, 304)),
+    reason=_reason_text,
+    fields=st.lists(st.tuples(_wire_token.map(str.encode), _field_value), max_size=8),
+    payload=st.binary(max_size=64),
+    title=st.booleans(),
+)
+def test_h11_codec_writes_responses_as_the_native_codec_does(
+    status: int, reason: bytes, fields: list[tuple[bytes, bytes]], payload: bytes, title: bool
+) -> None:
+    # Where the two codecs agree on framing (HTTP/1.1, a known length), the
+    # h11 codec's bytes (h11 writing fields it was handed as already checked)
+    # equal the native codec's, whatever the reason phrase and values hold.
+    pairs = [pair for pair in fields if pair[0].lower() not in _reserved]
+    head = ResponseHead(status, reason, b"1.1", pairs)
+    outs = [answered(impl, req(HOST), head, payload, title_case_headers=title) for impl in IMPLS]
+    assert outs[0] == outs[1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    method=st.sampled_from([b"POST", b"PUT", b"PATCH", b"X-CUSTOM"]),
+    target=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789/-._~%?=&:", max_size=30),
+    fields=st.lists(st.tuples(_wire_token.map(str.encode), _field_value), max_size=8),
+    length=st.integers(min_value=1, max_value=10_000),
+)
+def test_h11_codec_writes_requests_as_the_native_codec_does(
+    method: bytes, target: str, fields: list[tuple[bytes, bytes]], length: int
+) -> None:
+    # h11 writes Host first; the native codec writes fields as given, so
+    # Host is given first.
+    pairs = [HOST_PAIR] + [
+        pair for pair in fields if pair[0].lower() not in _reserved | {b"host", b"upgrade"}
+    ]
+    head = RequestHead(method, b"/" + target.encode(), b"1.1", pairs)
+    outs = [client(impl).send_head(head, length) for impl in IMPLS]
+    assert outs[0] == outs[1]

@@ -29,7 +29,19 @@ Strategy:
 * Outgoing heads: hyper's framing decisions are made by ``_encode.py``
   exactly as for the native codec (Content-Length or chunked, ``connection:
   close``, ``date``, Title-Case, fields stripped from 204 / 304 / 1xx /
-  CONNECT), the resulting fields go into an h11 event, and h11 writes it.
+  CONNECT), the resulting fields go into an h11 event, and h11 runs its
+  framing rules and state machine on it and writes it. h11's own check of
+  each name and value (two regexes per field, in Python) is made here
+  instead, on the user's fields, with h11's grammar, in one C pass; the
+  event is then built with ``_parsed=True``. Checking the user's fields,
+  not the encoded lines, is what keeps a CR LF inside a value from passing
+  as two fields.
+* Hot paths, where h11's answer is known in advance, skip asking: no
+  ``next_event()`` call while the gate has no complete head to give (h11
+  then holds no bytes and would say NEED_DATA), one shared
+  ``h11.EndOfMessage``, one join per ``send_message``, whose body of exactly
+  its Content-Length skips hyper's length bookkeeping (it cannot fail).
+  h11 still sees every event and decides every state.
 * ``keep_alive`` and the DONE / MUST_CLOSE distinction are tracked here as
   well, because h11 learns about a close only from the ``Connection`` field
   of a message; the states reported are h11's, with DONE shown as MUST_CLOSE
@@ -63,6 +75,7 @@ What h11 cannot do, and so this codec does differently from the native one
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 import h11
@@ -70,7 +83,13 @@ import h11
 from hyper_core.error import IncompleteMessageError, ParseError, UserError
 
 from ._codec import MIN_BUF_SIZE, CodecState, Role
-from ._encode import OutgoingFraming, encode_request_head, encode_response_head, encode_trailers
+from ._encode import (
+    LENGTH,
+    OutgoingFraming,
+    encode_request_head,
+    encode_response_head,
+    encode_trailers,
+)
 from ._events import (
     NEED_DATA,
     PAUSED,
@@ -106,16 +125,15 @@ MIGHT_SWITCH_PROTOCOL: Final = CodecState.MIGHT_SWITCH_PROTOCOL
 SWITCHED_PROTOCOL: Final = CodecState.SWITCHED_PROTOCOL
 ERROR: Final = CodecState.ERROR
 
-# h11's states are sentinel classes named like ours; not all are exported.
-_STATES: Final[dict[object, CodecState]] = {}
-
-
-def _state(sentinel: type[object]) -> CodecState:
-    state = _STATES.get(sentinel)
-    if state is None:
-        state = _STATES[sentinel] = CodecState(sentinel.__name__)
-    return state
-
+# h11's states, as the seam's: h11 names its state sentinels as the seam
+# names its states (MIGHT_SWITCH_PROTOCOL is not in h11's __all__, hence
+# the lookup by name).
+_FROM_H11: Final[dict[object, CodecState]] = {
+    getattr(h11, state.value): state for state in CodecState
+}
+# h11 events are immutable, so one end-of-message without trailers serves
+# every send.
+_H11_END: Final = h11.EndOfMessage()
 
 # What the gate may hand to h11 next.
 _NOTHING: Final = 0  # client: no request in flight, so no bytes are expected
@@ -125,12 +143,57 @@ _CHUNKED: Final = 3  # chunked framing, unit by unit as ChunkedReader accepts it
 _UNTIL_EOF: Final = 4  # everything: the body ends when the peer closes
 _HOLD: Final = 5  # nothing until the next cycle (the message ended, or a switch)
 
+# h11's grammar for the fields it is given to send (h11/_abnf.py: a token,
+# and a value of field-content without leading or trailing whitespace,
+# where a field-vchar is any byte but NUL and ASCII whitespace). h11 checks
+# each name and value with its own fullmatch, two per field, in Python; the
+# same grammar checked here over all the user's fields in one C pass lets
+# the event be made with ``_parsed=True``. Joined as ``name NUL value`` with
+# LF between fields, a byte that neither a token nor a field-vchar admits,
+# the split is unambiguous: a CR, LF or NUL inside a name or value fails.
+_TOKEN: Final = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
+_H11_VALUE: Final = rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?"
+_H11_PAIR: Final = _TOKEN + rb"\x00" + _H11_VALUE
+_H11_FIELDS_RE: Final = re.compile(_H11_PAIR + rb"(?:\n" + _H11_PAIR + rb")*")
+_H11_NAME_RE: Final = re.compile(_TOKEN)
+_H11_VALUE_RE: Final = re.compile(_H11_VALUE)
+# A field line as _encode.py writes it (``name: value``), once the user's
+# fields are known to hold no CR or LF: the first ": " ends the name.
+_ENCODED_FIELD_RE: Final = re.compile(rb"([^:\r\n]+): ([^\r\n]*)\r\n")
 
-def _fields(block: bytes, start: int) -> HeaderList:
-    # ``block`` is what _encode.py wrote: lines joined by CRLF, ending in an
-    # empty line. Names are tokens, so the first ": " ends the name.
-    lines = block.split(b"\r\n")[start:-2]
-    return [(name, value) for name, _, value in (line.partition(b": ") for line in lines)]
+
+def _check_fields(fields: HeaderList, what: str = "head") -> None:
+    """Refuse, in h11's words, fields that h11's grammar refuses.
+
+    Raises:
+        UserError: a name is not a token, or a value holds NUL, CR, LF or
+            other whitespace than inner SP / HTAB.
+    """
+    if fields and not _H11_FIELDS_RE.fullmatch(b"\n".join(map(b"\x00".join, fields))):
+        _refuse_fields(fields, what)
+
+
+def _refuse_fields(fields: HeaderList, what: str = "head") -> None:
+    """Raise, in h11's words, for the first field that h11's grammar refuses."""
+    for pair in fields:
+        if len(pair) != 2:
+            raise UserError(f"h11 refused the {what}: a header field is not a pair: {pair!r}")
+        name, value = pair
+        if _H11_NAME_RE.fullmatch(name) is None:
+            raise UserError(f"h11 refused the {what}: Illegal header name {name!r}")
+        if _H11_VALUE_RE.fullmatch(value) is None:
+            raise UserError(f"h11 refused the {what}: Illegal header value {value!r}")
+    raise UserError(f"h11 refused the {what}: invalid header fields")  # pragma: no cover
+
+
+def _encoded_fields(block: bytes, start: int) -> HeaderList:
+    """The fields of a head _encode.py wrote, from byte ``start`` (after its first line).
+
+    Only for blocks whose user fields passed :func:`_check_fields` (no CR or
+    LF inside a name or value); the fields the encoder adds never hold any.
+    """
+    fields: HeaderList = _ENCODED_FIELD_RE.findall(block, start)
+    return fields
 
 
 class H11Codec:
@@ -216,14 +279,12 @@ class H11Codec:
     @property
     def our_state(self) -> CodecState:
         """Our side's state (h11's, DONE shown as MUST_CLOSE without keep-alive)."""
-        state = _state(self._conn.our_state)
-        if state is MIGHT_SWITCH_PROTOCOL:
-            # h11 moves a client that asked for an upgrade there until the
-            # answer; the seam keeps MIGHT_SWITCH_PROTOCOL for the server's
-            # view of the client.
-            state = DONE
-        if state is DONE and not self._keep_alive:
-            return MUST_CLOSE
+        state = _FROM_H11[self._conn.our_state]
+        if state is DONE or state is MIGHT_SWITCH_PROTOCOL:
+            # h11 moves a client that asked for an upgrade to
+            # MIGHT_SWITCH_PROTOCOL until the answer; the seam keeps that
+            # state for the server's view of the client.
+            return DONE if self._keep_alive else MUST_CLOSE
         return state
 
     @property
@@ -231,13 +292,14 @@ class H11Codec:
         """The peer's side's state."""
         if self._their_error:
             return ERROR
-        state = _state(self._conn.their_state)
+        state = _FROM_H11[self._conn.their_state]
+        if state is DONE:
+            return DONE if self._keep_alive else MUST_CLOSE
         if state is SEND_RESPONSE:
             return IDLE  # client: no final response head yet
         if state is MIGHT_SWITCH_PROTOCOL and not self._upgrade_asked:
-            state = DONE  # h11 also proposes a switch for Upgrade on HTTP/1.0
-        if state is DONE and not self._keep_alive:
-            return MUST_CLOSE
+            # h11 also proposes a switch for Upgrade on HTTP/1.0.
+            return DONE if self._keep_alive else MUST_CLOSE
         return state
 
     @property
@@ -248,7 +310,7 @@ class H11Codec:
     @property
     def their_body_length(self) -> int | None:
         """Bytes of the incoming body still to come: 0, a count, or None if unknown."""
-        if self.their_state is SEND_BODY:
+        if not self._their_error and self._conn.their_state is h11.SEND_BODY:
             return self._remaining
         return 0
 
@@ -290,19 +352,48 @@ class H11Codec:
             ParseError: (client) the server sent bytes after its response
                 that no request asked for; the connection is unusable.
         """
+        conn = self._conn
+        if (
+            conn.our_state is h11.DONE
+            and conn.their_state is h11.DONE
+            and self._keep_alive
+            and not self._their_error
+        ):
+            # The usual case, in h11's terms: the checks below all pass.
+            if self._role is Role.SERVER:
+                conn.start_next_cycle()
+                # _reset_cycle(), inlined: once per request.
+                self._feed = _HEAD
+                self._left = 0
+                self._chunks = None
+                self._remaining = 0
+                self._request_method = None
+                self._upgrade_asked = False
+                self._expect_continue = False
+                self._te_trailers = False
+                self._drop_length = False
+                return
+            if self._held or conn.trailing_data[0]:
+                self._fail_unasked_bytes()
+            conn.start_next_cycle()
+            self._reset_cycle()
+            return
         our = self.our_state
         their = self.their_state
         if our is not DONE or their is not DONE:
             raise UserError(f"cannot start a new cycle in states {our.value}/{their.value}")
         if self._role is Role.CLIENT and self.trailing_data[0]:
-            self._their_error = True
-            self._keep_alive = False
-            raise ParseError("unexpected bytes from the server after a response", status_hint=None)
+            self._fail_unasked_bytes()
         try:
-            self._conn.start_next_cycle()
+            conn.start_next_cycle()
         except h11.LocalProtocolError as exc:  # pragma: no cover - states checked above
             raise UserError(str(exc)) from exc
         self._reset_cycle()
+
+    def _fail_unasked_bytes(self) -> None:
+        self._their_error = True
+        self._keep_alive = False
+        raise ParseError("unexpected bytes from the server after a response", status_hint=None)
 
     def send_failed(self) -> None:
         """A write of our bytes failed: our side is broken for good (h11's ERROR)."""
@@ -330,8 +421,11 @@ class H11Codec:
             raise ParseError("the connection is in an error state", status_hint=None)
         conn = self._conn
         try:
-            if self._held and self._feed == _HEAD:
-                self._give()  # a waiting head: spare h11 a NEED_DATA round
+            # While a head is awaited h11 holds no bytes (the gate hands it
+            # whole heads only), so until the gate has a head (or the EOF)
+            # to give, h11's answer is NEED_DATA: it is not asked.
+            if self._feed == _HEAD and not self._eof_given and not self._give_head():
+                return NEED_DATA
             while True:
                 try:
                     event = conn.next_event()
@@ -339,41 +433,43 @@ class H11Codec:
                     if self._eof_given:
                         raise IncompleteMessageError(str(exc)) from exc
                     raise ParseError(str(exc), status_hint=exc.error_status_hint) from exc
-                if isinstance(event, h11.Event):
-                    return self._translate(event)
                 if event is h11.NEED_DATA:
                     if self._give():
                         continue
                     if self._feed == _HOLD and self._held:
                         return PAUSED  # the next message waits for the next cycle
                     return NEED_DATA
-                return PAUSED  # h11.PAUSED
+                if event is h11.PAUSED:
+                    return PAUSED
+                # (Not isinstance(event, h11.Event): an ABC check, slower.)
+                return self._translate(event)
         except (ParseError, IncompleteMessageError):
             self._their_error = True
             self._keep_alive = False
             raise
 
-    def _translate(self, event: h11.Event) -> Event:
-        if isinstance(event, h11.Data):
+    def _translate(self, event: object) -> Event:
+        # Exact types, most frequent first: cheaper than isinstance chains.
+        if type(event) is h11.Data:
             data = bytes(event.data)
             if self._remaining is not None:
                 self._remaining -= len(data)
             return Data(data)
-        if isinstance(event, h11.EndOfMessage):
+        if type(event) is h11.EndOfMessage:
             self._remaining = 0
             return EndOfMessage(event.headers.raw_items() if event.headers else None)
-        if isinstance(event, h11.Request):
+        if type(event) is h11.Request:
             self._their_version = event.http_version
             fields = event.headers.raw_items()
             if self._drop_length:
                 fields = [pair for pair in fields if pair[0].lower() != b"content-length"]
             return RequestHead(event.method, event.target, event.http_version, fields)
-        if isinstance(event, (h11.Response, h11.InformationalResponse)):
+        if type(event) is h11.Response or type(event) is h11.InformationalResponse:
             self._their_version = event.http_version
             return ResponseHead(
                 event.status_code, event.reason, event.http_version, event.headers.raw_items()
             )
-        assert isinstance(event, h11.ConnectionClosed)
+        assert type(event) is h11.ConnectionClosed
         return ConnectionClosed()
 
     # -- the gate: what h11 may see -------------------------------------------
@@ -434,7 +530,7 @@ class H11Codec:
         if server:
             # RFC 9112 section 2.2: ignore empty lines before a request line
             # (h11 would refuse them).
-            while held[:2] == b"\r\n":
+            while held.startswith(b"\r\n"):
                 del held[:2]
             if held == b"\r" and not self._eof:
                 return False
@@ -535,27 +631,44 @@ class H11Codec:
             self._keep_alive = False
 
     # -- sending ------------------------------------------------------------
+    #
+    # Each step returns the pieces h11 wrote (``send_with_data_passthrough``)
+    # so that send_message joins a whole message once.
 
     def send_head(self, head: RequestHead | ResponseHead, body_length: int | None = None) -> bytes:
         """Serialize a head with h11, after hyper's framing rules (see ``_codec.Codec``)."""
+        return b"".join(self._head_parts(head, body_length))
+
+    def _head_parts(self, head: RequestHead | ResponseHead, body_length: int | None) -> list[bytes]:
+        event: h11.Request | h11.Response | h11.InformationalResponse
         try:
             if type(head) is ResponseHead:
-                return self._send_response_head(head, body_length)
-            assert type(head) is RequestHead
-            return self._send_request_head(head, body_length)
+                event = self._response_event(head, body_length)
+                parts = self._conn.send_with_data_passthrough(event)
+            else:
+                assert type(head) is RequestHead
+                event = self._request_event(head, body_length)
+                parts = self._conn.send_with_data_passthrough(event)
+                self._request_method = head.method
+                self._upgrade_asked = self._out.upgrade
+                self._feed = _HEAD
         except UserError:
             self._fail_ours()
             raise
         except h11.LocalProtocolError as exc:
             self._fail_ours()
             raise UserError(f"h11 refused the head: {exc}") from exc
+        assert parts is not None
+        return parts
 
-    def _send_response_head(self, head: ResponseHead, body_length: int | None) -> bytes:
+    def _response_event(
+        self, head: ResponseHead, body_length: int | None
+    ) -> h11.Response | h11.InformationalResponse:
         if self._role is not Role.SERVER:
             raise UserError("a client codec sends requests, not responses")
-        our = self.our_state
-        if our is not SEND_RESPONSE and not (our is IDLE and self.their_state is ERROR):
-            raise UserError(f"cannot send a response head in state {our.value}")
+        our = self._conn.our_state
+        if our is not h11.SEND_RESPONSE and not (our is h11.IDLE and self.their_state is ERROR):
+            raise UserError(f"cannot send a response head in state {self.our_state.value}")
         status = head.status
         method = self._request_method
         switching = (status == 101) or (method == b"CONNECT" and 200 <= status < 300)
@@ -580,15 +693,24 @@ class H11Codec:
         )
         if not out.keep_alive:
             self._keep_alive = False
-        fields = _fields(block, 1)
-        event: h11.Response | h11.InformationalResponse
+        # h11's own checks of the fields, done here at once (see
+        # _H11_FIELDS_RE); h11 still applies its framing rules to them.
+        user_fields = head.headers
+        if user_fields and not _H11_FIELDS_RE.fullmatch(b"\n".join(map(b"\x00".join, user_fields))):
+            _refuse_fields(user_fields)
+        reason = head.reason
+        # The status line is "HTTP/1.x NNN reason" (h11 refuses a status
+        # that is not three digits).
+        fields: HeaderList = _ENCODED_FIELD_RE.findall(block, 15 + len(reason))
+        if type(status) is not int:
+            status = int(status)  # an int subclass (StatusCode) may print differently
         if status == 101:
-            event = h11.InformationalResponse(status_code=101, reason=head.reason, headers=fields)
-        else:
-            event = h11.Response(status_code=status, reason=head.reason, headers=fields)
-        return self._conn.send(event)
+            return h11.InformationalResponse(
+                status_code=101, reason=reason, headers=fields, _parsed=True
+            )
+        return h11.Response(status_code=status, reason=reason, headers=fields, _parsed=True)
 
-    def _send_request_head(self, head: RequestHead, body_length: int | None) -> bytes:
+    def _request_event(self, head: RequestHead, body_length: int | None) -> h11.Request:
         if self._role is not Role.CLIENT:
             raise UserError("a server codec sends responses, not requests")
         our = self.our_state
@@ -606,16 +728,16 @@ class H11Codec:
         block = encode_request_head(out, head, body_length, title_case=self._title_case)
         if not out.keep_alive:
             self._keep_alive = False
-        event = h11.Request(method=head.method, target=head.target, headers=_fields(block, 1))
-        data = self._conn.send(event)
-        self._request_method = head.method
-        self._upgrade_asked = out.upgrade
-        self._feed = _HEAD
-        return data
+        _check_fields(head.headers)
+        method = head.method
+        target = head.target
+        # The request line is "method target HTTP/1.1"; h11 checks both.
+        fields = _encoded_fields(block, len(method) + len(target) + 12)
+        return h11.Request(method=method, target=target, headers=fields, _parsed=True)
 
     def send_informational(self, head: ResponseHead) -> bytes:
         """Serialize a 1xx response other than 101 (server only)."""
-        if self._role is not Role.SERVER or self.our_state is not SEND_RESPONSE:
+        if self._role is not Role.SERVER or self._conn.our_state is not h11.SEND_RESPONSE:
             raise UserError("an informational response needs a request awaiting its response")
         if not 100 <= head.status < 200 or head.status == 101:
             raise UserError(f"{head.status} is not an informational status other than 101")
@@ -630,14 +752,17 @@ class H11Codec:
 
     def send_data(self, data: bytes) -> list[bytes]:
         """Frame a piece of body with h11 (see ``_codec.Codec``)."""
-        if self.our_state is not SEND_BODY:
+        if self._conn.our_state is not h11.SEND_BODY:
             raise UserError(f"cannot send body data in state {self.our_state.value}")
         out = self._out
-        try:
-            out.frame_data(data)  # hyper's length check and messages
-        except UserError:
-            self._fail_ours()
-            raise
+        if out.mode == LENGTH:
+            # hyper's length check and messages; the other framings have no
+            # check to make (and h11 frames the chunks itself).
+            try:
+                out.frame_data(data)
+            except UserError:
+                self._fail_ours()
+                raise
         if not data or not out.body_allowed:
             return []
         try:
@@ -647,33 +772,58 @@ class H11Codec:
 
     def send_end(self, trailers: HeaderList | None = None) -> bytes:
         """End the body we are sending (see ``_codec.Codec``)."""
-        if self.our_state is not SEND_BODY:
+        return b"".join(self._end_parts(trailers))
+
+    def _end_parts(self, trailers: HeaderList | None) -> list[bytes]:
+        if self._conn.our_state is not h11.SEND_BODY:
             raise UserError(f"cannot end a body in state {self.our_state.value}")
         out = self._out
         try:
             out.frame_end()
+            event = _H11_END
+            declared = out.trailer_names
+            if out.chunked and trailers and declared:
+                # hyper's rules pick the trailers that may go out (h11 checks
+                # and writes them); the others are dropped unchecked, as before.
+                _check_fields([p for p in trailers if p[0].lower() in declared], "trailers")
+                block = encode_trailers(out, trailers, title_case=self._title_case)
+                event = h11.EndOfMessage(headers=_encoded_fields(block, 3), _parsed=True)
         except UserError:
             self._fail_ours()
             raise
-        fields: HeaderList = []
-        if out.chunked and trailers:
-            # hyper's rules pick the trailers that may go out; h11 writes them.
-            fields = _fields(encode_trailers(out, trailers, title_case=self._title_case), 1)
         if not out.keep_alive:
             self._keep_alive = False
         try:
-            return self._conn.send(h11.EndOfMessage(headers=fields))
+            parts = self._conn.send_with_data_passthrough(event)
         except h11.LocalProtocolError as exc:
             self._fail_ours()
             raise UserError(f"h11 refused to end the body: {exc}") from exc
+        assert parts is not None
+        return parts
 
     def send_message(
         self, head: RequestHead | ResponseHead, body: bytes, trailers: HeaderList | None = None
     ) -> bytes:
         """Head, whole body and end in one call."""
-        first = self.send_head(head, len(body))
-        if self.our_state is not SEND_BODY:
-            return first  # switched protocols: no body follows a 101
-        parts = self.send_data(body) if body else []
-        last = self.send_end(trailers)
-        return b"".join([first, *parts, last])
+        parts = self._head_parts(head, len(body))
+        conn = self._conn
+        if conn.our_state is not h11.SEND_BODY:
+            return b"".join(parts)  # switched protocols: no body follows a 101
+        out = self._out
+        if out.mode == LENGTH and out.remaining == len(body) and not trailers:
+            # The usual case: a body of exactly its Content-Length, so
+            # hyper's length checks (send_data, send_end) pass and there are
+            # no trailers to pick; h11 still frames the body and ends it.
+            out.remaining = 0
+            try:
+                if body:
+                    parts += conn.send_with_data_passthrough(h11.Data(body)) or ()
+                parts += conn.send_with_data_passthrough(_H11_END) or ()
+            except h11.LocalProtocolError as exc:  # pragma: no cover - lengths agree
+                self._fail_ours()
+                raise UserError(f"h11 refused the body: {exc}") from exc
+            return b"".join(parts)
+        if body:
+            parts += self.send_data(body)
+        parts += self._end_parts(trailers)
+        return b"".join(parts)
