@@ -26,8 +26,9 @@ H1_SUITES = [
         "test_server_h1_behaviour",
         "test_server_h1_robustness",
         "test_client_h1_wire",
+        "test_server_h1_fast_paths",
     )
-]
+] + ["packages/hyper-util/tests/test_client_h1_fast_io.py"]
 
 
 def uv_sync(session: nox.Session, *args: str) -> None:

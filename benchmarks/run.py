@@ -186,6 +186,13 @@ SERVERS: tuple[Server, ...] = (
         is_hyper=True,
     ),
     Server(
+        "hyper-fast",
+        "the same hyper-core server on hyper_util.rt.create_tcp_listener(fast=True), asyncio",
+        _script("hyper_h1.py", "--backend", "asyncio", "--io", "fast"),
+        ("hyper_core.server.conn.http1", "hyper_util.rt"),
+        is_hyper=True,
+    ),
+    Server(
         "hyper-h11",
         "the same hyper-core server on the h11 codec (HYPER_CORE_H1_CODEC=h11), asyncio",
         _script("hyper_h1.py", "--backend", "asyncio"),

@@ -237,7 +237,7 @@ def encode_response_head(
                 has_date = True
             elif lname == b"trailer":
                 trailer_value = value if trailer_value is None else trailer_value + b"," + value
-        append(b"%s: %s" % (_title(name) if title_case else name, value))
+        append((_title(name) if title_case else name) + b": " + value)
 
     if close or (head.version == b"1.0" and not keep_alive_token):
         keep_alive = False

@@ -15,12 +15,12 @@ first step of the await separated from the rest, which is what
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 import anyio
 
-__all__ = ["DisconnectWatcher", "run_inline"]
+__all__ = ["DisconnectWatcher", "resume", "run_inline"]
 
 _T = TypeVar("_T")
 
@@ -41,6 +41,18 @@ def run_inline(
         result: _T = stop.value
         return result
     on_suspend()
+    return (yield from resume(step, signal))
+
+
+@types.coroutine
+def resume(
+    step: Generator[Any, Any, _T] | Coroutine[Any, Any, _T], signal: Any
+) -> Generator[Any, Any, _T]:
+    """Await the rest of ``step``, whose first step already ran and yielded ``signal``.
+
+    For a caller that ran the first step itself (``step.send(None)``) to
+    skip even :func:`run_inline`'s frame when the awaitable answers at once.
+    """
     while True:
         try:
             value = yield signal
@@ -51,7 +63,7 @@ def run_inline(
             try:
                 signal = step.throw(exc)
             except StopIteration as stop:
-                result = stop.value
+                result: _T = stop.value
                 return result
         else:
             try:

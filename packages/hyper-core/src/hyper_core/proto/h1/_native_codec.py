@@ -35,7 +35,14 @@ from typing import Final
 from hyper_core.error import IncompleteMessageError, ParseError, UserError
 
 from ._codec import MIN_BUF_SIZE, CodecState, Role
-from ._encode import OutgoingFraming, encode_request_head, encode_response_head, encode_trailers
+from ._encode import (
+    LENGTH,
+    NO_BODY,
+    OutgoingFraming,
+    encode_request_head,
+    encode_response_head,
+    encode_trailers,
+)
 from ._events import (
     NEED_DATA,
     PAUSED,
@@ -47,7 +54,7 @@ from ._events import (
     ResponseHead,
     Sentinel,
 )
-from ._heads import read_request_fields, read_response_fields
+from ._heads import read_response_fields, request_framing
 from ._parse import (
     BodyReader,
     ChunkedReader,
@@ -56,6 +63,7 @@ from ._parse import (
     check_no_bare_lf,
     check_request_start,
     parse_fields,
+    parse_request_head,
     parse_request_line,
     parse_status_line,
 )
@@ -71,6 +79,9 @@ CLOSED: Final = CodecState.CLOSED
 MIGHT_SWITCH_PROTOCOL: Final = CodecState.MIGHT_SWITCH_PROTOCOL
 SWITCHED_PROTOCOL: Final = CodecState.SWITCHED_PROTOCOL
 ERROR: Final = CodecState.ERROR
+# The reader of every message without a body: a ContentLengthReader at 0
+# bytes never changes, so one instance serves all.
+_NO_BODY: Final = ContentLengthReader(0)
 
 
 class NativeCodec:
@@ -90,6 +101,7 @@ class NativeCodec:
         "_request_method",
         "_role",
         "_scanned",
+        "_server",
         "_switching",
         "_te_trailers",
         "_their",
@@ -112,6 +124,8 @@ class NativeCodec:
         if max_buf_size < MIN_BUF_SIZE:
             raise ValueError(f"max_buf_size must be at least {MIN_BUF_SIZE} bytes")
         self._role = role
+        # Read on every request: a bool beats an enum attribute lookup.
+        self._server = role is Role.SERVER
         self._max_buf_size = max_buf_size
         self._max_headers = max_headers
         self._title_case = title_case_headers
@@ -209,14 +223,19 @@ class NativeCodec:
             raise UserError(
                 f"cannot start a new cycle in states {self._our.value}/{self._their.value}"
             )
-        if self._role is Role.CLIENT and self._buf:
+        if not self._server and self._buf:
             self._their = ERROR
             self._keep_alive = False
             raise ParseError("unexpected bytes from the server after a response", status_hint=None)
         self._our = IDLE
         self._their = IDLE
         self._reader = None
-        self._reset_cycle()
+        # self._reset_cycle(), inlined: once per request.
+        self._request_method = None
+        self._upgrade_asked = False
+        self._switching = False
+        self._te_trailers = False
+        self._waiting_100 = False
 
     def send_failed(self) -> None:
         """A write of our bytes failed: our side is broken for good."""
@@ -273,19 +292,21 @@ class NativeCodec:
     def _their_finished(self) -> None:
         if self._switching:
             self._their = SWITCHED_PROTOCOL
-        elif self._upgrade_asked and self._role is Role.SERVER and self._our is SEND_RESPONSE:
+        elif self._upgrade_asked and self._server and self._our is SEND_RESPONSE:
             self._their = MIGHT_SWITCH_PROTOCOL
         else:
             self._their = DONE if self._keep_alive else MUST_CLOSE
 
     def _read_head(self) -> Event | Sentinel:
         buf = self._buf
-        if self._role is Role.SERVER:
+        server = self._server
+        if server:
             # RFC 9112 section 2.2: ignore empty lines before a request line.
-            while buf[:2] == b"\r\n":
-                del buf[:2]
-            if buf == b"\r" and not self._eof:
-                return NEED_DATA  # maybe the first half of another empty line
+            if buf and buf[0] == 0x0D:
+                while buf[:2] == b"\r\n":
+                    del buf[:2]
+                if buf == b"\r" and not self._eof:
+                    return NEED_DATA  # maybe the first half of another empty line
         elif self._our is IDLE and buf:
             raise ParseError(
                 "unexpected bytes from the server before any request", status_hint=None
@@ -300,7 +321,7 @@ class NativeCodec:
             if len(buf) > self._max_buf_size:
                 raise ParseError("message head is larger than max_buf_size", status_hint=431)
             check_no_bare_lf(buf, self._scanned)
-            if self._role is Role.SERVER and self._scanned < 64:
+            if server and self._scanned < 64:
                 check_request_start(buf)
             self._scanned = len(buf)
             if self._eof:
@@ -311,36 +332,50 @@ class NativeCodec:
         if end + 4 > self._max_buf_size:
             raise ParseError("message head is larger than max_buf_size", status_hint=431)
         self._scanned = 0
-        block = bytes(buf[: end + 2])
-        del buf[: end + 4]
-        if self._role is Role.SERVER:
+        if end + 4 == len(buf):
+            # The usual read: exactly one head, nothing after it.
+            block = bytes(buf)[: end + 2]
+            buf.clear()
+        else:
+            block = bytes(buf[: end + 2])
+            del buf[: end + 4]
+        if server:
             return self._request_head(block)
         return self._response_head(block)
 
     def _request_head(self, block: bytes) -> RequestHead:
-        method, target, version, start = parse_request_line(block)
-        if version != b"1.1" and version != b"1.0":
-            if version == b"2.0" and method == b"PRI":
-                raise ParseError(
-                    "HTTP/2 connection preface on an HTTP/1 connection", status_hint=None
-                )
-            raise ParseError(f"unsupported HTTP version {version!r}", status_hint=505)
-        fields = parse_fields(block, start, self._max_headers)
-        info = read_request_fields(method, target, version, fields)
-        if info.chunked:
-            self._reader = ChunkedReader(self._max_headers)
+        parsed = parse_request_head(block, self._max_headers)
+        if parsed is not None:
+            method, target, version, fields = parsed
         else:
-            self._reader = ContentLengthReader(info.body_length)
-        if not info.keep_alive:
+            # Malformed or unusual: the step-by-step parse says what is wrong.
+            method, target, version, start = parse_request_line(block)
+            if version != b"1.1" and version != b"1.0":
+                if version == b"2.0" and method == b"PRI":
+                    raise ParseError(
+                        "HTTP/2 connection preface on an HTTP/1 connection", status_hint=None
+                    )
+                raise ParseError(f"unsupported HTTP version {version!r}", status_hint=505)
+            fields = parse_fields(block, start, self._max_headers)
+        fields, chunked, length, keep_alive, upgrade, expect_continue, te_trailers = (
+            request_framing(method, target, version, fields)
+        )
+        if chunked:
+            self._reader = ChunkedReader(self._max_headers)
+        elif length:
+            self._reader = ContentLengthReader(length)
+        else:
+            self._reader = _NO_BODY  # stateless at 0 bytes: shared
+        if not keep_alive:
             self._keep_alive = False
         self._their_version = version
         self._request_method = method
-        self._upgrade_asked = info.upgrade
-        self._te_trailers = info.te_trailers
-        self._waiting_100 = info.expect_continue
+        self._upgrade_asked = upgrade
+        self._te_trailers = te_trailers
+        self._waiting_100 = expect_continue
         self._their = SEND_BODY
         self._our = SEND_RESPONSE
-        return RequestHead(method, target, version, info.fields)
+        return RequestHead(method, target, version, fields)
 
     def _response_head(self, block: bytes) -> ResponseHead:
         version, status, reason, start = parse_status_line(block)
@@ -397,7 +432,7 @@ class NativeCodec:
             raise
 
     def _send_response_head(self, head: ResponseHead, body_length: int | None) -> bytes:
-        if self._role is not Role.SERVER:
+        if not self._server:
             raise UserError("a client codec sends requests, not responses")
         our = self._our
         if our is not SEND_RESPONSE and not (our is IDLE and self._their is ERROR):
@@ -439,7 +474,7 @@ class NativeCodec:
         return data
 
     def _send_request_head(self, head: RequestHead, body_length: int | None) -> bytes:
-        if self._role is not Role.CLIENT:
+        if self._server:
             raise UserError("a server codec sends responses, not requests")
         if self._our is not IDLE or self._their is not IDLE:
             raise UserError(f"cannot send a request head in state {self._our.value}")
@@ -460,7 +495,7 @@ class NativeCodec:
 
     def send_informational(self, head: ResponseHead) -> bytes:
         """Serialize a 1xx response other than 101 (server only)."""
-        if self._role is not Role.SERVER or self._our is not SEND_RESPONSE:
+        if not self._server or self._our is not SEND_RESPONSE:
             raise UserError("an informational response needs a request awaiting its response")
         if not 100 <= head.status < 200 or head.status == 101:
             raise UserError(f"{head.status} is not an informational status other than 101")
@@ -512,9 +547,23 @@ class NativeCodec:
         self, head: RequestHead | ResponseHead, body: bytes, trailers: HeaderList | None = None
     ) -> bytes:
         """Head, whole body and end in one call."""
-        first = self.send_head(head, len(body))
+        size = len(body)
+        first = self.send_head(head, size)
         if self._our is not SEND_BODY:
             return first  # switched protocols: no body follows a 101
+        out = self._out
+        mode = out.mode
+        if (mode == LENGTH and out.remaining == size) or mode == NO_BODY:
+            # The usual case, what send_data and send_end would do, decided
+            # here in one step: the body fills its length exactly (or is not
+            # sent at all, e.g. for HEAD), and trailers go out only on
+            # chunked bodies.
+            if mode == LENGTH:
+                out.remaining = 0
+            if not out.keep_alive:
+                self._keep_alive = False
+            self._our_finished()
+            return first + body if size and mode == LENGTH else first
         parts = self.send_data(body) if body else []
         last = self.send_end(trailers)
         if not parts:

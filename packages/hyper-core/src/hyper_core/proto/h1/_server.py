@@ -15,6 +15,11 @@ Strategy (speed and bounded resources):
 * A ``Full`` or ``Empty`` response body takes a fast path: head, body and end
   are encoded in one codec call and written with one ``send``. Other bodies
   are written frame by frame, each write awaited (backpressure).
+* The usual request (no body, no upgrade) answered with a ``Full`` body by a
+  service that does not suspend costs no coroutine of the dispatcher's own:
+  the request loop takes the service's first step itself and encodes the
+  answer in a plain method, so each request awaits only the IO's
+  ``receive`` and ``send``. Everything else goes through ``_answer``.
 * The request body is pulled from the socket by the service reading
   ``Incoming`` (see ``_request_body.py``).
 * ``header_read_timeout`` costs no timer and no clock read per request: the
@@ -34,6 +39,7 @@ Strategy (speed and bounded resources):
 from __future__ import annotations
 
 import contextlib
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -53,12 +59,13 @@ from hyper_core.error import (
 from hyper_core.ext import HeaderCaseMap, ReasonPhrase
 from hyper_core.http import Headers, Method, Request, Response, StatusCode, Uri, Version
 from hyper_core.http._method import _BY_BYTES as _METHODS
+from hyper_core.http._uri import _ORIGIN_CACHE
 from hyper_core.rt import IO, send_all
 from hyper_core.upgrade import _attach_pending, _Pending
 
 from ._codec import CodecState, Role, new_codec
 from ._events import NEED_DATA, ConnectionClosed, Data, EndOfMessage, RequestHead, ResponseHead
-from ._inline import DisconnectWatcher, run_inline
+from ._inline import DisconnectWatcher, resume
 from ._request_body import RequestBodySource
 from ._server_config import ServerConfig
 
@@ -105,6 +112,7 @@ class ServerDispatcher:
         "_io",
         "_opened_at",
         "_pending",
+        "_preserve_case",
         "_scope",
         "_send",
         "_service",
@@ -134,6 +142,8 @@ class ServerDispatcher:
         if not config.keep_alive:
             self.codec.disable_keep_alive()
         self._send = io.send if config.writev is False else None
+        # Read on every request: one attribute instead of two.
+        self._preserve_case = config.preserve_header_case
         self.upgrades = False
         self.upgraded = False
         self.finished = False
@@ -282,6 +292,8 @@ class ServerDispatcher:
     async def _serve(self) -> None:
         codec = self.codec
         receive = self._io.receive
+        send = self._io.send
+        service = self._service
         while True:
             try:
                 event = codec.next_event()
@@ -309,7 +321,44 @@ class ServerDispatcher:
             self._idle = False
             if self._shutdown:
                 codec.disable_keep_alive()
-            await self._handle(event)
+            # One request, served inline: the usual answer takes no coroutine
+            # of its own (self._plain_answer); anything else goes through
+            # self._answer.
+            try:
+                request = self._request(event)
+            except ParseError as exc:
+                codec.disable_keep_alive()
+                await self._reject_late(exc)
+                raise
+            try:
+                # run_inline(), inlined: the first step of the service runs
+                # here, and only a service that suspends costs a generator.
+                awaitable = service(request)
+                step = awaitable if type(awaitable) is CoroutineType else awaitable.__await__()
+                try:
+                    signal = step.send(None)
+                except StopIteration as stop:
+                    result: object = stop.value
+                else:
+                    self._service_suspended()
+                    result = await resume(step, signal)
+            except Exception as exc:
+                await self._stop_watcher()
+                await self._service_failed()
+                raise UserError("the service raised an exception") from exc
+            answer = self._plain_answer(result)
+            if answer is None:
+                await self._answer(result)
+            else:
+                # self._write, inlined.
+                try:
+                    await send(answer)
+                except _IO_ERRORS as exc:
+                    codec.send_failed()
+                    raise ClosedError("the connection failed while writing the response") from exc
+                except BaseException:
+                    codec.send_failed()
+                    raise
             if codec.our_state is not _DONE or codec.their_state is not _DONE:
                 return  # closing, switched protocols, or broken
             codec.start_next_cycle()
@@ -331,7 +380,9 @@ class ServerDispatcher:
     def _request(self, head: RequestHead) -> Request[Incoming]:
         codec = self.codec
         try:
-            uri = Uri._from_origin_shared(head.target)
+            # Uri._from_origin_shared, its cache lookup inlined (hot path).
+            target = head.target
+            uri = _ORIGIN_CACHE.get(target) or Uri._from_origin_shared(target)
             method = _METHODS.get(head.method) or Method.from_bytes(head.method)
         except ValueError as exc:
             raise ParseError(str(exc), status_hint=400) from exc
@@ -353,28 +404,43 @@ class ServerDispatcher:
         request.headers = headers
         request._extensions = None
         request.body = body
-        if self._config.preserve_header_case:
+        if self._preserve_case:
             request.extensions.insert(HeaderCaseMap.from_fields(head.headers))
         if codec.upgrade_requested:
             self._pending = _attach_pending(request)
         return request
 
-    async def _handle(self, head: RequestHead) -> None:
+    def _plain_answer(self, result: object) -> bytes | None:
+        """The usual answer encoded whole, or None when :meth:`_answer` must write it.
+
+        Usual: a ``Response`` with a ``Full`` body, a final status and no
+        extensions, to a request without a body or an upgrade, with no
+        watcher or ``100 Continue`` in flight; nothing is left to do after
+        its one write.
+        """
+        if (
+            type(result) is not Response
+            or self._body is not None
+            or self._pending is not None
+            or self._watcher is not None
+            or self._continue_writing is not None
+        ):
+            return None
+        body = result.body
+        status = result.status
+        if type(body) is not Full or result._extensions is not None or status < 200:
+            return None
+        head = ResponseHead(
+            status,
+            _reasons.get(status) or _reason(status),
+            b"1.0" if result.version is _HTTP_10 else b"1.1",
+            result.headers._list,
+        )
+        return self.codec.send_message(head, body.data)
+
+    async def _answer(self, result: object) -> None:
+        """Check and write the service's answer, then finish the request's body or upgrade."""
         codec = self.codec
-        try:
-            request = self._request(head)
-        except ParseError as exc:
-            codec.disable_keep_alive()
-            await self._reject_late(exc)
-            raise
-        try:
-            result: object = await run_inline(
-                self._service(request).__await__(), self._service_suspended
-            )
-        except Exception as exc:
-            await self._stop_watcher()
-            await self._service_failed()
-            raise UserError("the service raised an exception") from exc
         # Each ``await`` below is behind the test that makes it needed: an
         # awaited coroutine that has nothing to do still costs a frame.
         if self._watcher is not None:
@@ -390,8 +456,7 @@ class ServerDispatcher:
             raise UserError(f"a service may not return status {status}: 1xx is not final")
         body = response.body
         if type(body) is Full and self._continue_writing is None and self._body is None:
-            # The usual answer, with nothing to wait for: one encode, one
-            # write (self._write, inlined).
+            # Nothing to wait for: one encode, one write (self._write, inlined).
             data = codec.send_message(self._response_head(response), body.data)
             try:
                 await self._io.send(data)
@@ -487,7 +552,7 @@ class ServerDispatcher:
             phrase = extensions.get(ReasonPhrase)
             if phrase is not None:
                 reason = phrase.as_bytes()
-            if self._config.preserve_header_case:
+            if self._preserve_case:
                 case_map = extensions.get(HeaderCaseMap)
                 if case_map is not None:
                     fields = case_map.apply(fields)

@@ -1,0 +1,253 @@
+"""The HTTP/1 server's hot-path shortcuts agree with the general code they skip.
+
+What belongs here: checks that each shortcut taken for speed gives exactly
+what the step-by-step path gives: the one-regex request-head parse
+(``_parse.parse_request_head``) against ``parse_request_line`` plus
+``parse_fields``; ``NativeCodec.send_message``'s one-step finish against
+``send_head`` + ``send_data`` + ``send_end`` in both roles; and the
+dispatcher's inline first step of the service against services that
+suspend, that are not coroutines, and that raise at once.
+
+Strategy: hypothesis builds heads from a grammar that mixes valid and broken
+pieces, so both the shortcut's answer and its refusals (None, then the slow
+path's error) are exercised; the send shortcut is compared byte for byte and
+state for state with a second codec that takes the long way; the service
+shapes run over :func:`hyper_core.testing.memory_pipe`, every wait bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hyper_core.body import Full, Incoming
+from hyper_core.error import HyperError, ParseError, UserError
+from hyper_core.http import Request, Response
+from hyper_core.proto.h1._codec import Role
+from hyper_core.proto.h1._events import HeaderList, RequestHead, ResponseHead
+from hyper_core.proto.h1._native_codec import NativeCodec
+from hyper_core.proto.h1._parse import (
+    MAX_URI_LENGTH,
+    parse_fields,
+    parse_request_head,
+    parse_request_line,
+)
+from hyper_core.server.conn import http1
+from hyper_core.testing import memory_pipe
+
+WAIT = 10.0
+MAX_FIELDS = 5
+
+# -- one-regex request-head parse ---------------------------------------------------
+
+
+def slow_parse(block: bytes, max_fields: int) -> tuple[bytes, bytes, bytes, HeaderList]:
+    """What the codec does when the shortcut declines: the step-by-step parse."""
+    method, target, version, start = parse_request_line(block)
+    if version != b"1.1" and version != b"1.0":
+        raise ParseError("version", status_hint=505)
+    return method, target, version, parse_fields(block, start, max_fields)
+
+
+def _mostly(valid: list[bytes], broken: list[bytes]) -> st.SearchStrategy[bytes]:
+    """Valid pieces most of the time, so whole heads are often valid too."""
+    return st.sampled_from(valid * 6 + broken)
+
+
+_methods = _mostly([b"GET", b"POST", b"M-SEARCH"], [b"G\x00T", b"", b"GET /"])
+_targets = _mostly([b"/", b"/a?b=c", b"*", b"http://x/y"], [b"/a b", b"", b"/\x7f"])
+_versions = _mostly([b"1.1", b"1.0"], [b"2.0", b"0.9", b"1.1 ", b"11"])
+_names = _mostly([b"Host", b"x-a", b"Content-Length"], [b"bad name", b"", b"x:y", b" x"])
+_values = _mostly(
+    [b"a.test", b"", b"  v  ", b"a\tb", b"\x80\xff", b"1"], [b"a\x00b", b"a\rb", b"a\x01"]
+)
+_fields = st.lists(st.tuples(_names, _values), max_size=MAX_FIELDS + 2)
+_line_ends = _mostly([b"\r\n"], [b"\n", b" \r\n"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(_methods, _targets, _versions, _fields, _line_ends)
+def test_one_regex_head_parse_agrees_with_the_step_by_step_parse(
+    method: bytes, target: bytes, version: bytes, fields: list[tuple[bytes, bytes]], end: bytes
+) -> None:
+    block = method + b" " + target + b" HTTP/" + version + end
+    block += b"".join(name + b":" + value + b"\r\n" for name, value in fields)
+    try:
+        expected: object = slow_parse(block, MAX_FIELDS)
+    except ParseError:
+        expected = None
+    assert parse_request_head(block, MAX_FIELDS) == expected
+
+
+def test_one_regex_head_parse_leaves_long_targets_and_too_many_fields_to_the_slow_path() -> None:
+    long_target = b"GET /" + b"a" * MAX_URI_LENGTH + b" HTTP/1.1\r\nHost: a\r\n"
+    assert parse_request_head(long_target, 100) is None
+    with pytest.raises(ParseError) as info:
+        parse_request_line(long_target)
+    assert info.value.status_hint == 414
+    many = b"GET / HTTP/1.1\r\n" + b"x: y\r\n" * 3
+    assert parse_request_head(many, 3) is not None
+    assert parse_request_head(many, 2) is None
+
+
+# -- send_message's one-step finish -----------------------------------------------------
+
+
+def long_way(codec: NativeCodec, head: RequestHead | ResponseHead, body: bytes) -> bytes:
+    first = codec.send_head(head, len(body))
+    if codec.our_state.name != "SEND_BODY":
+        return first
+    return first + b"".join(codec.send_data(body)) + codec.send_end()
+
+
+def served_codec(request: bytes) -> NativeCodec:
+    codec = NativeCodec(Role.SERVER)
+    codec.receive_data(request)
+    head = codec.next_event()
+    assert isinstance(head, RequestHead)
+    return codec
+
+
+def state(codec: NativeCodec) -> tuple[object, ...]:
+    return (codec.our_state, codec.their_state, codec.keep_alive, codec.our_body_allowed)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "fields", "body"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 200, [], b"hello"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 200, [], b""),
+        (b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n", 200, [], b"hello"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 204, [], b""),
+        (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 304, [], b"hello"),
+        (b"GET / HTTP/1.0\r\n\r\n", 200, [], b"hello"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 200, [], b"hello"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 200, [(b"Content-Length", b"5")], b"hello"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 200, [(b"Transfer-Encoding", b"chunked")], b"hi"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 200, [(b"Connection", b"close")], b"hi"),
+    ],
+)
+def test_send_message_finishes_a_response_as_the_long_way_does(
+    request_bytes: bytes, status: int, fields: HeaderList, body: bytes
+) -> None:
+    head = ResponseHead(status, b"X", b"1.1", fields)
+    short, long = served_codec(request_bytes), served_codec(request_bytes)
+    assert short.send_message(head, body) == long_way(long, head, body)
+    assert state(short) == state(long)
+
+
+@pytest.mark.parametrize(
+    ("fields", "body"),
+    [
+        ([(b"Content-Length", b"4")], b"hello"),  # longer than declared
+        ([(b"Content-Length", b"9")], b"hello"),  # shorter than declared
+    ],
+)
+def test_send_message_still_refuses_a_body_that_does_not_fit_its_length(
+    fields: HeaderList, body: bytes
+) -> None:
+    codec = served_codec(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    with pytest.raises(UserError):
+        codec.send_message(ResponseHead(200, b"OK", b"1.1", fields), body)
+    assert codec.our_state.name == "ERROR"
+
+
+@pytest.mark.parametrize(
+    ("method", "fields", "body"),
+    [
+        (b"GET", [(b"Host", b"a")], b""),
+        (b"POST", [(b"Host", b"a")], b"data"),
+        (b"POST", [(b"Host", b"a"), (b"Content-Length", b"4")], b"data"),
+        (b"POST", [(b"Host", b"a"), (b"Transfer-Encoding", b"chunked")], b"data"),
+        (b"GET", [(b"Host", b"a"), (b"Connection", b"close")], b""),
+    ],
+)
+def test_send_message_finishes_a_request_as_the_long_way_does(
+    method: bytes, fields: HeaderList, body: bytes
+) -> None:
+    head = RequestHead(method, b"/", b"1.1", fields)
+    short, long = NativeCodec(Role.CLIENT), NativeCodec(Role.CLIENT)
+    assert short.send_message(head, body) == long_way(long, head, body)
+    assert state(short) == state(long)
+
+
+# -- the service's first step, run inline --------------------------------------------------
+
+
+class _Later:
+    """An awaitable that is not a coroutine, and suspends once before answering."""
+
+    def __await__(self) -> Generator[Any, None, Response[Full]]:
+        yield from anyio.lowlevel.checkpoint().__await__()
+        return Response(200, body=Full(b"later"))
+
+
+async def _sleepy(request: Request[Incoming]) -> Response[Full]:
+    await anyio.lowlevel.checkpoint()
+    return Response(200, body=Full(b"sleepy"))
+
+
+async def _raises(request: Request[Incoming]) -> Response[Full]:
+    raise RuntimeError("boom")
+
+
+async def _exchange(service: Any, requests: int, body: bytes) -> tuple[bytes, BaseException | None]:
+    server_io, client_io = memory_pipe()
+    error: BaseException | None = None
+    received = bytearray()
+    async with server_io, client_io, anyio.create_task_group() as tg:
+
+        async def run() -> None:
+            nonlocal error
+            try:
+                await http1.Builder().serve_connection(server_io, service)
+            except HyperError as exc:
+                error = exc
+
+        tg.start_soon(run)
+        with anyio.fail_after(WAIT):
+            await client_io.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n" * requests)
+            # Every answer first (a client that leaves while a slow service
+            # runs cancels it), then the end of the client's side.
+            while body and received.count(body) < requests:
+                received += await client_io.receive()
+            await client_io.send_eof()
+            while True:
+                try:
+                    received += await client_io.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    break
+    return bytes(received), error
+
+
+anyio_test = pytest.mark.anyio
+
+
+@anyio_test
+async def test_a_service_that_suspends_is_awaited_to_its_answer() -> None:
+    received, error = await _exchange(_sleepy, 3, b"sleepy")
+    assert error is None
+    assert received.count(b"HTTP/1.1 200 OK\r\n") == 3
+    assert received.endswith(b"sleepy")
+
+
+@anyio_test
+async def test_a_service_returning_a_plain_awaitable_is_served() -> None:
+    received, error = await _exchange(lambda request: _Later(), 2, b"later")
+    assert error is None
+    assert received.count(b"HTTP/1.1 200 OK\r\n") == 2
+    assert received.endswith(b"later")
+
+
+@anyio_test
+async def test_a_service_that_raises_at_its_first_step_gets_a_500() -> None:
+    received, error = await _exchange(_raises, 1, b"")
+    assert received.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert isinstance(error, UserError)
+    assert isinstance(error.__cause__, RuntimeError)
