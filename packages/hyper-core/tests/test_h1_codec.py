@@ -1207,3 +1207,67 @@ def test_h11_codec_writes_requests_as_the_native_codec_does(
     head = RequestHead(method, b"/" + target.encode(), b"1.1", pairs)
     outs = [client(impl).send_head(head, length) for impl in IMPLS]
     assert outs[0] == outs[1]
+
+
+# -- Content-Length bodies handed out without a copy ----------------------------
+
+
+def _client_reading_body(impl: str, length: int) -> Codec:
+    codec = client(impl)
+    codec.send_message(RequestHead(b"GET", b"/", b"1.1", [(b"host", b"x")]), b"")
+    head = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % length
+    assert isinstance(events(codec, head)[0], ResponseHead)
+    return codec
+
+
+def test_content_length_body_arrives_intact_in_any_split(codec_impl: str) -> None:
+    payload = bytes(range(256)) * 40  # 10,240 bytes
+    for cut in (1, 7, 4096, 10_239, 10_240):
+        codec = _client_reading_body(codec_impl, len(payload))
+        got = events(codec, payload[:cut])
+        if cut < len(payload):
+            got += events(codec, payload[cut:])
+        assert body(got) == payload
+        assert any(isinstance(e, EndOfMessage) for e in got)
+        assert codec.their_state is CodecState.DONE
+
+
+def test_native_codec_hands_a_body_only_read_out_as_it_is() -> None:
+    codec = _client_reading_body("native", 10)
+    chunk = b"abcdef"
+    codec.receive_data(chunk)
+    assert codec.trailing_data == (chunk, False)  # held, and still read-ahead
+    event = codec.next_event()
+    assert isinstance(event, Data)
+    assert event.data is chunk  # not copied through the buffer
+    assert codec.their_body_length == 4
+    assert codec.next_event() is NEED_DATA
+
+
+def test_body_then_more_bytes_in_one_read_is_split_at_the_length(codec_impl: str) -> None:
+    codec = _client_reading_body(codec_impl, 4)
+    got = events(codec, b"abcdEXTRA")
+    assert body(got) == b"abcd"
+    assert any(isinstance(e, EndOfMessage) for e in got)
+    assert codec.trailing_data[0] == b"EXTRA"
+    with pytest.raises(ParseError, match="after a response"):
+        codec.start_next_cycle()
+
+
+def test_two_reads_before_next_event_keep_their_order(codec_impl: str) -> None:
+    codec = _client_reading_body(codec_impl, 8)
+    codec.receive_data(b"abc")
+    codec.receive_data(b"defgh")
+    assert body(events(codec)) == b"abcdefgh"
+    assert codec.their_state is CodecState.DONE
+
+
+def test_eof_inside_a_held_body_is_incomplete_after_its_bytes(codec_impl: str) -> None:
+    codec = _client_reading_body(codec_impl, 10)
+    codec.receive_data(b"abc")
+    codec.receive_data(b"")
+    first = codec.next_event()
+    assert isinstance(first, Data)
+    assert first.data == b"abc"
+    with pytest.raises(IncompleteMessageError):
+        codec.next_event()

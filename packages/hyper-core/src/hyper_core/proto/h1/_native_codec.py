@@ -47,6 +47,7 @@ from ._events import (
     NEED_DATA,
     PAUSED,
     ConnectionClosed,
+    Data,
     EndOfMessage,
     Event,
     HeaderList,
@@ -91,6 +92,7 @@ class NativeCodec:
         "_allow_obs_fold",
         "_auto_date",
         "_buf",
+        "_direct",
         "_eof",
         "_keep_alive",
         "_max_buf_size",
@@ -132,6 +134,9 @@ class NativeCodec:
         self._auto_date = auto_date_header
         self._allow_obs_fold = allow_obs_fold and role is Role.CLIENT
         self._buf = bytearray()
+        # A received chunk that is all body of a Content-Length message,
+        # handed out as Data as it is (see receive_data).
+        self._direct: bytes | None = None
         self._eof = False
         self._scanned = 0  # bytes of an incomplete head already checked
         self._their = IDLE
@@ -201,6 +206,8 @@ class NativeCodec:
     @property
     def trailing_data(self) -> tuple[bytes, bool]:
         """Bytes received and not parsed, and whether EOF was received."""
+        if self._direct is not None:
+            return self._direct + self._buf, self._eof
         return bytes(self._buf), self._eof
 
     def disable_keep_alive(self) -> None:
@@ -249,6 +256,23 @@ class NativeCodec:
         if data:
             if self._eof:
                 raise UserError("received data after EOF")
+            direct = self._direct
+            if direct is None:
+                reader = self._reader
+                if (
+                    not self._buf
+                    and type(reader) is ContentLengthReader
+                    and self._their is SEND_BODY
+                    and type(data) is bytes
+                    and len(data) <= reader.remaining
+                ):
+                    # Body bytes and nothing else: no copy into the buffer
+                    # and out again (two copies of every byte of a download).
+                    self._direct = data
+                    return
+            else:
+                self._direct = None
+                self._buf += direct
             self._buf += data
         else:
             self._eof = True
@@ -260,6 +284,12 @@ class NativeCodec:
             if their is SEND_BODY:
                 reader = self._reader
                 assert reader is not None
+                direct = self._direct
+                if direct is not None:
+                    self._direct = None
+                    assert type(reader) is ContentLengthReader
+                    reader.remaining -= len(direct)
+                    return Data(direct)
                 event = reader.read(self._buf)
                 if event is None:
                     if not self._eof:
