@@ -74,6 +74,7 @@ from hyper_core.ext import InformationalResponse, _get_on_informational
 from hyper_core.http import Headers, Request, Response, StatusCode, Version
 from hyper_core.http._status import _BY_CODE
 from hyper_core.proto.h2._common import CONNECTION_HEADERS, H2Protocol, new_h2_connection
+from hyper_core.proto.h2._fast_client import H2ClientConnection
 from hyper_core.proto.h2._stream_io import H2StreamIO
 from hyper_core.rt import IO, Executor, Timer, default_timer, receive_or_eof, send_all
 
@@ -175,7 +176,7 @@ class ClientConfig:
         self.timer = timer
 
 
-def _new_h2(config: ClientConfig) -> h2.connection.H2Connection:
+def _new_h2(config: ClientConfig) -> H2ClientConnection:
     stream_window = _DEFAULT_WINDOW if config.adaptive_window else config.initial_stream_window_size
     conn = new_h2_connection(
         client_side=True,
@@ -185,6 +186,7 @@ def _new_h2(config: ClientConfig) -> h2.connection.H2Connection:
         max_concurrent_streams=None,
         header_table_size=config.header_table_size,
     )
+    assert isinstance(conn, H2ClientConnection)
     # The frame reader's own limit (h2 copies it only when SETTINGS are acked,
     # and staged initial values never are).
     conn.incoming_buffer.max_frame_size = config.max_frame_size
@@ -306,7 +308,7 @@ class ClientConnection:
         elif body.is_end_stream():
             end_stream = True
         try:
-            h2c.send_headers(stream_id, fields, end_stream=end_stream)
+            h2c.send_request_headers(stream_id, fields, end_stream)
         except h2.exceptions.H2Error as exc:
             self._release_slot()
             raise CanceledError("could not open a stream") from exc
@@ -648,7 +650,10 @@ class ClientConnection:
                 self._finish(broken, send_goaway=True)
                 return
             self._dispatch(events)
-            self._flush_soon()
+            # Only when there is something to write (a SETTINGS or PING ACK,
+            # a WINDOW_UPDATE): a plain response wakes no writer.
+            if self._outbox or h2c._data_to_send:
+                self._flush_soon()
             if self._finishing:
                 return
 

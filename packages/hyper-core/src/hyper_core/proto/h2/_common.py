@@ -28,8 +28,10 @@ this module only adapts it. Two h2 behaviours are bent on purpose:
   keeps its queued bytes; the connections refuse new streams themselves.
 
 Speed: the server's h2 connection is ``_fast_server.H2ServerConnection``,
-which has fast paths for plain responses (see that module); every
-connection skips h2's eager ``repr()`` of each received frame.
+which has fast paths for plain responses, and the client's is
+``_fast_client.H2ClientConnection``, with one for request heads (see those
+modules); every connection skips h2's eager ``repr()`` of each received
+frame.
 """
 
 from __future__ import annotations
@@ -277,8 +279,11 @@ def new_h2_connection(
         validate_outbound_headers=False,
         normalize_outbound_headers=False,
     )
+    conn: _H2Connection
     if client_side:
-        conn = _H2Connection(config=config)
+        from ._fast_client import H2ClientConnection  # it subclasses _H2Connection
+
+        conn = H2ClientConnection(config)
     else:
         from ._fast_server import H2ServerConnection  # it subclasses _H2Connection
 

@@ -36,7 +36,7 @@ from hpack.struct import HeaderTuple
 
 from ._common import _H2Connection
 
-__all__ = ["H2ServerConnection"]
+__all__ = ["EncodeMemo", "H2ServerConnection", "memo_encode"]
 
 
 #: Memoised HPACK blocks per connection and direction, and the longest block
@@ -76,6 +76,33 @@ def _table_state(table: Any) -> tuple[object, int, int]:
     # and the size limit together tell whether it changed.
     entries = table.dynamic_entries
     return (entries[0] if entries else None, len(entries), table.maxsize)
+
+
+EncodeMemo = dict[tuple[tuple[bytes, bytes], ...], tuple[bytes, tuple[object, int, int]]]
+
+
+def memo_encode(encoder: Encoder, memo: EncodeMemo, headers: list[tuple[bytes, bytes]]) -> bytes:
+    """``encoder.encode(headers)``, from ``memo`` while the dynamic table is unchanged.
+
+    Only blocks whose encoding left the table as it was are kept (at most
+    ``_HPACK_MEMO_ENTRIES`` of at most ``_HPACK_MEMO_MAX_BLOCK`` bytes), so a
+    hit writes exactly what the encoder would have written.
+    """
+    table = encoder.header_table
+    if table.resized:
+        return encoder.encode(headers)
+    key = tuple(headers)
+    state = _table_state(table)
+    hit = memo.get(key)
+    if hit is not None and hit[1] == state and hit[1][0] is state[0]:
+        return hit[0]
+    block = encoder.encode(headers)
+    after = _table_state(table)
+    if after == state and after[0] is state[0] and len(block) <= _HPACK_MEMO_MAX_BLOCK:
+        if len(memo) >= _HPACK_MEMO_ENTRIES:
+            memo.clear()
+        memo[key] = (block, state)
+    return block
 
 
 class _MemoDecoder(Decoder):
@@ -132,9 +159,7 @@ class H2ServerConnection(_H2Connection):
         assert not config.normalize_outbound_headers
         assert not config.validate_outbound_headers
         self.decoder = _MemoDecoder()
-        self._fast_encode_memo: dict[
-            tuple[tuple[bytes, bytes], ...], tuple[bytes, tuple[object, int, int]]
-        ] = {}
+        self._fast_encode_memo: EncodeMemo = {}
         self._fast_prune_at = _PRUNE_SLACK
 
     @property
@@ -156,23 +181,7 @@ class H2ServerConnection(_H2Connection):
 
     def _fast_encode(self, headers: list[tuple[bytes, bytes]]) -> bytes:
         """``self.encoder.encode(headers)``, memoised while the table is unchanged."""
-        encoder: Encoder = self.encoder
-        table = encoder.header_table
-        if table.resized:
-            return encoder.encode(headers)
-        key = tuple(headers)
-        state = _table_state(table)
-        hit = self._fast_encode_memo.get(key)
-        if hit is not None and hit[1] == state and hit[1][0] is state[0]:
-            return hit[0]
-        block = encoder.encode(headers)
-        after = _table_state(table)
-        if after == state and after[0] is state[0] and len(block) <= _HPACK_MEMO_MAX_BLOCK:
-            memo = self._fast_encode_memo
-            if len(memo) >= _HPACK_MEMO_ENTRIES:
-                memo.clear()
-            memo[key] = (block, state)
-        return block
+        return memo_encode(self.encoder, self._fast_encode_memo, headers)
 
     def _fast_stream(self, stream_id: int, headers: Sequence[tuple[bytes, bytes]]) -> Any:
         # The stream if the fast path applies: a final response's first

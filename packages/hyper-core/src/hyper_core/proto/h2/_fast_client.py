@@ -1,0 +1,185 @@
+"""The client's h2 connection, with fast paths for request and response heads.
+
+What belongs here: :class:`H2ClientConnection`, the
+``h2.connection.H2Connection`` subclass every client connection uses (made
+by ``_common.new_h2_connection``).
+
+Strategy (as ``_fast_server`` does for responses): a request's HEADERS on a
+new stream is written straight from h2's connection and stream state
+machines, doing exactly what ``H2Connection.send_headers`` does with our
+configuration (outbound normalization and validation off, no priority),
+with fewer layers; its HPACK block is memoised while the encoder's dynamic
+table is unchanged (a client sends the same few request heads again and
+again); the response heads are decoded with the server's memoising
+decoder, and h2's checks of a received header list (a pure function of the
+list) run once per distinct head (:class:`_MemoStream`). h2 prunes closed
+streams from its table on every new stream while it counts the open ones
+for the peer's SETTINGS_MAX_CONCURRENT_STREAMS; the count cannot be over
+the limit while the table itself is smaller than the limit, so the fast
+path skips it then and prunes in batches. Anything
+outside the preconditions takes h2's own method, and
+``test_client_h2_fastpath.py`` checks both give the same bytes and state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Final
+
+import h2.config
+import h2.connection
+import h2.stream
+import h2.utilities
+from hpack.struct import HeaderTuple
+
+from ._common import _H2Connection
+from ._fast_server import (
+    _CONTINUATION_TYPE,
+    _END_HEADERS,
+    _END_STREAM,
+    _HEADERS_TYPE,
+    _PRUNE_SLACK,
+    _SEND_HEADERS,
+    _STREAM_SEND_END_STREAM,
+    _STREAM_SEND_HEADERS,
+    EncodeMemo,
+    _frame_head,
+    _MemoDecoder,
+    memo_encode,
+)
+
+__all__ = ["H2ClientConnection"]
+
+# Client streams have odd ids (h2's AllowedStreamIDs.ODD).
+_CLIENT_IDS: Final = h2.connection.AllowedStreamIDs.ODD
+#: Received header lists whose checked form is memoised per connection, and
+#: the largest list memoised (names and values, in bytes): a response head
+#: is a few hundred bytes; the bounds keep what a server can make us hold
+#: to a few KiB per connection.
+_CHECKED_MEMO_ENTRIES: Final = 16
+_CHECKED_MEMO_MAX_BYTES: Final = 1024
+
+_CheckedMemo = dict[tuple[object, tuple[HeaderTuple, ...]], list[Any]]
+
+
+class _MemoStream(h2.stream.H2Stream):
+    """An h2 stream whose received header lists are checked once per connection.
+
+    h2 normalizes and validates every received header block with a chain
+    of generators, a pure function of the list and the validation flags
+    (with ``header_encoding`` off, as ours is). A server sends the same
+    response head again and again (the memoising decoder hands back equal
+    lists), so a list made only of plain ``HeaderTuple`` fields that passed
+    is remembered; anything else, and every failure, runs h2's code.
+    """
+
+    _hc_memo: _CheckedMemo
+
+    def _process_received_headers(
+        self, headers: Iterable[Any], header_validation_flags: Any, header_encoding: Any
+    ) -> list[Any]:
+        fields = tuple(headers)
+        plain = header_encoding is None and all(type(f) is HeaderTuple for f in fields)
+        if not plain:
+            return super()._process_received_headers(
+                fields, header_validation_flags, header_encoding
+            )
+        key = (header_validation_flags, fields)
+        memo = self._hc_memo
+        hit = memo.get(key)
+        if hit is not None:
+            return list(hit)
+        checked = super()._process_received_headers(fields, header_validation_flags, None)
+        if sum(len(n) + len(v) for n, v in fields) <= _CHECKED_MEMO_MAX_BYTES:
+            if len(memo) >= _CHECKED_MEMO_ENTRIES:
+                memo.clear()
+            memo[key] = list(checked)
+        return checked
+
+
+class H2ClientConnection(_H2Connection):
+    """The client's h2 connection, with the fast path of the module docstring.
+
+    It assumes ``normalize_outbound_headers`` and
+    ``validate_outbound_headers`` off (as :func:`new_h2_connection` sets
+    them): header lists come from ``_client.encode_request``.
+    """
+
+    def __init__(self, config: h2.config.H2Configuration) -> None:
+        super().__init__(config=config)
+        assert config.client_side
+        assert not config.normalize_outbound_headers
+        assert not config.validate_outbound_headers
+        limit = self.decoder.max_header_list_size
+        self.decoder = _MemoDecoder()
+        self.decoder.max_header_list_size = limit
+        self._fast_encode_memo: EncodeMemo = {}
+        self._fast_prune_at = _PRUNE_SLACK
+        self._checked_memo: _CheckedMemo = {}
+
+    def _begin_new_stream(
+        self, stream_id: int, allowed_ids: h2.connection.AllowedStreamIDs
+    ) -> h2.stream.H2Stream:
+        stream = super()._begin_new_stream(stream_id, allowed_ids)
+        # h2 builds its own H2Stream; _MemoStream only overrides a method
+        # and adds no slots, so the stream can become one in place.
+        stream.__class__ = _MemoStream
+        stream._hc_memo = self._checked_memo  # type: ignore[attr-defined]
+        return stream
+
+    def _fast_encode(self, headers: list[tuple[bytes, bytes]]) -> bytes:
+        """``self.encoder.encode(headers)``, memoised while the table is unchanged."""
+        return memo_encode(self.encoder, self._fast_encode_memo, headers)
+
+    def send_request_headers(
+        self, stream_id: int, headers: list[tuple[bytes, bytes]], end_stream: bool
+    ) -> None:
+        """``send_headers(stream_id, headers, end_stream)`` for a request on a new stream.
+
+        Raises what h2's ``send_headers`` raises (it runs instead whenever
+        the fast path's preconditions do not hold).
+        """
+        streams = self.streams
+        if (
+            stream_id in streams
+            or len(streams) + 1 > self.remote_settings.max_concurrent_streams
+            or any(type(field) is not tuple for field in headers)
+        ):
+            # An existing stream (trailers), a table that may be at the
+            # limit (h2 counts exactly, pruning as it goes), or a
+            # NeverIndexedHeaderTuple (it must reach hpack as such).
+            self.send_headers(stream_id, headers, end_stream)
+            return
+        if len(streams) >= self._fast_prune_at:
+            self._open_streams(1)  # prune closed streams, as h2's count does
+            self._fast_prune_at = len(streams) + _PRUNE_SLACK
+        # What H2Connection.send_headers and H2Stream.send_headers do, in
+        # their order: connection transition, new stream, stream transition,
+        # encoding, the END_STREAM transition, then the frames.
+        self.state_machine.process_input(_SEND_HEADERS)
+        stream: Any = self._begin_new_stream(stream_id, _CLIENT_IDS)
+        machine = stream.state_machine
+        machine.process_input(_STREAM_SEND_HEADERS)
+        block = self._fast_encode(headers)
+        flags = 0
+        if end_stream:
+            machine.process_input(_STREAM_SEND_END_STREAM)
+            flags = _END_STREAM
+        if stream._authority is None:
+            stream._authority = h2.utilities.authority_from_headers(headers)
+        stream.request_method = h2.utilities.extract_method_header(headers)
+        size = stream.max_outbound_frame_size
+        if len(block) <= size:
+            self._data_to_send += (
+                _frame_head(len(block), _HEADERS_TYPE, flags | _END_HEADERS, stream_id) + block
+            )
+            return
+        parts = [_frame_head(size, _HEADERS_TYPE, flags, stream_id), block[:size]]
+        for offset in range(size, len(block), size):
+            chunk = block[offset : offset + size]
+            last = offset + size >= len(block)
+            parts += (
+                _frame_head(len(chunk), _CONTINUATION_TYPE, _END_HEADERS if last else 0, stream_id),
+                chunk,
+            )
+        self._data_to_send += b"".join(parts)
