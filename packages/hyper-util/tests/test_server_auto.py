@@ -31,8 +31,8 @@ from hyper_core.http import Request, Response, Version
 from hyper_core.rt import IO
 from hyper_core.server.conn import http1, http2
 from hyper_core.testing import FakeTimer, memory_pipe
+from hyper_core.upgrade import Upgraded
 from hyper_util.server.conn import auto
-from hyper_util.server.conn._rewind import Rewind
 
 pytestmark = pytest.mark.anyio
 
@@ -414,10 +414,10 @@ async def test_version_read_timeout() -> None:
 
 
 async def test_rewind_replays_in_slices() -> None:
+    # What the auto server wraps a sniffed connection in.
     server_io, client_io = memory_pipe()
-    rewind = Rewind(server_io, b"abcdef")
+    rewind = Upgraded(server_io, b"abcdef")
     assert await rewind.receive(4) == b"abcd"
-    assert rewind.prefix == b"ef"
     assert await rewind.receive() == b"ef"
     await client_io.send(b"gh")
     assert await rewind.receive() == b"gh"
@@ -432,7 +432,7 @@ async def test_rewind_replays_in_slices() -> None:
     with pytest.raises(anyio.EndOfStream):
         await rewind.receive()
     await rewind.aclose()
-    assert rewind.inner is server_io
+    assert rewind.io is server_io
 
 
 # -- h2c upgrade -------------------------------------------------------------

@@ -35,7 +35,7 @@ import anyio
 
 from hyper_core.error import HyperError, UserError
 from hyper_core.http import Extensions, Request, Response
-from hyper_core.rt import IO, send_all
+from hyper_core.rt import IO, flush, send_all
 
 __all__ = ["OnUpgrade", "Parts", "Upgraded", "on"]
 
@@ -106,6 +106,10 @@ class Upgraded:
     async def send_many(self, items: list[bytes] | tuple[bytes, ...], /) -> None:
         """Write several chunks (vectored when the IO supports it)."""
         await send_all(self._io, items)
+
+    async def flush(self) -> None:
+        """Flush the IO if it buffers writes (the optional ``flush`` capability)."""
+        await flush(self._io)
 
     async def send_eof(self) -> None:
         """Shut down the write side of the IO."""

@@ -45,10 +45,10 @@ from hyper_core.rt import IO, Timer, default_timer, receive_or_eof
 from hyper_core.server.conn import http1 as _h1
 from hyper_core.server.conn import http2 as _h2
 from hyper_core.service import Service
+from hyper_core.upgrade import Upgraded
 
 from . import _h2c
 from ._h2c import DEFAULT_MAX_UPGRADE_BODY
-from ._rewind import Rewind as _Rewind
 
 __all__ = [
     "DEFAULT_MAX_UPGRADE_BODY",
@@ -294,7 +294,9 @@ class Connection:
                     return
                 version, prefix = sniffed
                 if prefix:
-                    io = _Rewind(io, prefix)
+                    # The sniffed bytes go back in front: an Upgraded replays
+                    # read-ahead before reading the IO (hyper's Rewind).
+                    io = Upgraded(io, prefix)
             self._version = version
             handed_over = True
             if version is Version.HTTP_2:
