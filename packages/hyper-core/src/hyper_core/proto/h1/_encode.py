@@ -44,6 +44,7 @@ __all__ = [
     "encode_request_head",
     "encode_response_head",
     "encode_trailers",
+    "response_switches",
     "title_case",
 ]
 
@@ -180,6 +181,27 @@ class OutgoingFraming:
         if mode == UNTIL_CLOSE:
             self.keep_alive = False
         return b"0\r\n\r\n" if mode == CHUNKED else b""
+
+
+def response_switches(status: int, method: bytes | None, upgrade_asked: bool) -> bool:
+    """Whether a final response hands the connection over: 101, or a 2xx to CONNECT.
+
+    A 2xx to a CONNECT that was not offered as an upgrade is an ordinary
+    response.
+
+    Raises:
+        UserError: a 1xx other than 101 (those go through
+            ``send_informational``), or a 101 to a request that asked for
+            no upgrade.
+    """
+    if status < 200 and status != 101:
+        raise UserError("1xx responses are sent with send_informational()")
+    switching = status == 101 or (method == b"CONNECT" and 200 <= status < 300)
+    if switching and not upgrade_asked:
+        if status == 101:
+            raise UserError("101 Switching Protocols without an upgrade request")
+        return False
+    return switching
 
 
 def encode_response_head(

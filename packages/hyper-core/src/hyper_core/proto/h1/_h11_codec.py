@@ -89,6 +89,7 @@ from ._encode import (
     encode_request_head,
     encode_response_head,
     encode_trailers,
+    response_switches,
 )
 from ._events import (
     NEED_DATA,
@@ -671,13 +672,7 @@ class H11Codec:
             raise UserError(f"cannot send a response head in state {self.our_state.value}")
         status = head.status
         method = self._request_method
-        switching = (status == 101) or (method == b"CONNECT" and 200 <= status < 300)
-        if status < 200 and status != 101:
-            raise UserError("1xx responses are sent with send_informational()")
-        if switching and not self._upgrade_asked:
-            if status == 101:
-                raise UserError("101 Switching Protocols without an upgrade request")
-            switching = False
+        switching = response_switches(status, method, self._upgrade_asked)
         out = self._out
         block = encode_response_head(
             out,

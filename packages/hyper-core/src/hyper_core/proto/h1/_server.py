@@ -456,16 +456,8 @@ class ServerDispatcher:
             raise UserError(f"a service may not return status {status}: 1xx is not final")
         body = response.body
         if type(body) is Full and self._continue_writing is None and self._body is None:
-            # Nothing to wait for: one encode, one write (self._write, inlined).
-            data = codec.send_message(self._response_head(response), body.data)
-            try:
-                await self._io.send(data)
-            except _IO_ERRORS as exc:
-                codec.send_failed()
-                raise ClosedError("the connection failed while writing the response") from exc
-            except BaseException:
-                codec.send_failed()
-                raise
+            # Nothing to wait for: one encode, one write.
+            await self._write(codec.send_message(self._response_head(response), body.data))
         else:
             await self._respond(response)
         if codec.their_state is _SEND_BODY:
