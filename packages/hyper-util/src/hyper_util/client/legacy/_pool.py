@@ -474,11 +474,7 @@ class Pool:
         """An HTTP/1 exchange ended without reaching the body's end: close it."""
         to_close: list[PooledConn] = []
         conn.in_flight = 0
-        if conn.counted:
-            self._drop(conn, to_close)
-            self._slot_freed(to_close)
-        else:
-            to_close.append(conn)
+        self._retire(conn, to_close)
         return to_close
 
     def release(self, conn: PooledConn, now: float) -> list[PooledConn]:
@@ -491,11 +487,7 @@ class Pool:
         if not conn.pooled or self.closed or conn.is_closed():
             # Not shared (pooling off, or one too many): it served its request.
             self._unlist(conn)
-            if conn.counted:
-                self._drop(conn, to_close)
-                self._slot_freed(to_close)
-            else:
-                to_close.append(conn)
+            self._retire(conn, to_close)
         return to_close
 
     def remove(self, conn: PooledConn) -> list[PooledConn]:
@@ -508,6 +500,14 @@ class Pool:
             self._open -= 1
             self._slot_freed(to_close)
         return to_close
+
+    def _retire(self, conn: PooledConn, to_close: list[PooledConn]) -> None:
+        """Close ``conn``; if it held a slot, free it for the next waiter."""
+        if conn.counted:
+            self._drop(conn, to_close)
+            self._slot_freed(to_close)
+        else:
+            to_close.append(conn)
 
     def _slot_freed(self, to_close: list[PooledConn]) -> None:
         """A slot became free: the first waiter that can use it may connect."""
