@@ -12,6 +12,7 @@ loopback-TCP variants are in ``test_client_h1_wire.py``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -188,6 +189,7 @@ def test_public_names() -> None:
         "Connection",
         "DEFAULT_MAX_BUF_SIZE",
         "DEFAULT_MAX_HEADERS",
+        "DEFAULT_MAX_INFORMATIONAL_RESPONSES",
         "Parts",
         "SendRequest",
         "TrySendError",
@@ -480,6 +482,57 @@ async def test_failing_informational_callback_fails_the_request() -> None:
         with pytest.raises(UserError) as info:
             await outcome.get()
         assert isinstance(info.value.__cause__, RuntimeError)
+
+
+async def test_informational_responses_without_end_fail_promptly() -> None:
+    # A server that answers with 1xx responses forever: the request fails
+    # after the 16th, long before any outer timeout would end it.
+    async with client() as c:
+        seen: list[int] = []
+        request = Request()
+        ext.on_informational(request, lambda r: seen.append(r.status))
+        outcome = c.send(request)
+        await c.peer.read_until(b"\r\n\r\n")
+
+        async def flood() -> None:
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                while True:
+                    await c.peer.stream.send(b"HTTP/1.1 102 Processing\r\n\r\n" * 4)
+
+        c.tg.start_soon(flood)
+        with anyio.fail_after(5), pytest.raises(ParseError, match="informational") as info:
+            await outcome.get()
+        assert info.value.status_hint is None
+        assert seen == [102] * http1.DEFAULT_MAX_INFORMATIONAL_RESPONSES
+        assert c.sender.is_closed()
+
+
+@pytest.mark.parametrize(("limit", "sent", "ok"), [(2, 2, True), (2, 3, False), (0, 1, False)])
+async def test_max_informational_responses_option(limit: int, sent: int, ok: bool) -> None:
+    async with client(max_informational_responses=limit) as c:
+        outcome = c.send(Request())
+        await c.peer.read_until(b"\r\n\r\n")
+        await c.peer.stream.send(b"HTTP/1.1 103 Early Hints\r\n\r\n" * sent + OK_EMPTY)
+        if ok:
+            assert (await outcome.get()).status == 200
+        else:
+            with pytest.raises(ParseError, match=f"more than {limit} informational"):
+                await outcome.get()
+
+
+async def test_no_informational_limit_when_none() -> None:
+    async with client(max_informational_responses=None) as c:
+        seen: list[int] = []
+        request = Request()
+        ext.on_informational(request, lambda r: seen.append(r.status))
+        response = await answer(c, request, b"HTTP/1.1 100 Continue\r\n\r\n" * 100 + OK_EMPTY)
+        assert response.status == 200
+        assert len(seen) == 100
+
+
+def test_max_informational_responses_cannot_be_negative() -> None:
+    with pytest.raises(ValueError, match="max_informational_responses"):
+        http1.Builder(max_informational_responses=-1)
 
 
 async def test_several_informational_responses_are_skipped() -> None:

@@ -51,6 +51,7 @@ from hyper_core.upgrade import Parts
 __all__ = [
     "DEFAULT_MAX_BUF_SIZE",
     "DEFAULT_MAX_HEADERS",
+    "DEFAULT_MAX_INFORMATIONAL_RESPONSES",
     "Builder",
     "Connection",
     "Parts",
@@ -65,6 +66,11 @@ __all__ = [
 DEFAULT_MAX_BUF_SIZE: Final = 417_792
 #: hyper's default limit on header fields in a response head.
 DEFAULT_MAX_HEADERS: Final = 100
+#: Informational (1xx) responses accepted before a final response: a
+#: ``100 Continue``, a few ``103 Early Hints`` and the odd ``102 Processing``
+#: fit with room to spare; a server that sends them without end is cut off
+#: after 16 instead of holding the request until an outer timeout.
+DEFAULT_MAX_INFORMATIONAL_RESPONSES: Final = 16
 
 B = TypeVar("B", bound=Body)
 
@@ -87,6 +93,11 @@ class Builder:
             431. It also caps the adaptive read size.
         max_headers: Most header fields in a response head, and in a trailer
             section (hyper: 100); more is a ``ParseError``.
+        max_informational_responses: Most informational (1xx) responses
+            accepted before the final response of one request (default 16;
+            each is bounded by ``max_buf_size`` too); one more is a
+            ``ParseError``, raised as soon as it arrives. ``None``: no limit
+            (hyper has none).
         allow_obsolete_multiline_headers_in_responses: Accept obsolete line
             folding in response heads, replacing each fold with one space
             (hyper: off, and a folded header is a ``ParseError``).
@@ -101,7 +112,8 @@ class Builder:
 
     Raises:
         ValueError: ``max_buf_size`` below 8192, ``max_headers`` or
-            ``read_buf_exact_size`` below 1.
+            ``read_buf_exact_size`` below 1, ``max_informational_responses``
+            negative.
     """
 
     __slots__ = ("_config",)
@@ -113,10 +125,13 @@ class Builder:
         preserve_header_case: bool = False,
         max_buf_size: int = DEFAULT_MAX_BUF_SIZE,
         max_headers: int = DEFAULT_MAX_HEADERS,
+        max_informational_responses: int | None = DEFAULT_MAX_INFORMATIONAL_RESPONSES,
         allow_obsolete_multiline_headers_in_responses: bool = False,
         read_buf_exact_size: int | None = None,
         timer: Timer | None = None,
     ) -> None:
+        if max_informational_responses is not None and max_informational_responses < 0:
+            raise ValueError("max_informational_responses cannot be negative")
         if max_buf_size < _MIN_BUF_SIZE:
             raise ValueError(f"max_buf_size must be at least {_MIN_BUF_SIZE} bytes")
         if max_headers < 1:
@@ -128,6 +143,7 @@ class Builder:
             preserve_header_case=preserve_header_case,
             max_buf_size=max_buf_size,
             max_headers=max_headers,
+            max_informational=max_informational_responses,
             allow_obs_fold=allow_obsolete_multiline_headers_in_responses,
             read_buf_exact_size=read_buf_exact_size,
             timer=timer,
@@ -153,6 +169,7 @@ async def handshake(
     preserve_header_case: bool = False,
     max_buf_size: int = DEFAULT_MAX_BUF_SIZE,
     max_headers: int = DEFAULT_MAX_HEADERS,
+    max_informational_responses: int | None = DEFAULT_MAX_INFORMATIONAL_RESPONSES,
     allow_obsolete_multiline_headers_in_responses: bool = False,
     read_buf_exact_size: int | None = None,
     timer: Timer | None = None,
@@ -163,6 +180,7 @@ async def handshake(
         preserve_header_case=preserve_header_case,
         max_buf_size=max_buf_size,
         max_headers=max_headers,
+        max_informational_responses=max_informational_responses,
         allow_obsolete_multiline_headers_in_responses=allow_obsolete_multiline_headers_in_responses,
         read_buf_exact_size=read_buf_exact_size,
         timer=timer,

@@ -134,6 +134,7 @@ class ClientConfig:
         "allow_obs_fold",
         "max_buf_size",
         "max_headers",
+        "max_informational",
         "preserve_header_case",
         "read_buf_exact_size",
         "timer",
@@ -150,11 +151,13 @@ class ClientConfig:
         allow_obs_fold: bool,
         read_buf_exact_size: int | None,
         timer: Timer | None,
+        max_informational: int | None = None,
     ) -> None:
         self.title_case_headers = title_case_headers
         self.preserve_header_case = preserve_header_case
         self.max_buf_size = max_buf_size
         self.max_headers = max_headers
+        self.max_informational = max_informational
         self.allow_obs_fold = allow_obs_fold
         self.read_buf_exact_size = read_buf_exact_size
         self.timer = timer
@@ -653,6 +656,7 @@ class ClientDispatcher:
 
     async def _read_head(self, exchange: _Exchange, request: Request[Any]) -> Response[Incoming]:
         codec = self._codec
+        informational = 0
         while True:
             event = codec.next_event()
             if event is NEED_DATA:
@@ -663,6 +667,14 @@ class ClientDispatcher:
                 continue
             if type(event) is ResponseHead:
                 if event.status < 200 and codec.their_state is not _SWITCHED:
+                    informational += 1
+                    limit = self._config.max_informational
+                    if limit is not None and informational > limit:
+                        raise ParseError(
+                            f"more than {limit} informational (1xx) responses before the "
+                            "final response (max_informational_responses)",
+                            status_hint=None,
+                        )
                     self._informational(request, event)
                     continue
                 return self._response(exchange, event)
