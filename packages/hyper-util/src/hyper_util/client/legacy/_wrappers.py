@@ -18,7 +18,13 @@ A timed-out write is reported by raising :class:`WriteTimedOut`, a subclass
 of ``anyio.BrokenResourceError``, from ``send``: to the connection it is a
 broken stream (which it is, once part of a message may be on the wire), and
 the client finds it in the error's ``__cause__`` chain to raise
-``WriteTimeoutError`` instead.
+``WriteTimeoutError`` instead. It breaks the stream both ways: the
+``receive`` waiting at that moment (interrupted through the inner IO's
+``interrupt_receive``, or a cancel scope when it has none) and every later
+one raise it too. A streamed request body is written by a task of its own
+while the caller waits for the response; hyper-core reads on after a failed
+body write (the server may have answered early), so without this the
+caller would wait for a response that a server not reading never sends.
 """
 
 from __future__ import annotations
@@ -32,7 +38,11 @@ import anyio
 from hyper_core.body import Frame, Incoming, SizeHint
 from hyper_core.error import HyperError
 from hyper_core.rt import IO, Timer, send_all
-from hyper_util.client.legacy._errors import ReadTimeoutError, TotalTimeoutError
+from hyper_util.client.legacy._errors import (
+    ReadTimeoutError,
+    TotalTimeoutError,
+    WriteTimeoutError,
+)
 
 __all__ = ["PooledBodySource", "TimedWriteIO", "WriteTimedOut", "drive_sync", "find_cause"]
 
@@ -77,7 +87,10 @@ class TimedWriteIO:
     """An IO whose ``send`` calls each give up after ``timeout`` seconds."""
 
     __slots__ = (
+        "_interrupt",
         "_io",
+        "_receiving",
+        "_timed_out",
         "_timeout",
         "_timer",
         "interrupt_receive",
@@ -93,12 +106,16 @@ class TimedWriteIO:
         self._io = io
         self._timer = timer
         self._timeout = timeout
+        self._timed_out = False
+        self._receiving: anyio.CancelScope | None = None
+        self._interrupt: Callable[[BaseException], bool] | None = None
         # Reads are not timed here: the inner IO's read capabilities serve
         # as they are (left unset, so absent, when the inner IO lacks one).
         capabilities = [getattr(io, name, None) for name in _READ_CAPABILITIES]
         if all(c is not None for c in capabilities):
             for name, capability in zip(_READ_CAPABILITIES, capabilities, strict=True):
                 setattr(self, name, capability)
+            self._interrupt = self.interrupt_receive
 
     @property
     def inner(self) -> IO:
@@ -106,32 +123,72 @@ class TimedWriteIO:
         return self._io
 
     async def receive(self, max_bytes: int = 65536, /) -> bytes:
-        """Read from the wrapped IO (no time limit here)."""
-        return await self._io.receive(max_bytes)
+        """Read from the wrapped IO (no time limit here).
+
+        Raises:
+            WriteTimedOut: A write timed out (now or earlier): the stream is broken.
+        """
+        if self._timed_out:
+            raise WriteTimedOut
+        if self._interrupt is not None:
+            # A timed-out write interrupts this read through the inner IO.
+            return await self._io.receive(max_bytes)
+        with anyio.CancelScope() as scope:
+            self._receiving = scope
+            try:
+                return await self._io.receive(max_bytes)
+            finally:
+                self._receiving = None
+        raise WriteTimedOut  # only _timed_out_now() cancels this scope
+
+    def _timed_out_now(self) -> WriteTimedOut:
+        """Break the stream both ways (see the module docstring); return the error."""
+        self._timed_out = True
+        error = WriteTimedOut()
+        if self._interrupt is not None:
+            self._interrupt(error)
+        elif self._receiving is not None:
+            self._receiving.cancel()
+        return error
 
     async def send(self, item: bytes, /) -> None:
         """Write ``item``; raise :class:`WriteTimedOut` after the write timeout."""
+        if self._timed_out:
+            raise WriteTimedOut
         timer = self._timer
         with timer.deadline(timer.now() + self._timeout) as deadline:
             await self._io.send(item)
         if deadline.expired:
-            raise WriteTimedOut
+            raise self._timed_out_now()
 
     async def send_many(self, items: Sequence[bytes], /) -> None:
         """Write every chunk (vectored when the IO can); same limit as :meth:`send`."""
+        if self._timed_out:
+            raise WriteTimedOut
         timer = self._timer
         with timer.deadline(timer.now() + self._timeout) as deadline:
             await send_all(self._io, items)
         if deadline.expired:
-            raise WriteTimedOut
+            raise self._timed_out_now()
 
     async def send_eof(self) -> None:
         """Shut down the write side of the wrapped IO."""
         await self._io.send_eof()
 
     async def aclose(self) -> None:
-        """Close the wrapped IO."""
-        await self._io.aclose()
+        """Close the wrapped IO; at once (no flush of queued bytes) after a timed-out write.
+
+        A peer that did not read for ``timeout`` seconds would not take the
+        bytes still queued either: waiting for them only delays the close.
+        """
+        if self._timed_out:
+            # anyio.aclose_forcefully's way: a stream closed in a cancelled
+            # scope aborts instead of flushing.
+            with anyio.CancelScope() as scope:
+                scope.cancel()
+                await self._io.aclose()
+        else:
+            await self._io.aclose()
 
     def extra(self, attribute: Any, default: Any = None) -> Any:
         """Pass anyio typed attributes through (``SocketAttribute``...)."""
@@ -187,6 +244,8 @@ class PooledBodySource:
         Raises:
             ReadTimeoutError: No data within ``read_timeout``.
             TotalTimeoutError: The total deadline passed.
+            WriteTimeoutError: The request body, still being written, timed
+                out (the connection broke).
             hyper_core.error.HyperError: Reading failed (the connection's error).
 
         Cancel safety: cancelled from outside while waiting, nothing is lost.
@@ -210,8 +269,10 @@ class PooledBodySource:
                     raise ReadTimeoutError(
                         f"no response body data within the read timeout ({read_timeout} s)"
                     )
-        except (HyperError, Exception):
+        except (HyperError, Exception) as exc:
             self._end(False)
+            if find_cause(exc, WriteTimedOut) is not None:
+                raise WriteTimeoutError("writing the request body timed out") from exc
             raise
         if frame is None:
             self._end(True)
