@@ -427,7 +427,10 @@ class Client:
         total = self._total_timeout
         total_at = _NEVER if total is None else self._timer.now() + total
         for attempt in (0, 1):
-            conn, reused = await self._acquire(key, uri, total_at)
+            # A retry never takes another idle HTTP/1 connection: it failed
+            # on one that the server had closed, and the next idle one may be
+            # just as stale (a server closing idle connections closes many).
+            conn, reused = await self._acquire(key, uri, total_at, fresh=attempt == 1)
             try:
                 return await self._exchange(conn, reused, request, key, origin, total_at, attempt)
             except _Retry as retry:
@@ -438,10 +441,16 @@ class Client:
 
     # ------------------------------------------------------------- acquiring
 
-    async def _acquire(self, key: PoolKey, uri: Uri, total_at: float) -> tuple[PooledConn, bool]:
-        """Get a connection for ``key``: (connection, whether it was reused)."""
+    async def _acquire(
+        self, key: PoolKey, uri: Uri, total_at: float, *, fresh: bool = False
+    ) -> tuple[PooledConn, bool]:
+        """Get a connection for ``key``: (connection, whether it was reused).
+
+        ``fresh``: open a new connection rather than take an idle HTTP/1 one
+        (see :meth:`Pool.checkout`).
+        """
         pool = self._pool
-        if self._tg is not None:
+        if self._tg is not None and not fresh:
             conn = pool.take_idle(key, self._now())
             if conn is not None:
                 self._active += 1
@@ -452,7 +461,7 @@ class Client:
         while True:
             if pool.closed or self._tg is None:
                 raise ClosedError("the client is closed")
-            checkout = pool.checkout(key, self._now(), want_h2=want_h2)
+            checkout = pool.checkout(key, self._now(), want_h2=want_h2, fresh=fresh)
             if checkout.to_close:
                 self._close(checkout.to_close)
             kind = checkout.kind
