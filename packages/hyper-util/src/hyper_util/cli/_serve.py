@@ -31,7 +31,8 @@ from hyper_core.rt import IO
 from hyper_core.service import Service
 from hyper_util.cli._echo import echo
 from hyper_util.cli._static import StaticFiles
-from hyper_util.server import serve
+from hyper_util.server import serve, startup_line
+from hyper_util.server._serve import listen_url
 from hyper_util.server.conn import auto
 
 __all__ = ["ServeOptions", "main_serve", "make_service", "run_serve"]
@@ -100,17 +101,6 @@ def make_service(options: ServeOptions) -> Service[Any]:
     return StaticFiles(options.directory)
 
 
-def _address(bound: object, scheme: str = "http") -> str:
-    if isinstance(bound, tuple):
-        host, port = bound[0], bound[1]
-        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
-    return f"unix:{bound}"
-
-
-_PROTOCOLS = {"auto": "HTTP/1.1 and HTTP/2 (h2c)", "1": "HTTP/1.1", "2": "HTTP/2 (h2c)"}
-_TLS_PROTOCOLS = {"auto": "HTTPS: ALPN h2 and http/1.1", "1": "HTTPS: http/1.1", "2": "HTTPS: h2"}
-
-
 def _builder(mode: HttpMode) -> auto.Builder:
     if mode == "1":
         return auto.Builder(http1_only=True)
@@ -148,6 +138,7 @@ async def run_serve(
     """
     if tls is None:
         tls = make_tls(options)
+    builder = _builder(options.http)
     async with anyio.create_task_group() as tg:
         bound = await tg.start(
             partial(
@@ -156,19 +147,18 @@ async def run_serve(
                 host=options.host,
                 port=options.port,
                 uds=options.uds,
-                builder=_builder(options.http),
+                builder=builder,
                 shutdown_event=shutdown_event,
                 shutdown_timeout=SHUTDOWN_GRACE,
                 handle_signals=signals,
                 access_log=options.access_log,
                 tls=tls,
+                announce=False,  # the command's own line, on ``out``, instead
             )
         )
-        address = _address(bound, "https" if tls is not None else "http")
-        protocols = (_TLS_PROTOCOLS if tls is not None else _PROTOCOLS)[options.http]
-        out.write(f"listening on {address} ({protocols})\n")
+        out.write(startup_line(bound, builder, tls=tls is not None) + "\n")
         out.flush()
-        task_status.started(address)
+        task_status.started(listen_url(bound, tls=tls is not None))
 
 
 def main_serve(options: ServeOptions, backend: str) -> int:

@@ -14,6 +14,7 @@ from hyper_util.server._serve import (
     DEFAULT_SHUTDOWN_TIMEOUT,
     SERVER_LOGGER,
     serve,
+    startup_line,
 )
 from hyper_util.server.graceful import GracefulShutdown, Watched
 
@@ -26,4 +27,5 @@ __all__ = [
     "Watched",
     "conn",
     "serve",
+    "startup_line",
 ]

@@ -17,6 +17,10 @@ Strategy:
   clients wait in the kernel's backlog (they are not accepted and then
   dropped). A failed accept (out of file descriptors...) is logged and
   retried after a short pause instead of spinning.
+* One startup line (``listening on http://127.0.0.1:8000 (HTTP/1.1 and
+  HTTP/2 (h2c))``), as uvicorn prints: through the ``hyper_util.server``
+  logger at INFO when logging is set up (some handler would see it), else
+  straight to stderr, so it shows without any logging setup and never twice.
 * Shutdown, in order: stop accepting and close the listening socket (new
   connections are refused), signal every connection through
   :class:`~hyper_util.server.graceful.GracefulShutdown`, wait at most
@@ -32,6 +36,7 @@ import logging
 import os
 import signal
 import stat
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -39,7 +44,7 @@ from typing import Any, Final
 import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute, SocketListener, TaskStatus
-from anyio.streams.tls import TLSAttribute
+from anyio.streams.tls import TLSAttribute, TLSListener
 
 from hyper_core.error import HyperError
 from hyper_core.rt import IO
@@ -59,6 +64,7 @@ __all__ = [
     "DEFAULT_SHUTDOWN_TIMEOUT",
     "SERVER_LOGGER",
     "serve",
+    "startup_line",
 ]
 
 #: Most connections served at once (1,000: under the common 1,024 soft limit
@@ -94,6 +100,7 @@ async def serve(
     backlog: int = DEFAULT_BACKLOG,
     fast: bool | None = None,
     tls: Callable[[IO], Awaitable[IO]] | None = None,
+    announce: bool = True,
     task_status: TaskStatus[Any] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``service`` on HTTP/1.1 and HTTP/2 until shut down.
@@ -131,6 +138,11 @@ async def serve(
             a slow handshake never delays other accepts; a hook that raises
             drops that connection. Its result's ``TLSAttribute.alpn_protocol``
             picks HTTP/2 or HTTP/1.1.
+        announce: Say where the server listens and what it speaks, in one
+            line (:func:`startup_line`) once it accepts: on the
+            ``hyper_util.server`` logger at INFO when logging is set up,
+            else on stderr, so it shows with no logging setup (as uvicorn's
+            does). ``False``: only ``task_status`` reports the address.
         task_status: For ``await task_group.start(serve, ...)``: reports
             the bound address (``(host, port)`` for TCP, the path for a Unix
             socket) once the server is accepting.
@@ -161,6 +173,7 @@ async def serve(
         shutdown_timeout=shutdown_timeout,
         access_log=access_log,
         tls=tls,
+        announce=announce,
     )
     try:
         await server.run(shutdown_event, handle_signals, task_status)
@@ -184,6 +197,43 @@ def _listener_address(listener: anyio.abc.Listener[Any]) -> Any:
     return listener.extra(SocketAttribute.local_address, None)
 
 
+def listen_url(address: object, *, tls: bool) -> str:
+    """``http(s)://host:port`` for a bound IP address, ``unix:PATH`` for a Unix socket."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = str(address[0]), address[1]
+        scheme = "https" if tls else "http"
+        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+    return f"unix:{address}" if address else "an unknown address"
+
+
+def startup_line(address: object, builder: auto.Builder, *, tls: bool) -> str:
+    """The line ``serve()`` (and ``python -m hyper_util serve``) print when they start.
+
+    ``listening on URL (PROTOCOLS)``: e.g. ``listening on
+    http://127.0.0.1:8000 (HTTP/1.1 and HTTP/2 (h2c))`` or ``listening on
+    https://[::1]:8443 (HTTPS: ALPN h2 and http/1.1)``; a Unix socket is
+    ``unix:PATH``.
+    """
+    where = listen_url(address, tls=tls)
+    h1, h2 = builder.is_http1_available(), builder.is_http2_available()
+    if h1 and h2:
+        what = "HTTPS: ALPN h2 and http/1.1" if tls else "HTTP/1.1 and HTTP/2 (h2c)"
+    elif h2:
+        what = "HTTPS: h2" if tls else "HTTP/2 (h2c)"
+    else:
+        what = "HTTPS: http/1.1" if tls else "HTTP/1.1"
+    return f"listening on {where} ({what})"
+
+
+def _announce(line: str) -> None:
+    # Through logging when it is set up (a handler would see the record);
+    # otherwise, like uvicorn's default, on stderr: never lost, never twice.
+    if _log.hasHandlers():
+        _log.info("%s", line)
+    else:
+        print(line, file=sys.stderr, flush=True)
+
+
 class _Server:
     """The state of one ``serve`` call."""
 
@@ -197,9 +247,11 @@ class _Server:
         shutdown_timeout: float | None,
         access_log: bool,
         tls: Callable[[IO], Awaitable[IO]] | None = None,
+        announce: bool = True,
     ) -> None:
         self._service = service
         self._tls = tls
+        self._announce = announce
         self._listener = listener
         self._builder = builder
         self._slots = anyio.Semaphore(max_connections)
@@ -232,7 +284,9 @@ class _Server:
             accept_scope = anyio.CancelScope()
             tg.start_soon(self._accept_loop, accept_scope)
             address = _listener_address(self._listener)
-            _log.info("listening on %s", format_address(address))
+            if self._announce:
+                tls = self._tls is not None or isinstance(self._listener, TLSListener)
+                _announce(startup_line(address, self._builder, tls=tls))
             task_status.started(address)
             await self._stop.wait()
             # New connections are refused from here on: the socket is closed.

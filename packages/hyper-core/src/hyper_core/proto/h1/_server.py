@@ -60,6 +60,7 @@ from hyper_core.ext import HeaderCaseMap, ReasonPhrase
 from hyper_core.http import Headers, Method, Request, Response, StatusCode, Uri, Version
 from hyper_core.http._method import _BY_BYTES as _METHODS
 from hyper_core.http._uri import _ORIGIN_CACHE
+from hyper_core.proto._log import client_fault, service_failed
 from hyper_core.rt import IO, send_all
 from hyper_core.upgrade import _attach_pending, _Pending
 
@@ -90,6 +91,18 @@ _HTTP_10: Final = Version.HTTP_10
 _CONTINUE: Final = ResponseHead(100, b"Continue", b"1.1", [])
 _reasons: dict[int, bytes] = {}
 _IO_ERRORS: Final = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+
+
+def _in_chain(exc: BaseException, target: BaseException) -> bool:
+    """Whether ``target`` is ``exc`` or in its cause/context chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if current is target:
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _reason(status: int) -> bytes:
@@ -345,11 +358,18 @@ class ServerDispatcher:
             except Exception as exc:
                 await self._stop_watcher()
                 await self._service_failed()
+                self._log_service_error(request, exc)
                 raise UserError("the service raised an exception") from exc
-            answer = self._plain_answer(result)
-            if answer is None:
-                await self._answer(result)
-            else:
+            try:
+                answer = self._plain_answer(result)
+                if answer is None:
+                    await self._answer(result)
+            except (UserError, BodyError) as exc:
+                # Not a valid final response, or its body failed: the
+                # application's fault (I/O failures are ClosedError).
+                service_failed(self._io, request, exc)
+                raise
+            if answer is not None:
                 # self._write, inlined.
                 try:
                     await send(answer)
@@ -364,6 +384,17 @@ class ServerDispatcher:
             codec.start_next_cycle()
             self._idle_mark += 1
             self._idle = True
+
+    def _log_service_error(self, request: Request[Incoming], exc: Exception) -> None:
+        # A service that raised because reading the request body failed
+        # (the client cut it short or broke its framing) passes the
+        # client's fault on: DEBUG. Anything else is the application's.
+        source = self._body
+        failure = None if source is None else source.failure
+        if failure is not None and _in_chain(exc, failure):
+            client_fault(self._io, request, exc)
+        else:
+            service_failed(self._io, request, exc)
 
     async def _reject(self, exc: ParseError) -> None:
         # Answer a malformed request once, if nothing of a response was sent.
