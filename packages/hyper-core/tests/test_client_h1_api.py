@@ -535,6 +535,50 @@ def test_max_informational_responses_cannot_be_negative() -> None:
         http1.Builder(max_informational_responses=-1)
 
 
+#: What an HTTP/2 server writes first: its SETTINGS frame (RFC 9113 section
+#: 3.4), here MAX_CONCURRENT_STREAMS=100, then (to an HTTP/1 request) GOAWAY.
+H2_SETTINGS = b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64"
+H2_GOAWAY = b"\x00\x00\x08\x07\x00\x00\x00\x00\x00" + b"\x00" * 7 + b"\x01"
+
+
+async def test_http2_only_server_answering_the_request_is_named() -> None:
+    async with client() as c:
+        outcome = c.send(Request(headers={"host": "x"}))
+        await c.peer.read_until(b"\r\n\r\n")
+        await c.peer.stream.send(H2_SETTINGS + H2_GOAWAY)
+        with pytest.raises(ParseError, match="the server speaks HTTP/2 only") as info:
+            await outcome.get()
+        assert info.value.status_hint is None
+        assert c.sender.is_closed()
+
+
+async def test_http2_only_server_greeting_first_is_named() -> None:
+    # The SETTINGS frame arrives before any request: the idle connection
+    # closes, and a request then says why (as the cause of "not ready").
+    async with client() as c:
+        await c.peer.stream.send(H2_SETTINGS)
+        with anyio.fail_after(5):
+            while not c.sender.is_closed():  # noqa: ASYNC110 - the connection task closes it
+                await anyio.sleep(0.01)
+        with pytest.raises(CanceledError) as info:
+            await c.sender.send_request(Request(headers={"host": "x"}))
+        assert isinstance(info.value.__cause__, ParseError)
+        assert "the server speaks HTTP/2 only" in str(info.value.__cause__)
+
+
+async def test_a_response_starting_with_nul_in_its_body_is_not_taken_for_http2() -> None:
+    async with client() as c:
+        response = await answer(
+            c, Request(headers={"host": "x"}), OK_EMPTY[:-4] + b"\r\nX: y\r\n\r\n"
+        )
+        assert response.status == 200
+        c2 = c.send(Request(headers={"host": "x"}))
+        await c.peer.read_until(b"\r\n\r\n")
+        await c.peer.stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n" + H2_SETTINGS[:9])
+        second = await c2.get()
+        assert (await collect(second.body)).to_bytes() == H2_SETTINGS[:9]
+
+
 async def test_several_informational_responses_are_skipped() -> None:
     async with client() as c:
         seen: list[tuple[int, str | None]] = []

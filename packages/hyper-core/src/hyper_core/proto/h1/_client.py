@@ -104,6 +104,25 @@ _METHOD_BYTES: Final = {
 }
 
 
+_HTTP2_ONLY: Final = (
+    "the server speaks HTTP/2 only: it sent an HTTP/2 frame where an HTTP/1.1 "
+    "response belongs (talk to it with HTTP/2 prior knowledge)"
+)
+
+
+def _looks_like_http2(first: bytes) -> bool:
+    """Whether a connection's first bytes are an HTTP/2 frame rather than HTTP/1.
+
+    An HTTP/2 server starts with a SETTINGS frame (RFC 9113 section 3.4)
+    and may answer an HTTP/1 request with GOAWAY: a 9-byte frame header of
+    type 0x4 or 0x7 on stream 0, whose length starts with a zero byte. An
+    HTTP/1 response starts with ``HTTP/``.
+    """
+    if first[0] != 0:
+        return False
+    return len(first) < 9 or (first[3] in (0x4, 0x7) and first[5:9] == b"\x00\x00\x00\x00")
+
+
 def _canonical_reason(status: int) -> bytes:
     reason = _reasons.get(status)
     if reason is None:
@@ -225,6 +244,7 @@ class ClientDispatcher:
         "_config",
         "_driver_event",
         "_exchange",
+        "_heard",
         "_idle_scope",
         "_interrupt",
         "_io",
@@ -291,6 +311,7 @@ class ClientDispatcher:
         self._nowait = nowait
         self._interrupt = interrupt
         self._driver_event: anyio.Event | None = None  # the connection task sleeps (watch mode)
+        self._heard = False  # any byte received yet (the first ones may be HTTP/2's)
 
     @property
     def io(self) -> IO:
@@ -619,8 +640,23 @@ class ClientDispatcher:
         self._received(data)
 
     def _received(self, data: bytes) -> None:
-        """Hand bytes read from the IO (``b""``: EOF) to the codec, or end an idle connection."""
+        """Hand bytes read from the IO (``b""``: EOF) to the codec, or end an idle connection.
+
+        Raises:
+            ParseError: the first bytes of the connection are an HTTP/2 frame.
+        """
         state = self._state
+        if not self._heard and data:
+            self._heard = True
+            if _looks_like_http2(data):
+                # Closed here, not only raised: the reader may be the
+                # connection task, which drops errors once a request is in
+                # flight; the exchange then gets this error from the close.
+                error = ParseError(_HTTP2_ONLY, status_hint=None)
+                self._close(error)
+                if state is _IDLE:
+                    return
+                raise error
         if state is _IDLE:
             # Nobody asked for these bytes: an answer to no request must never
             # be taken for the answer to the next one.

@@ -49,6 +49,7 @@ import anyio.abc
 from hyper_core.body import Body, Empty, Incoming
 from hyper_core.client.conn import TrySendError, http1, http2
 from hyper_core.error import (
+    CanceledError,
     ClosedError,
     HyperError,
     UserError,
@@ -605,6 +606,12 @@ class Client:
                 ) from error
             if attempt == 0 and reused and self._retry and may_retry(conn, exc, request):
                 raise _Retry(error) from None
+            if isinstance(error, CanceledError) and isinstance(error.__cause__, HyperError):
+                # "Not ready" because the connection had already failed: its
+                # failure is the answer (say, a server that speaks only
+                # HTTP/2 answering an HTTP/1.1 connection with SETTINGS).
+                reason = error.__cause__
+                raise reason from reason.__cause__  # its own chain, not ours
             raise error from None
         except BaseException:
             self._finished(conn, False)
