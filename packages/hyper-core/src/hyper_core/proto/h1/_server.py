@@ -14,7 +14,12 @@ Strategy (speed and bounded resources):
   buffer.
 * A ``Full`` or ``Empty`` response body takes a fast path: head, body and end
   are encoded in one codec call and written with one ``send``. Other bodies
-  are written frame by frame, each write awaited (backpressure).
+  are written frame by frame, each write awaited (backpressure). No single
+  ``send`` carries more than ``WRITE_CHUNK`` bytes of a larger body (a big
+  ``Full`` body is written as a stream: head, then the body in pieces,
+  never joined to its head in a copy), so what waits in the IO's write
+  buffer for a slow reader is bounded by that buffer's limits plus one
+  piece, not by the size of the response.
 * The usual request (no body, no upgrade) answered with a ``Full`` body by a
   service that does not suspend costs no coroutine of the dispatcher's own:
   the request loop takes the service's first step itself and encodes the
@@ -32,6 +37,12 @@ Strategy (speed and bounded resources):
   never earlier (the first period, from the connection's start, is timed
   exactly). Idle means waiting for a request head or draining an unread
   body: a silent or slow client is closed, never left holding the task.
+* ``send_stall_timeout`` (nginx's ``send_timeout``) uses the same watchdog:
+  each write counts itself in and out (two integer increments), and the
+  watchdog closes the connection once one write has not finished for the
+  timeout. Each write is at most ``WRITE_CHUNK`` bytes, so a client must
+  read at least ``WRITE_CHUNK / send_stall_timeout`` bytes per second
+  (about 1 KiB/s with the defaults) or be cut off.
 * Graceful shutdown disables keep-alive; a connection waiting for the first
   byte of a request is cancelled at once.
 """
@@ -54,6 +65,7 @@ from hyper_core.error import (
     HyperError,
     IncompleteMessageError,
     ParseError,
+    TimeoutError,
     UserError,
 )
 from hyper_core.ext import HeaderCaseMap, ReasonPhrase
@@ -77,9 +89,14 @@ __all__ = ["ServerConfig", "ServerDispatcher"]
 
 #: Bytes asked of the IO per read (anyio's default receive size).
 READ_SIZE: Final = 65536
-#: Looks the header-read-timeout watchdog takes per timeout period: the
-#: bound on how late it notices an idle period (1/4 of the timeout).
+#: Looks the timeout watchdog takes per timeout period: the bound on how
+#: late it notices an idle period or a stalled write (1/4 of the timeout).
 WATCHDOG_LOOKS: Final = 4
+#: Most bytes one ``send`` carries: a larger body goes out in pieces of this
+#: size (64 KiB, asyncio's default transport high-water mark), so a slow
+#: reader makes the IO buffer at most its own limit plus one piece. A body up
+#: to this size is still written together with its head, in one ``send``.
+WRITE_CHUNK: Final = 65_536
 
 _SEND_RESPONSE: Final = CodecState.SEND_RESPONSE
 _SEND_BODY: Final = CodecState.SEND_BODY
@@ -128,6 +145,8 @@ class ServerDispatcher:
         "_preserve_case",
         "_scope",
         "_send",
+        "_send_mark",
+        "_send_timed_out",
         "_service",
         "_shutdown",
         "_task_group",
@@ -167,6 +186,10 @@ class ServerDispatcher:
         self._shutdown = False
         self._timed_out = False
         self._waiting_first_byte = True
+        # Writes started plus writes finished: odd while one is in progress
+        # (the watchdog times it; see the module docstring).
+        self._send_mark = 0
+        self._send_timed_out = False
         # Idle periods started so far, and whether one is running now (see
         # the module docstring: the watchdog times them).
         self._idle = True
@@ -187,15 +210,15 @@ class ServerDispatcher:
                 HeaderTimeoutError, IncompleteMessageError, UserError for a
                 service that raised, BodyError, ClosedError).
         """
-        timeout = self._config.header_read_timeout
+        config = self._config
         failure: Exception | None = None
         try:
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
                 self._scope = tg.cancel_scope
-                if timeout is not None:
-                    self._opened_at = self._config.timer.now()
-                    tg.start_soon(self._watchdog, timeout)
+                if config.header_read_timeout is not None or config.send_stall_timeout is not None:
+                    self._opened_at = config.timer.now()
+                    tg.start_soon(self._watchdog)
                 try:
                     if not self._shutdown:
                         await self._serve()
@@ -215,6 +238,10 @@ class ServerDispatcher:
                 pending.fail(CanceledError("the connection closed before an upgrade"))
         if self._timed_out:
             raise HeaderTimeoutError("no complete request head within header_read_timeout")
+        if self._send_timed_out:
+            raise TimeoutError(
+                "the client did not read the response: a write stalled for send_stall_timeout"
+            )
         if self._disconnected:
             raise IncompleteMessageError("the client closed the connection before the response")
 
@@ -228,30 +255,50 @@ class ServerDispatcher:
         if self._waiting_first_byte and self._scope is not None and not self.codec.trailing_data[0]:
             self._scope.cancel()
 
-    async def _watchdog(self, timeout: float) -> None:
+    async def _watchdog(self) -> None:
         timer = self._config.timer
-        step = timeout / WATCHDOG_LOOKS
+        header_timeout = self._config.header_read_timeout
+        send_timeout = self._config.send_stall_timeout
+        step = min(t for t in (header_timeout, send_timeout) if t is not None) / WATCHDOG_LOOKS
         # The connection starts idle, at a time read once per connection.
         mark = self._idle_mark
         since: float | None = self._opened_at
+        send_mark = 0
+        send_since: float | None = None
         while True:
             now = timer.now()
-            if not self._idle:
-                since = None
-            elif since is None or self._idle_mark != mark:
-                # An idle period began since the last look: time it from now.
-                mark = self._idle_mark
-                since = now
-            if since is None:
-                wake = now + step
-            else:
-                expires = since + timeout
-                if now >= expires:
-                    self._timed_out = True
-                    assert self._scope is not None
-                    self._scope.cancel()
-                    return
-                wake = min(expires, now + step)
+            wake = now + step
+            if header_timeout is not None:
+                if not self._idle:
+                    since = None
+                elif since is None or self._idle_mark != mark:
+                    # An idle period began since the last look: time it from now.
+                    mark = self._idle_mark
+                    since = now
+                if since is not None:
+                    expires = since + header_timeout
+                    if now >= expires:
+                        self._timed_out = True
+                        assert self._scope is not None
+                        self._scope.cancel()
+                        return
+                    wake = min(expires, wake)
+            if send_timeout is not None:
+                current = self._send_mark
+                if not current & 1:
+                    send_since = None  # no write in progress
+                elif send_since is None or current != send_mark:
+                    # A write began since the last look: time it from now.
+                    send_mark = current
+                    send_since = now
+                if send_since is not None:
+                    expires = send_since + send_timeout
+                    if now >= expires:
+                        self._send_timed_out = True
+                        assert self._scope is not None
+                        self._scope.cancel()
+                        return
+                    wake = min(expires, wake)
             await timer.sleep_until(wake)
 
     # -- I/O helpers --------------------------------------------------------
@@ -268,6 +315,10 @@ class ServerDispatcher:
             return b""
 
     async def _write(self, data: bytes) -> None:
+        if len(data) > WRITE_CHUNK:
+            await self._write_all([data])
+            return
+        self._send_mark += 1
         try:
             await self._io.send(data)
         except _IO_ERRORS as exc:
@@ -276,19 +327,40 @@ class ServerDispatcher:
         except BaseException:
             self.codec.send_failed()
             raise
+        finally:
+            self._send_mark += 1
 
     async def _write_all(self, chunks: list[bytes]) -> None:
         try:
-            if self._send is not None and len(chunks) > 1:
-                await self._send(b"".join(chunks))
-            else:
-                await send_all(self._io, chunks)
+            if sum(map(len, chunks)) > WRITE_CHUNK:
+                await self._write_pieces(chunks)
+                return
+            self._send_mark += 1
+            try:
+                if self._send is not None and len(chunks) > 1:
+                    await self._send(b"".join(chunks))
+                else:
+                    await send_all(self._io, chunks)
+            finally:
+                self._send_mark += 1
         except _IO_ERRORS as exc:
             self.codec.send_failed()
             raise ClosedError("the connection failed while writing the response") from exc
         except BaseException:
             self.codec.send_failed()
             raise
+
+    async def _write_pieces(self, chunks: list[bytes]) -> None:
+        # A large write, in sends of at most WRITE_CHUNK bytes each (see the
+        # module docstring). The slices are bytes, as the IO contract says.
+        send = self._io.send
+        for chunk in chunks:
+            for offset in range(0, len(chunk), WRITE_CHUNK):
+                self._send_mark += 1
+                try:
+                    await send(chunk[offset : offset + WRITE_CHUNK])
+                finally:
+                    self._send_mark += 1
 
     async def send_continue(self) -> None:
         """Write ``100 Continue`` (the service started reading the body)."""
@@ -370,7 +442,9 @@ class ServerDispatcher:
                 service_failed(self._io, request, exc)
                 raise
             if answer is not None:
-                # self._write, inlined.
+                # self._write, inlined (a plain answer is at most WRITE_CHUNK
+                # bytes of body plus its head: one send).
+                self._send_mark += 1
                 try:
                     await send(answer)
                 except _IO_ERRORS as exc:
@@ -379,6 +453,8 @@ class ServerDispatcher:
                 except BaseException:
                     codec.send_failed()
                     raise
+                finally:
+                    self._send_mark += 1
             if codec.our_state is not _DONE or codec.their_state is not _DONE:
                 return  # closing, switched protocols, or broken
             codec.start_next_cycle()
@@ -444,10 +520,10 @@ class ServerDispatcher:
     def _plain_answer(self, result: object) -> bytes | None:
         """The usual answer encoded whole, or None when :meth:`_answer` must write it.
 
-        Usual: a ``Response`` with a ``Full`` body, a final status and no
-        extensions, to a request without a body or an upgrade, with no
-        watcher or ``100 Continue`` in flight; nothing is left to do after
-        its one write.
+        Usual: a ``Response`` with a ``Full`` body of at most ``WRITE_CHUNK``
+        bytes, a final status and no extensions, to a request without a body
+        or an upgrade, with no watcher or ``100 Continue`` in flight; nothing
+        is left to do after its one write.
         """
         if (
             type(result) is not Response
@@ -461,13 +537,16 @@ class ServerDispatcher:
         status = result.status
         if type(body) is not Full or result._extensions is not None or status < 200:
             return None
+        data = body.data
+        if len(data) > WRITE_CHUNK:
+            return None
         head = ResponseHead(
             status,
             _reasons.get(status) or _reason(status),
             b"1.0" if result.version is _HTTP_10 else b"1.1",
             result.headers._list,
         )
-        return self.codec.send_message(head, body.data)
+        return self.codec.send_message(head, data)
 
     async def _answer(self, result: object) -> None:
         """Check and write the service's answer, then finish the request's body or upgrade."""
@@ -486,7 +565,12 @@ class ServerDispatcher:
             await self._service_failed()
             raise UserError(f"a service may not return status {status}: 1xx is not final")
         body = response.body
-        if type(body) is Full and self._continue_writing is None and self._body is None:
+        if (
+            type(body) is Full
+            and self._continue_writing is None
+            and self._body is None
+            and len(body.data) <= WRITE_CHUNK
+        ):
             # Nothing to wait for: one encode, one write.
             await self._write(codec.send_message(self._response_head(response), body.data))
         else:
@@ -598,7 +682,7 @@ class ServerDispatcher:
         head = self._response_head(response)
         body = response.body
         kind = type(body)
-        if kind is Full:
+        if kind is Full and len(body.data) <= WRITE_CHUNK:
             data = codec.send_message(head, body.data)
         elif kind is Empty:
             data = codec.send_message(head, b"")

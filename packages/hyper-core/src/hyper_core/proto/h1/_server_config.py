@@ -24,6 +24,7 @@ class ServerConfig:
         "max_drain_bytes",
         "max_headers",
         "preserve_header_case",
+        "send_stall_timeout",
         "timer",
         "title_case_headers",
         "writev",
@@ -43,6 +44,7 @@ class ServerConfig:
         writev: bool | None,
         timer: Timer,
         max_drain_bytes: int,
+        send_stall_timeout: float | None = None,
     ) -> None:
         self.keep_alive = keep_alive
         self.half_close = half_close
@@ -55,3 +57,4 @@ class ServerConfig:
         self.writev = writev
         self.timer = timer
         self.max_drain_bytes = max_drain_bytes
+        self.send_stall_timeout = send_stall_timeout
