@@ -11,7 +11,11 @@ Strategy:
 * Listening goes through :mod:`hyper_util.rt` (``create_tcp_listener`` /
   ``create_unix_listener``), which picks the fast asyncio transport path on
   asyncio and anyio streams elsewhere; ``fast`` is passed straight through,
-  so that choice lives in one place.
+  so that choice lives in one place. An anyio socket listener given as
+  ``listener`` (also inside anyio's ``TLSListener``) is accepted from the
+  same way on asyncio: anyio's asyncio streams read whatever a client
+  sends, read or not (their transport is paused only once a ``receive``
+  has had to wait), and the fast path's streams stop at a read-ahead bound.
 * Backpressure on accept: a semaphore of ``max_connections`` slots is taken
   *before* ``accept``, so at the cap the loop stops accepting and new
   clients wait in the kernel's backlog (they are not accepted and then
@@ -32,6 +36,7 @@ Strategy:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -51,10 +56,12 @@ from hyper_core.rt import IO
 from hyper_core.service import Service
 from hyper_util.rt import (
     DEFAULT_BACKLOG,
+    AsyncioSocketListener,
     StreamListener,
     create_tcp_listener,
     create_unix_listener,
 )
+from hyper_util.rt._backend import use_fast_path
 from hyper_util.server._access_log import AccessLogged, format_address
 from hyper_util.server.conn import auto
 from hyper_util.server.graceful import GracefulShutdown
@@ -118,7 +125,10 @@ async def serve(
             file there is replaced).
         listener: An anyio listener to accept from instead (TCP, Unix, TLS,
             or a :class:`hyper_util.rt.StreamListener`); ``serve`` closes it
-            when it stops accepting.
+            when it stops accepting. On the fast path, connections on an
+            anyio socket listener (plain or inside a ``TLSListener``) are
+            accepted as :class:`hyper_util.rt.AsyncioSocketStream`, whose
+            read-ahead is bounded.
         builder: The connection options.
         max_connections: Most connections served at once; at the cap no
             more are accepted until one ends (they wait in the backlog).
@@ -132,7 +142,9 @@ async def serve(
             (INFO level).
         backlog: Connections the kernel queues before they are accepted.
         fast: The IO path, as in :func:`hyper_util.rt.create_tcp_listener`
-            (``None``: the fast asyncio path on asyncio).
+            (``None``: the fast asyncio path on asyncio). ``False`` serves
+            anyio's own streams, which on asyncio buffer whatever a client
+            sends, without bound: for comparisons, not for production.
         tls: A TLS handshake hook, ``async (io) -> tls_io`` (e.g.
             ``hyper_tls.TlsAcceptor``), run in each connection's own task so
             a slow handshake never delays other accepts; a hook that raises
@@ -159,7 +171,9 @@ async def serve(
     if shutdown_timeout is not None and shutdown_timeout < 0:
         raise ValueError("shutdown_timeout cannot be negative")
     owned = listener is None
-    if listener is None:
+    if listener is not None:
+        listener = _bounded(listener, fast)
+    else:
         if uds is not None:
             _remove_stale_socket(os.fspath(uds))
             listener = await create_unix_listener(uds, fast=fast, backlog=backlog)
@@ -191,6 +205,29 @@ def _remove_stale_socket(path: str) -> None:
             os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def _bounded(listener: anyio.abc.Listener[Any], fast: bool | None) -> anyio.abc.Listener[Any]:
+    """The listener, accepting on the fast path when it is an anyio socket listener."""
+    if not use_fast_path(fast):
+        return listener
+    if isinstance(listener, TLSListener):
+        inner = _bounded(listener.listener, fast)
+        return (
+            listener
+            if inner is listener.listener
+            else dataclasses.replace(listener, listener=inner)
+        )
+    parts = getattr(listener, "listeners", None)
+    if isinstance(listener, SocketListener):
+        parts = [listener]
+    elif isinstance(listener, StreamListener) or not parts:
+        return listener  # already hyper-util's (its path was chosen), or not a socket listener
+    if not all(
+        isinstance(p, SocketListener) and not isinstance(p, AsyncioSocketListener) for p in parts
+    ):
+        return listener
+    return StreamListener([AsyncioSocketListener(p) for p in parts], fast=True)
 
 
 def _listener_address(listener: anyio.abc.Listener[Any]) -> Any:
