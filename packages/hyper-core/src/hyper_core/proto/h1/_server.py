@@ -14,12 +14,9 @@ Strategy (speed and bounded resources):
   buffer.
 * A ``Full`` or ``Empty`` response body takes a fast path: head, body and end
   are encoded in one codec call and written with one ``send``. Other bodies
-  are written frame by frame, each write awaited (backpressure). No single
-  ``send`` carries more than ``WRITE_CHUNK`` bytes of a larger body (a big
-  ``Full`` body is written as a stream: head, then the body in pieces,
-  never joined to its head in a copy), so what waits in the IO's write
-  buffer for a slow reader is bounded by that buffer's limits plus one
-  piece, not by the size of the response.
+  are written frame by frame, each write awaited (backpressure). A body
+  over ``WRITE_CHUNK`` bytes, ``Full`` or not, goes out after its head in
+  sends of at most that size (see ``_server_io``).
 * The usual request (no body, no upgrade) answered with a ``Full`` body by a
   service that does not suspend costs no coroutine of the dispatcher's own:
   the request loop takes the service's first step itself and encodes the
@@ -27,22 +24,10 @@ Strategy (speed and bounded resources):
   ``receive`` and ``send``. Everything else goes through ``_answer``.
 * The request body is pulled from the socket by the service reading
   ``Incoming`` (see ``_request_body.py``).
-* ``header_read_timeout`` costs no timer and no clock read per request: the
-  connection only counts the idle periods it starts (an integer increment),
-  and a watchdog task, waking a few times per timeout period, reads the
-  clock and closes the connection once one idle period has lasted the
-  timeout. An idle period is timed from the watchdog's first look at it, so
-  the connection closes between ``header_read_timeout`` and
-  ``header_read_timeout * (1 + 1 / WATCHDOG_LOOKS)`` after it went idle,
-  never earlier (the first period, from the connection's start, is timed
-  exactly). Idle means waiting for a request head or draining an unread
-  body: a silent or slow client is closed, never left holding the task.
-* ``send_stall_timeout`` (nginx's ``send_timeout``) uses the same watchdog:
-  each write counts itself in and out (two integer increments), and the
-  watchdog closes the connection once one write has not finished for the
-  timeout. Each write is at most ``WRITE_CHUNK`` bytes, so a client must
-  read at least ``WRITE_CHUNK / send_stall_timeout`` bytes per second
-  (about 1 KiB/s with the defaults) or be cut off.
+* ``header_read_timeout`` and ``send_stall_timeout`` cost no timer and no
+  clock read per request: a watchdog task times idle periods and writes
+  (the reading, writing and timing half is the base class, in
+  ``_server_io.py``).
 * Graceful shutdown disables keep-alive; a connection waiting for the first
   byte of a request is cancelled at once.
 """
@@ -73,7 +58,7 @@ from hyper_core.http import Headers, Method, Request, Response, StatusCode, Uri,
 from hyper_core.http._method import _BY_BYTES as _METHODS
 from hyper_core.http._uri import _ORIGIN_CACHE
 from hyper_core.proto._log import client_fault, service_failed
-from hyper_core.rt import IO, send_all
+from hyper_core.rt import IO
 from hyper_core.upgrade import _attach_pending, _Pending
 
 from ._codec import CodecState, Role, new_codec
@@ -81,22 +66,13 @@ from ._events import NEED_DATA, ConnectionClosed, Data, EndOfMessage, RequestHea
 from ._inline import DisconnectWatcher, resume
 from ._request_body import RequestBodySource
 from ._server_config import ServerConfig
+from ._server_io import _IO_ERRORS, READ_SIZE, WRITE_CHUNK, ServerIO
 
 if TYPE_CHECKING:
     from hyper_core.service import Service
 
-__all__ = ["ServerConfig", "ServerDispatcher"]
+__all__ = ["READ_SIZE", "WRITE_CHUNK", "ServerConfig", "ServerDispatcher"]
 
-#: Bytes asked of the IO per read (anyio's default receive size).
-READ_SIZE: Final = 65536
-#: Looks the timeout watchdog takes per timeout period: the bound on how
-#: late it notices an idle period or a stalled write (1/4 of the timeout).
-WATCHDOG_LOOKS: Final = 4
-#: Most bytes one ``send`` carries: a larger body goes out in pieces of this
-#: size (64 KiB, asyncio's default transport high-water mark), so a slow
-#: reader makes the IO buffer at most its own limit plus one piece. A body up
-#: to this size is still written together with its head, in one ``send``.
-WRITE_CHUNK: Final = 65_536
 
 _SEND_RESPONSE: Final = CodecState.SEND_RESPONSE
 _SEND_BODY: Final = CodecState.SEND_BODY
@@ -107,7 +83,6 @@ _HTTP_11: Final = Version.HTTP_11
 _HTTP_10: Final = Version.HTTP_10
 _CONTINUE: Final = ResponseHead(100, b"Continue", b"1.1", [])
 _reasons: dict[int, bytes] = {}
-_IO_ERRORS: Final = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 
 def _in_chain(exc: BaseException, target: BaseException) -> bool:
@@ -129,31 +104,20 @@ def _reason(status: int) -> bytes:
     return reason
 
 
-class ServerDispatcher:
+class ServerDispatcher(ServerIO):
     """Drives one HTTP/1 server connection (see the module docstring)."""
 
     __slots__ = (
         "_body",
-        "_config",
         "_continue_writing",
         "_disconnected",
-        "_idle",
-        "_idle_mark",
-        "_io",
-        "_opened_at",
         "_pending",
         "_preserve_case",
-        "_scope",
-        "_send",
-        "_send_mark",
-        "_send_timed_out",
         "_service",
         "_shutdown",
         "_task_group",
-        "_timed_out",
         "_waiting_first_byte",
         "_watcher",
-        "codec",
         "finished",
         "read_ahead",
         "upgraded",
@@ -254,113 +218,6 @@ class ServerDispatcher:
         # Waiting for a request that has not started: nothing to finish.
         if self._waiting_first_byte and self._scope is not None and not self.codec.trailing_data[0]:
             self._scope.cancel()
-
-    async def _watchdog(self) -> None:
-        timer = self._config.timer
-        header_timeout = self._config.header_read_timeout
-        send_timeout = self._config.send_stall_timeout
-        step = min(t for t in (header_timeout, send_timeout) if t is not None) / WATCHDOG_LOOKS
-        # The connection starts idle, at a time read once per connection.
-        mark = self._idle_mark
-        since: float | None = self._opened_at
-        send_mark = 0
-        send_since: float | None = None
-        while True:
-            now = timer.now()
-            wake = now + step
-            if header_timeout is not None:
-                if not self._idle:
-                    since = None
-                elif since is None or self._idle_mark != mark:
-                    # An idle period began since the last look: time it from now.
-                    mark = self._idle_mark
-                    since = now
-                if since is not None:
-                    expires = since + header_timeout
-                    if now >= expires:
-                        self._timed_out = True
-                        assert self._scope is not None
-                        self._scope.cancel()
-                        return
-                    wake = min(expires, wake)
-            if send_timeout is not None:
-                current = self._send_mark
-                if not current & 1:
-                    send_since = None  # no write in progress
-                elif send_since is None or current != send_mark:
-                    # A write began since the last look: time it from now.
-                    send_mark = current
-                    send_since = now
-                if send_since is not None:
-                    expires = send_since + send_timeout
-                    if now >= expires:
-                        self._send_timed_out = True
-                        assert self._scope is not None
-                        self._scope.cancel()
-                        return
-                    wake = min(expires, wake)
-            await timer.sleep_until(wake)
-
-    # -- I/O helpers --------------------------------------------------------
-
-    async def receive(self) -> bytes:
-        """Read from the IO; ``b""`` at end of stream or on a reset connection."""
-        try:
-            return await self._io.receive(READ_SIZE)
-        except anyio.EndOfStream:
-            return b""
-        except _IO_ERRORS:
-            # A reset while reading is an end of the client's data; what it
-            # means (clean close or cut-off message) is the codec's call.
-            return b""
-
-    async def _write(self, data: bytes) -> None:
-        if len(data) > WRITE_CHUNK:
-            await self._write_all([data])
-            return
-        self._send_mark += 1
-        try:
-            await self._io.send(data)
-        except _IO_ERRORS as exc:
-            self.codec.send_failed()
-            raise ClosedError("the connection failed while writing the response") from exc
-        except BaseException:
-            self.codec.send_failed()
-            raise
-        finally:
-            self._send_mark += 1
-
-    async def _write_all(self, chunks: list[bytes]) -> None:
-        try:
-            if sum(map(len, chunks)) > WRITE_CHUNK:
-                await self._write_pieces(chunks)
-                return
-            self._send_mark += 1
-            try:
-                if self._send is not None and len(chunks) > 1:
-                    await self._send(b"".join(chunks))
-                else:
-                    await send_all(self._io, chunks)
-            finally:
-                self._send_mark += 1
-        except _IO_ERRORS as exc:
-            self.codec.send_failed()
-            raise ClosedError("the connection failed while writing the response") from exc
-        except BaseException:
-            self.codec.send_failed()
-            raise
-
-    async def _write_pieces(self, chunks: list[bytes]) -> None:
-        # A large write, in sends of at most WRITE_CHUNK bytes each (see the
-        # module docstring). The slices are bytes, as the IO contract says.
-        send = self._io.send
-        for chunk in chunks:
-            for offset in range(0, len(chunk), WRITE_CHUNK):
-                self._send_mark += 1
-                try:
-                    await send(chunk[offset : offset + WRITE_CHUNK])
-                finally:
-                    self._send_mark += 1
 
     async def send_continue(self) -> None:
         """Write ``100 Continue`` (the service started reading the body)."""
