@@ -36,7 +36,7 @@ Strategy (bounded memory and time, nothing per request):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, final
 
 import anyio
 
@@ -161,42 +161,57 @@ class ServerIO:
         send_timeout = self._config.send_stall_timeout
         step = min(t for t in (header_timeout, send_timeout) if t is not None) / WATCHDOG_LOOKS
         # The connection starts idle, at a time read once per connection.
-        mark = self._idle_mark
-        since: float | None = self._opened_at
-        send_mark = 0
-        send_since: float | None = None
+        header = None
+        if header_timeout is not None:
+            header = _Stopwatch(header_timeout, self._idle_mark, self._opened_at)
+        send = None if send_timeout is None else _Stopwatch(send_timeout, 0, None)
         while True:
             now = timer.now()
             wake = now + step
-            if header_timeout is not None:
-                if not self._idle:
-                    since = None
-                elif since is None or self._idle_mark != mark:
-                    # An idle period began since the last look: time it from now.
-                    mark = self._idle_mark
-                    since = now
-                if since is not None:
-                    expires = since + header_timeout
-                    if now >= expires:
+            send_mark = self._send_mark
+            for watch, waiting, mark in (
+                (header, self._idle, self._idle_mark),
+                (send, bool(send_mark & 1), send_mark),  # odd: a write in progress
+            ):
+                if watch is None:
+                    continue
+                expires = watch.look(waiting, mark, now)
+                if expires is None:
+                    continue
+                if now >= expires:
+                    if watch is header:
                         self._timed_out = True
-                        assert self._scope is not None
-                        self._scope.cancel()
-                        return
-                    wake = min(expires, wake)
-            if send_timeout is not None:
-                current = self._send_mark
-                if not current & 1:
-                    send_since = None  # no write in progress
-                elif send_since is None or current != send_mark:
-                    # A write began since the last look: time it from now.
-                    send_mark = current
-                    send_since = now
-                if send_since is not None:
-                    expires = send_since + send_timeout
-                    if now >= expires:
+                    else:
                         self._send_timed_out = True
-                        assert self._scope is not None
-                        self._scope.cancel()
-                        return
-                    wake = min(expires, wake)
+                    assert self._scope is not None
+                    self._scope.cancel()
+                    return
+                wake = min(expires, wake)
             await timer.sleep_until(wake)
+
+
+@final
+class _Stopwatch:
+    """Times one kind of wait (idle periods, or writes) from the watchdog's looks."""
+
+    __slots__ = ("mark", "since", "timeout")
+
+    def __init__(self, timeout: float, mark: int, since: float | None) -> None:
+        self.timeout = timeout
+        self.mark = mark  # the counter of waits when this one was first seen
+        self.since = since  # when it was first seen (None: nothing is waited for)
+
+    def look(self, waiting: bool, mark: int, now: float) -> float | None:
+        """When the wait in progress expires, or None when nothing is waited for.
+
+        A wait seen for the first time (the counter moved since the last
+        look) is timed from now: never earlier than its timeout, at most one
+        look's step later.
+        """
+        if not waiting:
+            self.since = None
+            return None
+        if self.since is None or mark != self.mark:
+            self.mark = mark
+            self.since = now
+        return self.since + self.timeout
