@@ -1,4 +1,4 @@
-"""Connectors for the pooled client: plain TCP, proxies, and the interface.
+"""Connectors for the pooled client: plain TCP, DNS resolvers, proxies, and the interface.
 
 What belongs here: the re-exports. A connector is any object with
 ``async connect(uri) -> (io, Connected)`` (:class:`Connector`); they wrap
@@ -8,6 +8,14 @@ each other (a TLS connector around :class:`HttpConnector`, a
 
 from __future__ import annotations
 
+from hyper_util.client.legacy.connect._dns import (
+    DEFAULT_DNS_CACHE_SIZE,
+    DEFAULT_DNS_CACHE_TTL,
+    CachingResolver,
+    GaiResolver,
+    Resolver,
+    SocketAddress,
+)
 from hyper_util.client.legacy.connect._http import (
     DEFAULT_HAPPY_EYEBALLS_TIMEOUT,
     Connected,
@@ -26,16 +34,22 @@ from hyper_util.client.legacy.connect._proxy import (
 )
 
 __all__ = [
+    "DEFAULT_DNS_CACHE_SIZE",
+    "DEFAULT_DNS_CACHE_TTL",
     "DEFAULT_HAPPY_EYEBALLS_TIMEOUT",
     "MAX_TUNNEL_RESPONSE_HEAD",
+    "CachingResolver",
     "Connected",
     "Connection",
     "Connector",
+    "GaiResolver",
     "HttpConnector",
     "Intercept",
     "ProxyConnector",
     "ProxyHeaders",
     "ProxyMatcher",
+    "Resolver",
+    "SocketAddress",
     "TunnelConnector",
     "default_port",
 ]
