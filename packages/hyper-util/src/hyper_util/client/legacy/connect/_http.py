@@ -26,8 +26,6 @@ import socket
 from collections.abc import Sequence
 from typing import Any, Final, Protocol, TypeAlias, final
 
-from anyio.abc import SocketAttribute
-
 from hyper_core.http import Extensions, Uri, UriForm
 from hyper_core.rt import IO, Timer, default_timer
 from hyper_util.client.legacy._errors import ConnectError, ConnectTimeoutError
@@ -295,6 +293,10 @@ class HttpConnector:
         if sock is None:
             raise ConnectTimeoutError(f"connecting to {host}:{port} took more than {timeout} s")
         try:
+            # Read before the runtime takes the socket: cheaper than its
+            # typed attributes.
+            remote_addr = _sockaddr(sock.getpeername())
+            local_addr = _sockaddr(sock.getsockname())
             stream: Any = await wrap_connected_socket(sock, fast=self._fast)
         except BaseException as exc:
             sock.close()
@@ -305,10 +307,7 @@ class HttpConnector:
             # The runtime's stream sets TCP_NODELAY on every socket: undo it.
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
-        connected = Connected(
-            remote_addr=_sockaddr(stream.extra(SocketAttribute.remote_address, None)),
-            local_addr=_sockaddr(stream.extra(SocketAttribute.local_address, None)),
-        )
+        connected = Connected(remote_addr=remote_addr, local_addr=local_addr)
         io: IO = stream
         return io, connected
 

@@ -164,7 +164,9 @@ async def connect_any(
     """Connect to the first address that answers; attempts start ``delay`` seconds apart.
 
     A failed attempt starts the next one at once. ``delay=None`` tries the
-    addresses one after the other.
+    addresses one after the other. The last address is tried in the calling
+    task itself, so a single address (an IP literal, most names) costs no
+    extra task and no cancellation.
 
     Raises:
         OSError: Every attempt failed (the one error, or all of them listed).
@@ -174,27 +176,30 @@ async def connect_any(
     errors: list[OSError] = []
     won: list[socket.socket] = []  # the winner, once there is one
 
-    async def attempt(address: SocketAddress, failed: anyio.Event) -> None:
+    async def attempt(address: SocketAddress, failed: anyio.Event | None) -> None:
         try:
             sock = await _attempt(address, options)
         except OSError as exc:
             errors.append(exc)
-            failed.set()
+            if failed is not None:
+                failed.set()
             return
         if won:  # pragma: no cover (two connects finishing in one loop pass)
             sock.close()
             return
         won.append(sock)
-        tg.cancel_scope.cancel()
+        if len(addresses) > 1:
+            tg.cancel_scope.cancel()
 
     stagger = math.inf if delay is None else delay
     try:
         async with anyio.create_task_group() as tg:
-            for address in addresses:
+            for address in addresses[:-1]:
                 failed = anyio.Event()
                 tg.start_soon(attempt, address, failed)
                 with anyio.move_on_after(stagger):
                     await failed.wait()
+            await attempt(addresses[-1], None)
     except BaseException:
         # Cancelled from outside just as an attempt won: do not leak it.
         for sock in won:
