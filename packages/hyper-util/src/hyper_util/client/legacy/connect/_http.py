@@ -58,6 +58,19 @@ def _new_extensions() -> Extensions:
 
 
 @final
+class _PoisonPill:
+    """Shared by a ``Connected`` and its copies: poisoning one poisons them all."""
+
+    __slots__ = ("poisoned",)
+
+    def __init__(self) -> None:
+        self.poisoned = False
+
+    def __repr__(self) -> str:
+        return f"<PoisonPill poisoned={self.poisoned}>"
+
+
+@final
 @dataclasses.dataclass(frozen=True, slots=True)
 class Connected:
     """What a connector learned about the connection it opened.
@@ -74,6 +87,10 @@ class Connected:
             not "proxied": it behaves as a direct connection).
         extra: Anything else a connector wants to pass along, keyed by type
             (the proxy connector puts its ``ProxyHeaders`` here).
+
+    A connection can be *poisoned* (hyper-util's ``Connected::poison``):
+    :meth:`poison` marks it unusable, and the pool never hands it out
+    again. Copies made with :meth:`replace` share the mark.
     """
 
     remote_addr: tuple[str, int] | None = None
@@ -81,10 +98,27 @@ class Connected:
     alpn_h2: bool = False
     proxied: bool = False
     extra: Extensions = dataclasses.field(default_factory=_new_extensions, compare=False)
+    _pill: _PoisonPill = dataclasses.field(default_factory=_PoisonPill, compare=False, repr=False)
 
     def replace(self, **changes: Any) -> Connected:
-        """Return a copy with some fields changed (``dataclasses.replace``)."""
+        """Return a copy with some fields changed; it shares the poison mark."""
         return dataclasses.replace(self, **changes)
+
+    def poison(self) -> None:
+        """Mark the connection unusable: the pool will not hand it out again.
+
+        For a connector that knows a connection must not be reused, or an
+        application that saw a response it does not trust (found in
+        ``response.extensions.get(Connected)``). Requests in flight on it
+        finish; then it is closed instead of going back to the pool (an
+        idle one is closed the next time the pool looks at it).
+        """
+        self._pill.poisoned = True
+
+    @property
+    def is_poisoned(self) -> bool:
+        """Whether :meth:`poison` was called on this info or a copy of it."""
+        return self._pill.poisoned
 
 
 #: What a connector returns: the byte stream and what is known about it.
