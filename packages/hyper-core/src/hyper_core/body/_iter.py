@@ -74,7 +74,7 @@ class BodyStream(_Reading):
                 elif (trailers := frame.trailers_ref) is not None:
                     check(trailers)
 
-    Leaving the ``async with`` block (or calling :meth:`aclose`) closes the
+    Leaving the ``async with`` block (or calling ``aclose()``) closes the
     body, so a loop left early releases the connection behind it.
 
     Args:
