@@ -358,8 +358,9 @@ TRANSFER_ENCODING_CASES = [
     Case(
         "te_empty_list_element",
         post(b"Transfer-Encoding: , chunked", b"Connection: close", body=HELLO_CHUNKED),
-        # h11: the value must be exactly "chunked" (501, a coding it does not know).
-        per_codec(serve(POST_HELLO), h11=reject(501)),
+        # RFC 9110 §5.6.1 would skip the empty member, but parsers disagree on
+        # what "chunked," frames (llhttp: not chunked; h11: refused): refused.
+        reject(400),
     ),
     # RFC 9112 §6.3 item 4: chunked present but not final -> MUST 400, close.
     Case(
@@ -475,13 +476,13 @@ CHUNKED_BODY_CASES = [
         chunked(body=b'5;name=value;flag;q="a b"\r\nhello\r\n0;end\r\n\r\n'),
         serve(POST_HELLO),
     ),
-    # RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] )
-    # and RFC 9110 §5.6.3: BWS MUST be parsed and removed.
+    # RFC 9112 §7.1.1 allows BWS around ";" in chunk-ext, but h11 and llhttp
+    # both refuse whitespace between a chunk size and ";" (a parser that
+    # skipped it while another did not would frame a different body).
     Case(
         "chunk_extension_bws",
         chunked(body=b"5 ; name = value\r\nhello\r\n0\r\n\r\n"),
-        # h11: no whitespace before ";" (its chunk header grammar).
-        per_codec(serve(POST_HELLO), h11=refuse()),
+        refuse(),
     ),
     Case("chunk_extension_bare_lf", chunked(body=b"5;a\nb\r\nhello\r\n0\r\n\r\n"), refuse()),
     # RFC 9112 §7.1.1 lets a server limit extensions; issue 3 and hyper use
