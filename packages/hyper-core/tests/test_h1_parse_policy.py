@@ -274,7 +274,7 @@ class CountingBuffer(bytearray):
 
     scanned = 0
 
-    def find(self, sub: object, start: object = None, end: object = None) -> int:  # type: ignore[override]
+    def find(self, sub: object, start: object = None, end: object = None) -> int:
         begin = start if isinstance(start, int) else 0
         CountingBuffer.scanned += max(len(self) - begin, 0)
         return super().find(sub, start, end)  # type: ignore[arg-type]
