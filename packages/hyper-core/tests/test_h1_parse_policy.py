@@ -303,3 +303,44 @@ def test_a_head_arriving_byte_by_byte_is_not_rescanned(impl: str, role: Role) ->
             break
     assert isinstance(event, (RequestHead, ResponseHead))
     assert CountingBuffer.scanned < 8 * len(data)
+
+
+# -- the bounds as Builder options -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "option", ["max_method_size", "max_uri_size", "max_header_name_size", "max_header_value_size"]
+)
+def test_server_builder_bounds_must_be_positive(option: str) -> None:
+    from hyper_core.server.conn import http1
+
+    with pytest.raises(ValueError, match=option):
+        http1.Builder(**{option: 0})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "option", ["max_header_name_size", "max_header_value_size", "max_reason_size"]
+)
+def test_client_builder_bounds_must_be_positive(option: str) -> None:
+    from hyper_core.client.conn import http1
+
+    with pytest.raises(ValueError, match=option):
+        http1.Builder(**{option: 0})  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_client_builder_bounds_reach_the_codec() -> None:
+    import anyio
+
+    from hyper_core.client.conn import http1
+    from hyper_core.http import Request
+    from hyper_core.testing import memory_pipe
+
+    ours, peer = memory_pipe()
+    sender, connection = await http1.Builder(max_reason_size=4).handshake(ours)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(connection.serve)
+        await peer.send(b"HTTP/1.1 200 Very Long Reason\r\nContent-Length: 0\r\n\r\n")
+        with pytest.raises(ParseError, match="reason"):
+            await sender.send_request(Request("GET", "/", headers={"host": "a"}))
+        tg.cancel_scope.cancel()

@@ -669,6 +669,42 @@ FIELD_CASES = [
         reject(431),
         options={"max_headers": 10},
     ),
+    # Each element of the head has its own bound (Builder options; see
+    # docs/guides/http1-parsing.md): 501 for the method, 414 for the target,
+    # 431 for a name or a value.
+    Case(
+        "method_over_max_method_size",
+        msg(b"LONGMETHOD / HTTP/1.1", HOST[:-2]),
+        reject(501),
+        options={"max_method_size": 8},
+    ),
+    Case(
+        "method_at_max_method_size",
+        msg(b"LONGMETH / HTTP/1.1", HOST[:-2], CLOSE[:-2]),
+        serve(Seen("LONGMETH", "/")),
+        options={"max_method_size": 8},
+    ),
+    Case(
+        "target_over_max_uri_size", get(b"/" + b"a" * 32), reject(414), options={"max_uri_size": 32}
+    ),
+    Case(
+        "name_over_max_header_name_size",
+        get(b"/", b"X-" + b"n" * 31 + b": v"),
+        reject(431),
+        options={"max_header_name_size": 32},
+    ),
+    Case(
+        "value_over_max_header_value_size",
+        get(b"/", b"X-Long: " + b"v" * 33),
+        reject(431),
+        options={"max_header_value_size": 32},
+    ),
+    Case(
+        "value_at_max_header_value_size",
+        get(b"/", b"X-Long: " + b"v" * 32),
+        serve(Seen("GET", "/", headers=((b"x-long", b"v" * 32),))),
+        options={"max_header_value_size": 32},
+    ),
     Case(
         "head_under_max_buf_size_8192",
         get(b"/", b"X-Pad: " + b"p" * 7000),

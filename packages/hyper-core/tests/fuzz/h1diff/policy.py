@@ -101,6 +101,15 @@ DELIBERATE: Final[tuple[Rule, ...]] = (
         _refused_because(r"Transfer-Encoding in an HTTP/1\.0"),
     ),
     Rule(
+        "framing-fields-in-trailers",
+        "RFC 9110 §6.5.1",
+        "Content-Length or Transfer-Encoding in a trailer section is an error (400).",
+        "A trailer cannot frame the message it ends. h11 and llhttp refuse "
+        "Content-Length there, and llhttp Transfer-Encoding in requests; we refuse "
+        "both in both directions (hyper passes them to the application).",
+        _refused_because(r"(?i)(content-length|transfer-encoding) in trailers"),
+    ),
+    Rule(
         "invalid-host",
         "RFC 9112 §3.2, RFC 9110 §7.2",
         'A Host value that is not uri-host [":" port] gets 400.',
@@ -150,7 +159,10 @@ class Quirk:
         name: A stable identifier.
         what: The oracle's behaviour, in one line.
         rfc: The section that makes our side of it right.
-        refused: A pattern of the oracle's error, when the quirk is a refusal.
+        refused: A pattern of the oracle's error, when the quirk is a refusal
+            (of something we and the other oracle accept).
+        ours: A pattern of *our* error, when the quirk is an acceptance (of
+            something we and the other oracle refuse).
     """
 
     oracle: str
@@ -158,12 +170,15 @@ class Quirk:
     what: str
     rfc: str
     refused: str = ""
+    ours: str = ""
 
 
 #: Where the oracles disagree, the side we did not take (the docs list these too).
 QUIRKS: Final[tuple[Quirk, ...]] = (
     Quirk("h11", "leading-empty-line", "refuses an empty line before the request line",
           "RFC 9112 §2.2 (SHOULD ignore at least one)", r"no request line received"),
+    Quirk("h11", "chunk-size-digits", "refuses a chunk size of more than 20 hex digits, "
+          "leading zeros included", "RFC 9112 §7.1 (1*HEXDIG)", r"illegal chunk header"),
     Quirk("h11", "transfer-codings", "refuses every transfer coding but a lone `chunked` (501)",
           "RFC 9112 §6.3 (a response read until close)", r"Only Transfer-Encoding: chunked"),
     Quirk("h11", "http10-keep-alive", "closes after every HTTP/1.0 message",
@@ -182,7 +197,39 @@ QUIRKS: Final[tuple[Quirk, ...]] = (
     Quirk("llhttp", "chunk-syntax", "refuses whitespace after a chunk size and BWS in extensions",
           "RFC 9112 §7.1.1 (BWS in chunk-ext)",
           r"InvalidChunkSizeError|Invalid character in chunk extensions"),
-    Quirk("llhttp", "informational-status", "takes a status below 100 as interim", "RFC 9110 §15"),
+    Quirk("llhttp", "te-trailing-whitespace", "refuses HTAB after `chunked` in a request",
+          "RFC 9110 §5.5 (OWS around a field value is not part of it)",
+          r"Request has invalid `Transfer-Encoding`"),
+    Quirk("llhttp", "url-parser", "refuses some RFC 3986 targets (e.g. a `-` in a scheme)",
+          "RFC 9112 §3.2", refused=r"InvalidUrlError"),
+    Quirk("llhttp", "empty-transfer-encoding", "reads an empty Transfer-Encoding as absent",
+          "RFC 9112 §6.1 (refused, as h11 does)", ours=r"empty member in Transfer-Encoding"),
+    Quirk("llhttp", "bare-lf-between-messages", "skips a lone LF between pipelined messages",
+          "RFC 9112 §2.2 (bare LF refused everywhere, as h11 refuses it there)",
+          ours=r"bare LF"),
+    Quirk("llhttp", "keep-alive-token-whitespace",
+          "does not see `keep-alive` followed by whitespace in Connection (it closes)",
+          "RFC 9110 §5.5 (OWS around a field value is not part of it)"),
+    Quirk("llhttp", "informational-status", "takes a status below 100 as interim", "RFC 9110 §15",
+          ours=r"invalid status code"),
+    Quirk("llhttp", "request-line-spaces", "accepts several spaces between request-line parts",
+          "RFC 9112 §3 (exactly one SP)", ours=r"invalid request line"),
+    Quirk("llhttp", "host-count", "accepts an HTTP/1.1 request without Host, or with two",
+          "RFC 9112 §3.2 (MUST respond 400)", ours=r"missing Host|more than one Host"),
+    Quirk("llhttp", "transfer-codings", "reads `gzip, chunked` requests as chunked",
+          "RFC 9112 §6.1 (501 for a coding not understood)", ours=r"unsupported transfer coding"),
+    Quirk("h11", "obs-fold", "unfolds obsolete line folding in any message",
+          "RFC 9112 §5.2 (a server MAY reject it; hyper does)", ours=r"obsolete line folding"),
+    Quirk("h11", "control-bytes", "accepts control bytes other than NUL in field values",
+          "RFC 9110 §5.5 (field-value is VCHAR, SP, HTAB, obs-text)",
+          ours=r"control character|a bare CR|a NUL"),
+    Quirk("h11", "bare-lf", "accepts LF alone as a line ending",
+          "RFC 9112 §2.2 (MAY accept; two parsers that disagree are a smuggling vector)",
+          ours=r"bare LF"),
+    Quirk("h11", "content-length-list", "accepts a request Content-Length list of equal values",
+          "RFC 9110 §8.6 (MAY accept; hyper refuses on requests)", ours=r"invalid Content-Length"),
+    Quirk("h11", "version-digits", "accepts any HTTP/d.d version", "RFC 9112 §2.3",
+          ours=r"unsupported HTTP version"),
 )  # fmt: skip
 
 
@@ -204,14 +251,22 @@ def _explained(case: Case, ours: Outcome, oracle: Outcome, which: str) -> bool:
                 and re.search(quirk.refused, oracle.detail) is not None
             ):
                 return True
-        elif (
-            quirk.name == "http10-keep-alive"
-            and n < len(mine)
-            and n < len(theirs)
-            and mine[n].start[2] == b"1.0"
-            and replace(mine[n], keep_alive=False) == theirs[n]
-        ):
-            return True
+        elif quirk.ours:
+            # The oracle went on where we refused (it got as far as we did).
+            if (
+                not ours.accepted
+                and len(ours.messages) == n
+                and re.search(quirk.ours, ours.detail) is not None
+            ):
+                return True
+        elif n < len(mine) and n < len(theirs) and replace(mine[n], keep_alive=False) == theirs[n]:
+            # The oracle closes where we keep the connection (closing is safe).
+            if quirk.name == "http10-keep-alive" and mine[n].start[2] == b"1.0":
+                return True
+            if quirk.name == "keep-alive-token-whitespace" and re.search(
+                rb"(?i)keep-alive[ \t]+\r\n", case.data
+            ):
+                return True
     return False
 
 

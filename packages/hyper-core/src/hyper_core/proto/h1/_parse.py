@@ -190,7 +190,7 @@ def parse_request_line(
             raise ParseError("request method is too long", status_hint=501)
         if len(parts) >= 2 and len(parts[1]) > limits.target:
             raise ParseError("request target is too long", status_hint=414)
-        raise ParseError(f"invalid request line: {line[:100]!r}", status_hint=400)
+        raise ParseError(_describe_bad_line("request", line), status_hint=400)
     method, target, version = m.groups()
     if len(method) > limits.method:
         raise ParseError("request method is too long", status_hint=501)
@@ -250,7 +250,7 @@ def parse_status_line(
     m = _STATUS_LINE_RE.match(block)
     if m is None:
         line = block.split(b"\r\n", 1)[0]
-        raise ParseError(f"invalid status line: {line[:100]!r}", status_hint=None)
+        raise ParseError(_describe_bad_line("status", line), status_hint=None)
     version, status_bytes, reason = m.groups()
     if reason is not None and len(reason) > limits.reason:
         raise ParseError("the reason phrase is too long", status_hint=None)
@@ -258,6 +258,14 @@ def parse_status_line(
     if status < 100:
         raise ParseError(f"invalid status code {status_bytes!r}", status_hint=None)
     return version, status, reason or b"", m.end()
+
+
+def _describe_bad_line(what: str, line: bytes) -> str:
+    if b"\n" in line:
+        return f"bare LF in the {what} line (CRLF required): {line[:100]!r}"
+    if b"\r" in line:
+        return f"bare CR in the {what} line: {line[:100]!r}"
+    return f"invalid {what} line: {line[:100]!r}"
 
 
 def parse_fields(
