@@ -45,13 +45,17 @@ from hyper_core.proto.h1._client import ClientConfig as _ClientConfig
 from hyper_core.proto.h1._client import ClientDispatcher as _ClientDispatcher
 from hyper_core.proto.h1._client import _Exchange
 from hyper_core.proto.h1._codec import MIN_BUF_SIZE as _MIN_BUF_SIZE
+from hyper_core.proto.h1._parse import HeadLimits as _HeadLimits
 from hyper_core.rt import IO, Timer
 from hyper_core.upgrade import Parts
 
 __all__ = [
     "DEFAULT_MAX_BUF_SIZE",
     "DEFAULT_MAX_HEADERS",
+    "DEFAULT_MAX_HEADER_NAME_SIZE",
+    "DEFAULT_MAX_HEADER_VALUE_SIZE",
     "DEFAULT_MAX_INFORMATIONAL_RESPONSES",
+    "DEFAULT_MAX_REASON_SIZE",
     "Builder",
     "Connection",
     "Parts",
@@ -66,6 +70,12 @@ __all__ = [
 DEFAULT_MAX_BUF_SIZE: Final = 417_792
 #: hyper's default limit on header fields in a response head.
 DEFAULT_MAX_HEADERS: Final = 100
+#: Longest header field name in a response, in bytes (hyper's limit).
+DEFAULT_MAX_HEADER_NAME_SIZE: Final = 65_535
+#: Longest header field value in a response, in bytes.
+DEFAULT_MAX_HEADER_VALUE_SIZE: Final = 65_536
+#: Longest reason phrase in a status line, in bytes.
+DEFAULT_MAX_REASON_SIZE: Final = 8_192
 #: Informational (1xx) responses accepted before a final response: a
 #: ``100 Continue``, a few ``103 Early Hints`` and the odd ``102 Processing``
 #: fit with room to spare; a server that sends them without end is cut off
@@ -93,6 +103,14 @@ class Builder:
             431. It also caps the adaptive read size.
         max_headers: Most header fields in a response head, and in a trailer
             section (hyper: 100); more is a ``ParseError``.
+        max_header_name_size: Longest header name in a response head or its
+            trailers, in bytes (hyper's 65,535); longer is a ``ParseError``
+            (``status_hint`` 431).
+        max_header_value_size: Longest header value, in bytes (default
+            65,536); longer is a ``ParseError`` (``status_hint`` 431).
+        max_reason_size: Longest reason phrase, in bytes (default 8,192);
+            longer is a ``ParseError``. The status line's version and code
+            have fixed sizes by grammar.
         max_informational_responses: Most informational (1xx) responses
             accepted before the final response of one request (default 16;
             each is bounded by ``max_buf_size`` too); one more is a
@@ -125,11 +143,21 @@ class Builder:
         preserve_header_case: bool = False,
         max_buf_size: int = DEFAULT_MAX_BUF_SIZE,
         max_headers: int = DEFAULT_MAX_HEADERS,
+        max_header_name_size: int = DEFAULT_MAX_HEADER_NAME_SIZE,
+        max_header_value_size: int = DEFAULT_MAX_HEADER_VALUE_SIZE,
+        max_reason_size: int = DEFAULT_MAX_REASON_SIZE,
         max_informational_responses: int | None = DEFAULT_MAX_INFORMATIONAL_RESPONSES,
         allow_obsolete_multiline_headers_in_responses: bool = False,
         read_buf_exact_size: int | None = None,
         timer: Timer | None = None,
     ) -> None:
+        for name, size in (
+            ("max_header_name_size", max_header_name_size),
+            ("max_header_value_size", max_header_value_size),
+            ("max_reason_size", max_reason_size),
+        ):
+            if size < 1:
+                raise ValueError(f"{name} must be at least 1 byte")
         if max_informational_responses is not None and max_informational_responses < 0:
             raise ValueError("max_informational_responses cannot be negative")
         if max_buf_size < _MIN_BUF_SIZE:
@@ -147,6 +175,9 @@ class Builder:
             allow_obs_fold=allow_obsolete_multiline_headers_in_responses,
             read_buf_exact_size=read_buf_exact_size,
             timer=timer,
+            limits=_HeadLimits(
+                name=max_header_name_size, value=max_header_value_size, reason=max_reason_size
+            ),
         )
 
     async def handshake(self, io: IO) -> tuple[SendRequest, Connection]:
@@ -169,6 +200,9 @@ async def handshake(
     preserve_header_case: bool = False,
     max_buf_size: int = DEFAULT_MAX_BUF_SIZE,
     max_headers: int = DEFAULT_MAX_HEADERS,
+    max_header_name_size: int = DEFAULT_MAX_HEADER_NAME_SIZE,
+    max_header_value_size: int = DEFAULT_MAX_HEADER_VALUE_SIZE,
+    max_reason_size: int = DEFAULT_MAX_REASON_SIZE,
     max_informational_responses: int | None = DEFAULT_MAX_INFORMATIONAL_RESPONSES,
     allow_obsolete_multiline_headers_in_responses: bool = False,
     read_buf_exact_size: int | None = None,
@@ -180,6 +214,9 @@ async def handshake(
         preserve_header_case=preserve_header_case,
         max_buf_size=max_buf_size,
         max_headers=max_headers,
+        max_header_name_size=max_header_name_size,
+        max_header_value_size=max_header_value_size,
+        max_reason_size=max_reason_size,
         max_informational_responses=max_informational_responses,
         allow_obsolete_multiline_headers_in_responses=allow_obsolete_multiline_headers_in_responses,
         read_buf_exact_size=read_buf_exact_size,
