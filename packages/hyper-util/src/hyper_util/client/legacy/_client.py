@@ -625,7 +625,9 @@ class Client:
                 ) from error
             if attempt == 0 and reused and self._retry and may_retry(conn, exc, request):
                 raise _Retry(error) from None
-            raise error from None
+            # Keep the error's own cause (the OS error behind a broken
+            # connection); only the TrySendError wrapper is left out.
+            raise error from error.__cause__
         except BaseException:
             self._finished(conn, False)
             raise
