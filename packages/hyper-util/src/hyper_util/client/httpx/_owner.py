@@ -52,6 +52,8 @@ _CLOSED: Final = "the transport is closed"
 
 #: Every owner alive, so that a forked child can forget its parent's loops.
 _OWNERS: Final[weakref.WeakSet[ClientOwner]] = weakref.WeakSet()
+#: A forked child's copies of its parent's owner tasks (see ``forget``).
+_ABANDONED: Final[list[object]] = []
 
 
 def current_loop() -> object:
@@ -238,6 +240,10 @@ class ClientOwner:
         if self._finalizer is not None:
             self._finalizer.detach()
             self._finalizer = None
+        if self._run is not None:
+            # Kept, never collected: a pending task of a loop that does not
+            # run here would complain when destroyed.
+            _ABANDONED.append(self._run)
         self._run = None
 
 

@@ -64,6 +64,8 @@ PREFETCH_LIMIT: Final = 65536
 _EXIT_GRACE: Final = 5.0
 
 _LIVE: Final[weakref.WeakSet[HyperTransport]] = weakref.WeakSet()
+#: A forked child's copies of its parent's portals (see ``_after_fork``).
+_ABANDONED: Final[list[object]] = []
 
 
 async def _next_chunk(body: Incoming) -> bytes | None:
@@ -257,6 +259,11 @@ class HyperTransport(httpx.BaseTransport):
 
     def _after_fork(self) -> None:
         # The loop thread did not come along: the next request starts another.
+        # The parent's portal is kept, never closed: closing it would wait
+        # for a loop that does not run here (and its generator would close
+        # it if it were collected).
+        if self._portal_cm is not None:
+            _ABANDONED.append(self._portal_cm)
         self._lock = threading.Lock()
         self._portal = self._portal_cm = None
 
