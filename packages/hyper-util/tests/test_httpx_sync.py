@@ -140,10 +140,13 @@ def test_timeouts(server: Server, make_client: Any) -> None:
         ):
             s.read()
     pooled = make_client(httpx.Timeout(5, pool=0.2), limits=httpx.Limits(max_connections=1))
-    with pooled as c, c.stream("GET", f"{server.base}/stream?count=200&size=10000"):
-        # The only connection is taken by the unread stream.
-        with pytest.raises(httpx.PoolTimeout):
-            c.get(f"{server.base}/bytes/1")
+    # The only connection is taken by the unread stream.
+    with (
+        pooled as c,
+        c.stream("GET", f"{server.base}/stream?count=200&size=10000"),
+        pytest.raises(httpx.PoolTimeout),
+    ):
+        c.get(f"{server.base}/bytes/1")
 
 
 def test_errors(make_client: Any) -> None:
