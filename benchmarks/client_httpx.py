@@ -233,7 +233,8 @@ CLIENTS: dict[str, Callable[[str, bool], Awaitable[Ops | None]]] = {
 
 async def measure(
     name: str, bases: tuple[str, str], workload: str, args: argparse.Namespace
-) -> float | None:
+) -> tuple[float, float] | None:
+    """(rate, CPU seconds of this process per unit) of one client on one workload."""
     h2 = workload == "h2"
     if name == "null" and workload == "download":
         return None
@@ -244,21 +245,21 @@ async def measure(
     try:
         for _ in range(50):  # warm-up: the connection(s) and the code paths
             await get_small()
+        start, cpu = time.perf_counter(), time.process_time()
         if workload == "sequential":
-            start = time.perf_counter()
             for _ in range(args.sequential):
                 await get_small()
-            return float(args.sequential / (time.perf_counter() - start))
-        if workload in ("concurrent", "h2"):
-            start = time.perf_counter()
+            count = float(args.sequential)
+        elif workload in ("concurrent", "h2"):
             await run_concurrent(args.requests, args.concurrency, get_small)
-            return float(args.requests / (time.perf_counter() - start))
-        start = time.perf_counter()
-        size = await download()
-        elapsed = time.perf_counter() - start
-        expected = args.download_mib << 20
-        assert size == expected, f"{name} downloaded {size} bytes, expected {expected}"
-        return size / elapsed / 1e6
+            count = float(args.requests)
+        else:
+            size = await download()
+            expected = args.download_mib << 20
+            assert size == expected, f"{name} downloaded {size} bytes, expected {expected}"
+            count = size / 1e6
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        return count / elapsed, cpu / count
     finally:
         await close()
 
@@ -285,6 +286,7 @@ def main() -> None:
     args = parser.parse_args()
     names = [n for n in args.only.split(",") if n]
     results: dict[tuple[str, str], float] = {}
+    cpu_costs: dict[tuple[str, str], float] = {}
     with tempfile.TemporaryDirectory(prefix="hyper-bench-") as tmp_name:
         proc, port, h2_port = start_nginx(Path(tmp_name), args.download_mib)
         bases = (f"http://127.0.0.1:{port}", f"http://127.0.0.1:{h2_port}")
@@ -297,9 +299,12 @@ def main() -> None:
                 # load from elsewhere on the machine falls on all of them.
                 for _ in range(args.rounds):
                     for name in names:
-                        value = asyncio.run(measure(name, bases, workload, args))
-                        if value is not None:
-                            results[workload, name] = max(results.get((workload, name), 0), value)
+                        measured = asyncio.run(measure(name, bases, workload, args))
+                        if measured is not None:
+                            rate, cpu = measured
+                            key = (workload, name)
+                            results[key] = max(results.get(key, 0), rate)
+                            cpu_costs[key] = min(cpu_costs.get(key, float("inf")), cpu)
                 for name in names:
                     best = results.get((workload, name))
                     shown = "n/a" if best is None else f"{best:12,.1f} {unit}"
@@ -329,6 +334,18 @@ def main() -> None:
                 other = results.get((workload, n))
                 row += f" {'n/a':>14}" if other is None else f" {mine / other:>13.2f}x"
         print(f"{row}   ({unit})")
+    print()
+    print("CPU time of the client process, microseconds per request (per MB for download):")
+    print(f"{'workload':>10} " + " ".join(f"{n:>12}" for n in names) + f" {'httpx/hyper':>14}")
+    for workload, _ in WORKLOADS:
+        costs = [cpu_costs.get((workload, n)) for n in names]
+        row = f"{workload:>10} " + " ".join(
+            f"{'n/a':>12}" if c is None else f"{c * 1e6:>12,.1f}" for c in costs
+        )
+        mine, theirs = cpu_costs.get((workload, "hyper")), cpu_costs.get((workload, "httpx"))
+        if mine and theirs:
+            row += f" {theirs / mine:>13.2f}x"
+        print(row)
     if {"null", "raw", "httpx"} <= set(names):
         print()
         for workload, _ in WORKLOADS:

@@ -15,6 +15,7 @@ import base64
 import contextlib
 import socket
 import struct
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -315,3 +316,15 @@ async def test_forwarding_proxy_gets_absolute_targets_and_credentials() -> None:
 async def test_socks_proxies_are_refused_clearly() -> None:
     with pytest.raises(ValueError, match="socks5"):
         AsyncHyperTransport(proxy="socks5://127.0.0.1:1080")
+
+
+async def test_https_without_hyper_tls_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "hyper_tls", None)  # as if it were not installed
+    async with client() as c:
+        with pytest.raises(httpx.UnsupportedProtocol, match="pip install hyper-tls"):
+            await c.get("https://127.0.0.1:1/")
+        # Plain http still works without it.
+        with pytest.raises(httpx.ConnectError):
+            await c.get(f"http://127.0.0.1:{free_port()}/")
