@@ -94,10 +94,10 @@ def run_workers(
 
     Returns:
         The exit status: 0 after SIGTERM or SIGINT, 3 if a worker could not
-        start (it exited with :data:`~hyper_util.server.EXIT_STARTUP_FAILED`).
+        start (it exited with ``EXIT_STARTUP_FAILED``).
 
     Raises:
-        RuntimeError: ``reload`` without watchfiles (:data:`RELOAD_UNAVAILABLE`).
+        RuntimeError: ``reload`` without watchfiles (``RELOAD_UNAVAILABLE``).
         ValueError: An option is out of range.
         TypeError: ``target`` cannot be pickled.
     """

@@ -45,7 +45,7 @@ Strategy:
   :func:`worker_ready` (a one-byte message on its pipe). A worker that ends
   before that (or, once ready, fails within a second) counts as a failed
   start: its replacement waits 0.1 s, doubling to 10 s, and the count
-  resets when a worker runs well. Exit code 3 (:data:`EXIT_STARTUP_FAILED`,
+  resets when a worker runs well. Exit code 3 (``EXIT_STARTUP_FAILED``,
   uvicorn's and gunicorn's "could not boot") stops the whole supervisor with
   that status, since every replacement would fail alike. A worker that never
   calls :func:`worker_ready` is taken as ready after ``startup_timeout``.
@@ -333,7 +333,7 @@ class Supervisor:
         """Start the workers and supervise them until stopped.
 
         Returns:
-            The exit status: 0 after a requested stop, :data:`EXIT_STARTUP_FAILED`
+            The exit status: 0 after a requested stop, ``EXIT_STARTUP_FAILED``
             if a worker exited with it (and ``wait_for_changes`` is off).
         """
         previous = self._install_signals()
