@@ -24,11 +24,9 @@ from hyper_util.server._serve import (
 from hyper_util.server._supervisor import (
     DEFAULT_STARTUP_TIMEOUT,
     DEFAULT_STOP_TIMEOUT,
-    EXIT_STARTUP_FAILED,
     Supervisor,
-    WorkerTarget,
-    worker_ready,
 )
+from hyper_util.server._worker import EXIT_STARTUP_FAILED, WorkerTarget, worker_ready
 from hyper_util.server.graceful import GracefulShutdown, Watched
 
 __all__ = [

@@ -5,9 +5,8 @@ What belongs here: the supervisor process behind ``--workers N`` (and
 replaces a worker that dies (with a back-off, so a crash loop does not
 spin), replaces all of them on SIGHUP without refusing a connection, and on
 SIGTERM or SIGINT stops them gracefully, killing what outlives the timeout.
-The worker's side: :func:`worker_ready` and the bootstrap that runs the
-target. Binding is :mod:`._bind`; watching files for ``--reload`` is
-:mod:`._reload`.
+The worker's side (its bootstrap, :func:`worker_ready`) is :mod:`._worker`;
+binding is :mod:`._bind`; watching files for ``--reload`` is :mod:`._run`.
 
 Strategy:
 
@@ -66,15 +65,15 @@ import os
 import pickle
 import signal
 import socket
-import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from hyper_util.server._serve import DEFAULT_SHUTDOWN_TIMEOUT, SERVER_LOGGER
+from hyper_util.server._worker import EXIT_STARTUP_FAILED, WorkerTarget, worker_main
 
 __all__ = [
     "DEFAULT_STARTUP_TIMEOUT",
@@ -82,13 +81,8 @@ __all__ = [
     "EXIT_STARTUP_FAILED",
     "Supervisor",
     "WorkerTarget",
-    "worker_ready",
 ]
 
-#: The exit status with which a worker says "I cannot start; neither will a
-#: replacement" (the app does not import, its startup failed). uvicorn's
-#: ``STARTUP_FAILURE`` and gunicorn's ``WORKER_BOOT_ERROR`` use 3 too.
-EXIT_STARTUP_FAILED: Final = 3
 #: Seconds a worker gets after SIGTERM before SIGKILL: serve()'s graceful
 #: shutdown timeout plus 5 s for the app's own shutdown (lifespan).
 DEFAULT_STOP_TIMEOUT: Final = DEFAULT_SHUTDOWN_TIMEOUT + 5.0
@@ -102,64 +96,9 @@ RESTART_DELAY_MAX: Final = 10.0
 #: failed start (it crashes on its first requests, say), so it backs off too.
 HEALTHY_UPTIME: Final = 1.0
 
-#: What each worker runs: called with the inherited listening sockets, in a
-#: fresh process. It serves until SIGTERM, then returns (an int return value
-#: is the exit status). It must be picklable: a module-level function, or a
-#: ``functools.partial`` of one with picklable arguments.
-WorkerTarget = Callable[[list[socket.socket]], object]
 
 _log = logging.getLogger(SERVER_LOGGER)
 _SPAWN = multiprocessing.get_context("spawn")
-
-# In a worker: the pipe to the supervisor, until worker_ready() is called.
-_ready_pipe: multiprocessing.connection.Connection | None = None
-
-
-def worker_ready() -> None:
-    """Tell the supervisor that this worker serves (call it once startup is done).
-
-    The supervisor waits for it before retiring the worker this one replaces
-    (SIGHUP, ``--reload``), and counts a worker that ends before calling it
-    as a failed start. Outside a supervised worker, and after the first
-    call, it does nothing.
-    """
-    global _ready_pipe
-    pipe, _ready_pipe = _ready_pipe, None
-    if pipe is not None:
-        with contextlib.suppress(OSError), pipe:
-            pipe.send_bytes(b"r")
-
-
-def _worker_main(
-    target: WorkerTarget,
-    sockets: list[socket.socket],
-    ready_pipe: multiprocessing.connection.Connection,
-) -> None:
-    """The worker process: run ``target`` on the sockets, exit with its status."""
-    global _ready_pipe
-    _ready_pipe = ready_pipe
-    _block_sigint()
-    threading.Thread(target=_stop_with_parent, name="hyper-util-parent-watch", daemon=True).start()
-    try:
-        status = target(sockets)
-    except Exception:
-        _log.exception("worker %d failed", os.getpid())
-        sys.exit(1)
-    sys.exit(status if isinstance(status, int) else 0)
-
-
-def _stop_with_parent() -> None:
-    parent = multiprocessing.parent_process()
-    if parent is None:  # pragma: no cover - always set in a spawned child
-        return
-    multiprocessing.connection.wait([parent.sentinel])
-    _log.warning("worker %d: the supervisor is gone; shutting down", os.getpid())
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _block_sigint() -> None:
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
 
 @contextlib.contextmanager
@@ -179,16 +118,12 @@ def _sigint_blocked() -> Iterator[None]:
 @dataclass(eq=False)
 class _Worker:
     process: multiprocessing.context.SpawnProcess
+    pid: int
+    sentinel: int
     ready_pipe: multiprocessing.connection.Connection | None
     started: float
     ready: bool = False
     kill_at: float | None = None  # set once it was asked to stop
-
-    @property
-    def pid(self) -> int:
-        pid = self.process.pid
-        assert pid is not None
-        return pid
 
     def close_pipe(self) -> None:
         if self.ready_pipe is not None:
@@ -349,6 +284,7 @@ class Supervisor:
             for worker in self._workers():  # only after an error: kill, reap
                 self._signal(worker, signal.SIGKILL)
                 worker.process.join()
+                worker.process.close()
                 worker.close_pipe()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -364,7 +300,7 @@ class Supervisor:
     def _step(self) -> None:
         workers = self._workers()
         waitables: list[Any] = [self._commands.reader]
-        waitables += [w.process.sentinel for w in workers]
+        waitables += [w.sentinel for w in workers]
         waitables += [w.ready_pipe for w in workers if w.ready_pipe is not None]
         timeout = self._next_deadline(workers)
         if timeout is not None:
@@ -377,14 +313,16 @@ class Supervisor:
             if worker.ready_pipe is not None and worker.ready_pipe in fired:
                 self._read_ready(worker)
         for worker in workers:
-            if worker.process.sentinel in fired:
+            if worker.sentinel in fired:
                 self._reap(worker)
         self._on_deadlines(time.monotonic())
 
     def _next_deadline(self, workers: list[_Worker]) -> float | None:
         deadlines = [s.restart_at for s in self._slots if s.restart_at is not None]
         deadlines += [w.kill_at for w in workers if w.kill_at is not None]
-        deadlines += [w.started + self._startup_timeout for w in workers if not w.ready]
+        # Only workers in a slot wait to be ready; retiring ones only to exit.
+        starting = [w for s in self._slots for w in (s.current, s.pending) if w is not None]
+        deadlines += [w.started + self._startup_timeout for w in starting if not w.ready]
         return min(deadlines, default=None)
 
     def _on_deadlines(self, now: float) -> None:
@@ -437,6 +375,9 @@ class Supervisor:
         try:
             worker = self._spawn()
         except OSError as exc:  # out of processes or memory: try again later
+            if replacing:  # the current worker keeps serving
+                _log.error("cannot start a replacement worker: %s", exc)
+                return
             slot.failures += 1
             delay = self._restart_delay(slot)
             _log.error("cannot start a worker: %s; trying again in %.1f s", exc, delay)
@@ -450,7 +391,7 @@ class Supervisor:
     def _spawn(self) -> _Worker:
         reader, writer = _SPAWN.Pipe(duplex=False)
         process = _SPAWN.Process(
-            target=_worker_main,
+            target=worker_main,
             args=(self._target, self._sockets, writer),
             name="hyper-util-worker",
         )
@@ -462,8 +403,9 @@ class Supervisor:
             raise
         finally:
             writer.close()  # the child has its own copy; EOF when it ends
+        assert process.pid is not None
         _log.info("worker %d started", process.pid)
-        return _Worker(process, reader, time.monotonic())
+        return _Worker(process, process.pid, process.sentinel, reader, time.monotonic())
 
     def _read_ready(self, worker: _Worker) -> None:
         assert worker.ready_pipe is not None
@@ -499,15 +441,18 @@ class Supervisor:
 
     def _reap(self, worker: _Worker) -> None:
         worker.process.join()
-        worker.close_pipe()
         code = worker.process.exitcode
+        worker.process.close()  # its sentinel and pipes: a long run restarts many
+        worker.close_pipe()
         how = _describe_exit(code)
         if worker in self._retiring:
             self._retiring.remove(worker)
             level = logging.INFO if code == 0 else logging.WARNING
             _log.log(level, "worker %d stopped: it %s", worker.pid, how)
             return
-        slot = next(s for s in self._slots if worker in (s.current, s.pending))
+        slot = next((s for s in self._slots if worker in (s.current, s.pending)), None)
+        if slot is None:  # pragma: no cover - every worker is in a slot or retiring
+            return
         if slot.pending is worker:
             slot.pending = None
             current = slot.current.pid if slot.current is not None else None
