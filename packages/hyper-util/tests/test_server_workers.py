@@ -49,6 +49,7 @@ class Supervised:
     proc: subprocess.Popen[bytes]
     address: str
     log: list[str] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # when each log line arrived
 
     def log_text(self) -> str:
         return "\n".join(self.log)
@@ -79,19 +80,21 @@ def supervised(*args: str, cwd: Path | None = None) -> Iterator[Supervised]:
     assert proc.stdout is not None
     assert proc.stderr is not None
     log: list[str] = []
+    times: list[float] = []
     stderr = proc.stderr
 
     def collect() -> None:
         # Appended line by line, as it comes: tests poll the log while it grows.
         for line in stderr:
-            log.append(line.decode(errors="replace").rstrip())  # noqa: PERF401
+            times.append(time.monotonic())
+            log.append(line.decode(errors="replace").rstrip())
 
     reader = threading.Thread(target=collect, daemon=True)
     reader.start()
     try:
         line = proc.stdout.readline().decode()
         assert line.startswith("listening on "), line
-        yield Supervised(proc, line.split()[2], log)
+        yield Supervised(proc, line.split()[2], log, times)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -268,13 +271,19 @@ def test_startup_failure_stops_the_supervisor_with_status_3() -> None:
 
 def test_crash_loop_backs_off() -> None:
     with supervised("--workers", "1", "--fail", "crash") as server:
-        time.sleep(4)
+        server.wait_for_log(r"restarting in 0\.8 s")
         os.kill(server.proc.pid, signal.SIGTERM)
         assert server.wait_exit() == 0
-        delays = [float(d) for d in re.findall(r"restarting in ([\d.]+) s", server.log_text())]
-        # 0.1 s doubling after each failed start: a few starts, never a spin.
-        assert 3 <= len(delays) <= 7, server.log_text()
-        assert delays == [min(0.1 * 2**n, 10.0) for n in range(len(delays))]
+    # 0.1 s after the first failed start, doubling after each: never a spin.
+    delays = [float(d) for d in re.findall(r"restarting in ([\d.]+) s", server.log_text())]
+    assert delays[:4] == [0.1, 0.2, 0.4, 0.8], server.log_text()
+    # And each wait is kept: from "restarting in D s" to the next start.
+    lines = list(zip(server.times, server.log, strict=True))
+    for index, (when, line) in enumerate(lines):
+        found = re.search(r"restarting in ([\d.]+) s", line)
+        later = [t for t, text in lines[index:] if re.search(r"worker \d+ started", text)]
+        if found and later:
+            assert later[0] - when >= float(found[1]) - 0.05, server.log_text()
 
 
 def test_workers_stop_when_the_supervisor_dies() -> None:
