@@ -183,3 +183,8 @@ def test_reload_without_watchfiles_says_what_to_install() -> None:
     )
     assert done.stdout.strip() == RELOAD_UNAVAILABLE
     assert "pip install 'hyper-util[reload]'" in RELOAD_UNAVAILABLE
+
+
+def test_reload_dirs_must_exist(tmp_path: Path) -> None:
+    with socket.socket() as sock, pytest.raises(ValueError, match="not a directory"):
+        run_workers(print, [sock], reload=True, reload_dirs=[tmp_path / "missing"])

@@ -98,14 +98,19 @@ def run_workers(
 
     Raises:
         RuntimeError: ``reload`` without watchfiles (``RELOAD_UNAVAILABLE``).
-        ValueError: An option is out of range.
+        ValueError: An option is out of range, or a ``reload_dirs`` entry is
+            not a directory.
         TypeError: ``target`` cannot be pickled.
     """
+    dirs = [os.path.abspath(d) for d in reload_dirs] or [os.getcwd()]
     if reload:
         try:
             import watchfiles
         except ImportError:
             raise RuntimeError(RELOAD_UNAVAILABLE) from None
+        for folder in dirs:
+            if not os.path.isdir(folder):
+                raise ValueError(f"--reload-dir {folder}: not a directory")
     supervisor = Supervisor(
         target,
         sockets,
@@ -117,7 +122,6 @@ def run_workers(
     )
     if not reload:
         return supervisor.run()
-    dirs = [os.path.abspath(d) for d in reload_dirs] or [os.getcwd()]
     stop = threading.Event()
 
     def watch() -> None:
