@@ -333,3 +333,17 @@ async def test_each_mode_ignores_the_other_family() -> None:
     assert (await seen(forged_x, mode="forwarded"))["client"] == ("203.0.113.7", 0)
     only_x = scope_for([(b"x-forwarded-for", b"6.6.6.6")])
     assert await seen(only_x, mode="forwarded") is only_x
+
+
+async def test_forwarded_malformed_values_never_raise() -> None:
+    cases: dict[bytes, Any] = {
+        # A comma inside a quoted value does not end the element.
+        b'for="203.0.113.7";host="a,b"': ("203.0.113.7", 0),
+        b'for="unterminated': ("127.0.0.1", 50000),
+        b";;;,,, = ; for": ("127.0.0.1", 50000),
+        b"for=203.0.113.9 junk ; proto=https": ("203.0.113.9", 0),
+    }
+    for value, client in cases.items():
+        inner = await seen(scope_for([(b"forwarded", value)]), mode="forwarded")
+        assert inner["client"] == client, value
+        assert host_header(inner) == [b"backend:8000"], value  # "a,b" is no valid host

@@ -70,9 +70,13 @@ _CACHE_SIZE = 1024
 # A value longer than any host name or address is never trusted, nor cached.
 _MAX_HOST = 253
 
-# What a Host header may hold (RFC 3986 reg-name or IP literal, and a port):
-# a forwarded host outside this is ignored, never put into the headers.
-_HOST_RE: Final = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=%:\[\]-]+")
+# What a forwarded host may be: a name (letters, digits, "-", ".", "_", "~",
+# percent-escapes) or a bracketed IPv6 literal, and a port. Anything else
+# (a comma, a path, user info) is ignored, never put into the headers.
+_HOST_RE: Final = re.compile(r"(?:[A-Za-z0-9._~%-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+# RFC 7239 forwarded-pair (token "=" token / quoted-string), or an element's end.
+_FORWARDED_TOKEN: Final = re.compile(r'([^=;,\s"]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;,\s"]*)|,')
+_QUOTED_PAIR: Final = re.compile(r"\\(.)")
 # What a proxy writes for a client it cannot name (RFC 7239 section 6.3).
 _UNKNOWN: Final = "unknown"
 
@@ -198,44 +202,21 @@ def _pick(items: list[str], trusted: TrustedHosts) -> int:
 
 
 def _forwarded_elements(values: list[bytes]) -> list[dict[str, str]]:
-    """RFC 7239 elements, each a dict of its lower-cased parameters (quotes removed)."""
-    text = b",".join(values).decode("latin-1")
-    elements: list[dict[str, str]] = []
-    params: dict[str, str] = {}
-    pair = ""
-    quoted = False
-    escaped = False
+    """RFC 7239 elements, each a dict of its lower-cased parameters (quotes removed).
 
-    def finish_pair() -> None:
-        name, sep, value = pair.partition("=")
-        if sep:
-            params[name.strip().lower()] = value.strip().strip('"')
-
-    for char in text:
-        if quoted:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-                continue
-            elif char == '"':
-                quoted = False
-            pair += char
-        elif char == '"':
-            quoted = True
-            pair += char
-        elif char == ";":
-            finish_pair()
-            pair = ""
-        elif char == ",":
-            finish_pair()
-            pair = ""
-            elements.append(params)
-            params = {}
-        else:
-            pair += char
-    finish_pair()
-    elements.append(params)
+    One regular expression scan (the header can be as long as the server's
+    field limit, and arrives through the proxy from the client): a pair, or
+    a comma that ends an element; anything else between them is skipped.
+    """
+    elements: list[dict[str, str]] = [{}]
+    for match in _FORWARDED_TOKEN.finditer(b",".join(values).decode("latin-1")):
+        name, value = match[1], match[2]
+        if name is None:
+            elements.append({})
+            continue
+        if value.startswith('"'):
+            value = _QUOTED_PAIR.sub(r"\1", value[1:-1])
+        elements[-1][name.lower()] = value
     return elements
 
 
