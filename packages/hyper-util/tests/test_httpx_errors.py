@@ -26,6 +26,7 @@ import anyio.abc
 import httpx
 import pytest
 from httpx_helpers import State, raw_peer, read_head, running_server, wait_until
+from tiny_proxy import Socks5ProxyHandler  # type: ignore[import-untyped]
 
 from hyper_core.error import HyperError
 from hyper_core.rt import IO
@@ -313,9 +314,27 @@ async def test_forwarding_proxy_gets_absolute_targets_and_credentials() -> None:
     assert b"Host: origin.invalid:8080" in lines
 
 
-async def test_socks_proxies_are_refused_clearly() -> None:
-    with pytest.raises(ValueError, match="socks5"):
-        AsyncHyperTransport(proxy="socks5://127.0.0.1:1080")
+@pytest.mark.parametrize("scheme", ["socks5", "socks5h"])
+async def test_socks5_proxy_with_credentials(scheme: str) -> None:
+    handler = Socks5ProxyHandler(username="carol", password="p@ss")
+    proxy_listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    proxy_port = proxy_listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with (
+        running_server() as server,
+        proxy_listener,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(proxy_listener.serve, handler.handle, tg)
+        proxy = httpx.Proxy(f"{scheme}://carol:p%40ss@127.0.0.1:{proxy_port}")
+        async with client(proxy=proxy) as c:
+            r = await c.get(f"{server.base.replace('127.0.0.1', 'localhost')}/echo/socks")
+            assert r.json()["target"] == "/echo/socks"
+        tg.cancel_scope.cancel()
+
+
+def test_unknown_proxy_schemes_are_refused_clearly() -> None:
+    with pytest.raises(ValueError, match="ftp"):
+        AsyncHyperTransport(proxy=httpx.Proxy("http://127.0.0.1:1").url.copy_with(scheme="ftp"))
 
 
 async def test_https_without_hyper_tls_says_what_to_install(

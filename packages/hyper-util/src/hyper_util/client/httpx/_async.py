@@ -81,7 +81,7 @@ def build_client(
     The client factory is called once per event loop (see :mod:`._owner`).
 
     Raises:
-        ValueError: A SOCKS proxy, or another bad option.
+        ValueError: An unknown proxy scheme, or another bad option.
         ImportError: An ``https`` proxy without hyper-tls.
     """
     if isinstance(proxy, str | httpx.URL):
@@ -195,15 +195,17 @@ class AsyncHyperTransport(httpx.AsyncBaseTransport):
             prior knowledge for ``http`` when ``http1`` is off.
         limits: ``max_connections`` (all origins), ``max_keepalive_connections``
             (idle connections kept), ``keepalive_expiry`` (seconds idle).
-        proxy: An ``httpx.Proxy``, or its URL (``http://`` or ``https://``)
-            for every request.
+        proxy: An ``httpx.Proxy``, or its URL, for every request:
+            ``http://`` and ``https://`` proxies (forwarding for ``http``
+            URLs, CONNECT tunnels otherwise), ``socks5://`` and ``socks5h://``
+            (the proxy resolves names in both, as with httpcore).
         uds: Connect every request through this Unix socket.
         local_address: Bind outgoing connections to this local IP address.
         retries: Connect attempts after a failed one (0.5 s backoff, doubling).
         socket_options: ``setsockopt`` arguments applied to each new socket.
 
     Raises:
-        ValueError: A SOCKS proxy (not supported yet).
+        ValueError: An unknown proxy scheme.
         ImportError: An ``https`` proxy without hyper-tls.
     """
 

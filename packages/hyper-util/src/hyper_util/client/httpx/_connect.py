@@ -41,6 +41,7 @@ from hyper_util.client.legacy.connect import (
     Connector,
     HttpConnector,
     ProxyHeaders,
+    SocksConnector,
     TunnelConnector,
 )
 from hyper_util.rt import connect_unix
@@ -242,7 +243,7 @@ def build_connector(
 
     Raises:
         ImportError: An ``https`` proxy without hyper-tls.
-        ValueError: A SOCKS proxy (not supported yet), or a bad option.
+        ValueError: An unknown proxy scheme, or a bad option.
     """
     base: Connector
     if uds is not None:
@@ -253,12 +254,22 @@ def build_connector(
     if options:
         base = _SocketOptions(base, options)
     hyper_tls = _load_hyper_tls()
-    if proxy is not None:
+    if proxy is not None and proxy.url.scheme in ("socks5", "socks5h"):
+        # httpcore sends the host name to a SOCKS5 proxy whichever of the two
+        # schemes is given (its ``socks5`` resolves nothing locally): both
+        # are SOCKS5 with the proxy resolving, hyper-util's ``socks5h``.
+        user, password = proxy.auth if proxy.auth is not None else (None, None)
+        base = SocksConnector(
+            f"socks5h://{proxy.url.netloc.decode('ascii')}",
+            base,
+            username=user,
+            password=password,
+        )
+    elif proxy is not None:
         scheme = proxy.url.scheme
         if scheme not in ("http", "https"):
             raise ValueError(
-                f"proxy scheme {scheme!r} is not supported by the hyper transport "
-                "(http and https proxies are)"
+                f"proxy scheme {scheme!r} is not supported (http, https, socks5, socks5h)"
             )
         to_proxy = base
         if scheme == "https":
