@@ -1,13 +1,15 @@
 """The wrappers the pooled client puts around an IO and around a response body.
 
 What belongs here: :class:`TimedWriteIO`, an IO whose writes give up after
-``write_timeout``, and :class:`PooledBodySource`, the source behind the
+the write timeout of the exchange in progress, and :class:`PooledBodySource`, the source behind the
 ``Incoming`` body the client hands out, which reports when the body ended
 (so the connection goes back to the pool) and bounds each read in time.
 
-Strategy: both are thin pass-throughs that cost one extra call, and the
-client uses them only where needed: the IO wrapper only when a write timeout
-is set; the body wrapper only for bodies that are not over when the response
+Strategy: both are thin pass-throughs that cost one extra call. Every
+pooled connection's IO is wrapped, because each request may bring its own
+write timeout (``Timeouts``): the client sets :attr:`TimedWriteIO.timeout`
+as an exchange starts, and with no limit a write is a plain call through.
+The body wrapper is used only for bodies that are not over when the response
 arrives (a response without a body returns its connection at once). The IO
 wrapper passes the wrapped IO's optional read capabilities
 (``notify_receivable``, ``receive_nowait``, ``interrupt_receive``) through
@@ -18,13 +20,14 @@ A timed-out write is reported by raising :class:`WriteTimedOut`, a subclass
 of ``anyio.BrokenResourceError``, from ``send``: to the connection it is a
 broken stream (which it is, once part of a message may be on the wire), and
 the client finds it in the error's ``__cause__`` chain to raise
-``WriteTimeoutError`` instead. It breaks the stream both ways: the
-``receive`` waiting at that moment (interrupted through the inner IO's
-``interrupt_receive``, or a cancel scope when it has none) and every later
-one raise it too. A streamed request body is written by a task of its own
-while the caller waits for the response; hyper-core reads on after a failed
-body write (the server may have answered early), so without this the
-caller would wait for a response that a server not reading never sends.
+``WriteTimeoutError`` instead. It breaks the stream both ways: the wrapped
+IO is closed at once (forcefully: a peer that took nothing for that long
+would not take the rest), which wakes a ``receive`` waiting in another task,
+and every ``receive`` then raises ``WriteTimedOut`` too. A streamed request
+body is written by a task of its own while the caller waits for the
+response, and hyper-core reads on after a failed body write (the server may
+have answered early): without this, the caller would wait for a response
+that a server not reading never sends.
 """
 
 from __future__ import annotations
@@ -84,38 +87,38 @@ def drive_sync(coro: Coroutine[Any, Any, None]) -> bool:
 
 @final
 class TimedWriteIO:
-    """An IO whose ``send`` calls each give up after ``timeout`` seconds."""
+    """An IO whose ``send`` calls each give up after :attr:`timeout` seconds.
+
+    Attributes:
+        timeout: Seconds a write may stay blocked (``None``: no limit); the
+            client sets it for each exchange.
+    """
 
     __slots__ = (
-        "_interrupt",
         "_io",
-        "_receiving",
         "_timed_out",
-        "_timeout",
         "_timer",
         "interrupt_receive",
         "notify_receivable",
         "receive_nowait",
+        "timeout",
     )
 
     interrupt_receive: Callable[[BaseException], bool]
     notify_receivable: Callable[[Callable[[], object] | None], bool]
     receive_nowait: Callable[[int], bytes]
 
-    def __init__(self, io: IO, timer: Timer, timeout: float) -> None:
+    def __init__(self, io: IO, timer: Timer, timeout: float | None) -> None:
         self._io = io
         self._timer = timer
-        self._timeout = timeout
+        self.timeout = timeout
         self._timed_out = False
-        self._receiving: anyio.CancelScope | None = None
-        self._interrupt: Callable[[BaseException], bool] | None = None
         # Reads are not timed here: the inner IO's read capabilities serve
         # as they are (left unset, so absent, when the inner IO lacks one).
         capabilities = [getattr(io, name, None) for name in _READ_CAPABILITIES]
         if all(c is not None for c in capabilities):
             for name, capability in zip(_READ_CAPABILITIES, capabilities, strict=True):
                 setattr(self, name, capability)
-            self._interrupt = self.interrupt_receive
 
     @property
     def inner(self) -> IO:
@@ -128,66 +131,59 @@ class TimedWriteIO:
         Raises:
             WriteTimedOut: A write timed out (now or earlier): the stream is broken.
         """
-        if self._timed_out:
-            raise WriteTimedOut
-        if self._interrupt is not None:
-            # A timed-out write interrupts this read through the inner IO.
+        try:
             return await self._io.receive(max_bytes)
-        with anyio.CancelScope() as scope:
-            self._receiving = scope
-            try:
-                return await self._io.receive(max_bytes)
-            finally:
-                self._receiving = None
-        raise WriteTimedOut  # only _timed_out_now() cancels this scope
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            if self._timed_out:
+                raise WriteTimedOut from None
+            raise
 
-    def _timed_out_now(self) -> WriteTimedOut:
-        """Break the stream both ways (see the module docstring); return the error."""
+    async def _timed_out_now(self) -> None:
+        """Break the stream both ways (see the module docstring)."""
         self._timed_out = True
-        error = WriteTimedOut()
-        if self._interrupt is not None:
-            self._interrupt(error)
-        elif self._receiving is not None:
-            self._receiving.cancel()
-        return error
+        # anyio.aclose_forcefully's way: a stream closed in a cancelled scope
+        # aborts instead of flushing; the close wakes a waiting receive.
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await self._io.aclose()
 
     async def send(self, item: bytes, /) -> None:
         """Write ``item``; raise :class:`WriteTimedOut` after the write timeout."""
         if self._timed_out:
             raise WriteTimedOut
+        timeout = self.timeout
+        if timeout is None:
+            await self._io.send(item)
+            return
         timer = self._timer
-        with timer.deadline(timer.now() + self._timeout) as deadline:
+        with timer.deadline(timer.now() + timeout) as deadline:
             await self._io.send(item)
         if deadline.expired:
-            raise self._timed_out_now()
+            await self._timed_out_now()
+            raise WriteTimedOut
 
     async def send_many(self, items: Sequence[bytes], /) -> None:
         """Write every chunk (vectored when the IO can); same limit as :meth:`send`."""
         if self._timed_out:
             raise WriteTimedOut
+        timeout = self.timeout
+        if timeout is None:
+            await send_all(self._io, items)
+            return
         timer = self._timer
-        with timer.deadline(timer.now() + self._timeout) as deadline:
+        with timer.deadline(timer.now() + timeout) as deadline:
             await send_all(self._io, items)
         if deadline.expired:
-            raise self._timed_out_now()
+            await self._timed_out_now()
+            raise WriteTimedOut
 
     async def send_eof(self) -> None:
         """Shut down the write side of the wrapped IO."""
         await self._io.send_eof()
 
     async def aclose(self) -> None:
-        """Close the wrapped IO; at once (no flush of queued bytes) after a timed-out write.
-
-        A peer that did not read for ``timeout`` seconds would not take the
-        bytes still queued either: waiting for them only delays the close.
-        """
-        if self._timed_out:
-            # anyio.aclose_forcefully's way: a stream closed in a cancelled
-            # scope aborts instead of flushing.
-            with anyio.CancelScope() as scope:
-                scope.cancel()
-                await self._io.aclose()
-        else:
+        """Close the wrapped IO (already closed, at once, after a timed-out write)."""
+        if not self._timed_out:
             await self._io.aclose()
 
     def extra(self, attribute: Any, default: Any = None) -> Any:
