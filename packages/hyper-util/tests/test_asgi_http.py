@@ -10,7 +10,6 @@ and app failures are in ``test_asgi_errors.py``.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import httpx
 import pytest
 from asgi_helpers import TlsSetup, running
 
-from hyper_util.asgi import ClientDisconnected, Message, Receive, Scope, Send
+from hyper_util.asgi import Message, Receive, Scope, Send
 
 pytestmark = pytest.mark.anyio
 
@@ -64,7 +63,7 @@ class Recorder:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            message = await receive()
+            await receive()
             scope["state"]["shared"] = {"counter": 0}
             scope["state"]["name"] = "lifespan"
             await send({"type": "lifespan.startup.complete"})
@@ -92,7 +91,8 @@ async def test_http11_scope_is_complete_and_exact() -> None:
     scope, second = app.scopes
     client = scope.pop("client")
     server = scope.pop("server")
-    assert client[0] == "127.0.0.1" and isinstance(client[1], int)
+    assert client[0] == "127.0.0.1"
+    assert isinstance(client[1], int)
     assert server == ("127.0.0.1", port)
     assert scope == {
         "type": "http",
@@ -142,6 +142,7 @@ async def test_http2_scope_has_host_from_authority_first() -> None:
 
 async def test_request_body_arrives_in_chunks_with_more_body() -> None:
     messages: list[Message] = []
+    arrived = [anyio.Event()]
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -149,6 +150,7 @@ async def test_request_body_arrives_in_chunks_with_more_body() -> None:
         while True:
             message = await receive()
             messages.append(message)
+            arrived[0].set()
             if not message.get("more_body"):
                 break
         await _ok(send)
@@ -160,8 +162,10 @@ async def test_request_body_arrives_in_chunks_with_more_body() -> None:
             for part in (b"first", b"second"):
                 await sock.send(b"%x\r\n%s\r\n" % (len(part), part))
                 with anyio.fail_after(5):
+                    # Each chunk reaches the app before the next is sent.
                     while not any(m.get("body") == part for m in messages):
-                        await anyio.sleep(0.01)
+                        await arrived[0].wait()
+                        arrived[0] = anyio.Event()
             await sock.send(b"0\r\n\r\n")
             with anyio.fail_after(5):
                 assert b"ok" in await sock.receive()
@@ -228,9 +232,8 @@ async def test_client_leaving_mid_stream_ends_the_app(how: str) -> None:
             while True:  # only sends: the server must notice the client leaving
                 await send({"type": "http.response.body", "body": b"tick\n", "more_body": True})
                 await anyio.sleep(0.05)
-        except ClientDisconnected as exc:
+        except OSError as exc:  # ClientDisconnected is an OSError (spec 2.4)
             outcome.append(type(exc).__name__)
-            assert isinstance(exc, OSError)
         finally:
             done.set()
 
@@ -425,9 +428,11 @@ async def test_pathsend_streams_the_file(tmp_path: Path) -> None:
 async def test_tls_extension_and_https_scheme(tmp_path: Path) -> None:
     app = Recorder()
     tls = TlsSetup(tmp_path)
-    async with running(app, tls=tls.hook) as url:
-        async with httpx.AsyncClient(verify=tls.client_context(), http2=True) as client:
-            assert (await client.get(url)).status_code == 200
+    async with (
+        running(app, tls=tls.hook) as url,
+        httpx.AsyncClient(verify=tls.client_context(), http2=True) as client,
+    ):
+        assert (await client.get(url)).status_code == 200
     (scope,) = app.scopes
     assert scope["scheme"] == "https"
     extension: Any = scope["extensions"]["tls"]

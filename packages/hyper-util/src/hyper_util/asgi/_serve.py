@@ -164,47 +164,63 @@ async def serve(
             stop.set()
 
     state: dict[str, Any] = {}
+    failure: Exception | None = None
     async with anyio.create_task_group() as tg, AppRunner() as runner:
         life = Lifespan(app, lifespan, state)
-        await life.startup(tg)
         try:
-            service = ASGIService(
-                app,
-                runner,
-                info=ConnectionInfo(root_path=root_path, state=state if life.supported else None),
-                websocket=websocket,
-                limit_concurrency=limit_concurrency,
-                on_request=count if limit_max_requests is not None else None,
-            )
-            listener = None
-            if fd is not None:
-                sockets = [socket.socket(fileno=fd)]
-            if sockets is not None:
-                listener = await listener_from_sockets(sockets)
-            if shutdown_event is not None:
-                tg.start_soon(_forward, shutdown_event, stop)
-            await serve_http(
-                service,
-                host=host,
-                port=port,
-                uds=uds,
-                listener=listener,
-                builder=builder if builder is not None else build_builder(http, timeout_keep_alive),
-                max_connections=max_connections,
-                shutdown_event=stop,
-                shutdown_timeout=timeout_graceful_shutdown,
-                handle_signals=handle_signals,
-                access_log=access_log,
-                tls=tls,
-                make_service=service.for_connection,
-                task_status=task_status,
-            )
-        finally:
-            with anyio.CancelScope(shield=True):
-                # A hung shutdown handler must not keep the process forever.
-                with anyio.move_on_after(timeout_graceful_shutdown or DEFAULT_SHUTDOWN_TIMEOUT):
-                    await life.shutdown()
+            await life.startup(tg)
+        except Exception as exc:
+            # Raised below, outside the task group: the caller sees the
+            # failure itself, not an ExceptionGroup.
+            failure = exc
             tg.cancel_scope.cancel()
+        else:
+            try:
+                service = ASGIService(
+                    app,
+                    runner,
+                    info=ConnectionInfo(
+                        root_path=root_path, state=state if life.supported else None
+                    ),
+                    websocket=websocket,
+                    limit_concurrency=limit_concurrency,
+                    on_request=count if limit_max_requests is not None else None,
+                )
+                listener = None
+                if fd is not None:
+                    sockets = [socket.socket(fileno=fd)]
+                if sockets is not None:
+                    listener = await listener_from_sockets(sockets)
+                if shutdown_event is not None:
+                    tg.start_soon(_forward, shutdown_event, stop)
+                await serve_http(
+                    service,
+                    host=host,
+                    port=port,
+                    uds=uds,
+                    listener=listener,
+                    builder=builder
+                    if builder is not None
+                    else build_builder(http, timeout_keep_alive),
+                    max_connections=max_connections,
+                    shutdown_event=stop,
+                    shutdown_timeout=timeout_graceful_shutdown,
+                    handle_signals=handle_signals,
+                    access_log=access_log,
+                    tls=tls,
+                    make_service=service.for_connection,
+                    task_status=task_status,
+                )
+            except Exception as exc:
+                failure = exc
+            finally:
+                with anyio.CancelScope(shield=True):
+                    # A hung shutdown handler must not keep the process forever.
+                    with anyio.move_on_after(timeout_graceful_shutdown or DEFAULT_SHUTDOWN_TIMEOUT):
+                        await life.shutdown()
+                tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
 
 
 async def _forward(source: anyio.Event, target: anyio.Event) -> None:
