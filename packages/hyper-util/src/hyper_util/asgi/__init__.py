@@ -12,7 +12,7 @@ What belongs here: the public re-exports of ``hyper_util.asgi``:
   and the ASGI type aliases.
 
 The command line is ``python -m hyper_util run module:app``
-(:mod:`hyper_util.cli`); the gunicorn worker is
+(``hyper_util.cli``); the gunicorn worker is
 :class:`hyper_util.asgi.gunicorn.HyperWorker`. The guide is ``docs/guides/asgi.md``.
 """
 

@@ -32,6 +32,7 @@ from typing import Final
 
 import anyio
 import anyio.abc
+import wsproto.extensions
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import (
     BytesMessage,
@@ -41,7 +42,7 @@ from wsproto.events import (
     Pong,
     TextMessage,
 )
-from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
@@ -177,7 +178,7 @@ class WebSocketConnection:
         io: IO,
         *,
         client: bool = False,
-        extensions: list[Extension] | None = None,
+        extensions: list[wsproto.extensions.Extension] | None = None,
         options: WebSocketOptions | None = None,
     ) -> None:
         self._io = io
