@@ -419,7 +419,7 @@ def test_cli_demo_serves_and_fetches_over_both_versions() -> None:
     assert "echo me over HTTP/2\n" in out
 
 
-# -- asgi_app.py and fastapi_app.py ------------------------------------------------
+# -- asgi_server.py and fastapi_app.py ------------------------------------------------
 
 
 def _websocket_echo(url: str, messages: list[str | bytes]) -> list[str | bytes]:
@@ -435,7 +435,7 @@ def _websocket_echo(url: str, messages: list[str | bytes]) -> list[str | bytes]:
 
 @backends
 def test_asgi_app_serves_http1_http2_and_websockets(backend: str) -> None:
-    with example_server("asgi_app.py", backend) as server:
+    with example_server("asgi_server.py", backend) as server:
         with http_client() as client:
             response = client.get(server.url + "/hello")
             assert response.status_code == 200

@@ -2,14 +2,14 @@
 
 Run it, then talk to it::
 
-    python examples/asgi_app.py --port 8000
+    python examples/asgi_server.py --port 8000
     curl http://127.0.0.1:8000/hello
     curl --http2-prior-knowledge -d 'some data' http://127.0.0.1:8000/echo
     python -m websockets ws://127.0.0.1:8000/ws       # or any WebSocket client
 
 or run the same ``app`` with the command line::
 
-    python -m hyper_util run asgi_app:app --app-dir examples
+    python -m hyper_util run asgi_server:app --app-dir examples
 
 The app shows the three ASGI scopes: ``lifespan`` (its startup puts a
 greeting into the state that every request sees), ``http`` (``/hello``
