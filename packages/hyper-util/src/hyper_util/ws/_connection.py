@@ -28,6 +28,7 @@ import base64
 import contextlib
 import hashlib
 import math
+from collections import deque
 from typing import Final
 
 import anyio
@@ -186,12 +187,16 @@ class WebSocketConnection:
         self._ws = Connection(
             ConnectionType.CLIENT if client else ConnectionType.SERVER, extensions=extensions
         )
-        self._write_lock = anyio.Lock()
-        send, receive = anyio.create_memory_object_stream[str | bytes | Closed](
-            self._options.max_queue
-        )
-        self._incoming_send = send
-        self._incoming = receive
+        # A plain deque and two events instead of anyio's memory stream and
+        # lock: those checkpoint on every call, a large share of a small
+        # message's cost. Waits happen only when the queue is empty or full,
+        # or a write is in progress.
+        self._queue: deque[str | bytes] = deque()
+        self._queue_wake: anyio.Event | None = None  # the app waits for a message
+        self._room: anyio.Event | None = None  # the reader waits for room
+        self._writing = False
+        self._write_done: anyio.Event | None = None
+        self._released = False
         self._closed: Closed | None = None
         self._pong = anyio.Event()
         self._finished = anyio.Event()
@@ -217,13 +222,18 @@ class WebSocketConnection:
 
     async def receive(self) -> str | bytes | Closed:
         """The next whole message (``str`` text, ``bytes`` binary), or :class:`Closed`."""
-        if self._closed is not None and self._incoming.statistics().current_buffer_used == 0:
-            return self._closed
-        try:
-            return await self._incoming.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            assert self._closed is not None
-            return self._closed
+        queue = self._queue
+        while not queue:
+            if self._closed is not None:
+                return self._closed
+            self._queue_wake = wake = anyio.Event()
+            await wake.wait()
+        message = queue.popleft()
+        room = self._room
+        if room is not None:
+            self._room = None
+            room.set()
+        return message
 
     async def send(self, message: str | bytes) -> None:
         """Send one message, waiting while the peer is slow to read.
@@ -255,17 +265,55 @@ class WebSocketConnection:
 
     def release(self) -> None:
         """The owner will read no more: drop what is queued (call once done with it)."""
-        self._incoming.close()
-        self._incoming_send.close()
+        self._released = True
+        self._queue.clear()
+        self._wake_all()
 
     async def _write(self, data: bytes) -> None:
-        async with self._write_lock:
+        # One write at a time (app sends, pongs, pings, closes); no
+        # checkpoint when nobody else is writing.
+        while self._writing:
+            if self._write_done is None:
+                self._write_done = anyio.Event()
+            await self._write_done.wait()
+        self._writing = True
+        try:
             await self._io.send(data)
+        finally:
+            self._writing = False
+            done = self._write_done
+            if done is not None:
+                self._write_done = None
+                done.set()
+
+    def _wake_all(self) -> None:
+        for name in ("_queue_wake", "_room"):
+            event = getattr(self, name)
+            if event is not None:
+                setattr(self, name, None)
+                event.set()
 
     def _finish(self, closed: Closed) -> None:
         if self._closed is None:
             self._closed = closed
-        self._incoming_send.close()
+        self._wake_all()
+
+    async def _enqueue(self, message: str | bytes) -> bool:
+        """Queue a received message, waiting for room; False once released or closed."""
+        queue = self._queue
+        while len(queue) >= self._options.max_queue:
+            if self._released or self._closed is not None:
+                return False
+            self._room = room = anyio.Event()
+            await room.wait()
+        if self._released:
+            return False
+        queue.append(message)
+        wake = self._queue_wake
+        if wake is not None:
+            self._queue_wake = None
+            wake.set()
+        return True
 
     async def _read_loop(self) -> None:
         ws = self._ws
@@ -299,9 +347,7 @@ class WebSocketConnection:
                     if event.message_finished:
                         message = parts[0] if len(parts) == 1 else parts[0][:0].join(parts)  # type: ignore[arg-type]
                         parts, size = [], 0
-                        try:
-                            await self._incoming_send.send(message)
-                        except anyio.ClosedResourceError:
+                        if not await self._enqueue(message):
                             return
                 elif isinstance(event, Ping):
                     with contextlib.suppress(*_IO_ERRORS):
