@@ -118,6 +118,7 @@ async def serve(
     fast: bool | None = None,
     tls: Callable[[IO], Awaitable[IO]] | None = None,
     announce: bool = True,
+    make_service: Callable[[IO], Service[Any]] | None = None,
     task_status: TaskStatus[Any] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``service`` on HTTP/1.1 and HTTP/2 until shut down.
@@ -165,6 +166,10 @@ async def serve(
             ``hyper_util.server`` logger at INFO when logging is set up,
             else on stderr, so it shows with no logging setup (as uvicorn's
             does). ``False``: only ``task_status`` reports the address.
+        make_service: Called once per connection, after the TLS handshake,
+            with its stream; the service it returns serves that connection
+            instead of ``service`` (for services that want the peer's
+            address or TLS details, such as the ASGI adapter).
         task_status: For ``await task_group.start(serve, ...)``: reports
             the bound address (``(host, port)`` for TCP, the path for a Unix
             socket) once the server is accepting.
@@ -198,6 +203,7 @@ async def serve(
         access_log=access_log,
         tls=tls,
         announce=announce,
+        make_service=make_service,
     )
     try:
         await server.run(shutdown_event, handle_signals, task_status)
@@ -295,8 +301,10 @@ class _Server:
         access_log: bool,
         tls: Callable[[IO], Awaitable[IO]] | None = None,
         announce: bool = True,
+        make_service: Callable[[IO], Service[Any]] | None = None,
     ) -> None:
         self._service = service
+        self._make_service = make_service
         self._tls = tls
         self._announce = announce
         self._listener = listener
@@ -418,6 +426,8 @@ class _Server:
             remote = extra(SocketAttribute.remote_address, None) if extra is not None else None
             alpn = extra(TLSAttribute.alpn_protocol, None) if extra is not None else None
             service = self._service
+            if self._make_service is not None:
+                service = self._make_service(stream)
             if self._access_log:
                 service = AccessLogged(service, format_address(remote))
             try:
