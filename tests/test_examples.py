@@ -525,7 +525,7 @@ def test_fastapi_app_runs_with_the_one_command() -> None:
         try:
             assert process.stderr is not None
             line = read_line(process.stderr)
-            match = re.search(rb"listening on (\S+)", line)
+            match = re.search(rb"listening on https?://(\S+)", line)
             assert match is not None, f"unexpected first line {line!r}"
             url = f"http://{match[1].decode()}"
             with http_client() as client:

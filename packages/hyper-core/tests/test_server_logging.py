@@ -23,7 +23,7 @@ import pytest
 
 from hyper_core.body import Full, Incoming, StreamBody, collect
 from hyper_core.client.conn import http2 as client_http2
-from hyper_core.error import HyperError
+from hyper_core.error import BodyWriteAbortedError, HyperError
 from hyper_core.http import Request, Response
 from hyper_core.server.conn import http1, http2
 from hyper_core.testing import memory_pipe
@@ -49,6 +49,16 @@ async def body_fails(request: Request[Incoming]) -> Response[StreamBody]:
     async def chunks() -> AsyncIterator[bytes]:
         yield b"partial"
         raise Boom("the body failed")
+
+    return Response(200, body=StreamBody(chunks()))
+
+
+async def body_aborts(request: Request[Incoming]) -> Response[StreamBody]:
+    # A producer that reports its own failure (as the ASGI adapter does) and
+    # aborts the response on purpose.
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"partial"
+        raise BodyWriteAbortedError("the producer gave up and said why elsewhere")
 
     return Response(200, body=StreamBody(chunks()))
 
@@ -143,6 +153,17 @@ async def test_http1_client_faults_stay_below_error(
     assert errors(caplog) == []
 
 
+async def test_http1_deliberately_aborted_body_is_logged_at_debug_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    reply = await h1_exchange(body_aborts, GET)
+    assert reply.startswith(b"HTTP/1.1 200 OK")
+    assert not reply.endswith(b"0\r\n\r\n")  # aborted, never completed
+    assert errors(caplog) == []
+    assert any("aborted by its body" in r.getMessage() for r in caplog.records)
+
+
 async def test_http1_nothing_is_logged_for_a_good_request(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     reply = await h1_exchange(
@@ -204,6 +225,16 @@ async def test_http2_response_body_failure_is_an_application_error(
     assert len(records) == 1
     assert records[0].exc_info is not None
     assert isinstance(records[0].exc_info[1], Boom)
+
+
+async def test_http2_deliberately_aborted_body_is_logged_at_debug_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    statuses = await h2_statuses(body_aborts, ["/stream"])
+    assert statuses == ["ProtocolError"]  # the stream is reset all the same
+    assert errors(caplog) == []
+    assert any("aborted by its body" in r.getMessage() for r in caplog.records)
 
 
 async def test_http2_client_reset_is_not_an_application_error(

@@ -14,6 +14,10 @@ Rules (the project's logging policy):
   short, a stream it reset while the service ran) is logged at DEBUG
   only: a server cannot act on it, and a hostile client must not be able
   to fill its logs.
+* A response body that raises :class:`~hyper_core.error.BodyWriteAbortedError`
+  aborted on purpose, and its producer reports why (an adapter such as the
+  ASGI server logs the application's error itself): DEBUG, so the failure
+  is logged once, not twice.
 * Nothing is formatted unless the record will be emitted.
 
 hyper-core configures no handler: that is the application's business.
@@ -28,7 +32,7 @@ import anyio.abc
 
 from hyper_core.http import Request
 
-__all__ = ["SERVER_LOGGER", "client_fault", "service_failed"]
+__all__ = ["SERVER_LOGGER", "body_aborted", "client_fault", "service_failed"]
 
 #: The logger of the server connections (both HTTP versions).
 SERVER_LOGGER: Final = "hyper_core.server"
@@ -65,13 +69,16 @@ def service_failed(io: Any, request: Request[Any] | None, exc: BaseException) ->
         )
 
 
+def _debug(template: str, io: Any, request: Request[Any] | None, exc: BaseException) -> None:
+    if _log.isEnabledFor(logging.DEBUG):
+        _log.debug(template, _request_line(request), _peer(io), type(exc).__name__, exc)
+
+
 def client_fault(io: Any, request: Request[Any] | None, exc: BaseException) -> None:
     """Log at DEBUG that ``request`` failed because of the client."""
-    if _log.isEnabledFor(logging.DEBUG):
-        _log.debug(
-            "%s from %s ended by the client: %s: %s",
-            _request_line(request),
-            _peer(io),
-            type(exc).__name__,
-            exc,
-        )
+    _debug("%s from %s ended by the client: %s: %s", io, request, exc)
+
+
+def body_aborted(io: Any, request: Request[Any] | None, exc: BaseException) -> None:
+    """Log at DEBUG that the response to ``request`` was aborted by its own body."""
+    _debug("the response to %s from %s was aborted by its body: %s: %s", io, request, exc)

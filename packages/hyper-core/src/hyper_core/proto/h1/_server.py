@@ -50,6 +50,7 @@ from hyper_core._exchange import Exchange
 from hyper_core.body import Empty, Full, Incoming
 from hyper_core.error import (
     BodyError,
+    BodyWriteAbortedError,
     CanceledError,
     ClosedError,
     HeaderTimeoutError,
@@ -72,7 +73,7 @@ from hyper_core.http import (
 )
 from hyper_core.http._method import _BY_BYTES as _METHODS
 from hyper_core.http._uri import _ORIGIN_CACHE
-from hyper_core.proto._log import client_fault, service_failed
+from hyper_core.proto._log import body_aborted, client_fault, service_failed
 from hyper_core.rt import IO
 from hyper_core.upgrade import _attach_pending, _Pending
 
@@ -320,8 +321,12 @@ class ServerDispatcher(ServerIO):
                     await self._answer(result)
             except (UserError, BodyError) as exc:
                 # Not a valid final response, or its body failed: the
-                # application's fault (I/O failures are ClosedError).
-                service_failed(self._io, request, exc)
+                # application's fault (I/O failures are ClosedError), unless
+                # the body aborted on purpose and reported it itself.
+                if isinstance(exc.__cause__, BodyWriteAbortedError):
+                    body_aborted(self._io, request, exc)
+                else:
+                    service_failed(self._io, request, exc)
                 raise
             if answer is not None:
                 # self._write, inlined (a plain answer is at most WRITE_CHUNK

@@ -30,6 +30,7 @@ import h2.exceptions
 from hyper_core._exchange import Exchange
 from hyper_core.body import Empty, Full, Incoming, IncomingSender
 from hyper_core.error import (
+    BodyWriteAbortedError,
     CanceledError,
     HyperError,
     ProtocolError,
@@ -37,7 +38,7 @@ from hyper_core.error import (
     UserError,
 )
 from hyper_core.http import Headers, Request, Response
-from hyper_core.proto._log import client_fault, service_failed
+from hyper_core.proto._log import body_aborted, client_fault, service_failed
 from hyper_core.proto.h1._date import http_date
 from hyper_core.rt import IO, Executor, Timer, send_all
 from hyper_core.upgrade import _Pending
@@ -431,7 +432,9 @@ class StreamServing:
         if isinstance(exc, ProtocolError) and exc.error_code is not None:
             with contextlib.suppress(ValueError):
                 code = ErrorCode(exc.error_code)
-        if code is ErrorCode.INTERNAL_ERROR and not isinstance(exc, h2.exceptions.H2Error):
+        if isinstance(exc, BodyWriteAbortedError):
+            body_aborted(self._io, request, exc)  # its producer reported why
+        elif code is ErrorCode.INTERNAL_ERROR and not isinstance(exc, h2.exceptions.H2Error):
             service_failed(self._io, request, exc)
         else:
             client_fault(self._io, request, exc)
