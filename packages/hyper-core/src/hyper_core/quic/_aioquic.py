@@ -223,6 +223,15 @@ class AioquicConnection:
             self._quic.close(error_code=error_code, reason_phrase=reason)
             self.wake()
 
+    async def drain(self) -> None:
+        """Wait until every stream's data was acknowledged (or the connection closed)."""
+        quic = self._quic
+        while self._closed is None:
+            if all(s.sender._buffer_start == s.sender._buffer_stop for s in quic._streams.values()):
+                return
+            self._room = room = self._room or anyio.Event()
+            await room.wait()
+
     async def wait_closed(self) -> QuicConnectionClosed:
         """Wait for the end of the connection."""
         await self._closed_event.wait()
@@ -432,15 +441,10 @@ class AioquicConnection:
                 event.set()
         self._closed_event.set()
 
-    async def wait_handshake(self) -> None:
-        """Wait until the TLS handshake completed.
-
-        Raises:
-            QuicConnectionClosed: It failed (certificate refused, timeout...).
-        """
+    async def wait_handshake(self) -> bool:
+        """Wait until the TLS handshake completed; False if it failed (see :attr:`closed`)."""
         await self._handshake.wait()
-        if self._closed is not None:
-            raise self._closed
+        return self._closed is None
 
     @property
     def closed(self) -> QuicConnectionClosed | None:

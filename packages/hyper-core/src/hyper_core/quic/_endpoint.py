@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import socket
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from functools import partial
@@ -49,6 +50,7 @@ __all__ = [
     "DEFAULT_CONNECTION_WINDOW",
     "DEFAULT_HANDSHAKE_TIMEOUT",
     "DEFAULT_IDLE_TIMEOUT",
+    "DEFAULT_MAX_DATAGRAM_SIZE",
     "DEFAULT_MAX_STREAMS",
     "DEFAULT_STREAM_WINDOW",
     "QuicListener",
@@ -68,9 +70,75 @@ DEFAULT_IDLE_TIMEOUT: Final = 30.0
 DEFAULT_HANDSHAKE_TIMEOUT: Final = 10.0
 #: Connections a listener serves at once; Initial packets beyond it are dropped.
 DEFAULT_MAX_CONNECTIONS: Final = 1000
+#: Largest UDP payload sent, in bytes: 1,500 (Ethernet) - 40 (IPv6) - 8 (UDP)
+#: - 20 of margin for tunnels; aioquic's own default is QUIC's floor, 1,200.
+DEFAULT_MAX_DATAGRAM_SIZE: Final = 1432
 #: Seconds a closing endpoint gives its connections to send CONNECTION_CLOSE.
 _CLOSE_GRACE: Final = 0.25
 _H3: Final = ("h3",)
+
+
+class _DatagramIO:
+    """Batched datagram I/O on an anyio UDP socket.
+
+    anyio costs a scheduling round (and a coroutine) per datagram; QUIC
+    moves hundreds per round trip. So, beside the anyio socket, this keeps a
+    duplicate of its file descriptor in non-blocking mode: a batch of
+    datagrams goes out with plain ``sendto`` calls, and after each datagram
+    anyio hands over, the ones already queued in the kernel are read the
+    same way. anyio's own calls remain the way to *wait* (for readability,
+    or for room after ``EAGAIN``), so every backend keeps its scheduling
+    and cancellation. Where a duplicate cannot be made, anyio does all of it.
+    """
+
+    def __init__(self, sock: Any, *, connected: bool) -> None:
+        self._sock = sock
+        self._connected = connected
+        raw: socket.socket | None = None
+        with contextlib.suppress(Exception):
+            fileno = sock.extra(SocketAttribute.raw_socket).fileno()
+            raw = socket.socket(fileno=os.dup(fileno))
+            raw.setblocking(False)
+        self._raw = raw
+
+    async def send(self, datagrams: list[tuple[bytes, Address]]) -> None:
+        raw = self._raw
+        sock = self._sock
+        for data, addr in datagrams:
+            if raw is not None:
+                try:
+                    if self._connected:
+                        raw.send(data)
+                    else:
+                        raw.sendto(data, (addr[0], addr[1]))
+                    continue
+                except BlockingIOError:
+                    pass  # the kernel buffer is full: wait through anyio below
+                except OSError:
+                    continue  # UDP is best effort (an ICMP error from a past send...)
+            with contextlib.suppress(OSError, anyio.BrokenResourceError):
+                if self._connected:
+                    await sock.send(data)
+                else:
+                    await sock.sendto(data, addr[0], addr[1])
+
+    def drain(self, limit: int = 64) -> list[tuple[bytes, Any]]:
+        """Datagrams already queued in the kernel, without waiting."""
+        raw = self._raw
+        out: list[tuple[bytes, Any]] = []
+        if raw is None:
+            return out
+        while len(out) < limit:
+            try:
+                out.append(raw.recvfrom(65536))
+            except OSError:  # BlockingIOError: nothing more queued now
+                break
+        return out
+
+    def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
 
 
 def _system_verify_paths() -> tuple[str | None, str | None]:
@@ -102,6 +170,7 @@ async def connect(
     stream_window: int = DEFAULT_STREAM_WINDOW,
     connection_window: int = DEFAULT_CONNECTION_WINDOW,
     send_buffer: int = DEFAULT_SEND_BUFFER,
+    max_datagram_size: int = DEFAULT_MAX_DATAGRAM_SIZE,
 ) -> AsyncIterator[AioquicConnection]:
     """Open a QUIC connection to ``host:port``; yield it once the handshake is done.
 
@@ -121,6 +190,8 @@ async def connect(
         stream_window: Bytes a stream may receive ahead of its reader.
         connection_window: Bytes all streams may receive ahead of their readers.
         send_buffer: Bytes a stream may hold unacknowledged before ``send`` waits.
+        max_datagram_size: Largest UDP payload we send, in bytes (at least
+            1,200; the default fits a 1,500-byte Ethernet MTU with IPv6).
 
     Raises:
         ImportError: aioquic is not installed (``hyper-core[http3]``).
@@ -138,6 +209,7 @@ async def connect(
         server_name=server_name or host,
         max_stream_data=stream_window,
         max_data=connection_window,
+        max_datagram_size=max_datagram_size,
     )
     if not verify:
         config.verify_mode = ssl.CERT_NONE
@@ -148,40 +220,47 @@ async def connect(
         config.load_verify_locations(cafile=system_file, capath=system_path)
     sock = await anyio.create_connected_udp_socket(host, port)
     remote: Address = tuple(sock.extra(SocketAttribute.remote_address))
-
-    async def send(datagrams: list[tuple[bytes, Address]]) -> None:
-        for data, _ in datagrams:
-            await sock.send(data)
-
+    io = _DatagramIO(sock, connected=True)
     quic = new_quic(config, stream_window=stream_window, connection_window=connection_window)
-    conn = AioquicConnection(quic, send, send_buffer=send_buffer)
+    conn = AioquicConnection(quic, io.send, send_buffer=send_buffer)
+    failure: QuicConnectionClosed | None = None
     async with sock, anyio.create_task_group() as tg:
-        tg.start_soon(_receive_connected, sock, conn, remote)
+        tg.start_soon(_receive_connected, sock, io, conn, remote)
         tg.start_soon(conn.drive)
         quic.connect(remote, now=anyio.current_time())
         conn.wake()
         with anyio.move_on_after(handshake_timeout):
             await conn.wait_handshake()
-        if conn.closed is None and conn.alpn_protocol is None:
+        if conn.closed is not None:
+            failure = conn.closed
+        elif conn.alpn_protocol is None:
             conn.close(0, "handshake timeout")
+            failure = QuicConnectionClosed(0, "handshake timeout", timed_out=True)
+        if failure is not None:
             tg.cancel_scope.cancel()
-            raise QuicConnectionClosed(0, "handshake timeout", timed_out=True)
-        try:
-            yield conn
-        finally:
-            with anyio.CancelScope(shield=True):
-                conn.close(0, "")
-                with anyio.move_on_after(_CLOSE_GRACE):
-                    await conn.wait_closed()
-            tg.cancel_scope.cancel()
+        else:
+            try:
+                yield conn
+            finally:
+                with anyio.CancelScope(shield=True):
+                    conn.close(0, "")
+                    with anyio.move_on_after(_CLOSE_GRACE):
+                        await conn.wait_closed()
+                tg.cancel_scope.cancel()
+    io.close()
+    if failure is not None:
+        raise failure  # outside the task group: one exception, not a group
 
 
 async def _receive_connected(
-    sock: anyio.abc.ConnectedUDPSocket, conn: AioquicConnection, remote: Address
+    sock: anyio.abc.ConnectedUDPSocket, io: _DatagramIO, conn: AioquicConnection, remote: Address
 ) -> None:
     with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
         async for data in sock:
-            conn.datagram_received(data, remote, anyio.current_time())
+            now = anyio.current_time()
+            conn.datagram_received(data, remote, now)
+            for more, _ in io.drain():
+                conn.datagram_received(more, remote, now)
 
 
 _PEM_BLOCK: Final = re.compile(rb"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----\s*", re.DOTALL)
@@ -228,6 +307,7 @@ class QuicListener:
         from aioquic.quic.retry import QuicRetryTokenHandler
 
         self._sock = sock
+        self._io = _DatagramIO(sock, connected=False)
         self._config = config
         self._options = options
         self._retry = QuicRetryTokenHandler() if options["retry"] else None
@@ -272,16 +352,15 @@ class QuicListener:
         return self._count
 
     async def _send(self, datagrams: list[tuple[bytes, Address]]) -> None:
-        sock = self._sock
         async with self._send_lock:
-            for data, addr in datagrams:
-                with contextlib.suppress(OSError, anyio.BrokenResourceError):
-                    await sock.sendto(data, addr[0], addr[1])
+            await self._io.send(datagrams)
 
     async def _receive_loop(self) -> None:
         with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
             async for data, addr in self._sock:
                 self._datagram(data, addr)
+                for more, more_addr in self._io.drain():
+                    self._datagram(more, (more_addr[0], more_addr[1]))
 
     def _datagram(self, data: bytes, addr: Address) -> None:
         from aioquic._buffer import Buffer
@@ -396,8 +475,6 @@ class QuicListener:
                         self._ready_send.send_nowait(conn)
                     except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
                         conn.close(0x2, "server busy")  # QUIC CONNECTION_REFUSED
-        except QuicConnectionClosed:
-            pass
         finally:
             self._count -= 1
             self._conns.discard(conn)
@@ -407,6 +484,7 @@ class QuicListener:
     async def aclose(self) -> None:
         """Stop accepting; close every connection (CONNECTION_CLOSE) and the socket."""
         self._ready_send.close()
+        self._ready.close()
         for conn in list(self._conns):
             conn.close(0, "server closing")
         with anyio.move_on_after(_CLOSE_GRACE), anyio.CancelScope(shield=True):
@@ -415,6 +493,7 @@ class QuicListener:
                 await anyio.lowlevel.checkpoint()
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
+        self._io.close()
         await self._sock.aclose()
 
 
@@ -433,6 +512,7 @@ async def listen(
     stream_window: int = DEFAULT_STREAM_WINDOW,
     connection_window: int = DEFAULT_CONNECTION_WINDOW,
     send_buffer: int = DEFAULT_SEND_BUFFER,
+    max_datagram_size: int = DEFAULT_MAX_DATAGRAM_SIZE,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     retry: bool = False,
     backlog: int = 128,
@@ -453,6 +533,7 @@ async def listen(
         stream_window: Bytes a stream may receive ahead of its reader.
         connection_window: Bytes a connection may receive ahead of its readers.
         send_buffer: Bytes a stream may hold unacknowledged before ``send`` waits.
+        max_datagram_size: Largest UDP payload we send, in bytes (see :func:`connect`).
         max_connections: Connections at once; new clients beyond it are ignored.
         retry: Validate each client's address with a Retry packet first
             (one more round trip; a defence against spoofed floods).
@@ -471,6 +552,7 @@ async def listen(
         idle_timeout=idle_timeout,
         max_stream_data=stream_window,
         max_data=connection_window,
+        max_datagram_size=max_datagram_size,
     )
     _load_cert_chain(config, certfile, keyfile, password)
     sock = await anyio.create_udp_socket(local_host=host, local_port=port)

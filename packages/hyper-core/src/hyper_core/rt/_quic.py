@@ -201,6 +201,14 @@ class QuicConnection(Protocol):
         """
         ...
 
+    async def drain(self) -> None:
+        """Wait until the peer acknowledged every byte queued on every stream.
+
+        Returns at once if the connection is closed. A graceful close waits
+        for this first: closing drops whatever is still unacknowledged.
+        """
+        ...
+
     async def wait_closed(self) -> QuicConnectionClosed:
         """Wait until the connection is closed; return how it ended."""
         ...

@@ -115,8 +115,9 @@ class MemoryQuicConnection:
             self._check_open()
             if self._opened_by_us < self._other()._max_streams:
                 break
-            self._credit_waiter = waiter = anyio.Event()
-            await waiter.wait()
+            if self._credit_waiter is None:  # shared by every task waiting for credit
+                self._credit_waiter = anyio.Event()
+            await self._credit_waiter.wait()
         self._opened_by_us += 1
         sid = self._next_bidi
         self._next_bidi += 4
@@ -267,6 +268,10 @@ class MemoryQuicConnection:
             if waiter is not None:
                 waiter.set()
         self._closed_event.set()
+
+    async def drain(self) -> None:
+        """Return at once: the double delivers data as soon as it is sent."""
+        await anyio.lowlevel.checkpoint()
 
     async def wait_closed(self) -> QuicConnectionClosed:
         """Wait until either end closed the connection."""

@@ -160,6 +160,8 @@ class H3ClientConnection:
                     ):
                         if self._sender_closed and self._core.goaway_received is None:
                             await self._core.send_goaway(0)
+                        with anyio.move_on_after(1.0):
+                            await self._quic.drain()  # the GOAWAY, and any unread STOP_SENDING
                         self._core.close_gracefully()
                         break
                     self._changed = changed = anyio.Event()

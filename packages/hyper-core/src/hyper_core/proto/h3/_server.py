@@ -51,6 +51,8 @@ __all__ = ["H3ServerConnection", "ServerConfig"]
 
 _HTTP_3: Final = Version.HTTP_3
 _NO_BODY_STATUS: Final = frozenset({204, 304})
+#: Seconds a graceful close waits for the client to acknowledge the last responses.
+DRAIN_TIMEOUT: Final = 10.0
 _TRANSPORT_ERRORS: Final = (QuicStreamReset, QuicConnectionClosed, anyio.ClosedResourceError)
 
 
@@ -173,6 +175,9 @@ class H3ServerConnection:
                 self._goaway_id = self._next_stream_id
                 await self._core.send_goaway(self._goaway_id)
             if self._goaway_id is not None and self._active == 0:
+                # Responses may still be in flight: closing would drop them.
+                with anyio.move_on_after(DRAIN_TIMEOUT):
+                    await self._quic.drain()
                 self._core.close_gracefully()
                 return
             self._changed = changed = anyio.Event()
