@@ -26,6 +26,7 @@ from hyper_core.quic._endpoint import (
     connect,
     listen,
 )
+from hyper_core.rt._quic import QuicConnectionClosed
 
 __all__ = [
     "DEFAULT_CONNECTION_WINDOW",
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_STREAM_WINDOW",
     "MISSING_EXTRA",
     "AioquicConnection",
+    "QuicConnectionClosed",
     "QuicListener",
     "connect",
     "listen",
