@@ -37,6 +37,7 @@ memory growth.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -222,6 +223,22 @@ class AioquicConnection:
             self._close_requested = True
             self._quic.close(error_code=error_code, reason_phrase=reason)
             self.wake()
+
+    async def close_now(self, error_code: int = 0, reason: str = "") -> None:
+        """Close and send CONNECTION_CLOSE at once, without the driver (it may be cancelled).
+
+        For the end of an endpoint's life; call it shielded from cancellation.
+        """
+        self._close_requested = True
+        quic = self._quic
+        # Straight to aioquic: our side may already count the connection as
+        # over (its driver was cancelled) while the peer has not been told.
+        quic.close(error_code=error_code, reason_phrase=reason)
+        datagrams = quic.datagrams_to_send(now=anyio.current_time())
+        with contextlib.suppress(Exception):
+            await self._send_datagrams(datagrams)
+        if self._closed is None:
+            self._terminate(QuicConnectionClosed(error_code, reason, by_peer=False))
 
     async def drain(self) -> None:
         """Wait until every stream's data was acknowledged (or the connection closed)."""

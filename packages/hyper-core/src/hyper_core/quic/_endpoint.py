@@ -224,30 +224,30 @@ async def connect(
     quic = new_quic(config, stream_window=stream_window, connection_window=connection_window)
     conn = AioquicConnection(quic, io.send, send_buffer=send_buffer)
     failure: QuicConnectionClosed | None = None
-    async with sock, anyio.create_task_group() as tg:
-        tg.start_soon(_receive_connected, sock, io, conn, remote)
-        tg.start_soon(conn.drive)
-        quic.connect(remote, now=anyio.current_time())
-        conn.wake()
-        with anyio.move_on_after(handshake_timeout):
-            await conn.wait_handshake()
-        if conn.closed is not None:
-            failure = conn.closed
-        elif conn.alpn_protocol is None:
-            conn.close(0, "handshake timeout")
-            failure = QuicConnectionClosed(0, "handshake timeout", timed_out=True)
-        if failure is not None:
-            tg.cancel_scope.cancel()
-        else:
-            try:
-                yield conn
-            finally:
-                with anyio.CancelScope(shield=True):
-                    conn.close(0, "")
-                    with anyio.move_on_after(_CLOSE_GRACE):
-                        await conn.wait_closed()
+    try:
+        async with sock, anyio.create_task_group() as tg:
+            tg.start_soon(_receive_connected, sock, io, conn, remote)
+            tg.start_soon(conn.drive)
+            quic.connect(remote, now=anyio.current_time())
+            conn.wake()
+            with anyio.move_on_after(handshake_timeout):
+                await conn.wait_handshake()
+            if conn.closed is not None:
+                failure = conn.closed
+            elif conn.alpn_protocol is None:
+                conn.close(0, "handshake timeout")
+                failure = QuicConnectionClosed(0, "handshake timeout", timed_out=True)
+            if failure is not None:
                 tg.cancel_scope.cancel()
-    io.close()
+            else:
+                try:
+                    yield conn
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await conn.close_now(0, "")
+                    tg.cancel_scope.cancel()
+    finally:
+        io.close()
     if failure is not None:
         raise failure  # outside the task group: one exception, not a group
 
@@ -485,12 +485,9 @@ class QuicListener:
         """Stop accepting; close every connection (CONNECTION_CLOSE) and the socket."""
         self._ready_send.close()
         self._ready.close()
-        for conn in list(self._conns):
-            conn.close(0, "server closing")
-        with anyio.move_on_after(_CLOSE_GRACE), anyio.CancelScope(shield=True):
-            while self._conns:
-                await next(iter(self._conns)).wait_closed()
-                await anyio.lowlevel.checkpoint()
+        with anyio.move_on_after(_CLOSE_GRACE, shield=True):
+            for conn in list(self._conns):
+                await conn.close_now(0, "server closing")
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
         self._io.close()

@@ -56,6 +56,7 @@ class ServeOptions:
     access_log: bool = False
     certfile: str | None = None  # serve HTTPS (needs hyper-tls)
     keyfile: str | None = None
+    http3: bool = False  # also HTTP/3 on UDP (needs certfile and the http3 extra)
 
 
 TlsHook = Callable[[IO], Awaitable[IO]]
@@ -73,7 +74,18 @@ def make_tls(options: ServeOptions) -> TlsHook | None:
     if options.certfile is None:
         if options.keyfile is not None:
             raise ValueError("--keyfile needs --certfile")
+        if options.http3:
+            raise ValueError("--http3 needs --certfile (HTTP/3 is always encrypted)")
         return None
+    if options.http3:
+        if options.uds is not None:
+            raise ValueError("--http3 listens on UDP: it needs --host and --port, not --uds")
+        from hyper_core.quic import require_aioquic
+
+        try:
+            require_aioquic()
+        except ImportError as exc:
+            raise ValueError(str(exc)) from None
     try:
         from hyper_tls import TlsAcceptor, server_ssl_context
     except ImportError:
@@ -162,10 +174,15 @@ async def run_serve(
                 handle_signals=signals,
                 access_log=options.access_log,
                 tls=tls,
+                http3=options.http3,
+                certfile=options.certfile if options.http3 else None,
+                keyfile=options.keyfile if options.http3 else None,
             )
         )
         address = _address(bound, "https" if tls is not None else "http")
         protocols = (_TLS_PROTOCOLS if tls is not None else _PROTOCOLS)[options.http]
+        if options.http3:
+            protocols += "; HTTP/3 on UDP, same port"
         out.write(f"listening on {address} ({protocols})\n")
         out.flush()
         task_status.started(address)

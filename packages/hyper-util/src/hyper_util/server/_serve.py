@@ -34,7 +34,7 @@ import signal
 import stat
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import anyio.abc
@@ -51,8 +51,12 @@ from hyper_util.rt import (
     create_unix_listener,
 )
 from hyper_util.server._access_log import AccessLogged, format_address
+from hyper_util.server._http3 import AltSvc, Http3Side, alt_svc_value
 from hyper_util.server.conn import auto
 from hyper_util.server.graceful import GracefulShutdown
+
+if TYPE_CHECKING:
+    from hyper_core.server.conn.http3 import Builder as Http3Builder
 
 __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
@@ -94,6 +98,10 @@ async def serve(
     backlog: int = DEFAULT_BACKLOG,
     fast: bool | None = None,
     tls: Callable[[IO], Awaitable[IO]] | None = None,
+    http3: bool = False,
+    certfile: str | os.PathLike[str] | None = None,
+    keyfile: str | os.PathLike[str] | None = None,
+    http3_builder: Http3Builder | None = None,
     task_status: TaskStatus[Any] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``service`` on HTTP/1.1 and HTTP/2 until shut down.
@@ -131,6 +139,15 @@ async def serve(
             a slow handshake never delays other accepts; a hook that raises
             drops that connection. Its result's ``TLSAttribute.alpn_protocol``
             picks HTTP/2 or HTTP/1.1.
+        http3: Also serve HTTP/3 on UDP, on the same port number as TCP
+            (needs ``certfile``, and aioquic: ``pip install
+            'hyper-util[http3]'``). TCP responses then advertise it with
+            ``Alt-Svc: h3=":PORT"``; the shutdown covers both.
+        certfile: The certificate chain (PEM) HTTP/3's QUIC handshake
+            presents; usually the one ``tls`` uses.
+        keyfile: Its private key (PEM; default: inside ``certfile``).
+        http3_builder: The HTTP/3 connection options (default
+            ``http3.Builder()``).
         task_status: For ``await task_group.start(serve, ...)``: reports
             the bound address (``(host, port)`` for TCP, the path for a Unix
             socket) once the server is accepting.
@@ -144,6 +161,8 @@ async def serve(
     """
     if max_connections < 1:
         raise ValueError("max_connections must be at least 1")
+    if http3 and (certfile is None or uds is not None or listener is not None):
+        raise ValueError("http3=True needs certfile, and host and port (not uds or listener)")
     if shutdown_timeout is not None and shutdown_timeout < 0:
         raise ValueError("shutdown_timeout cannot be negative")
     owned = listener is None
@@ -153,8 +172,15 @@ async def serve(
             listener = await create_unix_listener(uds, fast=fast, backlog=backlog)
         else:
             listener = await create_tcp_listener(host, port, fast=fast, backlog=backlog)
+    h3_side = None
+    tcp_service = service
+    if http3:
+        assert certfile is not None
+        h3_side, tcp_service = _http3_side(
+            service, listener, host, certfile, keyfile, http3_builder, access_log, max_connections
+        )
     server = _Server(
-        service,
+        tcp_service,
         listener,
         builder if builder is not None else auto.Builder(),
         max_connections=max_connections,
@@ -162,6 +188,9 @@ async def serve(
         access_log=access_log,
         tls=tls,
     )
+    if h3_side is not None:
+        h3_side.attach(server._graceful)
+    server.http3 = h3_side
     try:
         await server.run(shutdown_event, handle_signals, task_status)
     finally:
@@ -178,6 +207,34 @@ def _remove_stale_socket(path: str) -> None:
             os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def _http3_side(
+    service: Service[Any],
+    listener: anyio.abc.Listener[Any],
+    host: str,
+    certfile: str | os.PathLike[str],
+    keyfile: str | os.PathLike[str] | None,
+    builder: Http3Builder | None,
+    access_log: bool,
+    max_connections: int,
+) -> tuple[Http3Side, Service[Any]]:
+    """The UDP side on the TCP port's number, and the TCP service advertising it."""
+    from hyper_core.server.conn import http3
+
+    address = _listener_address(listener)
+    udp_port = address[1] if isinstance(address, tuple) else 0
+    side = Http3Side(
+        service,
+        host=host,
+        port=udp_port,
+        certfile=certfile,
+        keyfile=keyfile,
+        builder=builder if builder is not None else http3.Builder(),
+        access_log=access_log,
+        max_connections=max_connections,
+    )
+    return side, AltSvc(service, alt_svc_value(udp_port))
 
 
 def _listener_address(listener: anyio.abc.Listener[Any]) -> Any:
@@ -208,6 +265,7 @@ class _Server:
         self._graceful = GracefulShutdown()
         self._stop = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
+        self.http3: Http3Side | None = None
 
     def request_stop(self) -> None:
         """First call: graceful shutdown; a second call: close everything now."""
@@ -231,6 +289,8 @@ class _Server:
                 tg.start_soon(self._watch_event, shutdown_event)
             accept_scope = anyio.CancelScope()
             tg.start_soon(self._accept_loop, accept_scope)
+            if self.http3 is not None:
+                await tg.start(self.http3.run)
             address = _listener_address(self._listener)
             _log.info("listening on %s", format_address(address))
             task_status.started(address)
@@ -238,6 +298,8 @@ class _Server:
             # New connections are refused from here on: the socket is closed.
             accept_scope.cancel()
             await self._listener.aclose()
+            if self.http3 is not None:
+                self.http3.stop_accepting()
             _log.info("shutting down: %d connection(s) open", self._graceful.count())
             clean = await self._graceful.shutdown(timeout=self._shutdown_timeout)
             if not clean:
