@@ -10,7 +10,7 @@ Both yield :class:`AioquicConnection`, an implementation of
 :class:`hyper_core.rt.QuicConnection`. The sockets come from anyio, so this
 runs on asyncio, uvloop and trio. Importing this module works without
 aioquic; calling :func:`listen` or :func:`connect` then raises
-``ImportError`` with the extra to install (:data:`MISSING_EXTRA`).
+``ImportError`` with the extra to install (the message is ``MISSING_EXTRA``).
 """
 
 from __future__ import annotations

@@ -148,7 +148,7 @@ class AioquicConnection:
 
     def __init__(
         self,
-        quic: _AioquicConnection,
+        quic: Any,
         send_datagrams: SendDatagrams,
         *,
         send_buffer: int = DEFAULT_SEND_BUFFER,

@@ -34,7 +34,7 @@ import signal
 import stat
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import anyio
 import anyio.abc
@@ -43,6 +43,7 @@ from anyio.streams.tls import TLSAttribute
 
 from hyper_core.error import HyperError
 from hyper_core.rt import IO
+from hyper_core.server.conn.http3 import Builder as Http3Builder
 from hyper_core.service import Service
 from hyper_util.rt import (
     DEFAULT_BACKLOG,
@@ -54,9 +55,6 @@ from hyper_util.server._access_log import AccessLogged, format_address
 from hyper_util.server._http3 import AltSvc, Http3Side, alt_svc_value
 from hyper_util.server.conn import auto
 from hyper_util.server.graceful import GracefulShutdown
-
-if TYPE_CHECKING:
-    from hyper_core.server.conn.http3 import Builder as Http3Builder
 
 __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
@@ -220,8 +218,6 @@ def _http3_side(
     max_connections: int,
 ) -> tuple[Http3Side, Service[Any]]:
     """The UDP side on the TCP port's number, and the TCP service advertising it."""
-    from hyper_core.server.conn import http3
-
     address = _listener_address(listener)
     udp_port = address[1] if isinstance(address, tuple) else 0
     side = Http3Side(
@@ -230,7 +226,7 @@ def _http3_side(
         port=udp_port,
         certfile=certfile,
         keyfile=keyfile,
-        builder=builder if builder is not None else http3.Builder(),
+        builder=builder if builder is not None else Http3Builder(),
         access_log=access_log,
         max_connections=max_connections,
     )

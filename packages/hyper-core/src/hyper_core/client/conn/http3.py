@@ -38,7 +38,8 @@ from hyper_core.error import ClosedError, HyperError
 from hyper_core.http import Request, Response
 from hyper_core.proto.h2._client import RequestNotProcessedError
 from hyper_core.proto.h2._common import H2Protocol
-from hyper_core.proto.h3._client import ClientConfig, H3ClientConnection
+from hyper_core.proto.h3._client import ClientConfig as _ClientConfig
+from hyper_core.proto.h3._client import H3ClientConnection as _H3ClientConnection
 from hyper_core.proto.h3._frames import H3ErrorCode
 from hyper_core.rt import Executor
 from hyper_core.rt._quic import QuicConnection, QuicStream
@@ -89,7 +90,7 @@ class Builder:
     ) -> None:
         if max_field_section_size < 1:
             raise ValueError("max_field_section_size must be at least 1 byte")
-        self._config = ClientConfig(
+        self._config = _ClientConfig(
             max_field_section_size=max_field_section_size, executor=executor
         )
 
@@ -105,7 +106,7 @@ class Builder:
         Raises:
             HyperError: the QUIC connection is already closed.
         """
-        conn = H3ClientConnection(quic, self._config)
+        conn = _H3ClientConnection(quic, self._config)
         await conn.start()
         return SendRequest(conn), Connection(conn)
 
@@ -127,7 +128,7 @@ class SendRequest:
 
     __slots__ = ("_conn",)
 
-    def __init__(self, conn: H3ClientConnection) -> None:
+    def __init__(self, conn: _H3ClientConnection) -> None:
         self._conn = conn
 
     def is_ready(self) -> bool:
@@ -224,7 +225,7 @@ class Connection:
 
     __slots__ = ("_conn",)
 
-    def __init__(self, conn: H3ClientConnection) -> None:
+    def __init__(self, conn: _H3ClientConnection) -> None:
         self._conn = conn
 
     async def serve(self) -> None:

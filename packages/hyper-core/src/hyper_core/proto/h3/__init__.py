@@ -5,3 +5,7 @@ streams and GOAWAY in ``_conn``, bodies in ``_body``, the two roles in
 ``_server`` and ``_client``. The public faces are
 :mod:`hyper_core.server.conn.http3` and :mod:`hyper_core.client.conn.http3`.
 """
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -31,7 +31,8 @@ from typing import Any, Final, final
 from hyper_core.error import UserError
 from hyper_core.proto.h2._common import H2Protocol
 from hyper_core.proto.h3._frames import H3ErrorCode
-from hyper_core.proto.h3._server import H3ServerConnection, ServerConfig
+from hyper_core.proto.h3._server import H3ServerConnection as _H3ServerConnection
+from hyper_core.proto.h3._server import ServerConfig as _ServerConfig
 from hyper_core.rt import Executor, Timer, default_timer
 from hyper_core.rt._quic import QuicConnection
 from hyper_core.service import Service
@@ -121,7 +122,7 @@ class Builder:
         ):
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be a positive number of seconds or None")
-        self._config = ServerConfig(
+        self._config = _ServerConfig(
             max_concurrent_streams=max_concurrent_streams,
             max_field_section_size=max_field_section_size,
             idle_timeout=idle_timeout,
@@ -175,8 +176,8 @@ class Connection:
 
     __slots__ = ("_driver", "_started")
 
-    def __init__(self, quic: QuicConnection, service: Service[Any], config: ServerConfig) -> None:
-        self._driver = H3ServerConnection(quic, service, config)
+    def __init__(self, quic: QuicConnection, service: Service[Any], config: _ServerConfig) -> None:
+        self._driver = _H3ServerConnection(quic, service, config)
         self._started = False
 
     def graceful_shutdown(self) -> None:
