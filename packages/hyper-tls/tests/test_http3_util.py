@@ -26,7 +26,7 @@ from hyper_core.http import Request, Response, Version
 from hyper_tls import HttpsConnector, TlsAcceptor
 from hyper_util.cli import main
 from hyper_util.cli._get import GetOptions, run_get
-from hyper_util.client.legacy import Client
+from hyper_util.client.legacy import Client, ReadTimeoutError
 from hyper_util.client.legacy._h3 import parse_alt_svc
 from hyper_util.server import serve
 
@@ -198,3 +198,22 @@ def test_cli_serve_http3_needs_a_certificate(capsys: pytest.CaptureFixture[str])
     assert "--http3 needs --certfile" in capsys.readouterr().err
     assert main(["get", "--http3", "http://localhost/"]) == 2
     assert "https://" in capsys.readouterr().err
+
+
+async def test_read_timeout_applies_to_http3_requests(certs: CertFiles) -> None:
+    async def slow(request: Request[Incoming]) -> Response[Full]:
+        await anyio.sleep(5)
+        return Response(200, body=Full(b"late"))
+
+    async with h3_server(certs, slow) as (port, _):  # noqa: SIM117 - port is needed below
+        async with Client(
+            HttpsConnector(ssl_context=certs.client_context()),
+            http3=True,
+            http3_origins=[f"localhost:{port}"],
+            http3_cafile=str(certs.cafile),
+            read_timeout=0.3,
+        ) as client:
+            with anyio.fail_after(5), pytest.raises(ReadTimeoutError):
+                await client.get(f"https://localhost:{port}/")
+            assert client._h3 is not None
+            assert client._h3.open_connections == 1  # it went over HTTP/3

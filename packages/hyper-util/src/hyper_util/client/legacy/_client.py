@@ -463,13 +463,15 @@ class Client:
                 "the client is closed or not entered: use 'async with Client() as client:'"
             )
         key, origin = self._targets.lookup(request)
-        if self._h3 is not None:
-            response = await self._h3.try_request(self._tg, key, request)
-            if response is not None:
-                return response
         uri = request.uri
         total = self._total_timeout
         total_at = _NEVER if total is None else self._timer.now() + total
+        if self._h3 is not None:
+            response = await self._h3.try_request(
+                self._tg, key, request, self._timer, self._read_timeout, total_at
+            )
+            if response is not None:
+                return response
         for attempt in (0, 1):
             conn, reused = await self._acquire(key, uri, total_at)
             try:

@@ -24,6 +24,7 @@ Strategy, from the request's point of view:
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from hyper_core.body import Incoming
 from hyper_core.client.conn import TrySendError, http3
 from hyper_core.error import HyperError
 from hyper_core.http import Request, Response
+from hyper_core.rt import Timer
+from hyper_util.client.legacy._errors import ReadTimeoutError, TotalTimeoutError
 from hyper_util.client.legacy._wrappers import drive_sync
 
 __all__ = ["BROKEN_FOR", "DEFAULT_ALT_SVC_MAX_AGE", "Http3Pool", "parse_alt_svc"]
@@ -177,11 +180,21 @@ class Http3Pool:
     # -- sending -------------------------------------------------------------------------
 
     async def try_request(
-        self, tg: anyio.abc.TaskGroup, key: Origin, request: Request[Any]
+        self,
+        tg: anyio.abc.TaskGroup,
+        key: Origin,
+        request: Request[Any],
+        timer: Timer,
+        read_timeout: float | None,
+        total_at: float,
     ) -> Response[Incoming] | None:
         """Send ``request`` over HTTP/3 if ``key`` speaks it; None means "use TCP".
 
+        ``read_timeout`` and ``total_at`` bound the wait for the response
+        head, as on TCP (the body is read without them: see the guide).
+
         Raises:
+            ReadTimeoutError, TotalTimeoutError: No response head in time.
             HyperError: HTTP/3 carried (part of) the request and it failed.
         """
         target = self._target(key)
@@ -199,12 +212,23 @@ class Http3Pool:
             await conn.ready.wait()
             if conn.sender is None:
                 return None  # the handshake failed: fall back to TCP
+        read_at = math.inf if read_timeout is None else timer.now() + read_timeout
+        at = min(read_at, total_at)
+        response: Response[Incoming] | None = None
         try:
-            response = await conn.sender.try_send_request(request)
+            if at == math.inf:
+                response = await conn.sender.try_send_request(request)
+            else:
+                with timer.deadline(at):
+                    response = await conn.sender.try_send_request(request)
         except TrySendError as exc:
             if exc.request is not None:
                 return None  # not processed: TCP may carry it
             raise exc.error from None
+        if response is None:
+            if total_at <= read_at:
+                raise TotalTimeoutError("the exchange took longer than the total timeout")
+            raise ReadTimeoutError(f"no response head within the read timeout ({read_timeout} s)")
         self.requests += 1
         return response
 
