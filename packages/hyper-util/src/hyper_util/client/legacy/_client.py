@@ -482,7 +482,7 @@ class Client:
         total_at = _NEVER if total is None else self._timer.now() + total
         if self._h3 is not None:
             response = await self._h3.try_request(
-                self._tg, key, request, self._timer, self._read_timeout, total_at
+                self._tg, key, request, self._timer, timeouts.read, total_at
             )
             if response is not None:
                 return response
