@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 import pytest
+from anyio.abc import SocketAttribute
 from tls_helpers import CertFiles, version_app
 
 from hyper_core import quic
@@ -217,3 +218,27 @@ async def test_read_timeout_applies_to_http3_requests(certs: CertFiles) -> None:
                 await client.get(f"https://localhost:{port}/")
             assert client._h3 is not None
             assert client._h3.open_connections == 1  # it went over HTTP/3
+
+
+async def test_make_service_sees_the_quic_connection_like_a_tcp_stream(certs: CertFiles) -> None:
+    seen: list[tuple[str, int]] = []
+
+    def make_service(io: Any) -> Any:
+        seen.append(io.extra(SocketAttribute.remote_address))
+        return version_app
+
+    async with (
+        h3_server(certs, make_service=make_service) as (port, _),
+        quic.connect("127.0.0.1", port, server_name="localhost", cafile=str(certs.cafile)) as q,
+        anyio.create_task_group() as tg,
+    ):
+        sender, driver = await http3.handshake(q)
+        tg.start_soon(driver.serve)
+        reply = await sender.send_request(Request("GET", "https://localhost/"))
+        assert (await collect(reply.body)).to_bytes() == b"HTTP/3 0"
+        await sender.aclose()
+    # The service of an HTTP/3 connection was made for it, with the client's address.
+    assert len(seen) == 1
+    host, client_port = seen[0]
+    assert host == "127.0.0.1"
+    assert client_port > 0

@@ -1,7 +1,9 @@
 """pytest setup for hyper-util: the helper modules' folder on ``sys.path``.
 
-pytest's importlib mode does not put test folders on ``sys.path``; the
-httpx transport tests share ``httpx_helpers.py``.
+What belongs here: nothing but that; the ASGI test helpers live in
+``asgi_helpers.py``, the test applications in ``asgi_apps.py``, and the
+httpx transport tests share ``httpx_helpers.py`` (pytest's importlib mode
+does not put test folders on ``sys.path``).
 """
 
 from __future__ import annotations

@@ -177,6 +177,7 @@ class AioquicConnection:
         self._closed_event = anyio.Event()
         self._close_requested = False
         self._remote: tuple[str, int] | None = None
+        self.local_address: tuple[str, int] | None = None  # set by the endpoint
 
     # -- QuicConnection -------------------------------------------------------------
 
@@ -189,6 +190,20 @@ class AioquicConnection:
     def remote_address(self) -> tuple[str, int] | None:
         """The peer's address."""
         return self._remote
+
+    def extra(self, attribute: Any, default: Any = None) -> Any:
+        """anyio-style typed attributes: the socket addresses (as on a TCP stream).
+
+        ``SocketAttribute.remote_address`` and ``local_address`` are known;
+        anything else gives ``default``.
+        """
+        from anyio.abc import SocketAttribute
+
+        if attribute is SocketAttribute.remote_address and self._remote is not None:
+            return self._remote
+        if attribute is SocketAttribute.local_address and self.local_address is not None:
+            return self.local_address
+        return default
 
     async def open_stream(self) -> QuicStreamHandle:
         """Open a bidirectional stream (aioquic holds its data until MAX_STREAMS allows it)."""

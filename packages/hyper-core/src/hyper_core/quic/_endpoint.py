@@ -443,6 +443,7 @@ class QuicListener:
             retry_source_connection_id=retry_scid,
         )
         conn = AioquicConnection(quic, self._send, send_buffer=self._options["send_buffer"])
+        conn.local_address = self.local_address
         conn._on_cid_issued = partial(self._map, conn)
         conn._on_cid_retired = self._unmap
         self._map(conn, header.destination_cid)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any, Final
 
 import anyio
@@ -88,6 +89,20 @@ class Http3Side:
         self._access_log = access_log
         self._max_connections = max_connections
         self._accepting = True
+        # Per connection, as serve()'s make_service: called with the QUIC
+        # connection (``extra()`` gives its addresses) for the service to use.
+        self.make_service: Callable[[Any], Service[Any]] | None = None
+        self._alt_svc = alt_svc_value(port)
+
+    def advertise(
+        self, service: Service[Any], make_service: Callable[[Any], Service[Any]] | None
+    ) -> tuple[Service[Any], Callable[[Any], Service[Any]] | None]:
+        """The TCP side's service (and per-connection factory), adding ``Alt-Svc``."""
+        value = self._alt_svc
+        if make_service is None:
+            return AltSvc(service, value), None
+        factory = make_service
+        return AltSvc(service, value), lambda io: AltSvc(factory(io), value)
 
     def attach(self, graceful: GracefulShutdown) -> None:
         """Watch HTTP/3 connections with the server's own graceful shutdown."""
@@ -127,7 +142,7 @@ class Http3Side:
 
     async def _handle(self, connection: Any) -> None:
         remote = connection.remote_address
-        service = self._service
+        service = self._service if self.make_service is None else self.make_service(connection)
         if self._access_log:
             service = AccessLogged(service, format_address(remote))
         conn = self._builder.serve_connection(connection, service)

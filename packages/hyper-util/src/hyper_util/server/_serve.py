@@ -56,7 +56,7 @@ from hyper_util.rt import (
     create_unix_listener,
 )
 from hyper_util.server._access_log import AccessLogged, format_address
-from hyper_util.server._http3 import AltSvc, Http3Side, alt_svc_value
+from hyper_util.server._http3 import Http3Side
 from hyper_util.server.conn import auto
 from hyper_util.server.graceful import GracefulShutdown
 
@@ -106,6 +106,7 @@ async def serve(
     backlog: int = DEFAULT_BACKLOG,
     fast: bool | None = None,
     tls: Callable[[IO], Awaitable[IO]] | None = None,
+    make_service: Callable[[IO], Service[Any]] | None = None,
     http3: bool = False,
     certfile: str | os.PathLike[str] | None = None,
     keyfile: str | os.PathLike[str] | None = None,
@@ -147,6 +148,10 @@ async def serve(
             a slow handshake never delays other accepts; a hook that raises
             drops that connection. Its result's ``TLSAttribute.alpn_protocol``
             picks HTTP/2 or HTTP/1.1.
+        make_service: Called once per connection, after the TLS handshake,
+            with its stream; the service it returns serves that connection
+            instead of ``service`` (for services that want the peer's
+            address or TLS details, such as the ASGI adapter).
         http3: Also serve HTTP/3 on UDP, on the same port number as TCP
             (needs ``certfile``, and aioquic: ``pip install
             'hyper-util[http3]'``). TCP responses then advertise it with
@@ -184,9 +189,11 @@ async def serve(
     tcp_service = service
     if http3:
         assert certfile is not None
-        h3_side, tcp_service = _http3_side(
+        h3_side = _http3_side(
             service, listener, host, certfile, keyfile, http3_builder, access_log, max_connections
         )
+        h3_side.make_service = make_service
+        tcp_service, make_service = h3_side.advertise(service, make_service)
     server = _Server(
         tcp_service,
         listener,
@@ -195,6 +202,7 @@ async def serve(
         shutdown_timeout=shutdown_timeout,
         access_log=access_log,
         tls=tls,
+        make_service=make_service,
     )
     if h3_side is not None:
         h3_side.attach(server._graceful)
@@ -226,11 +234,11 @@ def _http3_side(
     builder: Http3Builder | None,
     access_log: bool,
     max_connections: int,
-) -> tuple[Http3Side, Service[Any]]:
-    """The UDP side on the TCP port's number, and the TCP service advertising it."""
+) -> Http3Side:
+    """The UDP side, on the TCP port's number."""
     address = _listener_address(listener)
     udp_port = address[1] if isinstance(address, tuple) else 0
-    side = Http3Side(
+    return Http3Side(
         service,
         host=host,
         port=udp_port,
@@ -240,7 +248,6 @@ def _http3_side(
         access_log=access_log,
         max_connections=max_connections,
     )
-    return side, AltSvc(service, alt_svc_value(udp_port))
 
 
 def _listener_address(listener: anyio.abc.Listener[Any]) -> Any:
@@ -260,8 +267,10 @@ class _Server:
         shutdown_timeout: float | None,
         access_log: bool,
         tls: Callable[[IO], Awaitable[IO]] | None = None,
+        make_service: Callable[[IO], Service[Any]] | None = None,
     ) -> None:
         self._service = service
+        self._make_service = make_service
         self._tls = tls
         self._listener = listener
         self._builder = builder
@@ -385,6 +394,8 @@ class _Server:
             remote = extra(SocketAttribute.remote_address, None) if extra is not None else None
             alpn = extra(TLSAttribute.alpn_protocol, None) if extra is not None else None
             service = self._service
+            if self._make_service is not None:
+                service = self._make_service(stream)
             if self._access_log:
                 service = AccessLogged(service, format_address(remote))
             try:
