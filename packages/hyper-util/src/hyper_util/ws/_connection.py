@@ -196,17 +196,6 @@ class Closed:
         return f"Closed(code={self.code}, reason={self.reason!r}, by_peer={self.by_peer})"
 
 
-async def _aiter(
-    items: Iterable[str | bytes] | AsyncIterable[str | bytes],
-) -> AsyncIterable[str | bytes]:
-    if isinstance(items, AsyncIterable):
-        async for item in items:
-            yield item
-    else:
-        for item in items:
-            yield item
-
-
 class _PendingPing:
     """A ping sent: ``event`` is set by its pong (``answered``) or by the close."""
 
@@ -319,19 +308,30 @@ class WebSocketConnection:
             previous: str | bytes | None = None
             started = False  # a frame is out: the message must be finished or failed
             try:
-                async for fragment in _aiter(fragments):
-                    if previous is not None:
-                        if isinstance(fragment, str) is not isinstance(previous, str):
-                            raise TypeError("the fragments of a message must be all str or bytes")
-                        await self._send_frame(previous, False)
-                        started = True
-                    previous = fragment
+                if isinstance(fragments, AsyncIterable):
+                    async for fragment in fragments:
+                        if previous is not None:
+                            await self._send_held(previous, fragment)
+                            started = True
+                        previous = fragment
+                else:
+                    for fragment in fragments:
+                        if previous is not None:
+                            await self._send_held(previous, fragment)
+                            started = True
+                        previous = fragment
             except Exception:
                 if started:
                     await self._fail(1011, "a fragmented message could not be finished")
                 raise
             if previous is not None:
                 await self._send_frame(previous, True)
+
+    async def _send_held(self, held: str | bytes, following: str | bytes) -> None:
+        """Send a fragment held back until the next one showed it was not the last."""
+        if isinstance(following, str) is not isinstance(held, str):
+            raise TypeError("the fragments of a message must be all str or all bytes")
+        await self._send_frame(held, False)
 
     async def _send_frame(self, data: str | bytes, finished: bool) -> None:
         if self._closed is not None or self._ws.state is not ConnectionState.OPEN:
@@ -396,6 +396,8 @@ class WebSocketConnection:
         if self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
             with contextlib.suppress(LocalProtocolError):
                 data = self._ws.send(CloseConnection(code=code, reason=reason or None))
+                # Decided before the write: the peer's answer may come during it.
+                self._finish(Closed(code, reason))
                 with contextlib.suppress(*_IO_ERRORS):
                     await self._write(data)
         if self._closed is None:
@@ -461,13 +463,12 @@ class WebSocketConnection:
                 return
             try:
                 ws.receive_data(data)
-                events = list(ws.events())
-            except RemoteProtocolError as exc:
-                hint = exc.event_hint
-                code = hint.code if isinstance(hint, CloseConnection) else 1002
-                await self._fail(int(code), str(exc))
+            except RemoteProtocolError as exc:  # pragma: no cover (wsproto reports by event)
+                await self._fail(1002, str(exc))
                 return
-            for event in events:
+            # Lazily: the state right after each event tells a close frame
+            # from the peer apart from wsproto's report of a broken frame.
+            for event in ws.events():
                 if isinstance(event, Message):
                     chunk = event.data
                     size += len(chunk)
@@ -478,28 +479,40 @@ class WebSocketConnection:
                     if event.message_finished:
                         message = parts[0] if len(parts) == 1 else parts[0][:0].join(parts)  # type: ignore[arg-type]
                         parts, size = [], 0
-                        try:
+                        # Closing (or the owner left): read on to the peer's close frame.
+                        with contextlib.suppress(anyio.ClosedResourceError):
                             await self._incoming_send.send(message)
-                        except anyio.ClosedResourceError:
-                            return
                 elif isinstance(event, Ping):
-                    with contextlib.suppress(*_IO_ERRORS):
-                        await self._write(ws.send(event.response()))
+                    if ws.state is ConnectionState.OPEN:  # no pong once closing
+                        with contextlib.suppress(*_IO_ERRORS):
+                            await self._write(ws.send(event.response()))
                 elif isinstance(event, Pong):
                     self._on_pong(bytes(event.payload))
                 elif isinstance(event, CloseConnection):
-                    closed = Closed(event.code, event.reason or "", by_peer=True)
-                    if ws.state is ConnectionState.REMOTE_CLOSING:
-                        with contextlib.suppress(*_IO_ERRORS, LocalProtocolError):
-                            await self._write(ws.send(event.response()))
-                    self._finish(closed)
+                    await self._on_close(event)
                     return
 
+    async def _on_close(self, event: CloseConnection) -> None:
+        ws = self._ws
+        if ws.state is ConnectionState.REMOTE_CLOSING:
+            # The peer's close frame: answer it (RFC 6455 section 5.5.1).
+            self._finish(Closed(event.code, event.reason or "", by_peer=True))
+            with contextlib.suppress(*_IO_ERRORS, LocalProtocolError):
+                await self._write(ws.send(event.response()))
+        elif ws.state is ConnectionState.CLOSED:
+            self._finish(
+                Closed(event.code, event.reason or "", by_peer=True)
+            )  # our close, answered
+        else:
+            # Still OPEN (or LOCAL_CLOSING): wsproto found a broken frame and
+            # says so with the code to fail the connection with (1002, 1007).
+            await self._fail(int(event.code), event.reason or "")
+
     async def _fail(self, code: int, reason: str) -> None:
+        self._finish(Closed(code, reason))
         if self._ws.state is ConnectionState.OPEN:
             with contextlib.suppress(*_IO_ERRORS, LocalProtocolError):
                 await self._write(self._ws.send(CloseConnection(code=code, reason=reason)))
-        self._finish(Closed(code, reason))
 
     async def _keep_alive(self) -> None:
         interval = self._options.ping_interval
