@@ -23,7 +23,6 @@ from hyper_util.ws._client import (
     DEFAULT_CLIENT_MAX_QUEUE,
     DEFAULT_CLOSE_TIMEOUT,
     DEFAULT_OPEN_TIMEOUT,
-    WebSocket,
     connect,
 )
 from hyper_util.ws._connection import (
@@ -46,6 +45,7 @@ from hyper_util.ws._errors import (
     close_code_name,
 )
 from hyper_util.ws._handshake import MAX_REFUSED_BODY_SIZE
+from hyper_util.ws._websocket import WebSocket
 
 __all__ = [
     "DEFAULT_CLIENT_MAX_MESSAGE_SIZE",
