@@ -3,7 +3,7 @@
 What belongs here: the public names of ``hyper_util.ws``. The client is
 :func:`connect` (HTTP/1.1 Upgrade, or HTTP/2 extended CONNECT per RFC 8441)
 and the :class:`WebSocket` it opens, with its errors. The ASGI server
-(:mod:`hyper_util.asgi`) is the server role; both roles run frames through
+(``hyper_util.asgi``) is the server role; both roles run frames through
 the same :class:`WebSocketConnection`.
 
 Usage::

@@ -133,14 +133,14 @@ def connect(
         exception; 1001 when cancelled).
 
     Raises:
-        hyper_core.error.InvalidUri: ``url`` is not a WebSocket URL (at once).
+        hyper_core.error.InvalidUri: ``url`` is not a WebSocket URL (raised
+            by the call itself, as are the next two).
         UserError: invalid subprotocol names, or ``headers`` holding
-            handshake fields (at once).
-        ValueError: an option out of range (at once).
-
-    Entering raises:
-        HandshakeRefusedError: the server answered with an HTTP response
-            (its status, headers and the start of its body).
+            handshake fields.
+        ValueError: an option out of range.
+        HandshakeRefusedError: (on entering, as are the rest) the server
+            answered with an HTTP response: its status, headers and the
+            start of its body.
         HandshakeError: the answer does not open a WebSocket correctly.
         OpenTimeoutError: ``open_timeout`` passed.
         hyper_util.client.legacy.ConnectError: connecting failed (also when
