@@ -89,6 +89,8 @@ async def exchange(url: str, **options: Any) -> tuple[Version, str | None]:
         assert await ws.receive() == b"\x00" * 100_000
         await ws.send_fragments(["a", "b", "c"])
         assert await ws.receive() == "abc"
+        assert await ws.ping(b"over the wire") >= 0
+        assert ws.compression == "permessage-deflate"
         await ws.close(4000, "bye")
         return ws.http_version, ws.subprotocol
 

@@ -25,7 +25,7 @@ import websockets.sync.server
 from websockets.sync.server import ServerConnection
 from ws_helpers import websockets_server
 
-from hyper_core.error import ClosedError
+from hyper_core.error import ClosedError, UserError
 from hyper_core.http import Version
 from hyper_util.ws import (
     MAX_REFUSED_BODY_SIZE,
@@ -217,6 +217,17 @@ async def test_client_close_code_and_reason_reach_the_server() -> None:
         with pytest.raises(ConnectionClosedError):
             await ws.send("closed")
     assert (await recorder.wait())["close"] == (4000, "client bye")
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"), [(1005, ""), (1006, ""), (999, ""), (5000, ""), (1000, "é" * 62)]
+)
+async def test_close_codes_and_reasons_that_cannot_be_sent(code: int, reason: str) -> None:
+    async with websockets_server(echo_recording(Recorder())) as url, connect(url) as ws:
+        with pytest.raises(UserError):
+            await ws.close(code, reason)
+        await ws.send("still open")
+        assert await ws.receive() == "still open"
 
 
 async def test_server_close_code_and_reason_reach_the_client() -> None:

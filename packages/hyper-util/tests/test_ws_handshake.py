@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ssl
+from typing import Any
 
 import pytest
 
 from hyper_core.client.conn import http2
 from hyper_core.error import InvalidUri, UserError
 from hyper_core.http import Headers, Version
-from hyper_util.ws import HandshakeError, close_code_name
+from hyper_util.client.legacy import HttpConnector
+from hyper_util.ws import HandshakeError, close_code_name, connect
 from hyper_util.ws._handshake import Offer, Target, check_response
 
 
@@ -213,3 +216,20 @@ def test_close_code_names() -> None:
     assert close_code_name(3001) == "registered"
     assert close_code_name(4321) == "private use"
     assert close_code_name(2000) == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"open_timeout": 0}, ValueError),
+        ({"close_timeout": -1}, ValueError),
+        ({"max_message_size": 0}, ValueError),
+        ({"max_queue": 0}, ValueError),
+        ({"ping_interval": 0}, ValueError),
+        ({"connector": HttpConnector(), "ssl_context": ssl.create_default_context()}, UserError),
+        ({"headers": {"Sec-WebSocket-Protocol": "chat"}}, UserError),
+    ],
+)
+def test_connect_checks_its_arguments_at_once(options: dict[str, Any], error: type) -> None:
+    with pytest.raises(error):
+        connect("ws://127.0.0.1:9/", **options)
