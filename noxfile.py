@@ -13,7 +13,7 @@ from pathlib import Path
 import nox
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["lint", "typecheck", "tests", "docs", "isolated"]
+nox.options.sessions = ["lint", "typecheck", "tests", "fuzz", "docs", "isolated"]
 nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).parent
@@ -28,6 +28,7 @@ H1_SUITES = [
         "test_client_h1_wire",
         "test_server_h1_fast_paths",
         "test_server_exchange",
+        "test_h1_parse_policy",
     )
 ] + ["packages/hyper-util/tests/test_client_h1_fast_io.py"]
 
@@ -55,6 +56,24 @@ def tests(session: nox.Session) -> None:
         # The HTTP/1 suites again on the reference codec over h11.Connection,
         # so the codec seam is proven by two implementations.
         session.run("pytest", *H1_SUITES, env={"HYPER_CORE_H1_CODEC": "h11"})
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """The HTTP/1 parser against h11 and llhttp: 100,000 inputs (``-- --inputs N`` for more).
+
+    A fixed seed by default, so that CI is repeatable; ``-- --seed N`` (or
+    any other seed) explores new inputs. docs/guides/http1-parsing.md has
+    the policy.
+    """
+    uv_sync(session, "--all-packages", "--group", "test")
+    args = list(session.posargs)
+    if "--inputs" not in args:
+        args += ["--inputs", "100000"]
+    if "--seed" not in args:
+        args += ["--seed", "1"]
+    fuzz_dir = ROOT / "packages" / "hyper-core" / "tests" / "fuzz"
+    session.run("python", "-m", "h1diff.run", *args, env={"PYTHONPATH": str(fuzz_dir)})
 
 
 @nox.session

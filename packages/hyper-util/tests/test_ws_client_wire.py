@@ -19,7 +19,7 @@ import zlib
 import anyio
 import anyio.abc
 import pytest
-from ws_helpers import answer_101, raw_server, read_head, rfc_accept
+from ws_helpers import answer_101, raw_server, read_head, rfc_accept, silent_server
 
 from hyper_util.client.legacy import ConnectError
 from hyper_util.ws import (
@@ -251,14 +251,10 @@ async def test_close_timeout_bounds_an_unanswered_close() -> None:
 
 
 async def test_a_server_that_stops_reading_blocks_send_not_memory() -> None:
-    async def handle(stream: anyio.abc.SocketStream) -> None:
-        await answer_101(stream)
-        await anyio.sleep_forever()  # never reads again
-
     chunk = bytes(65536)
     sent = 0
     async with (
-        raw_server(handle) as port,
+        silent_server() as port,
         connect(f"ws://127.0.0.1:{port}/", per_message_deflate=False) as ws,
     ):
         with anyio.fail_after(30):

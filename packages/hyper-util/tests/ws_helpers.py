@@ -5,13 +5,18 @@ threaded server, a peer no one here wrote, on 127.0.0.1 port 0, whatever
 the test's event loop) and :func:`raw_server` (a TCP listener whose handler
 the test writes, for answers no real server gives: a wrong accept token, a
 server that never answers or stops reading), with :func:`read_head` and
-:func:`answer_101` to do a handshake by hand.
+:func:`answer_101` to do a handshake by hand; and :func:`silent_server`, a
+plain blocking socket in a thread that accepts the handshake and then never
+reads again (an event loop's stream may read ahead on its own: anyio's
+asyncio stream was seen to take in hundreds of megabytes while its task
+slept, so it cannot stand for a peer that stops reading).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import socket
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -97,3 +102,42 @@ async def answer_101(stream: anyio.abc.SocketStream, *extra: bytes) -> dict[byte
         + b"\r\n"
     )
     return fields
+
+
+@asynccontextmanager
+async def silent_server() -> AsyncIterator[int]:
+    """Accept one WebSocket handshake in a thread, then never read; yields the port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            sock, _ = listener.accept()
+        except OSError:
+            return
+        with sock:
+            sock.settimeout(10)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += sock.recv(65536)
+            key = next(
+                line.split(b":", 1)[1].strip()
+                for line in data.split(b"\r\n")
+                if line.lower().startswith(b"sec-websocket-key:")
+            )
+            sock.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + rfc_accept(key) + b"\r\n\r\n"
+            )
+            stop.wait(60)  # never reads again
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        stop.set()
+        listener.close()
+        await anyio.to_thread.run_sync(thread.join, 10)
