@@ -38,7 +38,7 @@ import anyio
 from hyper_core import ext
 from hyper_core.body import Frame, Full, Incoming, SizeHint
 from hyper_core.error import HyperError, InvalidHeader
-from hyper_core.http import Headers, Method, Request, Response, StatusCode
+from hyper_core.http import Headers, Method, Request, Response
 
 from ._types import ClientDisconnected, Message
 
@@ -52,7 +52,6 @@ _log = logging.getLogger("hyper_util.asgi")
 #: Bytes read from a file per chunk of ``http.response.pathsend``.
 PATHSEND_CHUNK: Final = 262_144
 _NO_BODY_STATUS: Final = frozenset({204, 304})
-_DROPPED_FIELDS: Final = frozenset({b"transfer-encoding"})
 _EMPTY: Final = Full(b"")
 _DISCONNECT: Final = {"type": "http.disconnect"}
 _UNKNOWN: Final = SizeHint()
@@ -64,13 +63,16 @@ class InvalidMessage(RuntimeError):
 
 def _fields(headers: Iterable[Any]) -> Headers:
     pairs: list[tuple[bytes, bytes]] = []
+    append = pairs.append
     for item in headers:
         name, value = item
-        if not isinstance(name, bytes) or not isinstance(value, bytes):
+        if (type(name) is not bytes or type(value) is not bytes) and not (
+            isinstance(name, bytes) and isinstance(value, bytes)
+        ):
             raise InvalidMessage(f"header names and values must be bytes, got {item!r}")
-        if name.lower() in _DROPPED_FIELDS:
+        if len(name) == 17 and name.lower() == b"transfer-encoding":
             continue  # the server owns the framing
-        pairs.append((name, value))
+        append((name, value))
     try:
         return Headers(pairs)
     except InvalidHeader as exc:
@@ -130,7 +132,7 @@ _END: Final = Frame.data(b"")
 class HTTPCycle:
     """The state of one request/response exchange between a connection and the app.
 
-    The service awaits :attr:`response_ready`, then takes :attr:`response`.
+    The service calls the app, then :meth:`wait_response` if the app did not answer at once.
     """
 
     __slots__ = (
@@ -161,7 +163,8 @@ class HTTPCycle:
         self._received_all = False
         self._is_head = request.method is Method.HEAD
         self.response: Response[Any] | None = None
-        self.response_ready = anyio.Event()
+        # Made only when the service has to wait (an app that answers at once never needs it).
+        self.response_ready: anyio.Event | None = None
         self.response_started = False  # http.response.start was accepted
         self.response_complete = False  # the app sent its last message of the response
         self.disconnected = False
@@ -183,10 +186,9 @@ class HTTPCycle:
         if self.disconnected:
             return
         self.disconnected = True
-        for event in (self._wake_receive, self._taken, self._ready):
+        for event in (self._wake_receive, self._taken, self._ready, self.response_ready):
             if event is not None:
                 event.set()
-        self.response_ready.set()
 
     def app_failed(self, reason: str) -> None:
         """The app raised or ended early: answer 500, or fail the body it started."""
@@ -207,7 +209,16 @@ class HTTPCycle:
 
     def _respond(self, response: Response[Any]) -> None:
         self.response = response
-        self.response_ready.set()
+        if self.response_ready is not None:
+            self.response_ready.set()
+
+    async def wait_response(self) -> Response[Any] | None:
+        """The response once the app started it; None if the client left first."""
+        while self.response is None and not self.disconnected:
+            if self.response_ready is None:
+                self.response_ready = anyio.Event()
+            await self.response_ready.wait()
+        return self.response
 
     # -- receive ------------------------------------------------------------------
 
@@ -263,7 +274,9 @@ class HTTPCycle:
         except (KeyError, TypeError):
             self._invalid(f"not an ASGI message: {message!r}")
         if kind == "http.response.body":
-            await self._send_body(message)
+            # The whole body at once costs no coroutine of its own.
+            if not self._body_at_once(message):
+                await self._send_body(message)
         elif kind == "http.response.start":
             self._start(message)
         elif kind == "http.response.trailers":
@@ -310,6 +323,24 @@ class HTTPCycle:
                 f"content-length: {declared}"
             )
 
+    def _body_at_once(self, message: Message) -> bool:
+        """Complete the response with this body if it is the whole of it; True if done."""
+        if (
+            self.response is not None
+            or not self.response_started
+            or self._trailers_expected
+            or message.get("more_body", False)
+        ):
+            return False
+        body = message.get("body", b"")
+        if type(body) is not bytes:
+            return False  # the general path converts or refuses it
+        if self._declared_length is not None:
+            self._check_length(len(body), True)
+        self.response_complete = True
+        self._respond(self._head_response(Full(body)))
+        return True
+
     async def _send_body(self, message: Message) -> None:
         if not self.response_started:
             self._invalid("http.response.body before http.response.start")
@@ -337,10 +368,8 @@ class HTTPCycle:
             await self._hand_over(_END)
 
     def _head_response(self, body: Any) -> Response[Any]:
-        headers = self._headers_fields
-        assert headers is not None
-        response: Response[Any] = Response._from_parts(
-            StatusCode(self._status), self.request.version, headers, body
+        response: Response[Any] = Response(
+            self._status, headers=self._headers_fields, body=body, version=self.request.version
         )
         return response
 

@@ -125,7 +125,7 @@ class ConnectionInfo:
 
 
 def _headers(request: Request[Any]) -> list[tuple[bytes, bytes]]:
-    fields = request.headers._list
+    fields = request.headers.raw()
     if request.version is Version.HTTP_2:
         # Names are lower-case on HTTP/2 already; :authority becomes host (spec).
         authority = request.uri.authority

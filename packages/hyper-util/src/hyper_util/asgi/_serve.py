@@ -23,13 +23,11 @@ from typing import Any, Literal
 
 import anyio
 import anyio.abc
-import sniffio
 from anyio.abc import TaskStatus
 
 from hyper_core.rt import IO
 from hyper_core.server.conn import http1, http2
-from hyper_util.rt import StreamListener
-from hyper_util.rt._listener import AsyncioSocketListener
+from hyper_util.rt import StreamListener, wrap_socket_listener
 from hyper_util.server import DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT
 from hyper_util.server import serve as serve_http
 from hyper_util.server.conn import auto
@@ -78,13 +76,11 @@ def build_builder(
 
 async def listener_from_sockets(sockets: Sequence[socket.socket]) -> StreamListener:
     """A listener accepting on already-bound, listening sockets (``--fd``, gunicorn)."""
-    parts: list[anyio.abc.SocketListener] = []
-    fast = sniffio.current_async_library() == "asyncio"
-    for sock in sockets:
-        sock.setblocking(False)
-        listener = await anyio.abc.SocketListener.from_socket(sock)
-        parts.append(AsyncioSocketListener(listener) if fast else listener)
-    return StreamListener(parts, fast=fast)
+    wrapped = [await wrap_socket_listener(sock) for sock in sockets]
+    if len(wrapped) == 1:
+        return wrapped[0]
+    parts = [part for listener in wrapped for part in listener.listeners]
+    return StreamListener(parts, fast=wrapped[0].fast)
 
 
 async def serve(

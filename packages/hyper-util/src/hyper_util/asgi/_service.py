@@ -106,19 +106,23 @@ class ASGIService:
         if is_websocket_request(request):
             return await serve_websocket(self._app, self._runner, request, self._info, self._ws)
         cycle = HTTPCycle(request)
-        ext.on_client_gone(request, cycle.client_gone)
         extensions: dict[str, Any] = _HTTP_EXTENSIONS
         if self._info.tls is not None:
             extensions = {**_HTTP_EXTENSIONS, "tls": self._info.tls}
         scope = http_scope(request, self._info, extensions)
         active[0] += 1
         self._runner.spawn(self._run, cycle, scope)
-        try:
-            await cycle.response_ready.wait()
-        except BaseException:
-            cycle.client_gone()  # cancelled: the client left or the server closes
-            raise
+        if not cycle.response_complete:
+            # Still running (on asyncio the app's first step already ran):
+            # from now on it must hear of a client that leaves.
+            ext.on_client_gone(request, cycle.client_gone)
         response = cycle.response
+        if response is None:
+            try:
+                response = await cycle.wait_response()
+            except BaseException:
+                cycle.client_gone()  # cancelled: the client left or the server closes
+                raise
         if response is None:
             raise CanceledError("the client went away before the response")
         return response

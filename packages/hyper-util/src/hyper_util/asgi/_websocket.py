@@ -49,9 +49,9 @@ _CONNECTING, _ACCEPTED, _CLOSED = "connecting", "accepted", "closed"
 def is_websocket_request(request: Request[Any]) -> bool:
     """An HTTP/1.1 ``Upgrade: websocket`` or an HTTP/2 CONNECT with ``:protocol websocket``."""
     if request.version is Version.HTTP_2:
-        if request.method != "CONNECT" or request._extensions is None:
+        if request.method != "CONNECT":
             return False
-        protocol = request._extensions.get(H2Protocol)
+        protocol = request.extensions.get(H2Protocol)
         return protocol is not None and protocol.as_str().lower() == "websocket"
     value = request.headers.get_raw(b"upgrade")
     return value is not None and value.strip().lower() == b"websocket"
