@@ -478,3 +478,25 @@ def test_websocket_client_talks_to_the_websockets_library(backend: str) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"echo: one\necho: two\n"
     assert result.stderr == b"connected: HTTP/1.1, subprotocol echo\n"
+
+
+# -- workers.py --------------------------------------------------------------------
+
+
+@backends
+def test_workers_serve_from_worker_processes_and_stop_on_sigterm(backend: str) -> None:
+    with example_server("workers.py", backend) as server, http_client() as client:
+        pids = set()
+        for _ in range(4):
+            response = client.get(server.url + "/", headers={"connection": "close"})
+            assert response.status_code == 200
+            match = re.fullmatch(r"Hello from worker (\d+)\n", response.text)
+            assert match is not None, response.text
+            pids.add(int(match[1]))
+        assert server.process.pid not in pids  # the supervisor itself serves nothing
+        with open(f"/proc/{server.process.pid}/task/{server.process.pid}/children") as f:
+            children = {int(pid) for pid in f.read().split()}
+        assert pids <= children
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=TIMEOUT) == 0
+    assert b"Traceback" not in server.stderr
