@@ -39,6 +39,7 @@ import contextlib
 import hashlib
 import math
 import os
+from collections import deque
 from collections.abc import AsyncIterable, Iterable
 from typing import Final
 
@@ -196,6 +197,62 @@ class Closed:
         return f"Closed(code={self.code}, reason={self.reason!r}, by_peer={self.by_peer})"
 
 
+class _Inbox:
+    """Whole messages from the reader to the owner: a queue of at most ``limit``.
+
+    Cheaper than a memory object stream on the hot path: a message that is
+    ready is taken, and one that fits is put, without a trip through the
+    event loop (asyncio's ``StreamReader`` does the same); only an empty
+    inbox (``get``) or a full one (``put``) waits, on an event shared by the
+    waiters of that side.
+    """
+
+    __slots__ = ("_closed", "_items", "_limit", "_readable", "_writable")
+
+    def __init__(self, limit: int) -> None:
+        self._items: deque[str | bytes] = deque()
+        self._limit = limit
+        self._closed = False  # nothing more goes in; what is in still comes out
+        self._readable = anyio.Event()
+        self._writable = anyio.Event()
+
+    async def get(self) -> str | bytes | None:
+        """The next message, or ``None`` once closed and empty."""
+        items = self._items
+        while not items:
+            if self._closed:
+                return None
+            await self._readable.wait()
+        if len(items) == self._limit:
+            self._writable.set()
+        return items.popleft()
+
+    async def put(self, item: str | bytes) -> None:
+        """Queue ``item``, waiting while full; dropped once closed."""
+        while len(self._items) >= self._limit and not self._closed:
+            if self._writable.is_set():
+                self._writable = anyio.Event()
+            await self._writable.wait()
+        if self._closed:
+            return
+        self._items.append(item)
+        readable = self._readable
+        if not readable.is_set():
+            readable.set()
+            self._readable = anyio.Event()
+
+    def close(self) -> None:
+        """Nothing more goes in; ``get`` returns what is in, then ``None``."""
+        self._closed = True
+        self._readable.set()
+        self._writable.set()
+
+    def release(self) -> None:
+        """The owner reads no more: close and drop what is queued."""
+        self.close()
+        self._items.clear()
+
+
 class _PendingPing:
     """A ping sent: ``event`` is set by its pong (``answered``) or by the close."""
 
@@ -230,13 +287,10 @@ class WebSocketConnection:
         self._ws = Connection(
             ConnectionType.CLIENT if client else ConnectionType.SERVER, extensions=extensions
         )
-        self._write_lock = anyio.Lock()
-        self._message_lock = anyio.Lock()
-        send, receive = anyio.create_memory_object_stream[str | bytes | Closed](
-            self._options.max_queue
-        )
-        self._incoming_send = send
-        self._incoming = receive
+        # Uncontended, a lock is taken without a trip through the event loop.
+        self._write_lock = anyio.Lock(fast_acquire=True)
+        self._message_lock = anyio.Lock(fast_acquire=True)
+        self._inbox = _Inbox(self._options.max_queue)
         self._closed: Closed | None = None
         # Pings awaiting their pong, oldest first (dicts keep insertion order).
         self._pings: dict[bytes, _PendingPing] = {}
@@ -268,13 +322,11 @@ class WebSocketConnection:
 
     async def receive(self) -> str | bytes | Closed:
         """The next whole message (``str`` text, ``bytes`` binary), or :class:`Closed`."""
-        if self._closed is not None and self._incoming.statistics().current_buffer_used == 0:
-            return self._closed
-        try:
-            return await self._incoming.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
+        message = await self._inbox.get()
+        if message is None:
             assert self._closed is not None
             return self._closed
+        return message
 
     async def send(self, message: str | bytes) -> None:
         """Send one message, waiting while the peer is slow to read.
@@ -411,8 +463,7 @@ class WebSocketConnection:
 
     def release(self) -> None:
         """The owner will read no more: drop what is queued (call once done with it)."""
-        self._incoming.close()
-        self._incoming_send.close()
+        self._inbox.release()
 
     async def _write(self, data: bytes) -> None:
         async with self._write_lock:
@@ -431,7 +482,7 @@ class WebSocketConnection:
     def _finish(self, closed: Closed) -> None:
         if self._closed is None:
             self._closed = closed
-        self._incoming_send.close()
+        self._inbox.close()
         pings, self._pings = self._pings, {}
         for pending in pings.values():
             pending.event.set()
@@ -479,9 +530,7 @@ class WebSocketConnection:
                     if event.message_finished:
                         message = parts[0] if len(parts) == 1 else parts[0][:0].join(parts)  # type: ignore[arg-type]
                         parts, size = [], 0
-                        # Closing (or the owner left): read on to the peer's close frame.
-                        with contextlib.suppress(anyio.ClosedResourceError):
-                            await self._incoming_send.send(message)
+                        await self._deliver(message)
                 elif isinstance(event, Ping):
                     if ws.state is ConnectionState.OPEN:  # no pong once closing
                         with contextlib.suppress(*_IO_ERRORS):
@@ -491,6 +540,11 @@ class WebSocketConnection:
                 elif isinstance(event, CloseConnection):
                     await self._on_close(event)
                     return
+
+    async def _deliver(self, message: str | bytes) -> None:
+        # Closing (or the owner left), the inbox drops it: read on to the
+        # peer's close frame.
+        await self._inbox.put(message)
 
     async def _on_close(self, event: CloseConnection) -> None:
         ws = self._ws
