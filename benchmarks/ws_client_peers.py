@@ -184,29 +184,14 @@ def main() -> int:
         return 0
     names = args.only.split(",") if args.only else list(CLIENTS)
     port = free_port()
+    command = [
+        *pinned(1, 0), PYTHON, "-m", "hyper_util", "run",
+        "--app-dir", str(BENCH / "servers"), "asgi_app:app",
+        "--host", HOST, "--port", str(port), "--loop", "uvloop",
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
     server = subprocess.Popen(
-        [
-            *pinned(1, 0),
-            PYTHON,
-            "-m",
-            "hyper_util",
-            "run",
-            "--app-dir",
-            str(BENCH / "servers"),
-            "asgi_app:app",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--loop",
-            "uvloop",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],  # fmt: skip
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
         wait_until_accepting(server, port, time.monotonic() + 30)
