@@ -533,6 +533,73 @@ def test_websocket_client_talks_to_the_websockets_library(backend: str) -> None:
     assert result.stderr == b"connected: HTTP/1.1, subprotocol echo\n"
 
 
+# -- asgi_server.py and fastapi_app.py ------------------------------------------------
+
+
+def _websocket_echo(url: str, messages: list[str | bytes]) -> list[str | bytes]:
+    import websockets.sync.client
+
+    with websockets.sync.client.connect(url, open_timeout=TIMEOUT) as ws:
+        out: list[str | bytes] = []
+        for message in messages:
+            ws.send(message)
+            out.append(ws.recv(timeout=TIMEOUT))
+        return out
+
+
+@backends
+def test_asgi_app_serves_http1_http2_and_websockets(backend: str) -> None:
+    with example_server("asgi_server.py", backend) as server:
+        with http_client() as client:
+            response = client.get(server.url + "/hello")
+            assert response.status_code == 200
+            assert response.text == "Hello from the lifespan state!\n"
+            assert client.get(server.url + "/nothing").status_code == 404
+        with httpx.Client(http1=False, http2=True, timeout=TIMEOUT, trust_env=False) as client:
+            response = client.post(server.url + "/echo", content=PAYLOAD)
+            assert response.http_version == "HTTP/2"
+            assert response.content == PAYLOAD
+        ws_url = server.url.replace("http://", "ws://") + "/ws"
+        assert _websocket_echo(ws_url, ["text", b"\x00bytes"]) == ["text", b"\x00bytes"]
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=TIMEOUT) == 0
+
+
+def test_fastapi_app_runs_with_the_one_command() -> None:
+    with subprocess.Popen(
+        [
+            *(sys.executable, "-m", "hyper_util", "run", "fastapi_app:app"),
+            *("--app-dir", str(EXAMPLES), "--port", "0"),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as process:
+        try:
+            assert process.stderr is not None
+            line = read_line(process.stderr)
+            match = re.search(rb"listening on (\S+)", line)
+            assert match is not None, f"unexpected first line {line!r}"
+            url = f"http://{match[1].decode()}"
+            with http_client() as client:
+                assert client.get(url + "/items/3?q=x").json() == {
+                    "item_id": 3,
+                    "q": "x",
+                    "served_by": "hyper",
+                }
+                assert client.get(url + "/count").text == "1\n2\n3\n"
+            with httpx.Client(http1=False, http2=True, timeout=TIMEOUT, trust_env=False) as client:
+                assert client.get(url + "/items/4").json()["item_id"] == 4
+            ws_url = url.replace("http://", "ws://") + "/ws"
+            assert _websocket_echo(ws_url, ["over fastapi"]) == ["over fastapi"]
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=TIMEOUT) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.communicate(timeout=TIMEOUT)
+
+
 # -- workers.py --------------------------------------------------------------------
 
 

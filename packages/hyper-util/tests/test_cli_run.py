@@ -28,6 +28,7 @@ import pytest
 APP = textwrap.dedent(
     """
     import json
+    import os
 
     async def app(scope, receive, send):
         if scope["type"] == "lifespan":
@@ -42,6 +43,8 @@ APP = textwrap.dedent(
             "http_version": scope["http_version"],
             "scheme": scope["scheme"],
             "state": scope.get("state"),
+            "client": scope["client"],
+            "pid": os.getpid(),
         }).encode()
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json")]})
@@ -104,6 +107,8 @@ def test_serves_the_app_on_every_loop(app_dir: Path, loop: str) -> None:
         address,
     ):
         body = httpx.get(f"http://{address}/", timeout=10).json()
+        assert body.pop("client")[0] == "127.0.0.1"
+        assert body.pop("pid") == proc.pid
         assert body == {
             "root_path": "/api",
             "http_version": "1.1",
@@ -213,3 +218,31 @@ def test_console_script_is_installed() -> None:
     assert result.returncode == 0
     assert "module:attribute" in result.stdout
     assert json is not None
+
+
+def test_workers_serve_from_worker_processes(app_dir: Path) -> None:
+    args = ("myapp:app", "--port", "0", "--workers", "2", "--no-access-log")
+    with run(app_dir, *args) as (proc, address):
+        pids = set()
+        for _ in range(20):
+            with httpx.Client(timeout=10) as client:  # a new connection each time
+                body = client.get(f"http://{address}/").json()
+            assert body["state"] == {"started": True}
+            pids.add(body["pid"])
+        assert proc.pid not in pids  # the supervisor serves nothing itself
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+
+
+def test_proxy_headers_from_a_trusted_peer_only(app_dir: Path) -> None:
+    forwarded = {"x-forwarded-for": "203.0.113.7", "x-forwarded-proto": "https"}
+    args = ("myapp:app", "--port", "0", "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1")
+    with run(app_dir, *args) as (_, address):
+        body = httpx.get(f"http://{address}/", headers=forwarded, timeout=10).json()
+        assert body["client"] == ["203.0.113.7", 0]
+        assert body["scheme"] == "https"
+    args = ("myapp:app", "--port", "0", "--proxy-headers", "--forwarded-allow-ips", "10.0.0.1")
+    with run(app_dir, *args) as (_, address):
+        body = httpx.get(f"http://{address}/", headers=forwarded, timeout=10).json()
+        assert body["client"][0] == "127.0.0.1"
+        assert body["scheme"] == "http"

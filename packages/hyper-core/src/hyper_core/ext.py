@@ -25,10 +25,10 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, Final, final
 
-from hyper_core._exchange import Exchange
+from hyper_core._exchange import Exchange as _Exchange
 from hyper_core.error import HyperError, UserError
 from hyper_core.http import Headers, Request, Version
-from hyper_core.http._headers import HeaderInit
+from hyper_core.http._headers import HeaderInit as _HeaderInit
 
 __all__ = [
     "HeaderCaseMap",
@@ -209,16 +209,16 @@ def _get_on_informational(request: Request[Any]) -> InformationalCallback | None
     return None if stored is None else stored.callback
 
 
-def _exchange(request: Request[Any]) -> Exchange:
+def _exchange(request: Request[Any]) -> _Exchange:
     extensions = request._extensions
-    exchange = None if extensions is None else extensions.get(Exchange)
+    exchange = None if extensions is None else extensions.get(_Exchange)
     if exchange is None:
         raise UserError("the request did not come from a hyper-core server connection")
     return exchange
 
 
 async def send_informational(
-    request: Request[Any], status: int, headers: HeaderInit | None = None
+    request: Request[Any], status: int, headers: _HeaderInit | None = None
 ) -> None:
     """Write an informational (1xx) response to ``request`` before its final response.
 

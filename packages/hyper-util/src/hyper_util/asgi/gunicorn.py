@@ -13,7 +13,8 @@ settings mapped onto serve's options (``keepalive``,
 worker tells the arbiter it is alive every ``timeout / 2`` seconds and
 stops when the arbiter goes away. SIGTERM and SIGINT (sent by gunicorn to
 stop workers) are handled by ``serve`` itself: a graceful shutdown. gunicorn
-is not a dependency of hyper-util: importing this module needs it installed.
+is not a dependency of hyper-util: without it this module still imports,
+and its classes are of no use.
 """
 
 from __future__ import annotations
@@ -21,16 +22,23 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import anyio
-from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped,unused-ignore]
-from gunicorn.workers.base import Worker  # type: ignore[import-untyped,unused-ignore]
+
+try:
+    from gunicorn.workers.base import Worker  # type: ignore[import-untyped,unused-ignore]
+except ImportError:  # pragma: no cover - gunicorn absent: importable, never used
+    Worker = object
 
 from ._lifespan import LifespanFailure
 from ._serve import serve
 
-__all__ = ["HyperTrioWorker", "HyperWorker"]
+#: gunicorn's ``Arbiter.WORKER_BOOT_ERROR``: the arbiter stops instead of
+#: restarting a worker that exits with it.
+WORKER_BOOT_ERROR: Final = 3
+
+__all__ = ["WORKER_BOOT_ERROR", "HyperTrioWorker", "HyperWorker"]
 
 
 class HyperWorker(Worker):  # type: ignore[misc]
@@ -63,7 +71,7 @@ class HyperWorker(Worker):  # type: ignore[misc]
             anyio.run(self._serve, backend=self.backend, backend_options=options)
         except LifespanFailure as exc:
             self.log.error("%s", exc)
-            sys.exit(Arbiter.WORKER_BOOT_ERROR)
+            sys.exit(WORKER_BOOT_ERROR)
 
     async def _serve(self) -> None:
         cfg = self.cfg

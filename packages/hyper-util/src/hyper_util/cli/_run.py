@@ -5,17 +5,16 @@ defaults where uvicorn has them), importing the application, choosing the
 event loop, logging, and handing everything to :func:`hyper_util.asgi.serve`.
 
 Strategy: this module only maps the command line onto ``serve``'s options.
-Two features live elsewhere and are reached through one hook each:
-``--workers``/``--reload`` through the worker supervisor
-(``hyper_util.server.run_workers``), and ``--proxy-headers`` through the
-proxy-headers middleware (``hyper_util.asgi._proxy_headers``). When a build
-lacks one of them, the option is refused with a clear message instead of
-being silently ignored.
+``--workers``/``--reload`` hand the serving to the worker supervisor
+(:func:`hyper_util.server.run_workers`: this process binds, each spawned
+worker runs ``serve`` on the inherited sockets), and ``--proxy-headers``
+wraps the app in :class:`hyper_util.asgi.ProxyHeadersMiddleware`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -38,6 +37,9 @@ __all__ = ["RunOptions", "add_run_parser", "import_app", "main_run"]
 #: (uvicorn's STARTUP_FAILURE and gunicorn's WORKER_BOOT_ERROR are 3 too).
 EXIT_STARTUP_FAILED: Final = 3
 LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug", "trace")
+#: Seconds a worker gets after its graceful shutdown timeout before SIGKILL
+#: (its app's lifespan shutdown runs then).
+WORKER_STOP_MARGIN: Final = 5.0
 
 _RUN_EPILOG = """\
 examples:
@@ -333,12 +335,8 @@ def _proxy_headers(app: ASGIApp, options: RunOptions) -> ASGIApp:
     """Hook: wrap the app in the proxy-headers middleware (hyper_util.asgi._proxy_headers)."""
     if not options.proxy_headers:
         return app
-    try:
-        from hyper_util.asgi._proxy_headers import (  # type: ignore[import-not-found,unused-ignore]
-            ProxyHeadersMiddleware,
-        )
-    except ImportError:
-        raise ValueError("--proxy-headers is not available in this build of hyper-util") from None
+    from hyper_util.asgi import ProxyHeadersMiddleware
+
     wrapped: ASGIApp = ProxyHeadersMiddleware(app, options.forwarded_allow_ips)
     return wrapped
 
@@ -469,33 +467,39 @@ def main_run(options: RunOptions) -> int:
 
 
 def _supervised(options: RunOptions) -> int:
-    """Hook: ``--workers N``/``--reload`` through the worker supervisor."""
-    try:
-        from hyper_util import server
+    """``--workers N``/``--reload``: bind here, serve in supervised worker processes."""
+    from hyper_util.server import bind_sockets, run_workers
 
-        run_workers = server.run_workers  # type: ignore[attr-defined,unused-ignore]
-        bind_sockets = server.bind_sockets  # type: ignore[attr-defined,unused-ignore]
-    except AttributeError:
-        print(
-            "run: --workers and --reload are not available in this build of hyper-util",
-            file=sys.stderr,
+    try:
+        sockets = bind_sockets(options.host, options.port, uds=options.uds, fd=options.fd)
+    except OSError as exc:
+        print(f"run: cannot listen: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    graceful = options.timeout_graceful_shutdown
+    try:
+        return run_workers(
+            partial(_worker, options),
+            sockets,
+            workers=options.workers or 1,
+            reload=options.reload,
+            reload_dirs=options.reload_dirs or [options.app_dir],
+            # The worker's own graceful shutdown, then 5 s for the lifespan shutdown.
+            stop_timeout=None if graceful is None else graceful + WORKER_STOP_MARGIN,
         )
+    except (RuntimeError, ValueError) as exc:  # --reload without watchfiles, a bad --reload-dir
+        print(f"run: {exc}", file=sys.stderr)
         return 2
-    sockets = bind_sockets(options.host, options.port, uds=options.uds, fd=options.fd)
-    result: int = run_workers(
-        partial(_worker, options),
-        sockets,
-        workers=options.workers or 1,
-        reload=options.reload,
-        reload_dirs=options.reload_dirs or [options.app_dir],
-    )
-    return result
+    finally:
+        for sock in sockets:
+            sock.close()
+        if options.uds is not None and options.fd is None:
+            with contextlib.suppress(OSError):
+                os.unlink(options.uds)
 
 
 def _worker(options: RunOptions, sockets: list[Any]) -> None:
     """One supervised worker: serve the inherited sockets, telling the supervisor when ready."""
-    from hyper_util import server
+    from hyper_util.server import worker_ready
 
     _configure_logging(options)
-    ready = getattr(server, "worker_ready", None)
-    sys.exit(_serve_one(options, sockets, ready))
+    sys.exit(_serve_one(options, sockets, worker_ready))
