@@ -39,7 +39,6 @@ import contextlib
 import hashlib
 import math
 import os
-from collections import deque
 from collections.abc import AsyncIterable, Iterable
 from typing import Final
 
@@ -59,6 +58,7 @@ from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from hyper_core.rt import IO
+from hyper_util.ws._inbox import Inbox
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
@@ -197,62 +197,6 @@ class Closed:
         return f"Closed(code={self.code}, reason={self.reason!r}, by_peer={self.by_peer})"
 
 
-class _Inbox:
-    """Whole messages from the reader to the owner: a queue of at most ``limit``.
-
-    Cheaper than a memory object stream on the hot path: a message that is
-    ready is taken, and one that fits is put, without a trip through the
-    event loop (asyncio's ``StreamReader`` does the same); only an empty
-    inbox (``get``) or a full one (``put``) waits, on an event shared by the
-    waiters of that side.
-    """
-
-    __slots__ = ("_closed", "_items", "_limit", "_readable", "_writable")
-
-    def __init__(self, limit: int) -> None:
-        self._items: deque[str | bytes] = deque()
-        self._limit = limit
-        self._closed = False  # nothing more goes in; what is in still comes out
-        self._readable = anyio.Event()
-        self._writable = anyio.Event()
-
-    async def get(self) -> str | bytes | None:
-        """The next message, or ``None`` once closed and empty."""
-        items = self._items
-        while not items:
-            if self._closed:
-                return None
-            await self._readable.wait()
-        if len(items) == self._limit:
-            self._writable.set()
-        return items.popleft()
-
-    async def put(self, item: str | bytes) -> None:
-        """Queue ``item``, waiting while full; dropped once closed."""
-        while len(self._items) >= self._limit and not self._closed:
-            if self._writable.is_set():
-                self._writable = anyio.Event()
-            await self._writable.wait()
-        if self._closed:
-            return
-        self._items.append(item)
-        readable = self._readable
-        if not readable.is_set():
-            readable.set()
-            self._readable = anyio.Event()
-
-    def close(self) -> None:
-        """Nothing more goes in; ``get`` returns what is in, then ``None``."""
-        self._closed = True
-        self._readable.set()
-        self._writable.set()
-
-    def release(self) -> None:
-        """The owner reads no more: close and drop what is queued."""
-        self.close()
-        self._items.clear()
-
-
 class _PendingPing:
     """A ping sent: ``event`` is set by its pong (``answered``) or by the close."""
 
@@ -293,7 +237,7 @@ class WebSocketConnection:
         self._writing = False
         self._write_done: anyio.Event | None = None
         self._message_lock = anyio.Lock(fast_acquire=True)
-        self._inbox = _Inbox(self._options.max_queue)
+        self._inbox = Inbox(self._options.max_queue)
         self._closed: Closed | None = None
         # Pings awaiting their pong, oldest first (dicts keep insertion order).
         self._pings: dict[bytes, _PendingPing] = {}
