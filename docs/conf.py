@@ -117,6 +117,8 @@ nitpick_ignore_regex = [
     # A signature that names a class through a private module alias
     # (``_client.ClientConnection``) points at an implementation detail.
     (r"py:(class|obj)", r"_[a-z0-9_]+\..+"),
+    # wsproto's extension base class, as a signature of hyper_util.ws names it.
+    (r"py:class", r"Extension"),
 ]
 
 
