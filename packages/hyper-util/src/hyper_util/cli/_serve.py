@@ -206,7 +206,7 @@ async def run_serve(
 def _announce(out: TextIO, bound: object, options: ServeOptions, https: bool) -> None:
     details = []
     if options.http3:
-        details.append("HTTP/3 on UDP, same port")
+        details.append("HTTP/3 on UDP")
     if options.workers:
         details.append(f"{options.workers} workers")
     out.write(startup_line(bound, _builder(options.http), tls=https, details=details) + "\n")

@@ -321,8 +321,8 @@ def startup_line(
     ``listening on URL (PROTOCOLS)``: e.g. ``listening on
     http://127.0.0.1:8000 (HTTP/1.1 and HTTP/2 (h2c))`` or ``listening on
     https://[::1]:8443 (HTTPS: ALPN h2 and http/1.1)``; a Unix socket is
-    ``unix:PATH``. ``details`` follow inside the parentheses, each after a
-    semicolon (``HTTP/3 on UDP, same port``, ``4 workers``).
+    ``unix:PATH``. ``details`` follow inside the parentheses (``HTTP/3 on
+    UDP``, ``4 workers``).
     """
     where = listen_url(address, tls=tls)
     h1, h2 = builder.is_http1_available(), builder.is_http2_available()
@@ -332,7 +332,7 @@ def startup_line(
         what = "HTTPS: h2" if tls else "HTTP/2 (h2c)"
     else:
         what = "HTTPS: http/1.1" if tls else "HTTP/1.1"
-    return f"listening on {where} ({'; '.join([what, *details])})"
+    return f"listening on {where} ({', '.join([what, *details])})"
 
 
 def _announce(line: str) -> None:
@@ -402,7 +402,7 @@ class _Server:
             address = _listener_address(self._listener)
             if self._announce:
                 tls = self._tls is not None or isinstance(self._listener, TLSListener)
-                details = ["HTTP/3 on UDP, same port"] if self.http3 is not None else []
+                details = ["HTTP/3 on UDP"] if self.http3 is not None else []
                 _announce(startup_line(address, self._builder, tls=tls, details=details))
             task_status.started(address)
             await self._stop.wait()
