@@ -420,7 +420,7 @@ class ServerConnection(StreamServing):
             if path is None or scheme is None or authority is None:
                 raise ValueError("missing :scheme, :path or :authority")
             uri = self._absolute_uri(scheme, authority, path)
-        request: Request[Incoming] = Request._from_parts(
+        request: Request[Incoming] = Request.from_parts(
             Method.from_bytes(method),
             uri,
             _HTTP_2,

@@ -41,7 +41,8 @@ from hyper_core.proto.h2._common import MAX_WINDOW_SIZE as _MAX_WINDOW_SIZE
 from hyper_core.proto.h2._common import H2Protocol
 from hyper_core.proto.h2._server import ServerConfig as _ServerConfig
 from hyper_core.proto.h2._server import ServerConnection as _ServerConnection
-from hyper_core.proto.h2._upgrade import settings_payload, upgraded_request
+from hyper_core.proto.h2._upgrade import settings_payload as _settings_payload
+from hyper_core.proto.h2._upgrade import upgraded_request as _upgraded_request
 from hyper_core.rt import IO, Executor, Timer, default_timer
 from hyper_core.service import Service
 
@@ -235,8 +236,8 @@ class Builder:
                 (:class:`~hyper_core.error.InvalidUri` for a bad ``Host``).
                 Nothing was sent; close ``io``.
         """
-        settings = settings_payload(request)
-        stream_one = upgraded_request(request)
+        settings = _settings_payload(request)
+        stream_one = _upgraded_request(request)
         conn = Connection(io, service, self._config)
         conn._dispatcher.begin_upgraded(settings, stream_one)
         return conn

@@ -100,8 +100,7 @@ class Targets:
         key = pool_key(request)
         if uri.form is not _ABSOLUTE:
             return key, None
-        # The URI was validated when it was parsed: skip a second parse.
-        origin = Uri._from_origin_trusted(uri.path_and_query.encode("ascii"))
+        origin = uri.origin_form()
         entries = self._entries
         if len(entries) >= _TARGETS_KEPT:
             entries.clear()
@@ -159,11 +158,7 @@ def prepare(
     headers = request.headers
     connected = conn.connected
     if uri.form is _ABSOLUTE and not connected.proxied:
-        if origin is not None:
-            uri = origin
-        else:
-            # The URI was validated when it was parsed: skip a second parse.
-            uri = Uri._from_origin_trusted(uri.path_and_query.encode("ascii"))
+        uri = origin if origin is not None else uri.origin_form()
     extra: list[tuple[bytes, bytes]] | None = None
     if host_values is not None and headers.get_raw(b"host") is None:
         extra = [(b"host", host_values.get(key, request.uri))]
@@ -174,9 +169,13 @@ def prepare(
                 pair for pair in proxy.headers.raw() if headers.get_raw(pair[0].lower()) is None
             ]
     if extra:
-        headers = Headers._from_trusted(extra + headers.raw())
-    return Request._from_parts(
-        request.method, uri, request.version, headers, request.body, request._extensions
+        # Host first (RFC 9112 section 3.2); the fields of ``request.headers``
+        # were validated when they entered it, so extend() only copies them.
+        prepared = Headers(extra)
+        prepared.extend(headers)
+        headers = prepared
+    return Request.from_parts(
+        request.method, uri, request.version, headers, request.body, request.extensions
     )
 
 
