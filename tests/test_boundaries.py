@@ -257,3 +257,29 @@ def f(conn, request):
             "getattr(conn, '_dispatcher')",
         ]
     ), found
+
+
+def _imported_modules(path: Path, package: str) -> set[str]:
+    """Absolute names of the modules ``path`` (in ``package``) imports."""
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            imported.add(base)
+            imported.update(f"{base}.{alias.name}" for alias in node.names)
+    return imported
+
+
+def test_http2_does_not_import_http1() -> None:
+    """The two protocol packages share only what sits beside them in ``proto``."""
+    proto = Path(hyper_core.__file__ or "").parent / "proto"
+    for version, other in (("h2", "h1"), ("h1", "h2")):
+        for path in sorted((proto / version).glob("*.py")):
+            imported = _imported_modules(path, f"hyper_core.proto.{version}")
+            crossing = {m for m in imported if m.startswith(f"hyper_core.proto.{other}")}
+            assert not crossing, f"{path.name} imports {crossing}"
