@@ -56,6 +56,49 @@ def tests(session: nox.Session) -> None:
         session.run("pytest", *H1_SUITES, env={"HYPER_CORE_H1_CODEC": "h11"})
 
 
+#: What the dependency sessions check, and print, for each resolution.
+DEPENDENCIES = ["h2", "hpack", "hyperframe", "h11", "anyio", "sniffio", "truststore", "certifi"]
+
+
+def install_resolved(session: nox.Session, resolution: str) -> None:
+    """The three packages and the test group, resolved afresh (no lock) with ``resolution``."""
+    session.install(
+        f"--resolution={resolution}",
+        *(f"--editable=./packages/{package}" for package in PACKAGES),
+        "--group=test",
+    )
+    versions = "; ".join(f"{name} {metadata(session, name)}" for name in DEPENDENCIES)
+    session.log(f"{resolution}: {versions}")
+
+
+def metadata(session: nox.Session, name: str) -> str:
+    out = session.run(
+        "python", "-c", f"import importlib.metadata as m; print(m.version({name!r}))", silent=True
+    )
+    return str(out).strip()
+
+
+@nox.session
+def deps_newest(session: nox.Session) -> None:
+    """The suite on the newest releases our ranges allow (what a user installs today).
+
+    Resolved without the lock, so a new h2, h11, hpack or anyio release that
+    breaks us fails here before it reaches a user.
+    """
+    install_resolved(session, "highest")
+    session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session
+def deps_lowest(session: nox.Session) -> None:
+    """The suite on the lowest versions our ranges allow (``uv --resolution lowest-direct``).
+
+    Proves the lower bounds in each package's ``dependencies`` are true.
+    """
+    install_resolved(session, "lowest-direct")
+    session.run("pytest", "-q", *session.posargs)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """Ruff lint and format check."""
