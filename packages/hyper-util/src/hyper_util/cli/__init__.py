@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         "get",
         parents=[common],
         help="fetch a URL to stdout",
-        description="Fetch an http:// URL and write the response body to stdout (or -o FILE).",
+        description="Fetch a URL and write the response body to stdout (or -o FILE).",
         epilog=_GET_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
