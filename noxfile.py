@@ -16,7 +16,7 @@ import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.sessions = [
-    *("lint", "typecheck", "tests", "docs", "isolated"),
+    *("lint", "typecheck", "tests", "fuzz", "docs", "isolated"),
     *("deps_lowest", "deps_newest", "pythons"),
 ]
 nox.options.error_on_missing_interpreters = True
@@ -32,6 +32,7 @@ H1_SUITES = [
         "test_server_h1_robustness",
         "test_client_h1_wire",
         "test_server_h1_fast_paths",
+        "test_h1_parse_policy",
     )
 ] + ["packages/hyper-util/tests/test_client_h1_fast_io.py"]
 
@@ -202,6 +203,24 @@ def pythons(session: nox.Session) -> None:
     """The suite from the lock on each supported Python that no other session runs on."""
     uv_sync(session, "--all-packages", "--group", "test", "--group", "lint")
     session.run("pytest", "-q", *session.posargs, env=QUICK_PASS)
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """The HTTP/1 parser against h11 and llhttp: 100,000 inputs (``-- --inputs N`` for more).
+
+    A fixed seed by default, so that CI is repeatable; ``-- --seed N`` (or
+    any other seed) explores new inputs. docs/guides/http1-parsing.md has
+    the policy.
+    """
+    uv_sync(session, "--all-packages", "--group", "test")
+    args = list(session.posargs)
+    if "--inputs" not in args:
+        args += ["--inputs", "100000"]
+    if "--seed" not in args:
+        args += ["--seed", "1"]
+    fuzz_dir = ROOT / "packages" / "hyper-core" / "tests" / "fuzz"
+    session.run("python", "-m", "h1diff.run", *args, env={"PYTHONPATH": str(fuzz_dir)})
 
 
 @nox.session

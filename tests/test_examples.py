@@ -421,3 +421,25 @@ def test_cli_demo_serves_and_fetches_over_both_versions() -> None:
     assert "\nPOST /hello?from=cli HTTP/2\r\n" in out
     assert out.rstrip().endswith("server stopped (exit status 0)")
     assert "echo me over HTTP/2\n" in out
+
+
+# -- workers.py --------------------------------------------------------------------
+
+
+@backends
+def test_workers_serve_from_worker_processes_and_stop_on_sigterm(backend: str) -> None:
+    with example_server("workers.py", backend) as server, http_client() as client:
+        pids = set()
+        for _ in range(4):
+            response = client.get(server.url + "/", headers={"connection": "close"})
+            assert response.status_code == 200
+            match = re.fullmatch(r"Hello from worker (\d+)\n", response.text)
+            assert match is not None, response.text
+            pids.add(int(match[1]))
+        assert server.process.pid not in pids  # the supervisor itself serves nothing
+        with open(f"/proc/{server.process.pid}/task/{server.process.pid}/children") as f:
+            children = {int(pid) for pid in f.read().split()}
+        assert pids <= children
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=TIMEOUT) == 0
+    assert b"Traceback" not in server.stderr

@@ -167,12 +167,10 @@ def test_chunked_body_with_extensions_and_trailers(codec_impl: str) -> None:
 
 
 def test_whitespace_before_a_chunk_extension(codec_impl: str) -> None:
+    # RFC 9112 section 7.1.1 allows BWS before ";" (hyper too), but h11 and
+    # llhttp both refuse it: two parsers must not frame it differently.
     data = CHUNKED_POST + b"5 ; x\r\nhello\r\n0\r\n\r\n"
-    if codec_impl == "native":
-        # RFC 9112 section 7.1.1 allows BWS before ";" (hyper too).
-        assert body(events(server(codec_impl), data)) == b"hello"
-    else:
-        assert "chunk header" in str(parse_error(server(codec_impl), data))
+    assert "chunk size" in str(parse_error(server(codec_impl), data))
 
 
 def test_chunked_upper_and_lower_hex(codec_impl: str) -> None:

@@ -358,8 +358,9 @@ TRANSFER_ENCODING_CASES = [
     Case(
         "te_empty_list_element",
         post(b"Transfer-Encoding: , chunked", b"Connection: close", body=HELLO_CHUNKED),
-        # h11: the value must be exactly "chunked" (501, a coding it does not know).
-        per_codec(serve(POST_HELLO), h11=reject(501)),
+        # RFC 9110 §5.6.1 would skip the empty member, but parsers disagree on
+        # what "chunked," frames (llhttp: not chunked; h11: refused): refused.
+        reject(400),
     ),
     # RFC 9112 §6.3 item 4: chunked present but not final -> MUST 400, close.
     Case(
@@ -475,13 +476,13 @@ CHUNKED_BODY_CASES = [
         chunked(body=b'5;name=value;flag;q="a b"\r\nhello\r\n0;end\r\n\r\n'),
         serve(POST_HELLO),
     ),
-    # RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] )
-    # and RFC 9110 §5.6.3: BWS MUST be parsed and removed.
+    # RFC 9112 §7.1.1 allows BWS around ";" in chunk-ext, but h11 and llhttp
+    # both refuse whitespace between a chunk size and ";" (a parser that
+    # skipped it while another did not would frame a different body).
     Case(
         "chunk_extension_bws",
         chunked(body=b"5 ; name = value\r\nhello\r\n0\r\n\r\n"),
-        # h11: no whitespace before ";" (its chunk header grammar).
-        per_codec(serve(POST_HELLO), h11=refuse()),
+        refuse(),
     ),
     Case("chunk_extension_bare_lf", chunked(body=b"5;a\nb\r\nhello\r\n0\r\n\r\n"), refuse()),
     # RFC 9112 §7.1.1 lets a server limit extensions; issue 3 and hyper use
@@ -667,6 +668,42 @@ FIELD_CASES = [
         get(b"/", *many_fields(9)),
         reject(431),
         options={"max_headers": 10},
+    ),
+    # Each element of the head has its own bound (Builder options; see
+    # docs/guides/http1-parsing.md): 501 for the method, 414 for the target,
+    # 431 for a name or a value.
+    Case(
+        "method_over_max_method_size",
+        msg(b"LONGMETHOD / HTTP/1.1", HOST[:-2]),
+        reject(501),
+        options={"max_method_size": 8},
+    ),
+    Case(
+        "method_at_max_method_size",
+        msg(b"LONGMETH / HTTP/1.1", HOST[:-2], CLOSE[:-2]),
+        serve(Seen("LONGMETH", "/")),
+        options={"max_method_size": 8},
+    ),
+    Case(
+        "target_over_max_uri_size", get(b"/" + b"a" * 32), reject(414), options={"max_uri_size": 32}
+    ),
+    Case(
+        "name_over_max_header_name_size",
+        get(b"/", b"X-" + b"n" * 31 + b": v"),
+        reject(431),
+        options={"max_header_name_size": 32},
+    ),
+    Case(
+        "value_over_max_header_value_size",
+        get(b"/", b"X-Long: " + b"v" * 33),
+        reject(431),
+        options={"max_header_value_size": 32},
+    ),
+    Case(
+        "value_at_max_header_value_size",
+        get(b"/", b"X-Long: " + b"v" * 32),
+        serve(Seen("GET", "/", headers=((b"x-long", b"v" * 32),))),
+        options={"max_header_value_size": 32},
     ),
     Case(
         "head_under_max_buf_size_8192",

@@ -26,6 +26,7 @@ import certifi
 import pytest
 import trustme
 import truststore
+from tiny_proxy import Socks4ProxyHandler, Socks5ProxyHandler  # type: ignore[import-untyped]
 from tls_helpers import CertFiles, raw_server, running_tls_server, version_app, write_leaf
 
 from hyper_core.body import collect
@@ -47,7 +48,13 @@ from hyper_tls import (
     server_ssl_context,
 )
 from hyper_util.client.legacy import Client, ConnectError
-from hyper_util.client.legacy.connect import Connected, HttpConnector, TunnelConnector
+from hyper_util.client.legacy.connect import (
+    Connected,
+    HttpConnector,
+    ProxyConnector,
+    ProxyMatcher,
+    TunnelConnector,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -264,3 +271,26 @@ def test_an_empty_os_store_falls_back_to_certifi(
     assert context.check_hostname
     with open(certifi.where(), "rb") as bundle:
         assert bundle.read().count(b"BEGIN CERTIFICATE") == context.cert_store_stats()["x509_ca"]
+
+
+@pytest.mark.parametrize("proxy_scheme", ["socks5h", "socks4a"])
+async def test_https_through_a_socks_proxy(certs: CertFiles, proxy_scheme: str) -> None:
+    # tiny-proxy (PyPI) is the SOCKS server; TLS to the origin runs over its tunnel.
+    handler = Socks5ProxyHandler() if proxy_scheme == "socks5h" else Socks4ProxyHandler()
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    proxy_port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with (
+        listener,
+        anyio.create_task_group() as tg,
+        running_tls_server(TlsAcceptor(certs.server_context())) as (_, port),
+    ):
+        tg.start_soon(listener.serve, handler.handle, tg)
+        matcher = ProxyMatcher(https=f"{proxy_scheme}://127.0.0.1:{proxy_port}")
+        inner = ProxyConnector(HttpConnector(enforce_http=False), matcher)
+        connector = HttpsConnector(inner, certs.client_context())
+        body, connected = await get(connector, f"https://localhost:{port}/")
+        tg.cancel_scope.cancel()
+    assert body == b"HTTP/2 0"
+    assert connected is not None
+    assert connected.alpn_h2
+    assert connected.remote_addr == ("127.0.0.1", proxy_port)

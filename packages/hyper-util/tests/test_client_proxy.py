@@ -318,4 +318,53 @@ def test_credentials_come_from_the_proxy_url() -> None:
 
 def test_invalid_proxy_url() -> None:
     with pytest.raises(ValueError, match="scheme"):
-        ProxyMatcher(http="socks5://proxy:1080")
+        ProxyMatcher(http="ftp://proxy:21")
+    with pytest.raises(ValueError, match="needs an http or https proxy"):
+        TunnelConnector("socks5://proxy:1080", HttpConnector())
+
+
+def test_no_proxy_ip_forms_ports_and_dots() -> None:
+    matcher = ProxyMatcher(
+        all="http://p:1",
+        no_proxy=" [::1]:8080 , 2001:db8::/32, 192.168.0.0/16:443, example.org., .Upper.Test ",
+    )
+    assert intercepted(matcher, "http://[::1]:8080/") is None
+    assert intercepted(matcher, "http://[::1]:8081/") == "http://p:1/"
+    assert intercepted(matcher, "http://[2001:db8::5]/") is None
+    assert intercepted(matcher, "http://[2001:db9::5]/") == "http://p:1/"
+    assert intercepted(matcher, "https://192.168.3.4/") is None  # port 443 by default
+    assert intercepted(matcher, "http://192.168.3.4/") == "http://p:1/"
+    assert intercepted(matcher, "http://www.example.org/") is None
+    assert intercepted(matcher, "http://example.org./") is None
+    assert intercepted(matcher, "http://a.upper.test/") is None
+    assert intercepted(matcher, "http://notexample.org/") == "http://p:1/"
+
+
+def test_specific_proxies_win_over_all_proxy() -> None:
+    matcher = ProxyMatcher.from_env({"ALL_PROXY": "socks5h://all:1", "HTTP_PROXY": "http://h:2"})
+    assert intercepted(matcher, "http://example.com/") == "http://h:2/"
+    assert intercepted(matcher, "https://example.com/") == "socks5h://all:1/"
+    assert intercepted(matcher, "wss://example.com/") == "socks5h://all:1/"
+
+
+def test_cgi_keeps_the_variables_a_header_cannot_set() -> None:
+    env = {
+        "REQUEST_METHOD": "POST",
+        "HTTP_PROXY": "http://attacker:1",
+        "http_proxy": "http://admin-set:2",
+        "HTTPS_PROXY": "http://secure:3",
+    }
+    matcher = ProxyMatcher.from_env(env)
+    assert intercepted(matcher, "http://example.com/") == "http://admin-set:2/"
+    assert intercepted(matcher, "https://example.com/") == "http://secure:3/"
+
+
+def test_from_system_fills_in_what_the_environment_leaves_unset() -> None:
+    system = {"http": "http://sys-http:1", "https": "sys-https:2", "no": "intranet", "ftp": "x"}
+    matcher = ProxyMatcher.from_system({"HTTPS_PROXY": "http://env:3"}, system)
+    assert intercepted(matcher, "http://example.com/") == "http://sys-http:1/"
+    assert intercepted(matcher, "https://example.com/") == "http://env:3/"
+    assert intercepted(matcher, "http://www.intranet/") is None
+    # On Linux the system has nothing beyond the environment.
+    assert intercepted(ProxyMatcher.from_system({}), "http://example.com/") is None
+    assert intercepted(ProxyMatcher.from_system({"all_proxy": "p:4"}), "http://a/") == "http://p:4/"

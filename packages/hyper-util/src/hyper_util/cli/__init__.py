@@ -64,6 +64,13 @@ def _port(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser for ``python -m hyper_util``."""
     common = argparse.ArgumentParser(add_help=False)
@@ -175,6 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--uds", metavar="PATH", help="listen on this Unix socket instead of TCP")
     serve.add_argument(
+        "--fd",
+        type=int,
+        metavar="FD",
+        help="serve an inherited, bound socket (systemd, a process manager) instead",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_count,
+        metavar="N",
+        help="serve in N worker processes that share the socket; a worker that dies is "
+        "replaced, SIGHUP replaces them all (default: one process, no supervisor)",
+    )
+    serve.add_argument(
         "--http",
         choices=["auto", "1", "2"],
         default="auto",
@@ -221,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         access_log=args.access_log,
         certfile=args.certfile,
         keyfile=args.keyfile,
+        fd=args.fd,
+        workers=args.workers,
     )
     return _serve.main_serve(serve_options, args.backend)
 

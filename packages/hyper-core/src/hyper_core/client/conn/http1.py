@@ -45,12 +45,16 @@ from hyper_core.proto.h1._client import ClientConfig as _ClientConfig
 from hyper_core.proto.h1._client import ClientDispatcher as _ClientDispatcher
 from hyper_core.proto.h1._client import _Exchange
 from hyper_core.proto.h1._codec import MIN_BUF_SIZE as _MIN_BUF_SIZE
+from hyper_core.proto.h1._parse import HeadLimits as _HeadLimits
 from hyper_core.rt import IO, Timer
 from hyper_core.upgrade import Parts
 
 __all__ = [
     "DEFAULT_MAX_BUF_SIZE",
     "DEFAULT_MAX_HEADERS",
+    "DEFAULT_MAX_HEADER_NAME_SIZE",
+    "DEFAULT_MAX_HEADER_VALUE_SIZE",
+    "DEFAULT_MAX_REASON_SIZE",
     "Builder",
     "Connection",
     "Parts",
@@ -65,6 +69,12 @@ __all__ = [
 DEFAULT_MAX_BUF_SIZE: Final = 417_792
 #: hyper's default limit on header fields in a response head.
 DEFAULT_MAX_HEADERS: Final = 100
+#: Longest header field name in a response, in bytes (hyper's limit).
+DEFAULT_MAX_HEADER_NAME_SIZE: Final = 65_535
+#: Longest header field value in a response, in bytes.
+DEFAULT_MAX_HEADER_VALUE_SIZE: Final = 65_536
+#: Longest reason phrase in a status line, in bytes.
+DEFAULT_MAX_REASON_SIZE: Final = 8_192
 
 B = TypeVar("B", bound=Body)
 
@@ -87,6 +97,14 @@ class Builder:
             431. It also caps the adaptive read size.
         max_headers: Most header fields in a response head, and in a trailer
             section (hyper: 100); more is a ``ParseError``.
+        max_header_name_size: Longest header name in a response head or its
+            trailers, in bytes (hyper's 65,535); longer is a ``ParseError``
+            (``status_hint`` 431).
+        max_header_value_size: Longest header value, in bytes (default
+            65,536); longer is a ``ParseError`` (``status_hint`` 431).
+        max_reason_size: Longest reason phrase, in bytes (default 8,192);
+            longer is a ``ParseError``. The status line's version and code
+            have fixed sizes by grammar.
         allow_obsolete_multiline_headers_in_responses: Accept obsolete line
             folding in response heads, replacing each fold with one space
             (hyper: off, and a folded header is a ``ParseError``).
@@ -113,10 +131,20 @@ class Builder:
         preserve_header_case: bool = False,
         max_buf_size: int = DEFAULT_MAX_BUF_SIZE,
         max_headers: int = DEFAULT_MAX_HEADERS,
+        max_header_name_size: int = DEFAULT_MAX_HEADER_NAME_SIZE,
+        max_header_value_size: int = DEFAULT_MAX_HEADER_VALUE_SIZE,
+        max_reason_size: int = DEFAULT_MAX_REASON_SIZE,
         allow_obsolete_multiline_headers_in_responses: bool = False,
         read_buf_exact_size: int | None = None,
         timer: Timer | None = None,
     ) -> None:
+        for name, size in (
+            ("max_header_name_size", max_header_name_size),
+            ("max_header_value_size", max_header_value_size),
+            ("max_reason_size", max_reason_size),
+        ):
+            if size < 1:
+                raise ValueError(f"{name} must be at least 1 byte")
         if max_buf_size < _MIN_BUF_SIZE:
             raise ValueError(f"max_buf_size must be at least {_MIN_BUF_SIZE} bytes")
         if max_headers < 1:
@@ -131,6 +159,9 @@ class Builder:
             allow_obs_fold=allow_obsolete_multiline_headers_in_responses,
             read_buf_exact_size=read_buf_exact_size,
             timer=timer,
+            limits=_HeadLimits(
+                name=max_header_name_size, value=max_header_value_size, reason=max_reason_size
+            ),
         )
 
     async def handshake(self, io: IO) -> tuple[SendRequest, Connection]:
@@ -153,6 +184,9 @@ async def handshake(
     preserve_header_case: bool = False,
     max_buf_size: int = DEFAULT_MAX_BUF_SIZE,
     max_headers: int = DEFAULT_MAX_HEADERS,
+    max_header_name_size: int = DEFAULT_MAX_HEADER_NAME_SIZE,
+    max_header_value_size: int = DEFAULT_MAX_HEADER_VALUE_SIZE,
+    max_reason_size: int = DEFAULT_MAX_REASON_SIZE,
     allow_obsolete_multiline_headers_in_responses: bool = False,
     read_buf_exact_size: int | None = None,
     timer: Timer | None = None,
@@ -163,6 +197,9 @@ async def handshake(
         preserve_header_case=preserve_header_case,
         max_buf_size=max_buf_size,
         max_headers=max_headers,
+        max_header_name_size=max_header_name_size,
+        max_header_value_size=max_header_value_size,
+        max_reason_size=max_reason_size,
         allow_obsolete_multiline_headers_in_responses=allow_obsolete_multiline_headers_in_responses,
         read_buf_exact_size=read_buf_exact_size,
         timer=timer,

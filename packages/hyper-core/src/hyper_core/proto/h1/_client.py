@@ -81,6 +81,7 @@ from hyper_core.upgrade import _attach_pending, _Pending
 
 from ._codec import CodecState, Role, new_codec
 from ._events import NEED_DATA, ConnectionClosed, Data, EndOfMessage, RequestHead, ResponseHead
+from ._parse import DEFAULT_LIMITS, HeadLimits
 
 __all__ = ["ClientConfig", "ClientDispatcher", "ResponseBodySource"]
 
@@ -132,6 +133,7 @@ class ClientConfig:
 
     __slots__ = (
         "allow_obs_fold",
+        "limits",
         "max_buf_size",
         "max_headers",
         "preserve_header_case",
@@ -150,7 +152,9 @@ class ClientConfig:
         allow_obs_fold: bool,
         read_buf_exact_size: int | None,
         timer: Timer | None,
+        limits: HeadLimits = DEFAULT_LIMITS,
     ) -> None:
+        self.limits = limits
         self.title_case_headers = title_case_headers
         self.preserve_header_case = preserve_header_case
         self.max_buf_size = max_buf_size
@@ -250,6 +254,7 @@ class ClientDispatcher:
             Role.CLIENT,
             max_buf_size=config.max_buf_size,
             max_headers=config.max_headers,
+            limits=config.limits,
             title_case_headers=config.title_case_headers,
             allow_obs_fold=config.allow_obs_fold,
         )

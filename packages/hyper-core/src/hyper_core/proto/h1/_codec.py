@@ -59,6 +59,7 @@ import os
 from typing import Final, Protocol
 
 from ._events import Event, HeaderList, RequestHead, ResponseHead, Sentinel
+from ._parse import DEFAULT_LIMITS, HeadLimits
 
 __all__ = [
     "CODEC_ENV_VAR",
@@ -275,6 +276,7 @@ def new_codec(
     title_case_headers: bool = False,
     auto_date_header: bool = False,
     allow_obs_fold: bool = False,
+    limits: HeadLimits | None = None,
     impl: str | None = None,
 ) -> Codec:
     """Make a codec for one connection.
@@ -290,6 +292,9 @@ def new_codec(
             that have none.
         allow_obs_fold: Client: unfold obsolete line folding in response
             heads instead of rejecting it (never allowed in requests).
+        limits: The bound on each element of a head (method, target, field
+            name and value, reason phrase); None: the defaults of
+            :class:`~hyper_core.proto.h1._parse.HeadLimits`.
         impl: ``"native"`` or ``"h11"``; None means :data:`DEFAULT_IMPL`
             (``native`` unless ``HYPER_CORE_H1_CODEC`` says otherwise).
 
@@ -308,6 +313,7 @@ def new_codec(
             title_case_headers=title_case_headers,
             auto_date_header=auto_date_header,
             allow_obs_fold=allow_obs_fold,
+            limits=limits if limits is not None else DEFAULT_LIMITS,
         )
     if chosen == "h11":
         from ._h11_codec import H11Codec
@@ -319,5 +325,6 @@ def new_codec(
             title_case_headers=title_case_headers,
             auto_date_header=auto_date_header,
             allow_obs_fold=allow_obs_fold,
+            limits=limits if limits is not None else DEFAULT_LIMITS,
         )
     raise ValueError(f"unknown HTTP/1 codec {chosen!r}: expected one of {', '.join(IMPLS)}")

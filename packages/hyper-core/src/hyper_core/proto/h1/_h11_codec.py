@@ -105,7 +105,9 @@ from ._events import (
 )
 from ._heads import read_request_fields, read_response_fields
 from ._parse import (
+    DEFAULT_LIMITS,
     ChunkedReader,
+    HeadLimits,
     check_no_bare_lf,
     check_request_start,
     extract,
@@ -213,6 +215,7 @@ class H11Codec:
         "_held",
         "_keep_alive",
         "_left",
+        "_limits",
         "_max_buf_size",
         "_max_headers",
         "_out",
@@ -236,10 +239,12 @@ class H11Codec:
         title_case_headers: bool = False,
         auto_date_header: bool = False,
         allow_obs_fold: bool = False,
+        limits: HeadLimits = DEFAULT_LIMITS,
     ) -> None:
         if max_buf_size < MIN_BUF_SIZE:
             raise ValueError(f"max_buf_size must be at least {MIN_BUF_SIZE} bytes")
         self._role = role
+        self._limits = limits
         self._conn = h11.Connection(
             h11.SERVER if role is Role.SERVER else h11.CLIENT,
             max_incomplete_event_size=max_buf_size,
@@ -537,12 +542,14 @@ class H11Codec:
                 return False
         if not held:
             return self._give_eof()
-        end = held.find(b"\r\n\r\n")
+        scanned = self._scanned
+        # Only the bytes not searched before (see _native_codec._read_head).
+        end = held.find(b"\r\n\r\n", scanned - 3 if scanned > 3 else 0)
         if end < 0:
             if len(held) > self._max_buf_size:
                 raise ParseError("message head is larger than max_buf_size", status_hint=431)
-            check_no_bare_lf(held, self._scanned)
-            if server and self._scanned < 64:
+            check_no_bare_lf(held, scanned)
+            if server and scanned < 64:
                 check_request_start(held)
             self._scanned = len(held)
             if self._eof:
@@ -567,18 +574,19 @@ class H11Codec:
             # request in that state, and no answer could be written.
             raise ParseError("our side of the connection has failed", status_hint=None)
         # The native codec's checks and framing decision (see _native_codec).
-        method, target, version, start = parse_request_line(block)
+        limits = self._limits
+        method, target, version, start = parse_request_line(block, limits)
         if version != b"1.1" and version != b"1.0":
             if version == b"2.0" and method == b"PRI":
                 raise ParseError(
                     "HTTP/2 connection preface on an HTTP/1 connection", status_hint=None
                 )
             raise ParseError(f"unsupported HTTP version {version!r}", status_hint=505)
-        fields = parse_fields(block, start, self._max_headers)
+        fields = parse_fields(block, start, self._max_headers, limits)
         info = read_request_fields(method, target, version, fields)
         if info.chunked:
             self._feed = _CHUNKED
-            self._chunks = ChunkedReader(self._max_headers)
+            self._chunks = ChunkedReader(self._max_headers, limits)
             self._remaining = None
             # Content-Length beside Transfer-Encoding: h11 ignores it, hyper
             # removes it and closes after the response.
@@ -594,10 +602,13 @@ class H11Codec:
         self._te_trailers = info.te_trailers
 
     def _check_response(self, block: bytes) -> None:
-        version, status, _, start = parse_status_line(block)
+        limits = self._limits
+        version, status, _, start = parse_status_line(block, limits)
         if version != b"1.1" and version != b"1.0":
             raise ParseError(f"unsupported HTTP version {version!r}", status_hint=None)
-        fields = parse_fields(block, start, self._max_headers, allow_obs_fold=self._allow_obs_fold)
+        fields = parse_fields(
+            block, start, self._max_headers, limits, allow_obs_fold=self._allow_obs_fold
+        )
         if status < 200:
             if status == 101:
                 if not self._upgrade_asked:
@@ -620,7 +631,7 @@ class H11Codec:
             self._remaining = 0
         elif info.chunked:
             self._feed = _CHUNKED
-            self._chunks = ChunkedReader(self._max_headers)
+            self._chunks = ChunkedReader(self._max_headers, limits)
             self._remaining = None
         elif info.length is not None:
             self._feed = _LENGTH if info.length else _HOLD

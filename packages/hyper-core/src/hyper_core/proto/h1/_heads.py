@@ -11,10 +11,12 @@ that could let two parsers disagree on where a message ends is refused
 (request smuggling, RFC 9112 section 6.3 and section 11.2):
 
 * Content-Length must be digits only (no sign, no list on a request), at
-  most u64::MAX - 2 like hyper's; repeated equal values are kept once,
-  different ones refused.
+  most u64::MAX - 2 like hyper's; repeated values are kept once when spelled
+  the same, refused otherwise (``3`` and ``03`` too).
 * Transfer-Encoding must end in ``chunked``, once; another coding before it
-  is not supported (501); on HTTP/1.0 it is refused.
+  is not supported (501); on HTTP/1.0 it is refused, and so is an empty
+  value or list member. A response whose codings do not end in ``chunked``
+  is read until close, unless it also has a Content-Length (refused).
 * With both, Transfer-Encoding wins, Content-Length is removed, and the
   connection closes after the response.
 * Host: exactly one on HTTP/1.1, and a valid ``uri-host [":" port]``.
@@ -85,6 +87,24 @@ def tokens(value: bytes) -> list[bytes]:
     return [t for t in (p.strip(b" \t").lower() for p in value.split(b",")) if t]
 
 
+def _codings(value: bytes) -> list[bytes]:
+    """The lower-cased members of a Transfer-Encoding value; none may be empty.
+
+    RFC 9110 section 5.6.1 lets a recipient skip empty list members, but
+    parsers disagree on what ``chunked,`` frames (llhttp reads it as not
+    chunked, h11 refuses it), so an empty member is refused as h11 does.
+
+    Raises:
+        ParseError: an empty value or an empty member (400).
+    """
+    if value == b"chunked":
+        return [value]
+    codings = [p.strip(b" \t").lower() for p in value.split(b",")]
+    if b"" in codings:
+        raise ParseError(f"empty member in Transfer-Encoding {value[:40]!r}", status_hint=400)
+    return codings
+
+
 def read_request_fields(
     method: bytes, target: bytes, version: bytes, fields: HeaderList
 ) -> RequestInfo:
@@ -131,14 +151,16 @@ def request_framing(
         elif lname == b"content-length":
             if not value.isdigit() or int(value) > MAX_CONTENT_LENGTH:
                 raise ParseError(f"invalid Content-Length {value[:40]!r}", status_hint=400)
-            if length is not None and int(value) != int(length):
+            if length is not None and value != length:
+                # Different spellings ("3" and "03") are refused too: h11
+                # and llhttp do, and a peer may read only one of them.
                 raise ParseError("conflicting Content-Length fields", status_hint=400)
             length = value
             lengths += 1
         elif lname == b"transfer-encoding":
             if codings is None:
                 codings = []
-            codings.extend(tokens(value))
+            codings.extend(_codings(value))
         elif lname == b"connection":
             values = tokens(value)
             close = close or b"close" in values
@@ -192,6 +214,7 @@ def read_response_fields(version: bytes, fields: HeaderList) -> ResponseInfo:
         ParseError: malformed Content-Length or Transfer-Encoding.
     """
     length: int | None = None
+    spelled: bytes | None = None
     codings: list[bytes] | None = None
     close = False
     keep_alive_token = False
@@ -207,13 +230,14 @@ def read_response_fields(version: bytes, fields: HeaderList) -> ResponseInfo:
             single = values.pop()
             if not single.isdigit() or int(single) > MAX_CONTENT_LENGTH:
                 raise ParseError(f"invalid Content-Length {value[:40]!r}", status_hint=400)
-            if length is not None and int(single) != length:
+            if spelled is not None and single != spelled:
                 raise ParseError("conflicting Content-Length fields", status_hint=400)
+            spelled = single
             length = int(single)
         elif lname == b"transfer-encoding":
             if codings is None:
                 codings = []
-            codings.extend(tokens(value))
+            codings.extend(_codings(value))
         elif lname == b"connection":
             values_ = tokens(value)
             close = close or b"close" in values_
@@ -223,10 +247,17 @@ def read_response_fields(version: bytes, fields: HeaderList) -> ResponseInfo:
     if codings is not None:
         if version == b"1.0":
             raise ParseError("Transfer-Encoding in an HTTP/1.0 response", status_hint=400)
-        if codings and codings[-1] == b"chunked":
+        if codings[-1] == b"chunked":
             if codings.count(b"chunked") > 1:
                 raise ParseError("chunked applied more than once", status_hint=400)
             chunked = True
+        elif length is not None:
+            # RFC 9112 section 6.3 rule 3: such a message "ought to be handled
+            # as an error"; here the two fields even disagree on the length
+            # (until close, or Content-Length), so h11 and llhttp refuse it.
+            raise ParseError(
+                "Transfer-Encoding without chunked beside Content-Length", status_hint=400
+            )
         length = None  # not chunked: read until close (RFC 9112 section 6.3 rule 4)
     return ResponseInfo(chunked, length, keep_alive)
 

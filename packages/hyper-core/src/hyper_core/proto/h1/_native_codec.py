@@ -58,10 +58,12 @@ from ._events import (
 )
 from ._heads import read_response_fields, request_framing
 from ._parse import (
+    DEFAULT_LIMITS,
     BodyReader,
     ChunkedReader,
     ContentLengthReader,
     EofReader,
+    HeadLimits,
     check_no_bare_lf,
     check_request_start,
     parse_fields,
@@ -96,6 +98,7 @@ class NativeCodec:
         "_direct",
         "_eof",
         "_keep_alive",
+        "_limits",
         "_max_buf_size",
         "_max_headers",
         "_our",
@@ -123,10 +126,12 @@ class NativeCodec:
         title_case_headers: bool = False,
         auto_date_header: bool = False,
         allow_obs_fold: bool = False,
+        limits: HeadLimits = DEFAULT_LIMITS,
     ) -> None:
         if max_buf_size < MIN_BUF_SIZE:
             raise ValueError(f"max_buf_size must be at least {MIN_BUF_SIZE} bytes")
         self._role = role
+        self._limits = limits
         # Read on every request: a bool beats an enum attribute lookup.
         self._server = role is Role.SERVER
         self._max_buf_size = max_buf_size
@@ -347,12 +352,16 @@ class NativeCodec:
                 self._their = CLOSED
                 return ConnectionClosed()
             return NEED_DATA
-        end = buf.find(b"\r\n\r\n")
+        scanned = self._scanned
+        # Search only what was not searched before (the last 3 bytes may
+        # start the terminator): a head arriving in small pieces costs
+        # linear time, not quadratic.
+        end = buf.find(b"\r\n\r\n", scanned - 3 if scanned > 3 else 0)
         if end < 0:
             if len(buf) > self._max_buf_size:
                 raise ParseError("message head is larger than max_buf_size", status_hint=431)
-            check_no_bare_lf(buf, self._scanned)
-            if server and self._scanned < 64:
+            check_no_bare_lf(buf, scanned)
+            if server and scanned < 64:
                 check_request_start(buf)
             self._scanned = len(buf)
             if self._eof:
@@ -375,24 +384,25 @@ class NativeCodec:
         return self._response_head(block)
 
     def _request_head(self, block: bytes) -> RequestHead:
-        parsed = parse_request_head(block, self._max_headers)
+        limits = self._limits
+        parsed = parse_request_head(block, self._max_headers, limits)
         if parsed is not None:
             method, target, version, fields = parsed
         else:
             # Malformed or unusual: the step-by-step parse says what is wrong.
-            method, target, version, start = parse_request_line(block)
+            method, target, version, start = parse_request_line(block, limits)
             if version != b"1.1" and version != b"1.0":
                 if version == b"2.0" and method == b"PRI":
                     raise ParseError(
                         "HTTP/2 connection preface on an HTTP/1 connection", status_hint=None
                     )
                 raise ParseError(f"unsupported HTTP version {version!r}", status_hint=505)
-            fields = parse_fields(block, start, self._max_headers)
+            fields = parse_fields(block, start, self._max_headers, limits)
         fields, chunked, length, keep_alive, upgrade, expect_continue, te_trailers = (
             request_framing(method, target, version, fields)
         )
         if chunked:
-            self._reader = ChunkedReader(self._max_headers)
+            self._reader = ChunkedReader(self._max_headers, limits)
         elif length:
             self._reader = ContentLengthReader(length)
         else:
@@ -409,10 +419,13 @@ class NativeCodec:
         return RequestHead(method, target, version, fields)
 
     def _response_head(self, block: bytes) -> ResponseHead:
-        version, status, reason, start = parse_status_line(block)
+        limits = self._limits
+        version, status, reason, start = parse_status_line(block, limits)
         if version != b"1.1" and version != b"1.0":
             raise ParseError(f"unsupported HTTP version {version!r}", status_hint=None)
-        fields = parse_fields(block, start, self._max_headers, allow_obs_fold=self._allow_obs_fold)
+        fields = parse_fields(
+            block, start, self._max_headers, limits, allow_obs_fold=self._allow_obs_fold
+        )
         self._their_version = version
         if status < 200:
             if status == 101:
@@ -432,7 +445,7 @@ class NativeCodec:
         if method == b"HEAD" or status == 204 or status == 304:
             self._reader = ContentLengthReader(0)
         elif info.chunked:
-            self._reader = ChunkedReader(self._max_headers)
+            self._reader = ChunkedReader(self._max_headers, limits)
         elif info.length is not None:
             self._reader = ContentLengthReader(info.length)
         else:

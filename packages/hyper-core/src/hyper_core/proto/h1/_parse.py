@@ -40,12 +40,14 @@ from ._events import Data, EndOfMessage, HeaderList
 
 __all__ = [
     "CHUNK_EXTENSIONS_MAX",
+    "DEFAULT_LIMITS",
     "MAX_URI_LENGTH",
     "TRAILERS_MAX",
     "BodyReader",
     "ChunkedReader",
     "ContentLengthReader",
     "EofReader",
+    "HeadLimits",
     "check_no_bare_lf",
     "check_request_start",
     "extract",
@@ -61,8 +63,74 @@ MAX_URI_LENGTH: Final = 65_534
 CHUNK_EXTENSIONS_MAX: Final = 16 * 1024
 #: Trailer section bytes allowed (hyper: 16 KiB).
 TRAILERS_MAX: Final = 16 * 1024
-#: A header name this long or longer gets 431 (hyper: 64 KiB).
-MAX_HEADER_NAME: Final = 64 * 1024
+#: Longest header name, in bytes; longer gets 431 (hyper: under 64 KiB).
+MAX_HEADER_NAME: Final = 65_535
+#: Longest header value, in bytes; longer gets 431.
+MAX_HEADER_VALUE: Final = 65_536
+#: Longest method token, in bytes; longer gets 501 (no method that long is
+#: implemented anywhere: the longest registered one has 17 bytes).
+MAX_METHOD: Final = 64
+#: Longest reason phrase in a status line, in bytes.
+MAX_REASON: Final = 8_192
+#: Framing fields, never allowed in trailers (RFC 9110 section 6.5.1).
+_FRAMING_NAMES: Final = frozenset((b"content-length", b"transfer-encoding"))
+
+
+class HeadLimits:
+    """The bound on each element of a message head, in bytes.
+
+    The whole head is bounded by ``max_buf_size`` and the field count by
+    ``max_headers`` (codec options); the version is 8 bytes by grammar.
+    What a server answers when a bound is crossed: 501 for the method
+    (RFC 9110 section 9.1), 414 for the target (RFC 9112 section 3), 431
+    for a name or a value (RFC 6585 section 5).
+
+    Attributes:
+        method: Longest method token (requests).
+        target: Longest request target (requests).
+        name: Longest field name (heads and trailers).
+        value: Longest field value (heads and trailers).
+        reason: Longest reason phrase (responses).
+    """
+
+    __slots__ = ("method", "name", "reason", "shortest", "target", "value")
+
+    def __init__(
+        self,
+        *,
+        method: int = MAX_METHOD,
+        target: int = MAX_URI_LENGTH,
+        name: int = MAX_HEADER_NAME,
+        value: int = MAX_HEADER_VALUE,
+        reason: int = MAX_REASON,
+    ) -> None:
+        for what, bound in (
+            ("method", method),
+            ("target", target),
+            ("name", name),
+            ("value", value),
+            ("reason", reason),
+        ):
+            if bound < 1:
+                raise ValueError(f"the {what} bound must be at least 1 byte")
+        self.method = method
+        self.target = target
+        self.name = name
+        self.value = value
+        self.reason = reason
+        # A field block no longer than this cannot hold a name or a value
+        # over its bound: the per-field check is skipped (the usual case).
+        self.shortest = min(name, value)
+
+    def __repr__(self) -> str:
+        return (
+            f"HeadLimits(method={self.method}, target={self.target}, name={self.name}, "
+            f"value={self.value}, reason={self.reason})"
+        )
+
+
+#: The bounds a codec uses when none are given.
+DEFAULT_LIMITS: Final = HeadLimits()
 #: Hex digits in a chunk size: 16 fill a u64, more is an overflow (hyper).
 _MAX_CHUNK_SIZE_DIGITS: Final = 16
 
@@ -84,7 +152,10 @@ _REQUEST_HEAD_RE: Final = re.compile(
 _STATUS_LINE_RE: Final = re.compile(
     rb"HTTP/([0-9]\.[0-9]) ([0-9]{3})(?: ([ \t\x21-\x7e\x80-\xff]*))?\r\n"
 )
-_CHUNK_SIZE_RE: Final = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;([^\r\n\x00]*))?")
+# Whitespace may follow a size (h11 allows it) but not come before ";": h11
+# and llhttp both refuse "3 ;ext", and a parser that skips it while another
+# does not would read a different body.
+_CHUNK_SIZE_RE: Final = re.compile(rb"([0-9A-Fa-f]+)(?:;([^\r\n\x00]*)|[ \t]*)")
 _TOKEN_RE: Final = re.compile(_TOKEN)
 
 
@@ -99,30 +170,37 @@ def extract(buf: bytearray, n: int) -> bytes:
     return out
 
 
-def parse_request_line(block: bytes) -> tuple[bytes, bytes, bytes, int]:
+def parse_request_line(
+    block: bytes, limits: HeadLimits = DEFAULT_LIMITS
+) -> tuple[bytes, bytes, bytes, int]:
     """Parse a request line at the start of ``block``.
 
     Returns:
         ``(method, target, version, end)``; ``end`` is where fields start.
 
     Raises:
-        ParseError: not a valid request line (400; 414 for a long target).
+        ParseError: not a valid request line (400; 414 for a long target,
+            501 for a long method).
     """
     m = _REQUEST_LINE_RE.match(block)
     if m is None:
         line = block.split(b"\r\n", 1)[0]
         parts = line.split(b" ")
-        if len(parts) >= 2 and len(parts[1]) > MAX_URI_LENGTH:
+        if len(parts[0]) > limits.method and _TOKEN_RE.fullmatch(parts[0]):
+            raise ParseError("request method is too long", status_hint=501)
+        if len(parts) >= 2 and len(parts[1]) > limits.target:
             raise ParseError("request target is too long", status_hint=414)
-        raise ParseError(f"invalid request line: {line[:100]!r}", status_hint=400)
+        raise ParseError(_describe_bad_line("request", line), status_hint=400)
     method, target, version = m.groups()
-    if len(target) > MAX_URI_LENGTH:
+    if len(method) > limits.method:
+        raise ParseError("request method is too long", status_hint=501)
+    if len(target) > limits.target:
         raise ParseError("request target is too long", status_hint=414)
     return method, target, version, m.end()
 
 
 def parse_request_head(
-    block: bytes, max_fields: int
+    block: bytes, max_fields: int, limits: HeadLimits = DEFAULT_LIMITS
 ) -> tuple[bytes, bytes, bytes, HeaderList] | None:
     """Parse a whole request head (start line and fields) that is valid and ordinary.
 
@@ -139,59 +217,101 @@ def parse_request_head(
     """
     # The count first: a head with too many fields is refused before any
     # regex runs over it (431, from parse_fields on the slow path).
-    if block.count(b"\r\n") > max_fields + 1 or len(block) > MAX_HEADER_NAME:
+    # A block longer than the smallest field bound may hold a field over its
+    # bound: the slow path checks each one.
+    if block.count(b"\r\n") > max_fields + 1 or len(block) > limits.shortest:
         return None
     m = _REQUEST_HEAD_RE.fullmatch(block)
     if m is None:
         return None
     method, target, version = m.groups()
-    if (version != b"1.1" and version != b"1.0") or len(target) > MAX_URI_LENGTH:
+    if (
+        (version != b"1.1" and version != b"1.0")
+        or len(target) > limits.target
+        or len(method) > limits.method
+    ):
         return None
     fields: HeaderList = _FIELD_RE.findall(block, m.end(3) + 2)
     return method, target, version, fields
 
 
-def parse_status_line(block: bytes) -> tuple[bytes, int, bytes, int]:
+def parse_status_line(
+    block: bytes, limits: HeadLimits = DEFAULT_LIMITS
+) -> tuple[bytes, int, bytes, int]:
     """Parse a status line at the start of ``block``.
 
     Returns:
         ``(version, status, reason, end)``.
 
     Raises:
-        ParseError: not a valid status line, or a status below 100.
+        ParseError: not a valid status line, a status below 100, or a reason
+            phrase over its bound.
     """
     m = _STATUS_LINE_RE.match(block)
     if m is None:
         line = block.split(b"\r\n", 1)[0]
-        raise ParseError(f"invalid status line: {line[:100]!r}", status_hint=None)
+        raise ParseError(_describe_bad_line("status", line), status_hint=None)
     version, status_bytes, reason = m.groups()
+    if reason is not None and len(reason) > limits.reason:
+        raise ParseError("the reason phrase is too long", status_hint=None)
     status = int(status_bytes)
     if status < 100:
         raise ParseError(f"invalid status code {status_bytes!r}", status_hint=None)
     return version, status, reason or b"", m.end()
 
 
+def _describe_bad_line(what: str, line: bytes) -> str:
+    if b"\n" in line:
+        return f"bare LF in the {what} line (CRLF required): {line[:100]!r}"
+    if b"\r" in line:
+        return f"bare CR in the {what} line: {line[:100]!r}"
+    return f"invalid {what} line: {line[:100]!r}"
+
+
 def parse_fields(
-    block: bytes, start: int, max_fields: int, *, allow_obs_fold: bool = False
+    block: bytes,
+    start: int,
+    max_fields: int,
+    limits: HeadLimits = DEFAULT_LIMITS,
+    *,
+    allow_obs_fold: bool = False,
 ) -> HeaderList:
     """Parse the field lines in ``block[start:]`` (each ending in CRLF).
 
     Raises:
-        ParseError: 431 for too many fields or a huge name, 400 for anything
-            malformed (obs-fold, whitespace before a colon, CR, LF, NUL or
-            other control bytes, an empty or invalid name).
+        ParseError: 431 for too many fields or a name or value over its
+            bound, 400 for anything malformed (obs-fold, whitespace before a
+            colon, CR, LF, NUL or other control bytes, an empty or invalid
+            name).
     """
     if block.count(b"\r\n", start) > max_fields:
         raise ParseError(f"more than {max_fields} header fields", status_hint=431)
+    if len(block) - start > limits.shortest:
+        # Only a big block can hold a field over its bound; the bound is
+        # checked on the raw lines first, so an over-long name is 431 even
+        # when it also holds a byte that would make it a 400.
+        _check_field_sizes(block, start, limits)
     if _FIELDS_BLOCK_RE.fullmatch(block, start) is not None:
         fields: HeaderList = _FIELD_RE.findall(block, start)
     else:
         fields = _parse_fields_slow(block, start, allow_obs_fold)
-    if len(block) > MAX_HEADER_NAME:  # only a big head can hold a huge name
-        for name, _ in fields:
-            if len(name) >= MAX_HEADER_NAME:
-                raise ParseError("a header name of 64 KiB or more", status_hint=431)
     return fields
+
+
+def _check_field_sizes(block: bytes, start: int, limits: HeadLimits) -> None:
+    for line in block[start:].split(b"\r\n"):
+        if line[:1] in (b" ", b"\t"):  # obs-fold: more of the value above
+            if len(line.strip(b" \t")) > limits.value:
+                raise ParseError(f"a header value over {limits.value} bytes", status_hint=431)
+            continue
+        colon = line.find(b":")
+        name_length = colon if colon >= 0 else len(line)
+        if name_length > limits.name:
+            raise ParseError(f"a header name over {limits.name} bytes", status_hint=431)
+        if colon >= 0 and len(line) - colon - 1 > limits.value:
+            value = line[colon + 1 :].strip(b" \t")
+            if len(value) > limits.value:
+                raise ParseError(f"a header value over {limits.value} bytes", status_hint=431)
 
 
 def _parse_fields_slow(block: bytes, start: int, allow_obs_fold: bool) -> HeaderList:
@@ -213,7 +333,7 @@ def _parse_fields_slow(block: bytes, start: int, allow_obs_fold: bool) -> Header
             continue
         m = _FIELD_RE.fullmatch(line + b"\r\n")
         if m is None:
-            raise ParseError(_describe_bad_field(line), status_hint=_bad_field_status(line))
+            raise ParseError(_describe_bad_field(line), status_hint=400)
         fields.append((m.group(1), m.group(2)))
     return fields
 
@@ -221,12 +341,6 @@ def _parse_fields_slow(block: bytes, start: int, allow_obs_fold: bool) -> Header
 def _check_value(value: bytes) -> None:
     if _FIELD_RE.fullmatch(b"x:" + value + b"\r\n") is None:
         raise ParseError(_describe_bad_field(b"x:" + value), status_hint=400)
-
-
-def _bad_field_status(line: bytes) -> int:
-    colon = line.find(b":")
-    name_length = colon if colon >= 0 else len(line)
-    return 431 if name_length >= MAX_HEADER_NAME else 400
 
 
 def _describe_bad_field(line: bytes) -> str:
@@ -329,15 +443,27 @@ class EofReader:
 class ChunkedReader:
     """Reads a chunked body (RFC 9112 section 7.1) with hyper's limits."""
 
-    __slots__ = ("_ext_bytes", "_in_chunk", "_max_fields", "_need_crlf", "_trailers")
+    __slots__ = (
+        "_ext_bytes",
+        "_in_chunk",
+        "_limits",
+        "_max_fields",
+        "_need_crlf",
+        "_scanned",
+        "_trailers",
+    )
     remaining = None
 
-    def __init__(self, max_fields: int) -> None:
+    def __init__(self, max_fields: int, limits: HeadLimits = DEFAULT_LIMITS) -> None:
         self._max_fields = max_fields
+        self._limits = limits
         self._in_chunk = 0  # bytes of chunk data still to read
         self._need_crlf = False  # the CRLF after chunk data is due
         self._trailers = False  # the last chunk was read; trailers follow
         self._ext_bytes = 0
+        # Bytes of an incomplete size line or trailer section already
+        # searched for its end: each read searches only what is new.
+        self._scanned = 0
 
     def read(self, buf: bytearray) -> Data | EndOfMessage | None:
         """Return the next event, or None when more bytes are needed.
@@ -369,14 +495,17 @@ class ChunkedReader:
                 return None
 
     def _read_size(self, buf: bytearray) -> bool:
-        end = buf.find(b"\r\n")
+        end = buf.find(b"\r\n", self._scanned)
         if end < 0:
             limit = CHUNK_EXTENSIONS_MAX - self._ext_bytes + _MAX_CHUNK_SIZE_DIGITS + 64
             if len(buf) > limit:
                 raise ParseError("chunk size line is too long", status_hint=400)
-            if b"\n" in buf:
+            if buf.find(b"\n", self._scanned) >= 0:
                 raise ParseError("bare LF in a chunk size line", status_hint=400)
+            # A CR may be the last byte: the next search starts on it.
+            self._scanned = max(len(buf) - 1, 0)
             return False
+        self._scanned = 0
         m = _CHUNK_SIZE_RE.fullmatch(buf, 0, end)
         if m is None:
             line = bytes(buf[:end])
@@ -405,17 +534,26 @@ class ChunkedReader:
         if buf[:2] == b"\r\n":
             del buf[:2]
             return EndOfMessage()
-        end = buf.find(b"\r\n\r\n")
+        scanned = self._scanned
+        end = buf.find(b"\r\n\r\n", max(scanned - 3, 0))
         if end < 0:
             if len(buf) > TRAILERS_MAX:
                 raise ParseError("trailer section exceeds 16 KiB", status_hint=431)
-            check_no_bare_lf(buf, 0)
+            check_no_bare_lf(buf, scanned)
+            self._scanned = len(buf)
             return None
         if end + 2 > TRAILERS_MAX:
             raise ParseError("trailer section exceeds 16 KiB", status_hint=431)
         block = bytes(buf[: end + 2])
         del buf[: end + 4]
-        return EndOfMessage(parse_fields(block, 0, self._max_fields))
+        self._scanned = 0
+        trailers = parse_fields(block, 0, self._max_fields, self._limits)
+        for name, _ in trailers:
+            # RFC 9110 section 6.5.1: a trailer cannot frame the message it
+            # ends; h11 and llhttp refuse these too.
+            if len(name) in (14, 17) and name.lower() in _FRAMING_NAMES:
+                raise ParseError(f"{name.decode()} in trailers", status_hint=400)
+        return EndOfMessage(trailers)
 
     def read_eof(self) -> Data | EndOfMessage:
         """The peer closed before the last chunk: the body is incomplete."""

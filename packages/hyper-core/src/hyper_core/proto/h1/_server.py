@@ -136,6 +136,7 @@ class ServerDispatcher:
             Role.SERVER,
             max_buf_size=config.max_buf_size,
             max_headers=config.max_headers,
+            limits=config.limits,
             title_case_headers=config.title_case_headers,
             auto_date_header=config.auto_date_header,
         )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from hyper_core.rt import Timer
 
+from ._parse import DEFAULT_LIMITS, HeadLimits
+
 __all__ = ["ServerConfig"]
 
 
@@ -20,6 +22,7 @@ class ServerConfig:
         "half_close",
         "header_read_timeout",
         "keep_alive",
+        "limits",
         "max_buf_size",
         "max_drain_bytes",
         "max_headers",
@@ -43,6 +46,7 @@ class ServerConfig:
         writev: bool | None,
         timer: Timer,
         max_drain_bytes: int,
+        limits: HeadLimits = DEFAULT_LIMITS,
     ) -> None:
         self.keep_alive = keep_alive
         self.half_close = half_close
@@ -55,3 +59,4 @@ class ServerConfig:
         self.writev = writev
         self.timer = timer
         self.max_drain_bytes = max_drain_bytes
+        self.limits = limits

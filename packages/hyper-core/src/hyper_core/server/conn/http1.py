@@ -36,6 +36,7 @@ import anyio
 
 from hyper_core.error import UserError
 from hyper_core.proto.h1._codec import MIN_BUF_SIZE as _MIN_BUF_SIZE
+from hyper_core.proto.h1._parse import HeadLimits as _HeadLimits
 from hyper_core.proto.h1._server import ServerConfig as _ServerConfig
 from hyper_core.proto.h1._server import ServerDispatcher as _ServerDispatcher
 from hyper_core.rt import IO, Timer, default_timer
@@ -46,6 +47,10 @@ __all__ = [
     "DEFAULT_MAX_BUF_SIZE",
     "DEFAULT_MAX_DRAIN_BYTES",
     "DEFAULT_MAX_HEADERS",
+    "DEFAULT_MAX_HEADER_NAME_SIZE",
+    "DEFAULT_MAX_HEADER_VALUE_SIZE",
+    "DEFAULT_MAX_METHOD_SIZE",
+    "DEFAULT_MAX_URI_SIZE",
     "Builder",
     "Connection",
     "Parts",
@@ -55,6 +60,15 @@ __all__ = [
 DEFAULT_MAX_BUF_SIZE: Final = 417_792
 #: hyper's default limit on header fields per head.
 DEFAULT_MAX_HEADERS: Final = 100
+#: Longest method token, in bytes; longer gets ``501`` (the longest
+#: registered method has 17 bytes).
+DEFAULT_MAX_METHOD_SIZE: Final = 64
+#: Longest request target, in bytes; longer gets ``414`` (hyper's limit).
+DEFAULT_MAX_URI_SIZE: Final = 65_534
+#: Longest header field name, in bytes; longer gets ``431`` (hyper's limit).
+DEFAULT_MAX_HEADER_NAME_SIZE: Final = 65_535
+#: Longest header field value, in bytes; longer gets ``431``.
+DEFAULT_MAX_HEADER_VALUE_SIZE: Final = 65_536
 #: hyper's default header read timeout, in seconds.
 DEFAULT_HEADER_READ_TIMEOUT: Final = 30.0
 #: Bytes of an unread request body drained to keep the connection (64 KiB:
@@ -78,6 +92,17 @@ class Builder:
             least 8192.
         max_headers: Most header fields in a request (hyper: 100); more
             gets ``431``.
+        max_method_size: Longest method token, in bytes (default 64); a
+            longer one gets ``501``.
+        max_uri_size: Longest request target, in bytes (hyper's 65,534); a
+            longer one gets ``414``.
+        max_header_name_size: Longest header name, in bytes (hyper's
+            65,535), in the head and in trailers; longer gets ``431``.
+        max_header_value_size: Longest header value, in bytes (default
+            65,536), in the head and in trailers; longer gets ``431``.
+            The version is 8 bytes by grammar (a malformed one gets ``400``,
+            one other than 1.0 and 1.1 gets ``505``); see the HTTP/1 parsing
+            guide for every bound and status.
         header_read_timeout: Seconds a client has to send a complete
             request head, counted from the moment the connection is idle
             (opened, or done with the previous request), so it is also the
@@ -116,6 +141,10 @@ class Builder:
         half_close: bool = False,
         max_buf_size: int = DEFAULT_MAX_BUF_SIZE,
         max_headers: int = DEFAULT_MAX_HEADERS,
+        max_method_size: int = DEFAULT_MAX_METHOD_SIZE,
+        max_uri_size: int = DEFAULT_MAX_URI_SIZE,
+        max_header_name_size: int = DEFAULT_MAX_HEADER_NAME_SIZE,
+        max_header_value_size: int = DEFAULT_MAX_HEADER_VALUE_SIZE,
         header_read_timeout: float | None = DEFAULT_HEADER_READ_TIMEOUT,
         title_case_headers: bool = False,
         preserve_header_case: bool = False,
@@ -133,7 +162,21 @@ class Builder:
             raise ValueError("header_read_timeout must be a positive number of seconds or None")
         if max_drain_bytes < 0:
             raise ValueError("max_drain_bytes cannot be negative")
+        for name, size in (
+            ("max_method_size", max_method_size),
+            ("max_uri_size", max_uri_size),
+            ("max_header_name_size", max_header_name_size),
+            ("max_header_value_size", max_header_value_size),
+        ):
+            if size < 1:
+                raise ValueError(f"{name} must be at least 1 byte")
         self._config = _ServerConfig(
+            limits=_HeadLimits(
+                method=max_method_size,
+                target=max_uri_size,
+                name=max_header_name_size,
+                value=max_header_value_size,
+            ),
             keep_alive=keep_alive,
             half_close=half_close,
             max_buf_size=max_buf_size,

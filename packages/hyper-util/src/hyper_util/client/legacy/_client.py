@@ -54,7 +54,7 @@ from hyper_core.error import (
     UserError,
 )
 from hyper_core.http import HeaderInit, Method, Request, Response, Uri, UriForm
-from hyper_core.rt import AnyioTimer, Timer, default_timer
+from hyper_core.rt import AnyioTimer, Executor, Timer, default_timer
 from hyper_util.client.legacy._connecting import open_io
 from hyper_util.client.legacy._errors import (
     ConnectError,
@@ -186,7 +186,13 @@ class Client:
             sending, and reading the body to its end (``None``: no limit).
         http1: Options of HTTP/1 connections (default ``http1.Builder()``).
         http2: Options of HTTP/2 connections (default: ``http2.Builder`` with
-            this client's timer).
+            this client's timer and executor).
+        executor: Runs the tasks that drive connections (and, through the
+            default ``http2`` builder, the tasks that stream HTTP/2 request
+            bodies), as hyper's ``Builder::new(executor)``. Default: the
+            client's own task group. With an executor, leaving the client
+            closes every connection and waits (a few seconds at most) for
+            those tasks to end; the executor must outlive the client.
         timer: The clock of every timeout (default: anyio's; tests pass a
             ``hyper_core.testing.FakeTimer``).
 
@@ -212,6 +218,7 @@ class Client:
         timeout: float | None = None,
         http1: http1.Builder | None = None,
         http2: http2.Builder | None = None,
+        executor: Executor | None = None,
         timer: Timer | None = None,
     ) -> None:
         for name, value in (
@@ -235,7 +242,10 @@ class Client:
         self._now: Callable[[], float] = self._timer.now
         self._connector: Connector = connector if connector is not None else HttpConnector()
         self._h1 = http1 if http1 is not None else _http1_builder()
-        self._h2 = http2 if http2 is not None else _http2_builder(self._timer)
+        self._h2 = http2 if http2 is not None else _http2_builder(self._timer, executor)
+        self._executor = executor
+        # The cancel scope of each driver run by the executor (not in our task group).
+        self._live: dict[PooledConn, anyio.CancelScope] = {}
         self._http2_only = http2_only
         self._retry = retry_canceled_requests
         self._idle_timeout = pool_idle_timeout
@@ -305,6 +315,14 @@ class Client:
             # Idle connections get a moment to say goodbye; exchanges still
             # in flight would hold the exit up, so then it is immediate.
             if self._drivers and self._active == 0:
+                done = self._drivers_done = anyio.Event()
+                with anyio.move_on_after(_CLOSE_GRACE):
+                    await done.wait()
+            if self._live:
+                # Drivers run by the executor are not in our task group: cut
+                # them off as its cancellation would, and see them end.
+                for scope in self._live.values():
+                    scope.cancel()
                 done = self._drivers_done = anyio.Event()
                 with anyio.move_on_after(_CLOSE_GRACE):
                     await done.wait()
@@ -541,12 +559,21 @@ class Client:
 
     def _spawn_driver(self, tg: anyio.abc.TaskGroup, conn: PooledConn, serve: Any) -> None:
         self._drivers += 1
-        tg.start_soon(self._drive, conn, serve, name=f"hyper_util connection {conn.key}")
+        if self._executor is None:
+            tg.start_soon(self._drive, conn, serve, name=f"hyper_util connection {conn.key}")
+        else:
+            self._executor.spawn(self._drive, conn, serve)
 
     async def _drive(self, conn: PooledConn, serve: Any) -> None:
         try:
-            await serve()
+            if self._executor is None:
+                await serve()
+            else:
+                with anyio.CancelScope() as scope:
+                    self._live[conn] = scope
+                    await serve()
         finally:
+            self._live.pop(conn, None)
             self._close(self._pool.remove(conn))
             self._drivers -= 1
             done = self._drivers_done
@@ -694,5 +721,5 @@ def _http1_builder() -> http1.Builder:
     return http1.Builder()
 
 
-def _http2_builder(timer: Timer) -> http2.Builder:
-    return http2.Builder(timer=timer)
+def _http2_builder(timer: Timer, executor: Executor | None) -> http2.Builder:
+    return http2.Builder(timer=timer, executor=executor)

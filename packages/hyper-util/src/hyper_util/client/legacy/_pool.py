@@ -81,6 +81,11 @@ class PooledConn:
         """Whether the connection can never carry another request."""
         return self.sender.is_closed()
 
+    @property
+    def poisoned(self) -> bool:
+        """Marked unusable (``Connected.poison()``): never handed out again."""
+        return self.connected.is_poisoned
+
     def has_free_slot(self) -> bool:
         """HTTP/2: whether a new request would get a stream without waiting."""
         sender = self.sender
@@ -246,9 +251,13 @@ class Pool:
         shared = self._h2.get(key)
         if shared:
             for conn in list(shared):
-                if conn.is_closed():
+                if conn.is_closed() or (conn.poisoned and not conn.in_flight):
                     shared.remove(conn)
                     self._drop(conn, to_close)
+                elif conn.poisoned:
+                    # Its streams finish; release() closes it after the last.
+                    shared.remove(conn)
+                    conn.pooled = False
                 elif best is None or conn.in_flight < best.in_flight:
                     best = conn
             if not shared:
@@ -275,7 +284,12 @@ class Pool:
         idle = self._idle.get(key)
         while idle:
             conn = idle.pop()
-            if conn.is_closed() or not conn.sender.is_ready() or self._expired(conn, now):
+            if (
+                conn.is_closed()
+                or conn.poisoned
+                or not conn.sender.is_ready()
+                or self._expired(conn, now)
+            ):
                 self._drop(conn, to_close)
                 continue
             conn.pooled = False
@@ -305,7 +319,11 @@ class Pool:
             return None
         conn = idle[-1]
         timeout = self._idle_timeout
-        if not conn.sender.is_ready() or (timeout is not None and now - conn.idle_since >= timeout):
+        if (
+            not conn.sender.is_ready()
+            or conn.poisoned
+            or (timeout is not None and now - conn.idle_since >= timeout)
+        ):
             return None
         idle.pop()
         conn.pooled = False
@@ -415,7 +433,7 @@ class Pool:
             return
         self.h2_keys.add(conn.key)
         shared = self._h2.setdefault(conn.key, [])
-        if self._max_idle != 0 and len(shared) < self._h2_max:
+        if self._max_idle != 0 and len(shared) < self._h2_max and not conn.poisoned:
             shared.append(conn)
             conn.pooled = True
         elif not shared:
@@ -440,11 +458,9 @@ class Pool:
         to_close: list[PooledConn] = []
         conn.in_flight = 0
         conn.idle_since = now
-        if self.closed or conn.is_closed() or not conn.counted:
-            if conn.counted:
-                self._drop(conn, to_close)
-            else:
-                to_close.append(conn)
+        if self.closed or conn.is_closed() or conn.poisoned or not conn.counted:
+            # Its slot (if it held one) goes to the next waiter.
+            self._retire(conn, to_close)
             return to_close
         for waiter in self._waiters:
             if waiter.key == conn.key and not waiter.h2_only:
@@ -484,8 +500,8 @@ class Pool:
         if conn.in_flight > 0:
             return to_close
         conn.idle_since = now
-        if not conn.pooled or self.closed or conn.is_closed():
-            # Not shared (pooling off, or one too many): it served its request.
+        if not conn.pooled or self.closed or conn.is_closed() or conn.poisoned:
+            # Not shared (pooling off, one too many, poisoned): it served its request.
             self._unlist(conn)
             self._retire(conn, to_close)
         return to_close
@@ -531,7 +547,7 @@ class Pool:
         for key, conns in list(self._idle.items()):
             keep = []
             for conn in conns:
-                if self._expired(conn, now) or conn.is_closed():
+                if self._expired(conn, now) or conn.is_closed() or conn.poisoned:
                     self._drop(conn, to_close)
                 else:
                     keep.append(conn)
@@ -541,7 +557,9 @@ class Pool:
                 del self._idle[key]
         for key, conns in list(self._h2.items()):
             for conn in list(conns):
-                if conn.is_closed() or (conn.in_flight == 0 and self._expired(conn, now)):
+                if conn.is_closed() or (
+                    conn.in_flight == 0 and (conn.poisoned or self._expired(conn, now))
+                ):
                     conns.remove(conn)
                     self._drop(conn, to_close)
             if not conns:

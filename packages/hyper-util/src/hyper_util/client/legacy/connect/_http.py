@@ -7,14 +7,14 @@ and :class:`HttpConnector`, which opens TCP connections for ``http`` URLs.
 Strategy: a connector is any object with ``async connect(uri) -> (io,
 connected)``, so connectors wrap each other: hyper-tls wraps an
 :class:`HttpConnector` (with ``enforce_http=False``) to add TLS, a proxy
-connector wraps any connector to reach a proxy. ``HttpConnector`` leaves DNS
-and happy eyeballs (RFC 8305) to the runtime through
-:func:`hyper_util.rt.connect_tcp` (anyio's resolver, ``anyio.getaddrinfo``,
-and its address racing, which starts the next address
-``happy_eyeballs_timeout`` after the previous one; on asyncio the socket is
-then driven by the fast transport path); it only adds the socket
-options, the deadline, and the translation of failures into
-:class:`~hyper_util.client.legacy.ConnectError`.
+connector wraps any connector to reach a proxy. ``HttpConnector`` does what
+hyper-util's does: an IP literal is used as it is (no lookup, no thread);
+a name goes to its :class:`~._dns.Resolver` (a cache in front of
+``getaddrinfo`` by default); the addresses are raced with happy eyeballs
+(RFC 8305) over sockets it configures itself (:mod:`._tcp`), since several
+options must be set before ``connect``. The connected socket is then handed
+to the runtime's stream (:func:`hyper_util.rt.wrap_connected_socket`: the
+fast transport path on asyncio).
 """
 
 from __future__ import annotations
@@ -22,17 +22,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import ipaddress
-import math
 import socket
+from collections.abc import Sequence
 from typing import Any, Final, Protocol, TypeAlias, final
-
-import anyio
-from anyio.abc import SocketAttribute
 
 from hyper_core.http import Extensions, Uri, UriForm
 from hyper_core.rt import IO, Timer, default_timer
 from hyper_util.client.legacy._errors import ConnectError, ConnectTimeoutError
-from hyper_util.rt import connect_tcp
+from hyper_util.client.legacy.connect._dns import CachingResolver, Resolver, SocketAddress
+from hyper_util.client.legacy.connect._tcp import SocketOptions, connect_any, family_of
+from hyper_util.rt import wrap_connected_socket
 
 __all__ = [
     "DEFAULT_HAPPY_EYEBALLS_TIMEOUT",
@@ -59,6 +58,19 @@ def _new_extensions() -> Extensions:
 
 
 @final
+class _PoisonPill:
+    """Shared by a ``Connected`` and its copies: poisoning one poisons them all."""
+
+    __slots__ = ("poisoned",)
+
+    def __init__(self) -> None:
+        self.poisoned = False
+
+    def __repr__(self) -> str:
+        return f"<PoisonPill poisoned={self.poisoned}>"
+
+
+@final
 @dataclasses.dataclass(frozen=True, slots=True)
 class Connected:
     """What a connector learned about the connection it opened.
@@ -75,6 +87,10 @@ class Connected:
             not "proxied": it behaves as a direct connection).
         extra: Anything else a connector wants to pass along, keyed by type
             (the proxy connector puts its ``ProxyHeaders`` here).
+
+    A connection can be *poisoned* (hyper-util's ``Connected::poison``):
+    :meth:`poison` marks it unusable, and the pool never hands it out
+    again. Copies made with :meth:`replace` share the mark.
     """
 
     remote_addr: tuple[str, int] | None = None
@@ -82,10 +98,27 @@ class Connected:
     alpn_h2: bool = False
     proxied: bool = False
     extra: Extensions = dataclasses.field(default_factory=_new_extensions, compare=False)
+    _pill: _PoisonPill = dataclasses.field(default_factory=_PoisonPill, compare=False, repr=False)
 
     def replace(self, **changes: Any) -> Connected:
-        """Return a copy with some fields changed (``dataclasses.replace``)."""
+        """Return a copy with some fields changed; it shares the poison mark."""
         return dataclasses.replace(self, **changes)
+
+    def poison(self) -> None:
+        """Mark the connection unusable: the pool will not hand it out again.
+
+        For a connector that knows a connection must not be reused, or an
+        application that saw a response it does not trust (found in
+        ``response.extensions.get(Connected)``). Requests in flight on it
+        finish; then it is closed instead of going back to the pool (an
+        idle one is closed the next time the pool looks at it).
+        """
+        self._pill.poisoned = True
+
+    @property
+    def is_poisoned(self) -> bool:
+        """Whether :meth:`poison` was called on this info or a copy of it."""
+        return self._pill.poisoned
 
 
 #: What a connector returns: the byte stream and what is known about it.
@@ -117,21 +150,21 @@ def _sockaddr(value: object) -> tuple[str, int] | None:
     return None
 
 
-def _set_keepalive(
-    sock: socket.socket, idle: float, interval: float | None, retries: int | None
-) -> None:
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    # Options a platform lacks are skipped: keepalive itself is still on.
-    options = [("TCP_KEEPIDLE", idle), ("TCP_KEEPINTVL", interval), ("TCP_KEEPCNT", retries)]
-    for name, value in options:
-        option = getattr(socket, name, None)
-        if option is not None and value is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, option, max(1, math.ceil(value)))
+def _ip_literal(host: str, port: int) -> SocketAddress | None:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if ip.version == 6:
+        return (host, port, 0, 0)
+    return (host, port)
 
 
 @final
 class HttpConnector:
-    """Opens plain TCP connections for ``http`` URLs.
+    """Opens plain TCP connections for ``http`` URLs (hyper-util's ``HttpConnector``).
+
+    Every option has hyper's default unless it says otherwise.
 
     Args:
         enforce_http: Refuse URLs whose scheme is not ``http`` (hyper: on). A
@@ -149,12 +182,44 @@ class HttpConnector:
         keepalive_interval: Seconds between probes (``TCP_KEEPINTVL``).
         keepalive_retries: Unanswered probes before the connection is
             dropped (``TCP_KEEPCNT``).
-        local_address: Bind the socket to this local IP address before
-            connecting (``None``: the system chooses).
-        fast: The IO path (:func:`hyper_util.rt.connect_tcp`): ``None``
-            picks the asyncio transport fast path on asyncio and anyio's
-            socket stream elsewhere; ``False`` forces anyio's stream.
+        local_address: Bind each socket to this local IP before connecting
+            (hyper's ``set_local_address``); only addresses of its family
+            are tried. ``None``: the system chooses.
+        local_addresses: ``(ipv4, ipv6)``, either may be ``None`` (hyper's
+            ``set_local_addresses``): IPv4 connections bind the first, IPv6
+            ones the second. Giving only one restricts connections to its
+            family. Not together with ``local_address``.
+        reuse_address: Set ``SO_REUSEADDR`` before binding (hyper: off), so
+            a fixed local address can be bound again while an old
+            connection from it is in ``TIME_WAIT``.
+        send_buffer_size: ``SO_SNDBUF`` in bytes (``None``: the system's,
+            which tunes it; Linux doubles the value given and caps it at
+            ``net.core.wmem_max``).
+        recv_buffer_size: ``SO_RCVBUF`` in bytes (``None``: the system's;
+            set before connecting, so it also sets the TCP window scale).
+        interface: Bind each socket to this network interface by name
+            (``SO_BINDTODEVICE``, Linux only; hyper also has it on macOS).
+            ``ValueError`` on other systems; a missing interface, or no
+            privilege before Linux 5.7, fails the connect with a
+            ``ConnectError`` that says so.
+        tcp_user_timeout: Seconds sent data may stay unacknowledged before
+            the kernel drops the connection (``TCP_USER_TIMEOUT``, Linux
+            only; ``ValueError`` elsewhere). ``None``: the kernel's default
+            (about 15 minutes of retransmissions).
+        resolver: Finds the addresses of host names (a
+            :class:`~hyper_util.client.legacy.connect.Resolver`). Default: a
+            :class:`~hyper_util.client.legacy.connect.CachingResolver` that
+            keeps answers 10 s in front of ``getaddrinfo`` (hyper resolves
+            every time; pass ``GaiResolver()`` for that). IP literals are
+            never resolved.
+        fast: The IO path (:func:`hyper_util.rt.wrap_connected_socket`):
+            ``None`` picks the asyncio transport fast path on asyncio and
+            anyio's socket stream elsewhere; ``False`` forces anyio's stream.
         timer: The clock for ``connect_timeout`` (default: anyio's).
+
+    Raises:
+        ValueError: An option out of range, an address of the wrong family,
+            or an option this system does not have.
     """
 
     __slots__ = (
@@ -162,11 +227,9 @@ class HttpConnector:
         "_enforce_http",
         "_fast",
         "_happy_eyeballs",
-        "_keepalive",
-        "_keepalive_interval",
-        "_keepalive_retries",
-        "_local_address",
         "_nodelay",
+        "_options",
+        "_resolver",
         "_timer",
     )
 
@@ -181,6 +244,13 @@ class HttpConnector:
         keepalive_interval: float | None = None,
         keepalive_retries: int | None = None,
         local_address: str | None = None,
+        local_addresses: tuple[str | None, str | None] | None = None,
+        reuse_address: bool = False,
+        send_buffer_size: int | None = None,
+        recv_buffer_size: int | None = None,
+        interface: str | None = None,
+        tcp_user_timeout: float | None = None,
+        resolver: Resolver | None = None,
         fast: bool | None = None,
         timer: Timer | None = None,
     ) -> None:
@@ -188,28 +258,46 @@ class HttpConnector:
             raise ValueError("connect_timeout must be positive seconds")
         if happy_eyeballs_timeout is not None and happy_eyeballs_timeout < 0:
             raise ValueError("happy_eyeballs_timeout cannot be negative")
-        if keepalive is not None and keepalive <= 0:
-            raise ValueError("keepalive must be positive seconds")
+        v4, v6 = local_addresses if local_addresses is not None else (None, None)
         if local_address is not None:
-            ipaddress.ip_address(local_address)  # ValueError for a non-IP
+            if local_addresses is not None:
+                raise ValueError("give local_address or local_addresses, not both")
+            if ipaddress.ip_address(local_address).version == 4:  # ValueError for a non-IP
+                v4 = local_address
+            else:
+                v6 = local_address
+        self._options = SocketOptions(
+            keepalive=keepalive,
+            keepalive_interval=keepalive_interval,
+            keepalive_retries=keepalive_retries,
+            local_v4=v4,
+            local_v6=v6,
+            reuse_address=reuse_address,
+            send_buffer_size=send_buffer_size,
+            recv_buffer_size=recv_buffer_size,
+            interface=interface,
+            tcp_user_timeout=tcp_user_timeout,
+        )
         self._enforce_http = enforce_http
         self._connect_timeout = connect_timeout
-        # anyio's connect_tcp wants a float; a huge delay means "one at a time".
-        self._happy_eyeballs = happy_eyeballs_timeout or 3600.0
+        self._happy_eyeballs = happy_eyeballs_timeout or None
         self._nodelay = nodelay
-        self._keepalive = keepalive
-        self._keepalive_interval = keepalive_interval
-        self._keepalive_retries = keepalive_retries
-        self._local_address = local_address
+        self._resolver: Resolver = resolver if resolver is not None else CachingResolver()
         self._fast = fast
         self._timer = timer if timer is not None else default_timer()
+
+    @property
+    def resolver(self) -> Resolver:
+        """The resolver of host names."""
+        return self._resolver
 
     async def connect(self, uri: Uri, /) -> tuple[IO, Connected]:
         """Open a TCP connection to ``uri``'s host and port (80/443 by default).
 
         Raises:
             ConnectError: The URI has no host or (with ``enforce_http``) is
-                not ``http``; DNS failed; every address refused.
+                not ``http``; DNS failed ("dns error"); every address
+                refused, or a socket option was refused ("tcp connect error").
             ConnectTimeoutError: ``connect_timeout`` passed.
 
         Cancel safety: a cancelled connect leaves no socket open.
@@ -223,52 +311,58 @@ class HttpConnector:
         if not host:
             raise ConnectError(f"invalid URL, host is missing: {uri}")
         port = uri.port if uri.port is not None else default_port(scheme)
-        stream: Any = None
+        sock: socket.socket | None = None
         timeout = self._connect_timeout
-        timer = self._timer
         try:
             if timeout is None:
-                stream = await self._open(host, port)
+                sock = await self._open(host, port)
             else:
+                timer = self._timer
                 with timer.deadline(timer.now() + timeout):
-                    stream = await self._open(host, port)
-        except (OSError, anyio.BrokenResourceError) as exc:
+                    sock = await self._open(host, port)
+        except socket.gaierror as exc:
+            raise ConnectError(f"dns error: {host}: {exc}") from exc
+        except OSError as exc:
             raise ConnectError(f"tcp connect error: {host}:{port}: {exc}") from exc
-        if stream is None:
+        if sock is None:
             raise ConnectTimeoutError(f"connecting to {host}:{port} took more than {timeout} s")
         try:
-            sock = stream.extra(SocketAttribute.raw_socket, None)
-            if sock is not None:
-                if not self._nodelay:
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
-                if self._keepalive is not None:
-                    _set_keepalive(
-                        sock, self._keepalive, self._keepalive_interval, self._keepalive_retries
-                    )
-            connected = Connected(
-                remote_addr=_sockaddr(stream.extra(SocketAttribute.remote_address, None)),
-                local_addr=_sockaddr(stream.extra(SocketAttribute.local_address, None)),
-            )
+            # Read before the runtime takes the socket: cheaper than its
+            # typed attributes.
+            remote_addr = _sockaddr(sock.getpeername())
+            local_addr = _sockaddr(sock.getsockname())
+            stream: Any = await wrap_connected_socket(sock, fast=self._fast)
         except BaseException as exc:
-            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                await stream.aclose()
+            sock.close()
             if isinstance(exc, OSError):
-                raise ConnectError(f"setting socket options failed: {exc}") from exc
+                raise ConnectError(f"tcp connect error: {host}:{port}: {exc}") from exc
             raise
+        if not self._nodelay:
+            # The runtime's stream sets TCP_NODELAY on every socket: undo it.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+        connected = Connected(remote_addr=remote_addr, local_addr=local_addr)
         io: IO = stream
         return io, connected
 
-    async def _open(self, host: str, port: int) -> Any:
-        return await connect_tcp(
-            host,
-            port,
-            fast=self._fast,
-            local_host=self._local_address,
-            happy_eyeballs_delay=self._happy_eyeballs,
-        )
+    async def _open(self, host: str, port: int) -> socket.socket:
+        options = self._options
+        literal = _ip_literal(host, port)
+        addresses: Sequence[SocketAddress]
+        if literal is not None:
+            addresses = [literal]
+        else:
+            addresses = await self._resolver.resolve(host, port, options.family)
+        family = options.family
+        if family != socket.AF_UNSPEC:
+            addresses = [a for a in addresses if family_of(a) == family]
+            if not addresses:
+                raise OSError(f"{host} has no address of the local address's family")
+        return await connect_any(addresses, options, self._happy_eyeballs)
 
     def __repr__(self) -> str:
         return (
             f"HttpConnector(enforce_http={self._enforce_http}, "
-            f"connect_timeout={self._connect_timeout}, nodelay={self._nodelay})"
+            f"connect_timeout={self._connect_timeout}, nodelay={self._nodelay}, "
+            f"resolver={self._resolver!r})"
         )

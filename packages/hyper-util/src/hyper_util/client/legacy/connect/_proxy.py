@@ -1,11 +1,10 @@
-"""HTTP proxies: which URLs go through one, CONNECT tunnels, and forwarding.
+"""HTTP proxies: CONNECT tunnels, forwarding, and the connector that picks per URL.
 
-What belongs here: :class:`ProxyMatcher` (the proxy for a URL, from
-arguments or from the ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``ALL_PROXY`` /
-``NO_PROXY`` environment variables, curl's rules), :class:`TunnelConnector`
-(an HTTP CONNECT tunnel through one proxy), :class:`ProxyConnector` (picks
-per URL: direct, tunnel, or forwarding), and :class:`ProxyHeaders` (the
-headers a forwarding proxy wants on each request).
+What belongs here: :class:`TunnelConnector` (an HTTP CONNECT tunnel through
+one proxy), :class:`ProxyConnector` (picks per URL with a
+:class:`~._matcher.ProxyMatcher`: direct, tunnel, forwarding, or SOCKS),
+and :class:`ProxyHeaders` (the headers a forwarding proxy wants on each
+request).
 
 Strategy: a tunnel is opened by writing the CONNECT head by hand and reading
 the proxy's answer up to its blank line (at most 8 KiB, hyper-util's limit):
@@ -19,58 +18,26 @@ from the :class:`ProxyHeaders` found in ``Connected.extra``.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
-import ipaddress
-import os
-import urllib.parse
-from collections.abc import Mapping
 from typing import Final, final
 
 import anyio
 
-from hyper_core.http import Headers, Uri, UriForm
+from hyper_core.http import Headers, Uri
 from hyper_core.rt import IO, receive_or_eof, send_all
 from hyper_core.upgrade import Upgraded
 from hyper_util.client.legacy._errors import ConnectError, ProxyAuthRequiredError, ProxyError
+from hyper_util.client.legacy.connect._dns import CachingResolver, Resolver
 from hyper_util.client.legacy.connect._http import Connected, Connector, default_port
+from hyper_util.client.legacy.connect._matcher import ProxyMatcher, split_proxy_url
+from hyper_util.client.legacy.connect._socks import SOCKS_SCHEMES, open_socks
 
-__all__ = [
-    "MAX_TUNNEL_RESPONSE_HEAD",
-    "Intercept",
-    "ProxyConnector",
-    "ProxyHeaders",
-    "ProxyMatcher",
-    "TunnelConnector",
-]
+__all__ = ["MAX_TUNNEL_RESPONSE_HEAD", "ProxyConnector", "ProxyHeaders", "TunnelConnector"]
 
 #: Most bytes of a proxy's CONNECT response head read before giving up
 #: (hyper-util's Tunnel uses an 8 KiB buffer).
 MAX_TUNNEL_RESPONSE_HEAD: Final = 8192
-
-
-def _basic_auth(userinfo: str) -> str:
-    user, _, password = userinfo.partition(":")
-    raw = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
-    return "Basic " + base64.b64encode(raw.encode("utf-8")).decode("ascii")
-
-
-def _split_proxy_url(url: str | Uri) -> tuple[Uri, str | None]:
-    """Parse a proxy URL; return it without userinfo and the Basic credentials."""
-    text = str(url)
-    if "://" not in text:
-        text = "http://" + text  # curl's rule: a bare host:port means http
-    uri = Uri(text)
-    if uri.form is not UriForm.ABSOLUTE or not uri.host:
-        raise ValueError(f"invalid proxy URL {text!r}: needs a host")
-    if uri.scheme not in ("http", "https"):
-        raise ValueError(f"unsupported proxy scheme {uri.scheme!r} (http or https)")
-    authority = uri.authority or ""
-    userinfo, at, hostport = authority.rpartition("@")
-    auth = _basic_auth(userinfo) if at else None
-    clean = Uri.from_parts(scheme=uri.scheme, authority=hostport, path_and_query="/")
-    return clean, auth
 
 
 @final
@@ -83,152 +50,6 @@ class ProxyHeaders:
     """
 
     headers: Headers
-
-
-@final
-@dataclasses.dataclass(frozen=True, slots=True)
-class Intercept:
-    """The proxy chosen for one URL.
-
-    Attributes:
-        uri: The proxy's URL, without credentials (``http://proxy:3128/``).
-        authorization: The ``Proxy-Authorization`` value from the proxy URL's
-            userinfo (``Basic ...``), or ``None``.
-    """
-
-    uri: Uri
-    authorization: str | None = None
-
-
-class _NoProxy:
-    """The ``NO_PROXY`` rules, as curl reads them."""
-
-    __slots__ = ("_all", "_domains", "_networks")
-
-    def __init__(self, spec: str | None) -> None:
-        self._all = False
-        self._domains: list[tuple[str, int | None]] = []
-        self._networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        for raw in (spec or "").split(","):
-            entry = raw.strip().lower()
-            if not entry:
-                continue
-            if entry == "*":
-                self._all = True
-                continue
-            try:
-                self._networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
-                continue
-            except ValueError:
-                pass
-            host, port = entry, None
-            if entry.count(":") == 1:
-                host, _, port_text = entry.partition(":")
-                port = int(port_text) if port_text.isdigit() else None
-            self._domains.append((host.lstrip("*").lstrip("."), port))
-
-    def matches(self, host: str, port: int) -> bool:
-        if self._all:
-            return True
-        host = host.lower().rstrip(".")
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            address = None
-        if address is not None and any(address in network for network in self._networks):
-            return True
-        for domain, domain_port in self._domains:
-            if domain_port is not None and domain_port != port:
-                continue
-            # "example.com" covers example.com and its subdomains, never
-            # "badexample.com".
-            if host == domain or host.endswith("." + domain):
-                return True
-        return False
-
-
-@final
-class ProxyMatcher:
-    """Chooses the proxy for each URL.
-
-    Args:
-        http: Proxy for ``http`` URLs.
-        https: Proxy for ``https`` URLs.
-        all: Proxy for URLs that ``http`` / ``https`` do not cover.
-        no_proxy: curl's ``NO_PROXY`` syntax: comma-separated hosts (each
-            covering its subdomains; a leading ``.`` or ``*.`` is allowed),
-            ``host:port``, IP addresses, CIDR networks, or ``*`` for all.
-
-    Proxy URLs may carry ``user:password@``, sent as Basic
-    ``Proxy-Authorization``; a bare ``host:port`` means ``http://``.
-
-    Raises:
-        ValueError: A proxy URL is invalid.
-    """
-
-    __slots__ = ("_all", "_http", "_https", "_no_proxy")
-
-    def __init__(
-        self,
-        *,
-        http: str | Uri | None = None,
-        https: str | Uri | None = None,
-        all: str | Uri | None = None,  # curl's and hyper-util's name
-        no_proxy: str | None = None,
-    ) -> None:
-        self._http = _intercept(http)
-        self._https = _intercept(https)
-        self._all = _intercept(all)
-        self._no_proxy = _NoProxy(no_proxy)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ProxyMatcher:
-        """Read ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``.
-
-        Lowercase names win over uppercase ones, as in curl; ``HTTP_PROXY``
-        in uppercase is ignored when ``REQUEST_METHOD`` is set (a CGI
-        request could set it from a ``Proxy:`` header: "httpoxy"). Empty
-        values count as unset.
-
-        Args:
-            environ: The variables to read (default ``os.environ``).
-        """
-        env = os.environ if environ is None else environ
-
-        def read(name: str, *, upper: bool = True) -> str | None:
-            value = env.get(name.lower()) or (env.get(name.upper()) if upper else None)
-            return value or None
-
-        cgi = "REQUEST_METHOD" in env
-        return cls(
-            http=read("http_proxy", upper=not cgi),
-            https=read("https_proxy"),
-            all=read("all_proxy"),
-            no_proxy=read("no_proxy"),
-        )
-
-    def intercept(self, uri: Uri) -> Intercept | None:
-        """Return the proxy to use for ``uri``, or ``None`` to connect directly."""
-        scheme = uri.scheme or "http"
-        chosen = self._https if scheme in ("https", "wss") else self._http
-        if chosen is None:
-            chosen = self._all
-        if chosen is None or not uri.host:
-            return None
-        port = uri.port if uri.port is not None else default_port(scheme)
-        if self._no_proxy.matches(uri.host, port):
-            return None
-        return chosen
-
-    def __repr__(self) -> str:
-        return f"ProxyMatcher(http={self._http}, https={self._https}, all={self._all})"
-
-
-def _intercept(url: str | Uri | None) -> Intercept | None:
-    if url is None:
-        return None
-    uri, auth = _split_proxy_url(url)
-    return Intercept(uri, auth)
 
 
 def _parse_tunnel_head(head: bytes) -> int:
@@ -266,7 +87,9 @@ class TunnelConnector:
         authorization: str | None = None,
         headers: Headers | None = None,
     ) -> None:
-        self._proxy, auth = _split_proxy_url(proxy)
+        self._proxy, auth, _ = split_proxy_url(proxy)
+        if self._proxy.scheme not in ("http", "https"):
+            raise ValueError(f"a CONNECT tunnel needs an http or https proxy, not {proxy}")
         self._inner = inner
         self._authorization = authorization if authorization is not None else auth
         self._headers = headers
@@ -334,22 +157,30 @@ async def _tunnel(
 
 @final
 class ProxyConnector:
-    """Routes each connection directly, through a tunnel, or to a forwarding proxy.
+    """Routes each connection directly, through a tunnel, a SOCKS proxy, or a forwarding proxy.
 
-    For a URL the matcher proxies: ``http`` URLs go to the proxy itself,
-    which forwards absolute-form requests (the connection is marked
-    ``proxied`` and carries :class:`ProxyHeaders`); other schemes (``https``)
-    get a CONNECT tunnel, over which a TLS connector wrapping this one does
-    its handshake with the origin. Other URLs use ``inner`` directly.
+    For a URL the matcher sends to an HTTP proxy: ``http`` URLs go to the
+    proxy itself, which forwards absolute-form requests (the connection is
+    marked ``proxied`` and carries :class:`ProxyHeaders`); other schemes
+    (``https``) get a CONNECT tunnel, over which a TLS connector wrapping
+    this one does its handshake with the origin. A ``socks4``, ``socks4a``,
+    ``socks5`` or ``socks5h`` proxy is a tunnel for every scheme (see
+    :class:`~hyper_util.client.legacy.connect.SocksConnector`). Other URLs
+    use ``inner`` directly.
 
     Args:
         inner: Opens the actual connections (to proxies and to origins).
         matcher: Picks the proxy per URL; default
-            :meth:`ProxyMatcher.from_env`, read once, now.
-        tunnel_http: Tunnel ``http`` URLs too, instead of forwarding them.
+            :meth:`ProxyMatcher.from_system` (the environment, then the
+            operating system's settings), read once, now.
+        tunnel_http: Tunnel ``http`` URLs through an HTTP proxy too,
+            instead of forwarding them.
+        resolver: Resolves target names for ``socks4`` / ``socks5`` proxies,
+            which take addresses (default: a
+            :class:`~hyper_util.client.legacy.connect.CachingResolver`).
     """
 
-    __slots__ = ("_inner", "_matcher", "_tunnel_http")
+    __slots__ = ("_inner", "_matcher", "_resolver", "_tunnel_http")
 
     def __init__(
         self,
@@ -357,10 +188,12 @@ class ProxyConnector:
         matcher: ProxyMatcher | None = None,
         *,
         tunnel_http: bool = False,
+        resolver: Resolver | None = None,
     ) -> None:
         self._inner = inner
-        self._matcher = matcher if matcher is not None else ProxyMatcher.from_env()
+        self._matcher = matcher if matcher is not None else ProxyMatcher.from_system()
         self._tunnel_http = tunnel_http
+        self._resolver: Resolver = resolver if resolver is not None else CachingResolver()
 
     @property
     def matcher(self) -> ProxyMatcher:
@@ -371,11 +204,16 @@ class ProxyConnector:
         """Open a connection for ``uri``: direct, forwarded or tunnelled (see the class).
 
         Raises:
-            ConnectError: As :class:`TunnelConnector` and the inner connector.
+            ConnectError: As :class:`TunnelConnector`, :class:`SocksConnector`
+                and the inner connector.
         """
         intercept = self._matcher.intercept(uri)
         if intercept is None:
             return await self._inner.connect(uri)
+        if intercept.uri.scheme in SOCKS_SCHEMES:
+            return await open_socks(
+                self._inner, intercept.uri, intercept.raw_auth, uri, self._resolver
+            )
         if uri.scheme == "http" and not self._tunnel_http:
             io, connected = await self._inner.connect(intercept.uri)
             headers = Headers()
