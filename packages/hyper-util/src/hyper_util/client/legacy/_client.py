@@ -53,7 +53,7 @@ from hyper_core.error import (
     HyperError,
     UserError,
 )
-from hyper_core.http import HeaderInit, Method, Request, Response, Uri, UriForm
+from hyper_core.http import HeaderInit, Headers, Method, Request, Response, Uri, UriForm, Version
 from hyper_core.rt import AnyioTimer, Executor, Timer, default_timer
 from hyper_util.client.legacy._connecting import open_io
 from hyper_util.client.legacy._errors import (
@@ -94,6 +94,7 @@ _CLOSE_GRACE: Final = 5.0
 _NEVER: Final = math.inf
 _ABSOLUTE: Final = UriForm.ABSOLUTE
 _GET: Final = Method.GET
+_HTTP_11: Final = Version.HTTP_11
 
 
 @final
@@ -347,7 +348,8 @@ class Client:
 
     async def get(self, uri: str | Uri, *, headers: HeaderInit | None = None) -> Response[Incoming]:
         """Send a GET request; see :meth:`request`."""
-        request = Request(_GET, self._uri(uri), headers=headers, body=Empty())
+        # Request("GET", ...) without its conversions: the parts are typed.
+        request = Request.from_parts(_GET, self._uri(uri), _HTTP_11, Headers(headers), Empty())
         return await self.request(request)
 
     async def head(
