@@ -265,7 +265,9 @@ def isolated(session: nox.Session, package: str) -> None:
     }
     for dep in deps[package]:
         session.install(f"./packages/{dep}")
-    session.install(f"./packages/{package}")
+    # hyper-util's httpx transports import httpx, its ``httpx`` extra.
+    extras = {"hyper-util": "[httpx]"}
+    session.install(f"./packages/{package}{extras.get(package, '')}")
     session.run("python", str(ROOT / "tests" / "isolated_import.py"), package.replace("-", "_"))
     if package == "hyper-core":
         for other in ("hyper_util", "hyper_tls"):

@@ -341,6 +341,59 @@ def test_client_refuses_https_clearly() -> None:
     assert b"https:// is not supported yet" in result.stderr
 
 
+# -- httpx_client.py ---------------------------------------------------------------
+
+
+@contextmanager
+def serve_command(backend: str) -> Iterator[str]:
+    """``python -m hyper_util serve`` (HTTP/1.1 and h2c on one port); yields its URL."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "hyper_util", "serve", "--port", "0", "--backend", backend],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            line = read_line(process.stdout)
+            assert line.startswith(b"listening on http://127.0.0.1:"), line
+            yield line.split()[2].decode().rstrip("/")
+        finally:
+            process.kill()
+            process.communicate(timeout=TIMEOUT)
+
+
+@backends
+@pytest.mark.parametrize("mode", [[], ["--sync"]], ids=["async", "sync"])
+def test_httpx_client_fetches_from_the_example_server(backend: str, mode: list[str]) -> None:
+    with example_server("hello_server.py", backend) as server:
+        urls = [server.url + "/", server.url + "/again"]
+        result = run_example("httpx_client.py", *urls, "--backend", backend, *mode)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == HELLO * 2
+        lines = result.stderr.decode().splitlines()
+        assert lines == [f"200 HTTP/1.1 {url}" for url in urls]
+
+
+@backends
+@pytest.mark.parametrize("mode", [[], ["--sync"]], ids=["async", "sync"])
+def test_httpx_client_speaks_http2_to_the_serve_command(backend: str, mode: list[str]) -> None:
+    with serve_command(backend) as url:
+        result = run_example("httpx_client.py", url + "/path?q=1", "--http2", *mode)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.decode() == f"200 HTTP/2 {url}/path?q=1\n"
+        # The serve command echoes the request: the head httpx sent, over HTTP/2.
+        assert result.stdout.startswith(b"GET /path?q=1 HTTP/2\r\n")
+
+
+def test_httpx_client_exits_1_on_a_404(foreign_server: ForeignServer) -> None:
+    # http.server answers with HTTP/1.0.
+    result = run_example("httpx_client.py", foreign_server.url + "/missing")
+    assert result.returncode == 1
+    assert result.stderr.decode() == f"404 HTTP/1.0 {foreign_server.url}/missing\n"
+    assert result.stdout == b"no such page\n"
+
+
 # -- demo.py -----------------------------------------------------------------------
 
 

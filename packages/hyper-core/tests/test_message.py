@@ -253,3 +253,15 @@ def test_each_message_gets_its_own_default_parts() -> None:
     a.headers.append("x", "1")
     assert len(b.headers) == 0
     assert a.extensions is not b.extensions
+
+
+@pytest.mark.parametrize("message", [Request("GET", "/"), Response(200)])
+def test_extension_read_makes_no_map(message: Request[Empty] | Response[Empty]) -> None:
+    class Marker:
+        pass
+
+    assert message.extension(Marker) is None
+    assert message._extensions is None  # a read made no map
+    marker = Marker()
+    message.extensions.insert(marker)
+    assert message.extension(Marker) is marker

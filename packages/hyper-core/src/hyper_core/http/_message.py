@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["Request", "Response"]
 
 B = TypeVar("B")
+_T = TypeVar("_T")
 
 _empty_type: type[Empty] | None = None
 
@@ -171,6 +172,11 @@ class Request(Generic[B]):
     def extensions(self, value: Extensions) -> None:
         self._extensions = value
 
+    def extension(self, cls: type[_T]) -> _T | None:
+        """The extension stored under ``cls``, or None; a read that never creates the map."""
+        extensions = self._extensions
+        return None if extensions is None else extensions.get(cls)
+
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.uri} {self.version}>"
 
@@ -280,6 +286,11 @@ class Response(Generic[B]):
     @extensions.setter
     def extensions(self, value: Extensions) -> None:
         self._extensions = value
+
+    def extension(self, cls: type[_T]) -> _T | None:
+        """The extension stored under ``cls``, or None; a read that never creates the map."""
+        extensions = self._extensions
+        return None if extensions is None else extensions.get(cls)
 
     def __repr__(self) -> str:
         reason = self.status.reason
