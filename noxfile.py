@@ -32,6 +32,7 @@ H1_SUITES = [
         "test_server_h1_robustness",
         "test_client_h1_wire",
         "test_server_h1_fast_paths",
+        "test_server_exchange",
         "test_h1_parse_policy",
     )
 ] + ["packages/hyper-util/tests/test_client_h1_fast_io.py"]

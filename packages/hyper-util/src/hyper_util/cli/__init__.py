@@ -1,4 +1,4 @@
-"""The command line: ``python -m hyper_util get URL`` and ``python -m hyper_util serve [DIR]``.
+"""The command line: ``python -m hyper_util get URL``, ``serve [DIR]`` and ``run module:app``.
 
 What belongs here: the argument parser and :func:`main`, which dispatches to
 :mod:`._get` and :mod:`._serve`; the commands themselves live there. The
@@ -25,7 +25,7 @@ import sys
 from collections.abc import Sequence
 
 from hyper_util import __version__
-from hyper_util.cli import _get, _serve
+from hyper_util.cli import _get, _run, _serve
 from hyper_util.cli._echo import echo
 from hyper_util.cli._get import Exit
 from hyper_util.cli._static import StaticFiles
@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="event loop to run on (default asyncio)",
     )
     parser = argparse.ArgumentParser(
-        prog="python -m hyper_util", description="Fetch a URL or serve HTTP/1.1 and HTTP/2."
+        prog="python -m hyper_util",
+        description="Fetch a URL, serve files, or run an ASGI app over HTTP/1.1 and HTTP/2.",
     )
     parser.add_argument("--version", action="version", version=f"hyper_util {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -207,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--certfile", metavar="FILE", help="serve HTTPS with this certificate chain (PEM)"
     )
     serve.add_argument("--keyfile", metavar="FILE", help="the private key of --certfile (PEM)")
+    _run.add_run_parser(commands, common)
     return parser
 
 
@@ -217,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: The arguments after the program name (default ``sys.argv[1:]``).
     """
     args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return _run.main_run(_run.options_from_args(args))
     if args.command == "get":
         options = _get.GetOptions(
             url=args.url,

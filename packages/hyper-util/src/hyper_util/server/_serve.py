@@ -104,6 +104,7 @@ async def serve(
     backlog: int = DEFAULT_BACKLOG,
     fast: bool | None = None,
     tls: Callable[[IO], Awaitable[IO]] | None = None,
+    make_service: Callable[[IO], Service[Any]] | None = None,
     task_status: TaskStatus[Any] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``service`` on HTTP/1.1 and HTTP/2 until shut down.
@@ -141,6 +142,10 @@ async def serve(
             a slow handshake never delays other accepts; a hook that raises
             drops that connection. Its result's ``TLSAttribute.alpn_protocol``
             picks HTTP/2 or HTTP/1.1.
+        make_service: Called once per connection, after the TLS handshake,
+            with its stream; the service it returns serves that connection
+            instead of ``service`` (for services that want the peer's
+            address or TLS details, such as the ASGI adapter).
         task_status: For ``await task_group.start(serve, ...)``: reports
             the bound address (``(host, port)`` for TCP, the path for a Unix
             socket) once the server is accepting.
@@ -171,6 +176,7 @@ async def serve(
         shutdown_timeout=shutdown_timeout,
         access_log=access_log,
         tls=tls,
+        make_service=make_service,
     )
     try:
         await server.run(shutdown_event, handle_signals, task_status)
@@ -207,8 +213,10 @@ class _Server:
         shutdown_timeout: float | None,
         access_log: bool,
         tls: Callable[[IO], Awaitable[IO]] | None = None,
+        make_service: Callable[[IO], Service[Any]] | None = None,
     ) -> None:
         self._service = service
+        self._make_service = make_service
         self._tls = tls
         self._listener = listener
         self._builder = builder
@@ -327,6 +335,8 @@ class _Server:
             remote = extra(SocketAttribute.remote_address, None) if extra is not None else None
             alpn = extra(TLSAttribute.alpn_protocol, None) if extra is not None else None
             service = self._service
+            if self._make_service is not None:
+                service = self._make_service(stream)
             if self._access_log:
                 service = AccessLogged(service, format_address(remote))
             try:

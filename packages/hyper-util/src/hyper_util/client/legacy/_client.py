@@ -64,7 +64,14 @@ from hyper_util.client.legacy._errors import (
     WriteTimeoutError,
 )
 from hyper_util.client.legacy._pool import CheckoutKind, Pool, PooledConn, PoolKey
-from hyper_util.client.legacy._rules import HostValues, Targets, as_body, may_retry, prepare
+from hyper_util.client.legacy._rules import (
+    HostValues,
+    Targets,
+    as_body,
+    may_retry,
+    pool_key,
+    prepare,
+)
 from hyper_util.client.legacy._timeouts import Timeouts
 from hyper_util.client.legacy._wrappers import (
     PooledBodySource,
@@ -352,6 +359,27 @@ class Client:
             connections_opened=pool.opened,
             reused=pool.reused,
             retries=self._retries,
+        )
+
+    def is_extended_connect_protocol_enabled(self, uri: str | Uri) -> bool:
+        """Whether the pool has an HTTP/2 connection to ``uri``'s origin allowing extended CONNECT.
+
+        True when a request to that origin would go on a shared HTTP/2
+        connection already open whose server enabled
+        ``SETTINGS_ENABLE_CONNECT_PROTOCOL`` (RFC 8441): a CONNECT with a
+        ``:protocol`` (``hyper_core.client.conn.http2.Protocol``), such as a
+        WebSocket, can then be sent through :meth:`request`. Opens nothing.
+        The stream a tunnel keeps open holds a stream slot, and the
+        connection is not idle, until the tunnel is closed.
+
+        Raises:
+            InvalidRequestError: ``uri`` is not absolute.
+        """
+        key = pool_key(Request("GET", self._uri(uri)))
+        return any(
+            isinstance(conn.sender, http2.SendRequest)
+            and conn.sender.is_extended_connect_protocol_enabled()
+            for conn in self._pool.shared_http2(key)
         )
 
     # ----------------------------------------------------------- conveniences
