@@ -275,6 +275,8 @@ def isolated(session: nox.Session, package: str) -> None:
             session.run(
                 "python", "-c", f"import importlib.util as u; assert u.find_spec({other!r}) is None"
             )
+        # HTTP/3 is the optional extra: without aioquic it says what to install.
+        session.run("python", str(ROOT / "tests" / "isolated_http3.py"))
     if package == "hyper-util":
         # HTTPS on the command line without hyper-tls: one line saying what to install.
         session.run("python", str(ROOT / "tests" / "isolated_cli.py"))
