@@ -135,6 +135,23 @@ def _hyper_trio(port: int, loop: str) -> list[str]:
     return _hyper(port, "trio")
 
 
+def _baseline(server: AsgiServer, checkout: Path) -> AsgiServer:
+    """``server`` on another checkout's sources (first on ``PYTHONPATH``)."""
+    packages = checkout.resolve() / "packages"
+    path = f"{packages / 'hyper-core' / 'src'}:{packages / 'hyper-util' / 'src'}"
+
+    def command(port: int, loop: str) -> list[str]:
+        return ["env", f"PYTHONPATH={path}", *server.command(port, loop)]
+
+    return replace(
+        server,
+        name=f"{server.name}-base",
+        description=f"{server.description} ({checkout})",
+        command=command,
+        is_hyper=False,
+    )
+
+
 def _uvicorn(http: str, ws: str) -> Callable[[int, str], list[str]]:
     def command(port: int, loop: str) -> list[str]:
         return [
@@ -527,6 +544,11 @@ def print_report(table: dict[tuple[str, str], list[Result]], args: argparse.Name
             if target is not None:
                 verdict = f"  target >= {target}x: {'met' if ratio >= target else 'NOT met'}"
             print(f"  {label} = {ratio:.2f}x ({cpu:.2f}x){verdict}")
+        trio, trio_base = best.get("hyper-trio"), best.get("hyper-trio-base")
+        if trio is not None and trio_base is not None:
+            ratio = trio.rate / trio_base.rate
+            cpu = trio_base.server_cpu_us_per_op / max(1e-9, trio.server_cpu_us_per_op)
+            print(f"  hyper-trio/hyper-trio-base = {ratio:.2f}x ({cpu:.2f}x)")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -553,12 +575,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--idle-wait", type=float, default=5.0, help="seconds to wait for idle CPUs before a load"
     )
     parser.add_argument("--nice", type=int, default=0, help="niceness of servers and load")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of this repository (e.g. `git archive main` unpacked) to compare "
+        "against: adds hyper-base (and hyper-trio-base) rows running its hyper-core and "
+        "hyper-util sources, in the same rounds",
+    )
     args = parser.parse_args(argv)
     wanted = [n.strip() for n in args.only.split(",") if n.strip()] or names
     unknown = sorted(set(wanted) - set(names))
     if unknown:
         parser.error(f"unknown server(s) {', '.join(unknown)}; choose from {', '.join(names)}")
     args.servers = [s for s in SERVERS if s.name in wanted]
+    if args.baseline is not None:
+        args.servers += [_baseline(s, args.baseline) for s in list(args.servers) if s.is_hyper]
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     if bad := sorted(set(args.scenarios) - set(SCENARIOS)):
         parser.error(f"unknown scenario(s) {', '.join(bad)}; choose from {', '.join(SCENARIOS)}")
