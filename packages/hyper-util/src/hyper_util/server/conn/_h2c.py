@@ -38,7 +38,7 @@ from hyper_core.proto.h2._server_stream import _Stream
 from hyper_core.upgrade import OnUpgrade, on
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from hyper_core.rt import IO
     from hyper_core.server.conn import http1, http2
@@ -163,11 +163,22 @@ class H2cUpgrader:
             return None
         return settings
 
-    async def __call__(self, request: Request[Incoming]) -> Response[Any]:
-        """Answer an h2c upgrade with 101, pass every other request to the service."""
+    def __call__(self, request: Request[Incoming]) -> Awaitable[Response[Any]]:
+        """Answer an h2c upgrade with 101, pass every other request to the service.
+
+        Not a coroutine: a request without ``Upgrade`` (all but one, at
+        most, per connection) gets the service's own awaitable, so this
+        wrapper costs no frame of its own per request.
+        """
+        if request.headers.get_raw(b"upgrade") is None:
+            return self._service(request)
         settings = self._eligible(request)
         if settings is None or self.connection is None:
-            return await self._service(request)
+            return self._service(request)
+        return self._upgrade(request, settings)
+
+    async def _upgrade(self, request: Request[Incoming], settings: bytes) -> Response[Any]:
+        assert self.connection is not None
         body = (await collect(request.body)).to_bytes()
         self.on_upgrade = on(request)
         self.request = _to_http2(request, body)
