@@ -127,6 +127,8 @@ def isolated(session: nox.Session, package: str) -> None:
             session.run(
                 "python", "-c", f"import importlib.util as u; assert u.find_spec({other!r}) is None"
             )
+        # HTTP/3 is the optional extra: without aioquic it says what to install.
+        session.run("python", str(ROOT / "tests" / "isolated_http3.py"))
 
 
 @nox.session

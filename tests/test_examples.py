@@ -620,3 +620,31 @@ def test_workers_serve_from_worker_processes_and_stop_on_sigterm(backend: str) -
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=TIMEOUT) == 0
     assert b"Traceback" not in server.stderr
+
+
+@backends
+def test_http3_example_discovers_http3_from_alt_svc(backend: str, tmp_path: Path) -> None:
+    # trustme's command line writes a CA (client.pem) and a localhost leaf.
+    subprocess.run(
+        [sys.executable, "-m", "trustme", "-d", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
+    result = run_example(
+        "http3.py",
+        "--certfile",
+        str(tmp_path / "server.pem"),
+        "--keyfile",
+        str(tmp_path / "server.key"),
+        "--cacert",
+        str(tmp_path / "client.pem"),
+        "--backend",
+        backend,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    # First over TCP (TLS with ALPN: HTTP/2), advertising HTTP/3 on the same port...
+    assert re.fullmatch(r'Hello over HTTP/2!  alt-svc: h3=":\d+"; ma=86400', lines[0])
+    # ...then HTTP/3, once the background QUIC handshake is done.
+    assert lines[-1] == "Hello over HTTP/3!  alt-svc: None"

@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="use HTTP/2 (http://: prior knowledge, h2c; https://: offered by ALPN)",
     )
     get.add_argument(
+        "--http3",
+        action="store_true",
+        help="https: use HTTP/3 over QUIC (needs hyper-util[http3]); falls back to TCP if it fails",
+    )
+    get.add_argument(
         "--cacert",
         metavar="FILE",
         help="https: trust only the CA certificates in FILE (PEM) instead of the system store",
@@ -199,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--certfile", metavar="FILE", help="serve HTTPS with this certificate chain (PEM)"
     )
     serve.add_argument("--keyfile", metavar="FILE", help="the private key of --certfile (PEM)")
+    serve.add_argument(
+        "--http3",
+        action="store_true",
+        help="also serve HTTP/3 on UDP, same port (needs --certfile and hyper-util[http3])",
+    )
     _run.add_run_parser(commands, common)
     return parser
 
@@ -221,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             output=args.output,
             verbose=args.verbose,
             http2=args.http2,
+            http3=args.http3,
             connect_timeout=args.connect_timeout,
             max_time=args.max_time,
             progress=args.progress,
@@ -238,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         keyfile=args.keyfile,
         fd=args.fd,
         workers=args.workers,
+        http3=args.http3,
     )
     return _serve.main_serve(serve_options, args.backend)
 

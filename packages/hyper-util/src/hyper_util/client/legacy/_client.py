@@ -39,7 +39,7 @@ import asyncio
 import contextlib
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Final, Self, final
 
@@ -64,6 +64,7 @@ from hyper_util.client.legacy._errors import (
     TotalTimeoutError,
     WriteTimeoutError,
 )
+from hyper_util.client.legacy._h3 import Http3Pool
 from hyper_util.client.legacy._pool import CheckoutKind, Pool, PooledConn, PoolKey
 from hyper_util.client.legacy._rules import (
     HostValues,
@@ -209,6 +210,17 @@ class Client:
             client's own task group. With an executor, leaving the client
             closes every connection and waits (a few seconds at most) for
             those tasks to end; the executor must outlive the client.
+        http3: Speak HTTP/3 (needs ``hyper-util[http3]``) to ``https``
+            origins that are known to: listed in ``http3_origins``, or
+            advertised by ``Alt-Svc`` on an earlier HTTPS response (cached
+            for its max-age). One QUIC connection per origin; when its
+            handshake fails the request goes over TCP and the origin is
+            left to TCP for a while. See ``docs/guides/http3.md``.
+        http3_origins: Prior knowledge for ``http3``: ``"host"`` or
+            ``"host:port"`` origins that speak HTTP/3 on their HTTPS port,
+            or ``"*"`` for every ``https`` origin.
+        http3_cafile: Trust only this CA file (PEM) for HTTP/3, as
+            ``--cacert`` does (default: the operating system's store).
         timer: The clock of every timeout (default: anyio's; tests pass a
             ``hyper_core.testing.FakeTimer``).
 
@@ -236,6 +248,9 @@ class Client:
         http1: http1.Builder | None = None,
         http2: http2.Builder | None = None,
         executor: Executor | None = None,
+        http3: bool = False,
+        http3_origins: Iterable[str] = (),
+        http3_cafile: str | None = None,
         timer: Timer | None = None,
     ) -> None:
         for name, value in (
@@ -288,6 +303,11 @@ class Client:
         self._host_values = HostValues() if set_host else None
         self._uris: dict[str | Uri, Uri] = {}
         self._targets = Targets()
+        self._h3 = (
+            Http3Pool(origins=http3_origins, cafile=http3_cafile, now=self._timer.now)
+            if http3
+            else None
+        )
 
     # ------------------------------------------------------------ lifecycle
 
@@ -331,6 +351,8 @@ class Client:
         self._tg = None
         with anyio.CancelScope(shield=True):
             self._close(self._pool.close_all())
+            if self._h3 is not None:
+                self._h3.close_all()
             # Idle connections get a moment to say goodbye; exchanges still
             # in flight would hold the exit up, so then it is immediate.
             if self._drivers and self._active == 0:
@@ -486,6 +508,12 @@ class Client:
             timeouts = self._timeouts
         total = self._total_timeout
         total_at = _NEVER if total is None else self._timer.now() + total
+        if self._h3 is not None:
+            response = await self._h3.try_request(
+                self._tg, key, request, self._timer, timeouts.read, total_at
+            )
+            if response is not None:
+                return response
         for attempt in (0, 1):
             conn, reused = await self._acquire(key, uri, total_at, timeouts)
             try:
@@ -692,6 +720,8 @@ class Client:
                 raise TotalTimeoutError("the exchange took longer than the total timeout")
             raise ReadTimeoutError(f"no response head within the read timeout ({read_timeout} s)")
         response.extensions.insert(conn.connected)
+        if self._h3 is not None:
+            self._h3.observe(key, response)
         body = response.body
         if body.is_end_stream() or (not conn.http2 and conn.sender.is_ready()):
             # No body, or (HTTP/1) the whole body came with the head and the
