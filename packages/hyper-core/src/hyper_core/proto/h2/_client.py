@@ -754,7 +754,7 @@ class ClientConnection:
                 upgraded, body = incoming, Incoming.empty()
             else:
                 body = incoming
-        response = Response._from_parts(code, Version.HTTP_2, headers, body)
+        response = Response.from_parts(code, Version.HTTP_2, headers, body)
         if upgraded is not None:
             pending = upgrade._attach_pending(response)
             pending.fulfil(H2StreamIO(self, stream.id, upgraded), b"")

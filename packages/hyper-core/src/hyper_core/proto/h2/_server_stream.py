@@ -38,8 +38,8 @@ from hyper_core.error import (
     UserError,
 )
 from hyper_core.http import Headers, Request, Response
+from hyper_core.proto._date import http_date
 from hyper_core.proto._log import body_aborted, client_fault, service_failed
-from hyper_core.proto.h1._date import http_date
 from hyper_core.rt import IO, Executor, Timer, send_all
 from hyper_core.upgrade import _Pending
 

@@ -54,8 +54,7 @@ from hyper_core.error import (
     HyperError,
     UserError,
 )
-from hyper_core.http import Method, Request, Response, Uri, UriForm, Version
-from hyper_core.http._headers import HeaderInit, _headers_of
+from hyper_core.http import HeaderInit, Headers, Method, Request, Response, Uri, UriForm, Version
 from hyper_core.rt import AnyioTimer, Executor, Timer, default_timer
 from hyper_util.client.legacy._connecting import open_io
 from hyper_util.client.legacy._errors import (
@@ -410,8 +409,8 @@ class Client:
 
     async def get(self, uri: str | Uri, *, headers: HeaderInit | None = None) -> Response[Incoming]:
         """Send a GET request; see :meth:`request`."""
-        # Request("GET", ...) without its conversions: the parts are ready.
-        request = Request._from_parts(_GET, self._uri(uri), _HTTP_11, _headers_of(headers), Empty())
+        # Request("GET", ...) without its conversions: the parts are typed.
+        request = Request.from_parts(_GET, self._uri(uri), _HTTP_11, Headers(headers), Empty())
         return await self.request(request)
 
     async def head(
@@ -503,8 +502,7 @@ class Client:
             )
         key, origin = self._targets.lookup(request)
         uri = request.uri
-        extensions = request._extensions
-        timeouts = None if extensions is None else extensions.get(Timeouts)
+        timeouts = request.extension(Timeouts)
         if timeouts is None:
             timeouts = self._timeouts
         total = self._total_timeout
