@@ -37,7 +37,7 @@ import anyio
 
 from hyper_core import ext
 from hyper_core.body import Frame, Full, Incoming, SizeHint
-from hyper_core.error import HyperError, InvalidHeader
+from hyper_core.error import BodyWriteAbortedError, HyperError, InvalidHeader
 from hyper_core.http import Headers, Method, Request, Response
 
 from ._types import ClientDisconnected, Message
@@ -494,5 +494,9 @@ class HTTPCycle:
         await self._hand_over(_END)
 
 
-class _BodyFailed(HyperError):
-    """The application broke its response after the head was sent."""
+class _BodyFailed(BodyWriteAbortedError):
+    """The application broke its response after the head was sent.
+
+    A ``BodyWriteAbortedError``: the connection aborts the response and, the
+    application's error being logged here already, logs it at DEBUG only.
+    """

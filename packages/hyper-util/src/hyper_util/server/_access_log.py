@@ -6,9 +6,10 @@ standard :mod:`logging` module, on the ``hyper_util.access`` logger.
 Strategy: off unless asked (``serve(access_log=True)``), and then cheap: the
 wrapper is made once per connection (it knows the client address) and
 formats nothing when the logger would drop an INFO record. The record is
-written when the service returns its response head, so ``duration`` is the
-time to the head (a streamed body may still be flowing) and ``size`` is the
-body size when it is known in advance, else ``-``. Each field is also on
+written when the service returns its response head (or raises: status 500,
+what the connection then answers), so ``duration`` is the time to the head
+(a streamed body may still be flowing) and ``size`` is the body size when
+it is known in advance, else ``-``. Each field is also on
 the record as an attribute (``remote_addr``, ``method``, ``target``,
 ``http_version``, ``status``, ``size``, ``duration``) for structured
 handlers.
@@ -72,6 +73,12 @@ class AccessLogged:
             if hint.upper == hint.lower:
                 size = hint.lower
             return response
+        except Exception:
+            # The connection answers a service that raised with 500 (and
+            # logs the error on ``hyper_core.server``); a cancelled service
+            # (the client left) answered nothing: "-".
+            status = 500
+            raise
         finally:
             duration = time.perf_counter() - start
             target = request.uri.path_and_query
