@@ -1,9 +1,10 @@
-"""Helpers for the HTTP/3-over-UDP tests: certificates, a loopback server, a lossy relay.
+"""Helpers for the HTTP/3 tests: in-memory pairs, certificates, a loopback server, a lossy relay.
 
-What belongs here: only what several HTTP/3 test files need to run our
-HTTP/3 server on a real UDP socket (``serve_h3``), certificates from
-trustme, and :class:`LossyRelay`, a UDP relay that drops and reorders a
-fraction of datagrams (seeded, so a failure replays). Every socket is on
+What belongs here: only what several HTTP/3 test files need: our client and
+server over the in-memory QUIC double (``h3``), our HTTP/3 server on a real
+UDP socket (``serve_h3``), certificates from trustme, and
+:class:`LossyRelay`, a UDP relay that drops and reorders a fraction of
+datagrams (seeded, so a failure replays). Every socket is on
 127.0.0.1; every loop is bounded by the test's timeouts.
 """
 
@@ -22,10 +23,55 @@ import trustme
 
 from hyper_core import quic
 from hyper_core.body import Body, Incoming
+from hyper_core.client.conn import http3 as client_http3
 from hyper_core.http import Request, Response
 from hyper_core.server.conn import http3
+from hyper_core.testing import quic_pair
 
 Service = Callable[[Request[Incoming]], Awaitable[Response[Body]]]
+
+
+class Served:
+    """What happened to the server connection."""
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self.done = anyio.Event()
+        self.connection: http3.Connection | None = None
+
+
+@asynccontextmanager
+async def h3(
+    service: Service,
+    *,
+    server: dict[str, Any] | None = None,
+    stream_window: int = 65536,
+    max_streams: int = 100,
+) -> AsyncIterator[tuple[client_http3.SendRequest, Served]]:
+    client_quic, server_quic = quic_pair(stream_window=stream_window, max_streams=max_streams)
+    served = Served()
+
+    async def run_server() -> None:
+        conn = http3.Builder(**(server or {})).serve_connection(server_quic, service)
+        served.connection = conn
+        try:
+            await conn
+        except Exception as exc:
+            served.error = exc
+        finally:
+            served.done.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run_server)
+        sender, driver = await client_http3.handshake(client_quic)
+        tg.start_soon(driver.serve)
+        try:
+            yield sender, served
+        finally:
+            await sender.aclose()
+            with anyio.move_on_after(5):
+                await served.done.wait()
+            tg.cancel_scope.cancel()
 
 
 @dataclass

@@ -403,7 +403,7 @@ class AioquicConnection:
                 handle = self._streams.get(event.stream_id)
                 if handle is not None and handle.recv is not None:
                     unread = len(handle.recv.buffer)
-                    handle.recv.fail(QuicStreamReset(event.error_code))
+                    handle.fail_recv(QuicStreamReset(event.error_code))
                     if unread:
                         self.consumed(event.stream_id, unread)
             elif kind is events.StopSendingReceived:

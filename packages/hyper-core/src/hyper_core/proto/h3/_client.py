@@ -27,6 +27,7 @@ from hyper_core.error import (
     ProtocolError,
     UserError,
 )
+from hyper_core.ext import InformationalResponse, _get_on_informational
 from hyper_core.http import Headers, Request, Response, StatusCode, Version
 from hyper_core.proto.h2._client import RequestNotProcessedError
 from hyper_core.proto.h2._common import H2Protocol, request_headers_to_h2
@@ -340,6 +341,7 @@ class H3ClientConnection:
     ) -> Response[Incoming]:
         reader = FrameReader(stream)
         limit = self._config.max_field_section_size
+        callback = _get_on_informational(request)
         while True:
             header = await reader.next_header()
             if header is None:
@@ -357,7 +359,12 @@ class H3ClientConnection:
             fields = decode_field_section(await reader.read_payload(), limit)
             status, headers, content_length = _parse_response(fields)
             if 100 <= status < 200:
-                continue  # informational: skipped, as the HTTP/2 client does
+                if callback is not None:  # else skipped, as the HTTP/2 client does
+                    try:
+                        callback(InformationalResponse(status, _HTTP_3, headers))
+                    except Exception as exc:
+                        raise UserError("the on_informational callback failed") from exc
+                continue
             break
         sid = stream.stream_id
         response: Response[Incoming] = Response(
