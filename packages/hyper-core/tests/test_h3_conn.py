@@ -311,12 +311,12 @@ async def test_extended_connect_tunnel() -> None:
         anyio.create_task_group() as tg,
         h3(tunnel, server={"enable_connect_protocol": True}) as (sender, _),
     ):
-        await anyio.sleep(0.01)  # the server's SETTINGS arrive
-        assert sender.is_extended_connect_protocol_enabled()
+        # Sent at once: the request waits for the server's SETTINGS (RFC 9220 section 3).
         request = Request("CONNECT", "https://h/chat")
         request.extensions.insert(client_http3.Protocol("websocket"))
         response = await sender.send_request(request)
         assert response.status == 200
+        assert sender.is_extended_connect_protocol_enabled()
         upgraded = await on_upgrade(response)
         async with upgraded:
             await upgraded.send(b"hello")
@@ -327,7 +327,6 @@ async def test_extended_connect_tunnel() -> None:
 
 async def test_extended_connect_needs_the_server_setting() -> None:
     async with h3(echo) as (sender, _):
-        await anyio.sleep(0.01)
         request = Request("CONNECT", "https://h/chat")
         request.extensions.insert(client_http3.Protocol("websocket"))
         with pytest.raises(UserError):

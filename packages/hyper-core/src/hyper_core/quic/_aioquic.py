@@ -192,17 +192,36 @@ class AioquicConnection:
         return self._remote
 
     def extra(self, attribute: Any, default: Any = None) -> Any:
-        """anyio-style typed attributes: the socket addresses (as on a TCP stream).
+        """anyio-style typed attributes, as a TLS stream over TCP has them.
 
-        ``SocketAttribute.remote_address`` and ``local_address`` are known;
-        anything else gives ``default``.
+        Known: ``SocketAttribute.remote_address`` and ``local_address``;
+        ``TLSAttribute.alpn_protocol``, ``tls_version`` (QUIC is always
+        ``"TLSv1.3"``), ``cipher`` (``(name, "TLSv1.3", secret bits)``, as
+        ``ssl``'s ``cipher()``) and ``server_side``. Anything else (there is
+        no ``ssl_object``: QUIC's TLS is aioquic's own) gives ``default``.
         """
         from anyio.abc import SocketAttribute
+        from anyio.streams.tls import TLSAttribute
 
         if attribute is SocketAttribute.remote_address and self._remote is not None:
             return self._remote
         if attribute is SocketAttribute.local_address and self.local_address is not None:
             return self.local_address
+        if self.alpn_protocol is None:
+            return default  # no handshake yet: no TLS attributes
+        if attribute is TLSAttribute.tls_version:
+            return "TLSv1.3"
+        if attribute is TLSAttribute.alpn_protocol:
+            return self.alpn_protocol
+        if attribute is TLSAttribute.server_side:
+            return not self._is_client
+        if attribute is TLSAttribute.cipher:
+            schedule = getattr(self._quic.tls, "key_schedule", None)
+            suite = getattr(schedule, "cipher_suite", None)
+            if suite is None:
+                return default
+            name = f"TLS_{suite.name}"
+            return (name, "TLSv1.3", 128 if "128" in name else 256)
         return default
 
     async def open_stream(self) -> QuicStreamHandle:

@@ -48,6 +48,7 @@ examples:
   python -m hyper_util run myproject.asgi:application    Django
   python -m hyper_util run main:create_app --factory
   python -m hyper_util run main:app --certfile cert.pem --keyfile key.pem
+  python -m hyper_util run main:app --certfile cert.pem --keyfile key.pem --http3
 
 exit status: 0 after SIGINT/SIGTERM, 1 cannot listen, 2 bad command line,
 3 the application could not be imported or its startup failed.
@@ -83,6 +84,7 @@ class RunOptions:
     certfile: str | None = None
     keyfile: str | None = None
     ca_certs: str | None = None
+    http3: bool = False
     ws_max_size: int = 16 * 1024 * 1024
     ws_ping_interval: float | None = 20.0
     ws_ping_timeout: float | None = 20.0
@@ -145,6 +147,11 @@ def add_run_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     protocol.add_argument("--certfile", metavar="FILE", help="serve HTTPS with this chain (PEM)")
     protocol.add_argument("--keyfile", metavar="FILE", help="the private key of --certfile (PEM)")
+    protocol.add_argument(
+        "--http3",
+        action="store_true",
+        help="also serve HTTP/3 on UDP, same port (needs --certfile and hyper-util[http3])",
+    )
     protocol.add_argument(
         "--ca-certs",
         metavar="FILE",
@@ -316,7 +323,11 @@ def _tls_hook(options: RunOptions) -> Any:
     if options.certfile is None:
         if options.keyfile is not None or options.ca_certs is not None:
             raise ValueError("--keyfile and --ca-certs need --certfile")
+        if options.http3:
+            raise ValueError("--http3 needs --certfile (HTTP/3 is always encrypted)")
         return None
+    if options.http3:
+        _check_http3(options)
     try:
         from hyper_tls import TlsAcceptor, server_ssl_context
     except ImportError:
@@ -329,6 +340,24 @@ def _tls_hook(options: RunOptions) -> Any:
     except (OSError, ssl.SSLError) as exc:
         raise ValueError(f"cannot load the TLS files: {exc}") from None
     return TlsAcceptor(context)
+
+
+def _check_http3(options: RunOptions) -> None:
+    if options.uds is not None or options.fd is not None:
+        raise ValueError("--http3 listens on UDP --host and --port itself: not with --uds or --fd")
+    if (options.workers is not None and options.workers > 1) or options.reload:
+        # See docs/guides/http3.md, "Worker processes": QUIC packets are
+        # routed by connection id, which one shared UDP socket cannot do.
+        raise ValueError(
+            "--http3 serves UDP in one process: not with --workers or --reload "
+            "(QUIC connections cannot be shared between processes)"
+        )
+    from hyper_core.quic import require_aioquic
+
+    try:
+        require_aioquic()
+    except ImportError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _proxy_headers(app: ASGIApp, options: RunOptions) -> ASGIApp:
@@ -400,6 +429,9 @@ async def _serve(
         sockets=sockets,
         http=options.http,  # type: ignore[arg-type]
         tls=_tls_hook(options),
+        http3=options.http3,
+        certfile=options.certfile if options.http3 else None,
+        keyfile=options.keyfile if options.http3 else None,
         lifespan=options.lifespan,  # type: ignore[arg-type]
         root_path=options.root_path,
         access_log=options.access_log,
@@ -461,6 +493,12 @@ def _serve_one(
 def main_run(options: RunOptions) -> int:
     """Run the ``run`` command; return the exit status."""
     _configure_logging(options)
+    if options.http3:
+        try:
+            _tls_hook(options)  # --http3's rules, before any worker is started
+        except ValueError as exc:
+            print(f"run: {exc}", file=sys.stderr)
+            return 2
     if (options.workers is not None and options.workers > 1) or options.reload:
         return _supervised(options)
     return _serve_one(options)

@@ -176,6 +176,7 @@ class H3ClientConnection:
     async def _watch_closed(self) -> None:
         closed = await self._quic.wait_closed()
         self._closed = closed
+        self._core.settings_received.set()  # no SETTINGS will come: release the waiters
         if self._close_error is None and not self._core.closing:
             self._close_error = self._core.closed_error(closed)
         self._wake()
@@ -209,6 +210,11 @@ class H3ClientConnection:
     ) -> Response[Incoming]:
         """Send ``request`` on a new stream; return the response once its head arrived."""
         self._check_open()
+        if self._core.peer_settings is None and H2Protocol in request.extensions:
+            # RFC 9220 section 3: extended CONNECT only once the server's
+            # SETTINGS said it is allowed (they may still be on their way).
+            await self._core.settings_received.wait()
+            self._check_open()
         fields = self._request_fields(request)
         body: Body = request.body
         if request.method == "CONNECT" and type(body) is not Empty:

@@ -385,11 +385,12 @@ class Client:
         )
 
     def is_extended_connect_protocol_enabled(self, uri: str | Uri) -> bool:
-        """Whether the pool has an HTTP/2 connection to ``uri``'s origin allowing extended CONNECT.
+        """Whether the pool has an HTTP/2 or HTTP/3 connection to ``uri``'s origin allowing it.
 
         True when a request to that origin would go on a shared HTTP/2
         connection already open whose server enabled
-        ``SETTINGS_ENABLE_CONNECT_PROTOCOL`` (RFC 8441): a CONNECT with a
+        ``SETTINGS_ENABLE_CONNECT_PROTOCOL`` (RFC 8441), or on an HTTP/3
+        connection whose server did (RFC 9220): a CONNECT with a
         ``:protocol`` (``hyper_core.client.conn.http2.Protocol``), such as a
         WebSocket, can then be sent through :meth:`request`. Opens nothing.
         The stream a tunnel keeps open holds a stream slot, and the
@@ -399,6 +400,8 @@ class Client:
             InvalidRequestError: ``uri`` is not absolute.
         """
         key = pool_key(Request("GET", self._uri(uri)))
+        if self._h3 is not None and self._h3.connect_protocol_enabled(key):
+            return True
         return any(
             isinstance(conn.sender, http2.SendRequest)
             and conn.sender.is_extended_connect_protocol_enabled()

@@ -267,6 +267,17 @@ class Http3Pool:
             elif conn.scope is not None:
                 conn.scope.cancel()
 
+    def connect_protocol_enabled(self, key: Origin) -> bool:
+        """Whether ``key`` is sent over an open HTTP/3 connection allowing extended CONNECT."""
+        conn = self._connections.get(key)
+        sender = None if conn is None else conn.sender
+        return (
+            sender is not None
+            and not sender.is_closed()
+            and self._target(key) is not None
+            and sender.is_extended_connect_protocol_enabled()
+        )
+
     @property
     def open_connections(self) -> int:
         """QUIC connections open or being opened."""
