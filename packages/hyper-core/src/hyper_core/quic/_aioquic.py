@@ -43,6 +43,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
+import anyio.lowlevel
 
 from hyper_core.quic._stream import QuicStreamHandle, RecvHalf
 from hyper_core.rt._quic import QuicConnectionClosed, QuicStreamReset
@@ -90,12 +91,16 @@ def _flow_controlled_class() -> type[_AioquicConnection]:
         hyper_consumed: dict[int, int]
 
         def _write_stream_limits(self, builder: Any, space: Any, stream: Any) -> None:
-            if stream.max_stream_data_local:
-                consumed = self.hyper_consumed.get(stream.stream_id, 0)
-                wanted = consumed + self.hyper_stream_window
+            # Called for every stream in every packet: the usual case returns early.
+            local = stream.max_stream_data_local
+            if local:
+                window = self.hyper_stream_window
+                wanted = self.hyper_consumed.get(stream.stream_id, 0) + window
                 # Batch the updates: raise the limit once half a window was read.
-                if wanted - stream.max_stream_data_local >= self.hyper_stream_window // 2:
-                    stream.max_stream_data_local = wanted
+                if wanted - local >= window // 2:
+                    stream.max_stream_data_local = local = wanted
+            if stream.max_stream_data_local_sent == local:
+                return  # nothing to announce (aioquic's own doubling is what is skipped)
             receiver = stream.receiver
             highest = receiver.highest_offset
             receiver.highest_offset = 0  # hides the arrival count: no doubling
@@ -109,6 +114,14 @@ def _flow_controlled_class() -> type[_AioquicConnection]:
             wanted = self.hyper_consumed_total + self.hyper_connection_window
             if wanted - max_data.value >= self.hyper_connection_window // 2:
                 max_data.value = wanted
+            bidi = self._local_max_streams_bidi
+            uni = self._local_max_streams_uni
+            if (
+                max_data.value == max_data.sent
+                and bidi.value == bidi.sent
+                and uni.value == uni.sent
+            ):
+                return  # no limit to announce: the usual case, once per packet
             used = max_data.used
             max_data.used = 0
             try:
@@ -374,9 +387,17 @@ class AioquicConnection:
 
     def datagram_received(self, data: bytes, addr: Address, now: float) -> None:
         """Feed one datagram (called by whoever reads the socket)."""
+        self.feed_datagram(data, addr, now)
+        self.datagrams_fed()
+
+    def feed_datagram(self, data: bytes, addr: Address, now: float) -> None:
+        """Feed one datagram of a batch; call :meth:`datagrams_fed` after the batch."""
         if self._remote is None:
             self._remote = (str(addr[0]), int(addr[1]))
         self._quic.receive_datagram(data, addr, now=now)
+
+    def datagrams_fed(self) -> None:
+        """A batch was fed: dispatch its events and let the driver answer it once."""
         self._process_events()
         self.wake()
         self._wake_room()  # acknowledgements may have freed send buffers
@@ -398,6 +419,14 @@ class AioquicConnection:
                 if self._wake_pending:
                     continue  # woken while sending: there may be more to send
                 timer_at = quic.get_timer()
+                if timer_at is not None and timer_at <= anyio.current_time():
+                    # Already due (most often the pacer's next send time,
+                    # passed while this loop ran): no timer to arm. One
+                    # scheduling round lets the socket's reader go first.
+                    quic.handle_timer(now=anyio.current_time())
+                    self._process_events()
+                    await anyio.lowlevel.checkpoint()
+                    continue
                 self._wake = wake = anyio.Event()
                 if timer_at is None:
                     await wake.wait()

@@ -11,8 +11,9 @@ Strategy: each endpoint owns a plain non-blocking socket and waits for it
 through anyio (``wait_readable``/``wait_writable``), so this runs on
 asyncio, uvloop and trio, and reads every datagram the kernel has queued
 in one go (see :class:`_UdpSocket` for why that matters). Each connection
-has its own driver task; sends to the shared server socket are serialized
-by a lock (one waiter for writability at a time).
+has its own driver task; they send on the shared server socket directly
+(a send never waits unless the kernel's buffer is full; then one task at a
+time waits for room).
 
 Packets for unknown connection ids that are not a new client's Initial
 are dropped. A stateless reset (RFC 9000 section 10.3) would need the
@@ -97,13 +98,16 @@ class _UdpSocket:
     ``anyio.wait_writable`` only when the kernel's buffer is full.
     """
 
-    __slots__ = ("_closed", "_connected", "sock")
+    __slots__ = ("_closed", "_connected", "_writable", "sock")
 
     def __init__(self, sock: socket.socket, *, connected: bool) -> None:
         sock.setblocking(False)
         self.sock = sock
         self._connected = connected
         self._closed = False
+        # Several drivers send on a server's socket; only one task may wait
+        # for writability at a time (trio's rule), and only when it is full.
+        self._writable = anyio.Lock()
 
     async def receive(self, limit: int = 256) -> list[tuple[bytes, Any]]:
         """Wait for datagrams; return every one queued now (1 to ``limit``).
@@ -141,7 +145,8 @@ class _UdpSocket:
                     else:
                         sock.sendto(data, (addr[0], addr[1]))
                 except BlockingIOError:
-                    await anyio.wait_writable(sock)
+                    async with self._writable:
+                        await anyio.wait_writable(sock)
                     continue
                 except OSError:
                     pass  # UDP is best effort (unreachable, an ICMP error...)
@@ -304,7 +309,8 @@ async def _receive_connected(io: _UdpSocket, conn: AioquicConnection, remote: Ad
             batch = await io.receive()
             now = anyio.current_time()
             for data, _ in batch:
-                conn.datagram_received(data, remote, now)
+                conn.feed_datagram(data, remote, now)
+            conn.datagrams_fed()
 
 
 _PEM_BLOCK: Final = re.compile(rb"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----\s*", re.DOTALL)
@@ -348,7 +354,13 @@ class QuicListener:
     """A server's UDP endpoint: accepts QUIC connections (see :func:`listen`)."""
 
     def __init__(self, sock: socket.socket, config: Any, options: dict[str, Any]) -> None:
+        from aioquic._buffer import Buffer
+        from aioquic.quic.packet import pull_quic_header
         from aioquic.quic.retry import QuicRetryTokenHandler
+
+        # Used per datagram: bound once, not imported on each call.
+        self._buffer = Buffer
+        self._pull_header = pull_quic_header
 
         self._io = _UdpSocket(sock, connected=False)
         self._config = config
@@ -356,7 +368,6 @@ class QuicListener:
         self._retry = QuicRetryTokenHandler() if options["retry"] else None
         self._by_cid: dict[bytes, AioquicConnection] = {}
         self._count = 0
-        self._send_lock = anyio.Lock()
         self._ready_send, self._ready = anyio.create_memory_object_stream[AioquicConnection](
             options["backlog"]
         )
@@ -395,36 +406,41 @@ class QuicListener:
         return self._count
 
     async def _send(self, datagrams: list[tuple[bytes, Address]]) -> None:
-        async with self._send_lock:
-            await self._io.send(datagrams)
+        await self._io.send(datagrams)  # shared by every connection's driver
 
     async def _receive_loop(self) -> None:
         with contextlib.suppress(anyio.ClosedResourceError):
             while True:
-                for data, addr in await self._io.receive():
-                    self._datagram(data, addr)
+                fed: set[AioquicConnection] = set()
+                batch = await self._io.receive()
+                now = anyio.current_time()
+                for data, addr in batch:
+                    conn = self._datagram(data, addr, now)
+                    if conn is not None:
+                        fed.add(conn)
+                for conn in fed:
+                    conn.datagrams_fed()
 
-    def _datagram(self, data: bytes, addr: Address) -> None:
-        from aioquic._buffer import Buffer
+    def _datagram(self, data: bytes, addr: Address, now: float) -> AioquicConnection | None:
+        """Route one datagram; return the connection it was fed to (then call datagrams_fed)."""
+        config = self._config
+        try:
+            header = self._pull_header(
+                self._buffer(data=data), host_cid_length=config.connection_id_length
+            )
+        except ValueError:
+            return None
+        conn = self._by_cid.get(header.destination_cid)
+        if conn is not None:
+            conn.feed_datagram(data, addr, now)
+            return conn
         from aioquic.quic.configuration import SMALLEST_MAX_DATAGRAM_SIZE
         from aioquic.quic.packet import (
             QuicPacketType,
             encode_quic_retry,
             encode_quic_version_negotiation,
-            pull_quic_header,
         )
 
-        config = self._config
-        try:
-            header = pull_quic_header(
-                Buffer(data=data), host_cid_length=config.connection_id_length
-            )
-        except ValueError:
-            return
-        conn = self._by_cid.get(header.destination_cid)
-        if conn is not None:
-            conn.datagram_received(data, addr, anyio.current_time())
-            return
         if (
             header.packet_type != QuicPacketType.VERSION_NEGOTIATION
             and header.version is not None
@@ -438,15 +454,14 @@ class QuicListener:
                 ),
                 addr,
             )
-            return
+            return None
         if header.packet_type != QuicPacketType.INITIAL or len(data) < SMALLEST_MAX_DATAGRAM_SIZE:
-            return  # an unknown connection: dropped (see the module doc)
+            return None  # an unknown connection: dropped (see the module doc)
         if self._count >= self._options["max_connections"] or self._tg is None:
-            return  # at the cap: the client retries its Initial, or gives up
+            return None  # at the cap: the client retries its Initial, or gives up
         original_dcid: bytes | None = header.destination_cid
         retry_scid: bytes | None = None
         if self._retry is not None and header.version is not None:
-            now = anyio.current_time()
             if not header.token:
                 source_cid = os.urandom(8)
                 token = self._retry.create_token(
@@ -465,7 +480,7 @@ class QuicListener:
                     ),
                     addr,
                 )
-                return
+                return None
             try:
                 original_dcid = self._retry.validate_token(
                     address=addr,
@@ -474,7 +489,7 @@ class QuicListener:
                     now=now,
                 )
             except ValueError:
-                return  # a bad or stale token: ignore it (the client times out)
+                return None  # a bad or stale token: ignore it (the client times out)
             retry_scid = header.destination_cid
         quic = new_quic(
             config,
@@ -493,7 +508,8 @@ class QuicListener:
         self._count += 1
         self._conns.add(conn)
         self._tg.start_soon(self._run_connection, conn)
-        conn.datagram_received(data, addr, anyio.current_time())
+        conn.feed_datagram(data, addr, now)
+        return conn
 
     def _send_soon(self, data: bytes, addr: Address) -> None:
         if self._tg is not None:
