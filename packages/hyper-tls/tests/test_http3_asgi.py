@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import signal
 import subprocess
@@ -355,11 +356,16 @@ RAW_APP = textwrap.dedent(
 )
 
 
-def test_cli_run_http3_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_cli_run_http3_usage_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, certs: CertFiles
+) -> None:
     (tmp_path / "rawapp.py").write_text(RAW_APP)
     base = ["run", "--app-dir", str(tmp_path), "rawapp:app", "--port", "0"]
     assert main([*base, "--http3"]) == 2
     assert "--http3 needs --certfile" in capsys.readouterr().err
+    tls = ["--certfile", str(certs.certfile), "--keyfile", str(certs.keyfile), "--http3"]
+    assert main([*base, *tls, "--uds", str(tmp_path / "s.sock")]) == 2
+    assert "not with --uds or --fd" in capsys.readouterr().err
 
 
 async def test_cli_run_http3_serves_the_app(certs: CertFiles, tmp_path: Path) -> None:
@@ -389,6 +395,89 @@ async def test_cli_run_http3_serves_the_app(certs: CertFiles, tmp_path: Path) ->
             assert (await collect(response.body)).to_bytes() == b"3 https"
         proc.send_signal(signal.SIGTERM)
         assert await anyio.to_thread.run_sync(proc.wait, 20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+PID_APP = textwrap.dedent(
+    """
+    import os
+
+    async def app(scope, receive, send):
+        assert scope["type"] == "http"
+        body = f"{scope['http_version']} {os.getpid()}".encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+    """
+)
+
+
+async def pids_over_quic(port: int, cafile: str, connections: int) -> list[set[int]]:
+    """For each of ``connections`` new QUIC connections, the worker PIDs that answered it."""
+    from hyper_core import quic
+    from hyper_core.client.conn import http3
+
+    answered: list[set[int]] = []
+    for _ in range(connections):
+        async with (
+            quic.connect("127.0.0.1", port, server_name="localhost", cafile=cafile) as q,
+            anyio.create_task_group() as tg,
+        ):
+            sender, driver = await http3.handshake(q)
+            tg.start_soon(driver.serve)
+            pids = set()
+            for _ in range(3):
+                response = await sender.send_request(Request("GET", f"https://localhost:{port}/"))
+                version, pid = (await collect(response.body)).to_bytes().split()
+                assert version == b"3"
+                pids.add(int(pid))
+            answered.append(pids)
+            await sender.aclose()
+    return answered
+
+
+async def test_cli_run_http3_with_two_workers(certs: CertFiles, tmp_path: Path) -> None:
+    """Each worker serves its own UDP socket; a client's packets all reach one worker."""
+    (tmp_path / "pidapp.py").write_text(PID_APP)
+    command = [sys.executable, "-m", "hyper_util", "run", "--app-dir", str(tmp_path), "pidapp:app"]
+    command += ["--port", "0", "--workers", "2", "--no-access-log", "--http3"]
+    command += ["--certfile", str(certs.certfile), "--keyfile", str(certs.keyfile)]
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once; its output is read in a thread
+        command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert proc.stderr is not None
+        ready = 0
+        port = 0
+        with anyio.fail_after(30):
+            while ready < 2:  # both workers listen on UDP
+                line = await anyio.to_thread.run_sync(proc.stderr.readline)
+                assert line, f"exited with {proc.poll()}"
+                match = re.search(r"HTTP/3 on UDP port (\d+)", line)
+                if match:
+                    port = int(match.group(1))
+                    ready += 1
+        with anyio.fail_after(60):
+            answered = await pids_over_quic(port, str(certs.cafile), 16)
+        # Every connection stayed with one worker; the two shared the clients.
+        assert all(len(pids) == 1 for pids in answered)
+        workers = set().union(*answered)
+        assert len(workers) == 2
+        # A worker that dies is replaced on its socket: new clients are served.
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        with anyio.fail_after(60):
+            answered = await pids_over_quic(port, str(certs.cafile), 16)
+        assert all(len(pids) == 1 for pids in answered)
+        now = set().union(*answered)
+        assert victim not in now
+        assert len(now) == 2
+        proc.send_signal(signal.SIGTERM)
+        assert await anyio.to_thread.run_sync(proc.wait, 30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -31,7 +31,7 @@ from hyper_core.rt import IO
 from hyper_core.server.conn import http1, http2
 from hyper_core.server.conn import http3 as http3_conn
 from hyper_util.rt import StreamListener, wrap_socket_listener
-from hyper_util.server import DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT
+from hyper_util.server import DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT, split_sockets
 from hyper_util.server import serve as serve_http
 from hyper_util.server.conn import auto
 
@@ -132,7 +132,9 @@ async def serve(
         port: TCP port; ``0`` picks a free one (reported through ``task_status``).
         uds: Listen on this Unix socket instead.
         fd: Listen on this inherited, already listening socket file descriptor.
-        sockets: Listen on these already listening sockets (gunicorn).
+        sockets: Listen on these already listening sockets (gunicorn, a
+            supervised worker); a UDP socket among them is where HTTP/3 is
+            served (see :func:`hyper_util.server.bind_udp_sockets`).
         http: ``auto``, ``1`` or ``2`` (see :func:`build_builder`).
         tls: A TLS hook such as ``hyper_tls.TlsAcceptor(context)``.
         lifespan: ``auto``, ``on`` or ``off`` (as uvicorn's ``--lifespan``).
@@ -169,12 +171,16 @@ async def serve(
         raise ValueError("limit_max_requests must be at least 1")
     if limit_concurrency is not None and limit_concurrency < 1:
         raise ValueError("limit_concurrency must be at least 1")
+    udp: socket.socket | None = None
+    if sockets is not None:
+        sockets, udp = split_sockets(sockets)  # a supervised worker's UDP socket (HTTP/3)
     if http3:
         if certfile is None:
             raise ValueError("http3=True needs certfile (HTTP/3 is always encrypted)")
-        if uds is not None or fd is not None or sockets is not None:
+        if uds is not None or fd is not None or (sockets is not None and udp is None):
             raise ValueError(
-                "http3=True listens on UDP host and port itself: not with uds, fd or sockets"
+                "http3=True listens on UDP host and port itself: not with uds or fd, "
+                "nor with sockets unless one of them is the UDP socket to serve"
             )
         from hyper_core.quic import require_aioquic
 
@@ -240,6 +246,7 @@ async def serve(
                     certfile=certfile,
                     keyfile=keyfile,
                     http3_builder=http3_builder,
+                    http3_socket=udp if http3 else None,
                     task_status=task_status,
                 )
             except Exception as exc:

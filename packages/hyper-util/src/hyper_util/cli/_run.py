@@ -345,13 +345,12 @@ def _tls_hook(options: RunOptions) -> Any:
 def _check_http3(options: RunOptions) -> None:
     if options.uds is not None or options.fd is not None:
         raise ValueError("--http3 listens on UDP --host and --port itself: not with --uds or --fd")
-    if (options.workers is not None and options.workers > 1) or options.reload:
-        # See docs/guides/http3.md, "Worker processes": QUIC packets are
-        # routed by connection id, which one shared UDP socket cannot do.
-        raise ValueError(
-            "--http3 serves UDP in one process: not with --workers or --reload "
-            "(QUIC connections cannot be shared between processes)"
-        )
+    if _supervising(options) and not sys.platform.startswith("linux"):
+        # Each worker needs a UDP socket of its own in one SO_REUSEPORT
+        # group (docs/guides/http3.md, "Worker processes").
+        from hyper_util.server._bind import REUSEPORT_UNAVAILABLE
+
+        raise ValueError(f"--http3 with --workers or --reload: {REUSEPORT_UNAVAILABLE}")
     from hyper_core.quic import require_aioquic
 
     try:
@@ -499,18 +498,30 @@ def main_run(options: RunOptions) -> int:
         except ValueError as exc:
             print(f"run: {exc}", file=sys.stderr)
             return 2
-    if (options.workers is not None and options.workers > 1) or options.reload:
+    if _supervising(options):
         return _supervised(options)
     return _serve_one(options)
 
 
+def _supervising(options: RunOptions) -> bool:
+    return (options.workers is not None and options.workers > 1) or options.reload
+
+
 def _supervised(options: RunOptions) -> int:
     """``--workers N``/``--reload``: bind here, serve in supervised worker processes."""
-    from hyper_util.server import bind_sockets, run_workers
+    from hyper_util.server import bind_sockets, bind_udp_sockets, run_workers
 
+    workers = options.workers or 1
+    sockets: list[Any] = []
+    udp: list[Any] = []
     try:
         sockets = bind_sockets(options.host, options.port, uds=options.uds, fd=options.fd)
+        if options.http3:  # one UDP socket per worker, on the TCP port's number
+            port = sockets[0].getsockname()[1]
+            udp = bind_udp_sockets(options.host, port, workers)
     except OSError as exc:
+        for sock in sockets:
+            sock.close()
         print(f"run: cannot listen: {exc.strerror or exc}", file=sys.stderr)
         return 1
     graceful = options.timeout_graceful_shutdown
@@ -518,17 +529,18 @@ def _supervised(options: RunOptions) -> int:
         return run_workers(
             partial(_worker, options),
             sockets,
-            workers=options.workers or 1,
+            workers=workers,
             reload=options.reload,
             reload_dirs=options.reload_dirs or [options.app_dir],
             # The worker's own graceful shutdown, then 5 s for the lifespan shutdown.
             stop_timeout=None if graceful is None else graceful + WORKER_STOP_MARGIN,
+            worker_sockets=udp,
         )
     except (RuntimeError, ValueError) as exc:  # --reload without watchfiles, a bad --reload-dir
         print(f"run: {exc}", file=sys.stderr)
         return 2
     finally:
-        for sock in sockets:
+        for sock in sockets + udp:
             sock.close()
         if options.uds is not None and options.fd is None:
             with contextlib.suppress(OSError):
