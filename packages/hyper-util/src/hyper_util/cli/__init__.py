@@ -7,6 +7,15 @@ user guide is ``docs/guides/cli.md``.
 Strategy: argparse, one sub-parser per command, and a shared ``--backend``
 option (asyncio or trio) on each. ``main`` returns the exit status instead
 of exiting, so tests can call it.
+
+HTTPS (``get https://...``, ``serve --certfile``) uses hyper-tls, imported
+only when asked for: hyper-util does not depend on hyper-tls, and without it
+those options fail with one line that says what to install (exit 2). The
+command line stays in hyper-util rather than a distribution of its own:
+``python -m hyper_util`` is the demo of the batteries it drives (pooled
+client, auto server, graceful shutdown), it adds no dependency, and a
+fourth distribution would be one more version to keep in step for one
+optional import.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ _GET_EPILOG = """\
 exit status:
   0  the response status was 1xx-3xx (redirects are not followed)
   1  the response status was 400 or more (the body is still written)
-  2  bad command line (also: https:// URLs, until hyper-tls)
+  2  bad command line (also: https:// URLs without hyper-tls installed)
   3  could not connect (name resolution, refused, unreachable, --connect-timeout)
   4  the exchange failed after connecting (protocol error, closed early, --max-time)
   5  a local file could not be read (-d @FILE) or written (-o FILE, stdout)
@@ -82,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         "get",
         parents=[common],
         help="fetch a URL to stdout",
-        description="Fetch an http:// URL and write the response body to stdout (or -o FILE).",
+        description="Fetch a URL and write the response body to stdout (or -o FILE).",
         epilog=_GET_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -213,6 +222,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _backend_problem(backend: str) -> str | None:
+    """Why ``--backend`` cannot run here (a library not installed), or None."""
+    if backend != "trio":
+        return None
+    try:
+        import trio  # noqa: F401 (only whether it imports)
+    except ImportError:
+        return "--backend trio needs trio, which is not installed: pip install 'hyper-util[trio]'"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
@@ -220,6 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: The arguments after the program name (default ``sys.argv[1:]``).
     """
     args = build_parser().parse_args(argv)
+    problem = _backend_problem(getattr(args, "backend", "asyncio"))
+    if problem is not None:
+        print(f"python -m hyper_util: {problem}", file=sys.stderr)
+        return 2
     if args.command == "run":
         return _run.main_run(_run.options_from_args(args))
     if args.command == "get":

@@ -21,6 +21,7 @@ from hyper_util.server._serve import (
     DEFAULT_SHUTDOWN_TIMEOUT,
     SERVER_LOGGER,
     serve,
+    startup_line,
 )
 from hyper_util.server._supervisor import (
     DEFAULT_STARTUP_TIMEOUT,
@@ -51,5 +52,6 @@ __all__ = [
     "run_workers",
     "serve",
     "split_sockets",
+    "startup_line",
     "worker_ready",
 ]

@@ -43,8 +43,7 @@ from hyper_core import upgrade
 from hyper_core.body import Body
 from hyper_core.client.conn import http1, http2
 from hyper_core.error import UserError
-from hyper_core.http import Response, Uri
-from hyper_core.http._headers import HeaderInit
+from hyper_core.http import HeaderInit, Response, Uri
 from hyper_core.rt import IO
 from hyper_util.client.legacy import Client, ConnectError, InvalidRequestError
 from hyper_util.client.legacy.connect import Connector, HttpConnector

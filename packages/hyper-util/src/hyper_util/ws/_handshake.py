@@ -27,8 +27,7 @@ from wsproto.extensions import Extension, PerMessageDeflate
 
 from hyper_core.client.conn import http2
 from hyper_core.error import InvalidUri, UserError
-from hyper_core.http import Extensions, Headers, Request, Uri, UriForm, Version
-from hyper_core.http._headers import HeaderInit
+from hyper_core.http import Extensions, HeaderInit, Headers, Request, Uri, UriForm, Version
 from hyper_util.ws._connection import accept_token
 from hyper_util.ws._errors import HandshakeError
 

@@ -754,7 +754,7 @@ class ClientConnection:
                 upgraded, body = incoming, Incoming.empty()
             else:
                 body = incoming
-        response = Response._from_parts(code, Version.HTTP_2, headers, body)
+        response = Response.from_parts(code, Version.HTTP_2, headers, body)
         if upgraded is not None:
             pending = upgrade._attach_pending(response)
             pending.fulfil(H2StreamIO(self, stream.id, upgraded), b"")
@@ -856,7 +856,9 @@ class ClientConnection:
         self._streams.clear()
         for event in self._flushed_waiters:
             event.set()
-        self._flush_event.set()
+        # Through _flush_soon, so a writer busy in a send when this runs
+        # writes once more (the GOAWAY just queued) before it stops.
+        self._flush_soon()
 
     # ----------------------------------------------------------- keep-alive
 

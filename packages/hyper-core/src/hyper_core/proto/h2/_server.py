@@ -28,7 +28,8 @@ Strategy (speed, fairness, bounded resources):
   SETTINGS change), at most ``send_stall_timeout``. Writers also wait while
   more than ``max_send_buf_size`` bytes of DATA are queued and not written
   (a peer that does not read its socket); the reader stops reading while
-  twice that is pending (a peer flooding us with frames that need answers).
+  twice that is pending, frames of any kind (a peer flooding us with frames
+  that need answers, or requests whose answers it does not read).
 * Limits answered with GOAWAY(ENHANCE_YOUR_CALM): peer resets of streams
   still being served (``max_pending_accept_reset_streams``, rapid reset),
   resets we had to send for the peer's errors
@@ -138,6 +139,7 @@ class ServerConnection(StreamServing):
         )
         assert isinstance(h2c, H2ServerConnection)
         self._h2 = h2c
+        self._initiated = False  # the preface is queued (done early by an h2c upgrade)
         self._streams: dict[int, _Stream] = {}
         self._to_spawn: list[tuple[_Stream, Request[Incoming]]] = []
         self._executor: Executor | None = config.executor
@@ -196,10 +198,29 @@ class ServerConnection(StreamServing):
         if self._tg is not None:
             self._start_shutdown()
 
+    def begin_upgraded(self, settings: bytes, request: Request[Incoming]) -> None:
+        """Start as an h2c upgrade: apply the client's ``settings``, serve ``request`` as stream 1.
+
+        Call before :meth:`run`. ``settings`` is the padded ``HTTP2-Settings``
+        value; ``request`` is complete (stream 1 is half-closed by the client).
+
+        Raises:
+            ValueError: ``settings`` holds an invalid value.
+        """
+        try:
+            initiate(self._h2, settings)
+        except h2.exceptions.ProtocolError as exc:
+            raise ValueError(f"invalid HTTP2-Settings: {exc}") from None
+        self._initiated = True
+        stream = _Stream(1)
+        self._streams[1] = stream
+        self._to_spawn.append((stream, request))
+
     async def run(self) -> None:
         """Serve until the connection ends; raise a HyperError if it ended abnormally."""
         h2c = self._h2
-        initiate(h2c)
+        if not self._initiated:
+            initiate(h2c)
         extra = self._conn_window - SPEC_INITIAL_WINDOW
         if extra > 0:
             h2c.increment_flow_control_window(extra)
@@ -218,6 +239,7 @@ class ServerConnection(StreamServing):
                     if self._shutdown_requested:
                         self._start_shutdown()
                     self._want_write()
+                    self._spawn_new_streams()  # stream 1 of an h2c upgrade
                     await self._read_loop()
                 if self._dead or self._error is not None:
                     self._cancel_all_streams()
@@ -241,7 +263,11 @@ class ServerConnection(StreamServing):
         dispatch = self._dispatch
         limit = 2 * self._config.max_send_buf_size
         while not self._dead:
-            if self._buffered_data + len(self._raw_out) > limit:
+            # Everything waiting to be written counts, not only DATA: a
+            # client opening stream after stream without reading makes
+            # mostly HEADERS frames (h2's own buffer, read as _fast_server does).
+            pending = self._buffered_data + len(self._raw_out) + len(h2c._data_to_send)
+            if pending > limit:
                 await self._wait_drained()
             try:
                 data = await receive_or_eof(io, READ_SIZE)
@@ -402,7 +428,7 @@ class ServerConnection(StreamServing):
             if path is None or scheme is None or authority is None:
                 raise ValueError("missing :scheme, :path or :authority")
             uri = self._absolute_uri(scheme, authority, path)
-        request: Request[Incoming] = Request._from_parts(
+        request: Request[Incoming] = Request.from_parts(
             Method.from_bytes(method),
             uri,
             _HTTP_2,

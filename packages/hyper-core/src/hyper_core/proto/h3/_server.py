@@ -29,7 +29,7 @@ from hyper_core._exchange import Exchange
 from hyper_core.body import Empty, Incoming
 from hyper_core.error import CanceledError, HyperError, ProtocolError, TimeoutError, UserError
 from hyper_core.http import Extensions, Headers, Method, Request, Response, Uri, Version
-from hyper_core.proto.h1._date import http_date
+from hyper_core.proto._date import http_date
 from hyper_core.proto.h2._common import H2Protocol, check_request_fields, response_headers_to_h2
 from hyper_core.rt import Executor, Timer
 from hyper_core.rt._quic import (
@@ -423,7 +423,7 @@ class H3ServerConnection:
             raise H3Error(
                 H3ErrorCode.H3_MESSAGE_ERROR, f"bad request target: {exc}", stream=True
             ) from None
-        request: Request[Incoming] = Request._from_parts(
+        request: Request[Incoming] = Request.from_parts(
             method_value, uri, _HTTP_3, Headers._from_trusted(fields), Incoming.empty(), extensions
         )
         if not (reader.at_eof() and content_length in (None, 0)):
