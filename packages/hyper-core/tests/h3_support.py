@@ -30,6 +30,11 @@ from hyper_core.testing import quic_pair
 
 Service = Callable[[Request[Incoming]], Awaitable[Response[Body]]]
 
+#: Seconds a peer client run in a worker thread (aioquic's own, on its own
+#: event loop) may take in all: a bug then fails the test with TimeoutError
+#: instead of leaving a thread that never returns (the run would hang).
+PEER_TIMEOUT = 30.0
+
 
 class Served:
     """What happened to the server connection."""
@@ -161,6 +166,7 @@ class LossyRelay:
         self.reordered = 0
         self.forwarded = 0
         self.blackhole = False  # drop everything (a vanished peer)
+        self.blackhole_downstream = False  # drop everything the server sends
         self.port = 0
 
     @asynccontextmanager
@@ -176,38 +182,38 @@ class LossyRelay:
                 async for data, addr in front:
                     if not client:
                         client.append((addr[0], addr[1]))
-                    for packet in self._shuffle(data, held):
+                    packets, held = self._shuffle(data, held, self.blackhole)
+                    for packet in packets:
                         await back.send(packet)
-                    held = self._held
 
             async def downstream() -> None:
                 held: bytes | None = None
                 async for data in back:
                     if not client:
                         continue
-                    for packet in self._shuffle(data, held):
+                    lost = self.blackhole or self.blackhole_downstream
+                    packets, held = self._shuffle(data, held, lost)
+                    for packet in packets:
                         await front.sendto(packet, *client[0])
-                    held = self._held
 
             tg.start_soon(upstream)
             tg.start_soon(downstream)
             yield self
             tg.cancel_scope.cancel()
 
-    _held: bytes | None = None
-
-    def _shuffle(self, data: bytes, held: bytes | None) -> list[bytes]:
-        self._held = None
-        if self.blackhole:
+    def _shuffle(
+        self, data: bytes, held: bytes | None, lost: bool
+    ) -> tuple[list[bytes], bytes | None]:
+        """What to forward now, and the datagram held back (each direction holds its own)."""
+        if lost:
             self.dropped += 1
-            return []
+            return [], held
         roll = self.random.random()
         if roll < self.drop:
             self.dropped += 1
-            return [held] if held is not None else []
+            return ([held] if held is not None else []), None
         if roll < self.drop + self.reorder and held is None:
             self.reordered += 1
-            self._held = data
-            return []
+            return [], data
         self.forwarded += 1
-        return [data, held] if held is not None else [data]
+        return ([data, held] if held is not None else [data]), None

@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import pytest
-from h3_support import h3, make_certs, serve_h3
+from h3_support import PEER_TIMEOUT, h3, make_certs, serve_h3
 
 from hyper_core import ext
 from hyper_core.body import Body, Empty, Full, Incoming, collect
@@ -226,7 +226,7 @@ def aioquic_heads(port: int, ca_file: str) -> list[list[tuple[bytes, bytes]]]:
             client.transmit()
             await asyncio.wait_for(client.finished, 10)
 
-    asyncio.run(main())
+    asyncio.run(asyncio.wait_for(main(), PEER_TIMEOUT))
     return heads
 
 

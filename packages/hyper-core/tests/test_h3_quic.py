@@ -320,6 +320,50 @@ async def test_exchange_survives_packet_loss_and_reordering(certs: Certs) -> Non
         assert relay.reordered > 10
 
 
+async def test_a_response_lost_whole_is_sent_again_by_the_servers_timer(certs: Certs) -> None:
+    """Tail loss: every datagram of the response (and the first probes) lost.
+
+    The client has nothing in flight, so nothing it sends can reveal the
+    loss: only the server's loss-detection timer, re-armed after each probe
+    it sends, gets the response through once the path works again.
+    """
+    release = anyio.Event()
+    payload = bytes(range(256)) * 128  # 32 KiB: a flight of many datagrams
+
+    async def service(request: Request[Incoming]) -> Response[Body]:
+        await release.wait()
+        return Response(200, body=Full(payload))
+
+    async with serve_h3(service, certs) as server:
+        relay = LossyRelay(server.port, drop=0, reorder=0)
+        async with (
+            relay.running(),
+            quic.connect("127.0.0.1", relay.port, cafile=certs.ca_file) as q,
+            anyio.create_task_group() as tg,
+        ):
+            sender, driver = await client_http3.handshake(q)
+            tg.start_soon(driver.serve)
+            result: list[bytes] = []
+
+            async def fetch() -> None:
+                response = await sender.send_request(Request("GET", "https://localhost/"))
+                result.append((await collect(response.body)).to_bytes())
+
+            tg.start_soon(fetch)
+            await anyio.sleep(0.2)  # the request arrived and was acknowledged
+            relay.blackhole_downstream = True
+            lost = relay.dropped
+            release.set()
+            await anyio.sleep(0.6)  # the response and the probes after it are lost
+            assert relay.dropped - lost > 10
+            relay.blackhole_downstream = False
+            with anyio.fail_after(10):
+                while not result:  # noqa: ASYNC110 - filled by the fetch task
+                    await anyio.sleep(0.01)
+            assert result == [payload]
+            await sender.aclose()
+
+
 async def test_every_queued_datagram_is_read_in_one_batch() -> None:
     """The receive path reads what the kernel queued at once, on every loop (uvloop too).
 

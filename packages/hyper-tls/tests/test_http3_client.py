@@ -287,7 +287,7 @@ async def test_httpx_async_transport_over_http3(certs: CertFiles) -> None:
 def sync_httpx(port: int, cafile: str) -> tuple[bytes, bytes]:
     context = ssl.create_default_context(cafile=cafile)  # httpx's advice for a CA file
     transport = HyperTransport(verify=context, http3=True, http3_origins=["*"])
-    with httpx.Client(transport=transport) as client:
+    with httpx.Client(transport=transport, timeout=10) as client:
         response = client.get(f"https://localhost:{port}/")
         return response.extensions["http_version"], response.content
 

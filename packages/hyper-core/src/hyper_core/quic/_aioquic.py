@@ -179,6 +179,11 @@ class AioquicConnection:
         self._is_client = bool(quic.configuration.is_client)
         self._streams: dict[int, QuicStreamHandle] = {}
         self._peer_seen: dict[int, int] = {}  # highest peer stream id per stream type
+        # Peer stream ids below the highest seen whose first bytes have not
+        # arrived yet (a lost or reordered packet): still new streams when
+        # they come. Bounded by the stream limit we grant (aioquic refuses
+        # ids beyond it).
+        self._peer_gaps: set[int] = set()
         self._accept_queue: list[QuicStreamHandle] = []
         self._accept_waiter: anyio.Event | None = None
         self._wake: anyio.Event | None = None
@@ -485,11 +490,16 @@ class AioquicConnection:
         if handle is None:
             ours = bool(sid & 0x1) != self._is_client
             kind = sid & 0x3
-            if ours or self._closed is not None or sid <= self._peer_seen.get(kind, -1):
+            highest = self._peer_seen.get(kind, kind - 4)
+            if ours or self._closed is not None or (sid <= highest and sid not in self._peer_gaps):
                 if data:
                     self.consumed(sid, len(data))  # a stream we let go of
                 return
-            self._peer_seen[kind] = sid
+            if sid > highest:
+                self._peer_gaps.update(range(highest + 4, sid, 4))
+                self._peer_seen[kind] = sid
+            else:
+                self._peer_gaps.discard(sid)
             handle = QuicStreamHandle(self, sid, RecvHalf())
             self._streams[sid] = handle
             self._accept_queue.append(handle)

@@ -552,9 +552,7 @@ class Client:
             if first is not None:
                 (conn, reused), first = first, None
             else:
-                conn, reused = await self._acquire(
-                    key, uri, total_at, timeouts, fresh=attempt == 1
-                )
+                conn, reused = await self._acquire(key, uri, total_at, timeouts, fresh=attempt == 1)
             try:
                 return await self._exchange(
                     conn, reused, request, key, origin, total_at, attempt, timeouts
