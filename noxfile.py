@@ -28,6 +28,8 @@ H1_SUITES = [
         "test_client_h1_wire",
         "test_server_h1_fast_paths",
         "test_h1_parse_policy",
+        "test_server_h1_options",
+        "test_client_h1_options",
     )
 ] + ["packages/hyper-util/tests/test_client_h1_fast_io.py"]
 

@@ -34,6 +34,14 @@ Strategy (speed and bounded resources):
   body: a silent or slow client is closed, never left holding the task.
 * Graceful shutdown disables keep-alive; a connection waiting for the first
   byte of a request is cancelled at once.
+* ``pipeline_flush`` (off by default; costs an empty-list test per request
+  when off): the usual answer is held instead of written while more
+  request bytes are already received, and the held answers go out in one
+  write (:meth:`ServerDispatcher._hold_or_send`). They are written before
+  anything could wait: before a read, before the service of a request with
+  a body runs, by the watcher task as soon as a service suspends, before
+  any other kind of write, at the end of the connection, and when they
+  reach ``max_buf_size`` bytes.
 """
 
 from __future__ import annotations
@@ -107,6 +115,9 @@ class ServerDispatcher:
         "_config",
         "_continue_writing",
         "_disconnected",
+        "_flush_error",
+        "_held",
+        "_held_size",
         "_idle",
         "_idle_mark",
         "_io",
@@ -139,6 +150,7 @@ class ServerDispatcher:
             limits=config.limits,
             title_case_headers=config.title_case_headers,
             auto_date_header=config.auto_date_header,
+            ignore_invalid_headers=config.ignore_invalid_headers,
         )
         if not config.keep_alive:
             self.codec.disable_keep_alive()
@@ -164,6 +176,11 @@ class ServerDispatcher:
         self._task_group: anyio.abc.TaskGroup | None = None
         self._watcher: DisconnectWatcher | None = None
         self._disconnected = False
+        # pipeline_flush: answers held for one write, and a failure of the
+        # write the watcher task made of them.
+        self._held: list[bytes] = []
+        self._held_size = 0
+        self._flush_error: HyperError | None = None
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -278,6 +295,40 @@ class ServerDispatcher:
             self.codec.send_failed()
             raise
 
+    async def _hold_or_send(self, data: bytes) -> None:
+        """Send a plain answer, or hold it while more requests are buffered (pipeline_flush).
+
+        The caller handles a failed write, as for ``io.send``.
+        """
+        codec = self.codec
+        held = self._held
+        if codec.input_pending and codec.our_state is _DONE and codec.their_state is _DONE:
+            limit = self._config.max_buf_size
+            if held and self._held_size + len(data) > limit:
+                # Full: what is held goes out first, so no write exceeds the
+                # bound unless one answer alone does.
+                out = b"".join(held)
+                held.clear()
+                self._held_size = 0
+                await self._io.send(out)
+            if len(data) <= limit:
+                held.append(data)
+                self._held_size += len(data)
+                return
+        if held:
+            held.append(data)
+            data = b"".join(held)
+            held.clear()
+            self._held_size = 0
+        await self._io.send(data)
+
+    async def _flush_held(self) -> None:
+        """Write the answers held by ``pipeline_flush``."""
+        data = b"".join(self._held)
+        self._held.clear()
+        self._held_size = 0
+        await self._write(data)
+
     async def send_continue(self) -> None:
         """Write ``100 Continue`` (the service started reading the body)."""
         data = self.codec.send_informational(_CONTINUE)
@@ -293,12 +344,15 @@ class ServerDispatcher:
     async def _serve(self) -> None:
         codec = self.codec
         receive = self._io.receive
-        send = self._io.send
+        send = self._hold_or_send if self._config.pipeline_flush else self._io.send
+        held = self._held  # answers held by pipeline_flush (always empty without it)
         service = self._service
         while True:
             try:
                 event = codec.next_event()
                 while event is NEED_DATA:
+                    if held:
+                        await self._flush_held()
                     if self._shutdown and not codec.trailing_data[0]:
                         return
                     self._waiting_first_byte = True
@@ -317,6 +371,8 @@ class ServerDispatcher:
                 await self._reject(exc)
                 raise
             if type(event) is ConnectionClosed:
+                if held:
+                    await self._flush_held()
                 return
             assert type(event) is RequestHead
             self._idle = False
@@ -331,6 +387,10 @@ class ServerDispatcher:
                 codec.disable_keep_alive()
                 await self._reject_late(exc)
                 raise
+            if held and self._body is not None:
+                # Its service may read the body, or wait for it: nothing held
+                # may wait with it.
+                await self._flush_held()
             try:
                 # run_inline(), inlined: the first step of the service runs
                 # here, and only a service that suspends costs a generator.
@@ -370,6 +430,9 @@ class ServerDispatcher:
         # Answer a malformed request once, if nothing of a response was sent.
         status = exc.status_hint
         codec = self.codec
+        if self._held:
+            with contextlib.suppress(HyperError):
+                await self._flush_held()
         if status is None or codec.our_state not in (_IDLE, _SEND_RESPONSE):
             return
         head = ResponseHead(status, _reason(status), b"1.1", [])
@@ -446,6 +509,10 @@ class ServerDispatcher:
         # awaited coroutine that has nothing to do still costs a frame.
         if self._watcher is not None:
             await self._stop_watcher()
+            if self._flush_error is not None:
+                raise self._flush_error  # the held answers could not be written
+        if self._held:
+            await self._flush_held()
         if type(result) is not Response and not isinstance(result, Response):
             await self._service_failed()
             raise UserError(f"the service returned {result!r}, not a Response")
@@ -474,6 +541,9 @@ class ServerDispatcher:
     async def _reject_late(self, exc: ParseError) -> None:
         status = exc.status_hint or 400
         codec = self.codec
+        if self._held:
+            with contextlib.suppress(HyperError):
+                await self._flush_held()
         if codec.our_state is _SEND_RESPONSE:
             head = ResponseHead(status, _reason(status), b"1.1", [])
             try:
@@ -484,6 +554,9 @@ class ServerDispatcher:
     async def _service_failed(self) -> None:
         codec = self.codec
         codec.disable_keep_alive()
+        if self._held:
+            with contextlib.suppress(HyperError):
+                await self._flush_held()
         if codec.our_state is _SEND_RESPONSE:
             await self._wait_continue()
             head = ResponseHead(500, b"Internal Server Error", b"1.1", [])
@@ -514,6 +587,15 @@ class ServerDispatcher:
         codec = self.codec
         limit = self._config.max_buf_size
         try:
+            if self._held:
+                # pipeline_flush: the answers held until now go out while the
+                # service works (outside the watch's scope, so that stopping
+                # the watch never cuts a write in half).
+                try:
+                    await self._flush_held()
+                except HyperError as exc:
+                    self._flush_error = exc
+                    return
             with watcher.scope:
                 while not watcher.stopped and len(codec.trailing_data[0]) <= limit:
                     data = await self.receive()

@@ -21,11 +21,13 @@ class ServerConfig:
         "auto_date_header",
         "half_close",
         "header_read_timeout",
+        "ignore_invalid_headers",
         "keep_alive",
         "limits",
         "max_buf_size",
         "max_drain_bytes",
         "max_headers",
+        "pipeline_flush",
         "preserve_header_case",
         "timer",
         "title_case_headers",
@@ -43,6 +45,8 @@ class ServerConfig:
         title_case_headers: bool,
         preserve_header_case: bool,
         auto_date_header: bool,
+        ignore_invalid_headers: bool = False,
+        pipeline_flush: bool = False,
         writev: bool | None,
         timer: Timer,
         max_drain_bytes: int,
@@ -56,6 +60,8 @@ class ServerConfig:
         self.title_case_headers = title_case_headers
         self.preserve_header_case = preserve_header_case
         self.auto_date_header = auto_date_header
+        self.ignore_invalid_headers = ignore_invalid_headers
+        self.pipeline_flush = pipeline_flush
         self.writev = writev
         self.timer = timer
         self.max_drain_bytes = max_drain_bytes

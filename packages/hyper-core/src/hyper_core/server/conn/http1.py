@@ -114,6 +114,19 @@ class Builder:
             extensions, and apply a map found in a response's extensions.
         auto_date_header: Add a ``date`` field (cached, refreshed each
             second) to responses that have none (hyper: on).
+        ignore_invalid_headers: Drop invalid header lines of a request (a
+            bad name, whitespace before the colon, a control byte in a
+            value, no colon, obs-fold) instead of answering ``400`` (hyper:
+            off). A line holding NUL, CR or LF, or one that could be read as
+            ``Content-Length``, ``Transfer-Encoding`` or ``Host`` (or
+            continues one), is still answered ``400``: dropping it could
+            frame or route the request differently from a proxy in front
+            (see the HTTP/1 parsing guide).
+        pipeline_flush: Answer pipelined requests with one write: while more
+            requests are already received, the responses to the ones
+            before are held and written together (hyper: off). Held bytes
+            are written before the connection reads, waits for a service,
+            writes anything else, or holds more than ``max_buf_size`` bytes.
         writev: ``True`` or ``None`` (auto): hand body pieces to the IO as a
             list (``send_many`` when the IO has it); ``False``: join them
             into one bytes object per write.
@@ -149,6 +162,8 @@ class Builder:
         title_case_headers: bool = False,
         preserve_header_case: bool = False,
         auto_date_header: bool = True,
+        ignore_invalid_headers: bool = False,
+        pipeline_flush: bool = False,
         writev: bool | None = None,
         timer: Timer | None = None,
         max_drain_bytes: int = DEFAULT_MAX_DRAIN_BYTES,
@@ -185,6 +200,8 @@ class Builder:
             title_case_headers=title_case_headers,
             preserve_header_case=preserve_header_case,
             auto_date_header=auto_date_header,
+            ignore_invalid_headers=ignore_invalid_headers,
+            pipeline_flush=pipeline_flush,
             writev=writev,
             timer=timer if timer is not None else default_timer(),
             max_drain_bytes=max_drain_bytes,
