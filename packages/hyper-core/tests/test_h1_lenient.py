@@ -166,8 +166,38 @@ def test_a_spaced_content_length_frames_a_response(impl: str) -> None:
     assert codec.their_body_length == 2
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize(
+    ("line", "accepted"),
+    [
+        (b"GET  /echo  HTTP/1.1", True),
+        (b"GET /echo     HTTP/1.1", True),
+        (b"GET\t/echo HTTP/1.1", False),  # SP only, as httparse
+        (b" GET /echo HTTP/1.1", False),
+        (b"GET /echo HTTP/1.1 ", False),
+    ],
+)
+def test_multiple_spaces_in_a_request_line(impl: str, line: bytes, accepted: bool) -> None:
+    def read(**options: Any) -> RequestHead:
+        codec = new_codec(Role.SERVER, impl=impl, **options)
+        codec.receive_data(line + b"\r\nHost: hyper.rs\r\n\r\n")
+        event = codec.next_event()
+        assert type(event) is RequestHead
+        return event
+
+    with pytest.raises(ParseError):
+        read()
+    if not accepted:
+        with pytest.raises(ParseError):
+            read(allow_multiple_spaces_in_request_line=True)
+        return
+    head = read(allow_multiple_spaces_in_request_line=True)
+    assert (head.method, head.target, head.version) == (b"GET", b"/echo", b"1.1")
+    assert head.headers == [(b"Host", b"hyper.rs")]
+
+
 def test_http09_is_a_client_switch_of_the_native_codec() -> None:
-    server = new_codec(Role.SERVER, http09_responses=True)
+    server = new_codec(Role.SERVER, impl="native", http09_responses=True)
     server.receive_data(b"hello\r\n\r\n")
     with pytest.raises(ParseError):
         server.next_event()
@@ -177,7 +207,11 @@ def test_http09_is_a_client_switch_of_the_native_codec() -> None:
 
 # -- nothing valid changes ----------------------------------------------------------
 
-LENIENT: dict[str, Any] = {"ignore_invalid_headers": True, "allow_space_before_colon": True}
+LENIENT: dict[str, Any] = {
+    "ignore_invalid_headers": True,
+    "allow_space_before_colon": True,
+    "allow_multiple_spaces_in_request_line": True,
+}
 
 
 def cases() -> list[Case]:

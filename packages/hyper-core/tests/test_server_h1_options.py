@@ -218,6 +218,34 @@ async def test_pipeline_flush_keeps_connection_close_last(transport: str) -> Non
     assert len(conn.io.sends) == 1
 
 
+# -- allow_multiple_spaces_in_request_line_delimiters -----------------------------
+
+
+async def request_line(request: Request[Incoming]) -> Response[Full]:
+    host = request.headers.get("host") or ""
+    return Response(200, body=Full(f"{request.method} {request.uri} {host}".encode()))
+
+
+SPACED_LINE = b"GET  /echo  HTTP/1.1\r\nHost: hyper.rs\r\n\r\n"
+
+
+async def test_multiple_spaces_in_the_request_line_get_400_by_default(transport: str) -> None:
+    async with serving(request_line, transport) as conn:
+        await conn.client.send(SPACED_LINE)
+        data = await conn.read_to_end()
+        assert isinstance(await conn.outcome(), ParseError)
+    assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+
+
+async def test_allow_multiple_spaces_in_request_line_delimiters(transport: str) -> None:
+    # hyper's test_parse_allow_request_with_multiple_spaces_in_request_line.
+    options = {"allow_multiple_spaces_in_request_line_delimiters": True}
+    async with serving(request_line, transport, **options) as conn:
+        await conn.client.send(SPACED_LINE)
+        data = await conn.read_until(b"hyper.rs")
+    assert data.endswith(b"\r\n\r\nGET /echo hyper.rs")
+
+
 # -- ignore_invalid_headers -------------------------------------------------------
 
 

@@ -286,6 +286,7 @@ def new_codec(
     ignore_invalid_headers: bool = False,
     allow_space_before_colon: bool = False,
     http09_responses: bool = False,
+    allow_multiple_spaces_in_request_line: bool = False,
 ) -> Codec:
     """Make a codec for one connection.
 
@@ -308,6 +309,8 @@ def new_codec(
         http09_responses: Client: take a first response that does not start
             with an HTTP/1.x status line as HTTP/0.9 (the bytes up to the
             close are its body). The h11 codec cannot (ValueError).
+        allow_multiple_spaces_in_request_line: Server: accept runs of SP
+            between the parts of a request line.
         limits: The bound on each element of a head (method, target, field
             name and value, reason phrase); None: the defaults of
             :class:`~hyper_core.proto.h1._parse.HeadLimits`.
@@ -333,6 +336,7 @@ def new_codec(
             ignore_invalid_headers=ignore_invalid_headers,
             allow_space_before_colon=allow_space_before_colon,
             http09_responses=http09_responses,
+            allow_multiple_spaces_in_request_line=allow_multiple_spaces_in_request_line,
         )
     if chosen == "h11":
         from ._h11_codec import H11Codec
@@ -348,5 +352,6 @@ def new_codec(
             ignore_invalid_headers=ignore_invalid_headers,
             allow_space_before_colon=allow_space_before_colon,
             http09_responses=http09_responses,
+            allow_multiple_spaces_in_request_line=allow_multiple_spaces_in_request_line,
         )
     raise ValueError(f"unknown HTTP/1 codec {chosen!r}: expected one of {', '.join(IMPLS)}")

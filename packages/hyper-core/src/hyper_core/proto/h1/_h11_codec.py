@@ -244,6 +244,7 @@ class H11Codec:
         ignore_invalid_headers: bool = False,
         allow_space_before_colon: bool = False,
         http09_responses: bool = False,
+        allow_multiple_spaces_in_request_line: bool = False,
     ) -> None:
         if max_buf_size < MIN_BUF_SIZE:
             raise ValueError(f"max_buf_size must be at least {MIN_BUF_SIZE} bytes")
@@ -264,9 +265,14 @@ class H11Codec:
         self._title_case = title_case_headers
         self._auto_date = auto_date_header
         self._allow_obs_fold = allow_obs_fold and role is Role.CLIENT
-        # (ignore invalid lines, whitespace before a colon): the gate reads
-        # the head leniently, and h11 gets it written out again clean.
-        self._lenient = (ignore_invalid_headers, allow_space_before_colon and role is Role.CLIENT)
+        # (ignore invalid lines, whitespace before a colon, SP runs in a
+        # request line): the gate reads the head leniently, and h11 gets it
+        # written out again clean.
+        self._lenient = (
+            ignore_invalid_headers,
+            allow_space_before_colon and role is Role.CLIENT,
+            allow_multiple_spaces_in_request_line and role is Role.SERVER,
+        )
         self._held = bytearray()  # received, not handed to h11 yet
         self._eof = False
         self._eof_given = False  # h11 was told about the EOF
@@ -584,15 +590,18 @@ class H11Codec:
         self._conn.receive_data(head if clean is None else clean)
         return True
 
-    def _clean_head(self, block: bytes, start: int, fields: HeaderList) -> bytes | None:
-        """The head written out again from ``fields``, when a lenient switch is on.
+    def _clean_head(
+        self, block: bytes, start: int, fields: HeaderList, line: bytes | None = None
+    ) -> bytes | None:
+        """The head written out again (``line``, or the first line as is, then ``fields``).
 
-        h11 has no lenient switches: a line they dropped or mended would make
-        it refuse the head, so it gets the head as it was read.
+        Only when a lenient switch is on: h11 has none, and a line they
+        dropped or mended would make it refuse the head, so it gets the head
+        as it was read.
         """
-        if not (self._lenient[0] or self._lenient[1]):
+        if not any(self._lenient):
             return None
-        lines = [block[:start]]
+        lines = [block[:start] if line is None else line]
         lines.extend(b"%s: %s\r\n" % pair for pair in fields)
         lines.append(b"\r\n")
         return b"".join(lines)
@@ -604,7 +613,9 @@ class H11Codec:
             raise ParseError("our side of the connection has failed", status_hint=None)
         # The native codec's checks and framing decision (see _native_codec).
         limits = self._limits
-        method, target, version, start = parse_request_line(block, limits)
+        method, target, version, start = parse_request_line(
+            block, limits, multiple_spaces=self._lenient[2]
+        )
         if version != b"1.1" and version != b"1.0":
             if version == b"2.0" and method == b"PRI":
                 raise ParseError(
@@ -631,14 +642,15 @@ class H11Codec:
         self._upgrade_asked = info.upgrade
         self._expect_continue = info.expect_continue
         self._te_trailers = info.te_trailers
-        return self._clean_head(block, start, fields)
+        line = b"%s %s HTTP/%s\r\n" % (method, target, version)
+        return self._clean_head(block, start, fields, line)
 
     def _check_response(self, block: bytes) -> bytes | None:
         limits = self._limits
         version, status, _, start = parse_status_line(block, limits)
         if version != b"1.1" and version != b"1.0":
             raise ParseError(f"unsupported HTTP version {version!r}", status_hint=None)
-        ignore_invalid, space_before_colon = self._lenient
+        ignore_invalid, space_before_colon, _ = self._lenient
         fields = parse_fields(
             block,
             start,

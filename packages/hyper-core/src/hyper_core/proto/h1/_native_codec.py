@@ -104,6 +104,7 @@ class NativeCodec:
         "_ignore_invalid",
         "_keep_alive",
         "_limits",
+        "_line_spaces",
         "_max_buf_size",
         "_max_headers",
         "_our",
@@ -136,6 +137,7 @@ class NativeCodec:
         ignore_invalid_headers: bool = False,
         allow_space_before_colon: bool = False,
         http09_responses: bool = False,
+        allow_multiple_spaces_in_request_line: bool = False,
     ) -> None:
         if max_buf_size < MIN_BUF_SIZE:
             raise ValueError(f"max_buf_size must be at least {MIN_BUF_SIZE} bytes")
@@ -152,6 +154,7 @@ class NativeCodec:
         self._allow_obs_fold = allow_obs_fold and role is Role.CLIENT
         self._space_before_colon = allow_space_before_colon and role is Role.CLIENT
         self._ignore_invalid = ignore_invalid_headers
+        self._line_spaces = allow_multiple_spaces_in_request_line and role is Role.SERVER
         # Until the first final response: it may be HTTP/0.9 (hyper's rule).
         self._h09 = http09_responses and role is Role.CLIENT
         self._buf = bytearray()
@@ -414,7 +417,9 @@ class NativeCodec:
             method, target, version, fields = parsed
         else:
             # Malformed or unusual: the step-by-step parse says what is wrong.
-            method, target, version, start = parse_request_line(block, limits)
+            method, target, version, start = parse_request_line(
+                block, limits, multiple_spaces=self._line_spaces
+            )
             if version != b"1.1" and version != b"1.0":
                 if version == b"2.0" and method == b"PRI":
                     raise ParseError(

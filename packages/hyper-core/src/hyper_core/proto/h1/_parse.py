@@ -144,6 +144,11 @@ _FIELD_RE: Final = re.compile(_FIELD_LINE)
 _FIELDS_BLOCK_RE: Final = re.compile(rb"(?:" + _FIELD_LINE + rb")*")
 _REQUEST_LINE = rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])\r\n"
 _REQUEST_LINE_RE: Final = re.compile(_REQUEST_LINE)
+# allow_multiple_spaces_in_request_line_delimiters: SP runs between the parts
+# (httparse's option: SP only, no other whitespace, none before the method).
+_SPACED_REQUEST_LINE_RE: Final = re.compile(
+    rb"(" + _TOKEN + rb") +([\x21-\x7e]+) +HTTP/([0-9]\.[0-9])\r\n"
+)
 # A whole valid request head in one match: the request line (its three
 # groups captured) and field lines that are only validated (no groups, which
 # the regex engine would otherwise record for every repetition).
@@ -172,9 +177,12 @@ def extract(buf: bytearray, n: int) -> bytes:
 
 
 def parse_request_line(
-    block: bytes, limits: HeadLimits = DEFAULT_LIMITS
+    block: bytes, limits: HeadLimits = DEFAULT_LIMITS, *, multiple_spaces: bool = False
 ) -> tuple[bytes, bytes, bytes, int]:
     """Parse a request line at the start of ``block``.
+
+    ``multiple_spaces`` (off by default) accepts runs of SP between the three
+    parts (hyper's ``allow_multiple_spaces_in_request_line_delimiters``).
 
     Returns:
         ``(method, target, version, end)``; ``end`` is where fields start.
@@ -184,6 +192,8 @@ def parse_request_line(
             501 for a long method).
     """
     m = _REQUEST_LINE_RE.match(block)
+    if m is None and multiple_spaces:
+        m = _SPACED_REQUEST_LINE_RE.match(block)
     if m is None:
         line = block.split(b"\r\n", 1)[0]
         parts = line.split(b" ")

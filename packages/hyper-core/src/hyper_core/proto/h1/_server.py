@@ -151,6 +151,7 @@ class ServerDispatcher:
             title_case_headers=config.title_case_headers,
             auto_date_header=config.auto_date_header,
             ignore_invalid_headers=config.ignore_invalid_headers,
+            allow_multiple_spaces_in_request_line=config.allow_multiple_spaces_in_request_line,
         )
         if not config.keep_alive:
             self.codec.disable_keep_alive()

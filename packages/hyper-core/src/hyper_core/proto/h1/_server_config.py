@@ -18,6 +18,7 @@ class ServerConfig:
     """The options of :class:`hyper_core.server.conn.http1.Builder`, checked."""
 
     __slots__ = (
+        "allow_multiple_spaces_in_request_line",
         "auto_date_header",
         "half_close",
         "header_read_timeout",
@@ -46,6 +47,7 @@ class ServerConfig:
         preserve_header_case: bool,
         auto_date_header: bool,
         ignore_invalid_headers: bool = False,
+        allow_multiple_spaces_in_request_line: bool = False,
         pipeline_flush: bool = False,
         writev: bool | None,
         timer: Timer,
@@ -61,6 +63,7 @@ class ServerConfig:
         self.preserve_header_case = preserve_header_case
         self.auto_date_header = auto_date_header
         self.ignore_invalid_headers = ignore_invalid_headers
+        self.allow_multiple_spaces_in_request_line = allow_multiple_spaces_in_request_line
         self.pipeline_flush = pipeline_flush
         self.writev = writev
         self.timer = timer

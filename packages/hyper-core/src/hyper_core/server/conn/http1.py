@@ -122,6 +122,11 @@ class Builder:
             continues one), is still answered ``400``: dropping it could
             frame or route the request differently from a proxy in front
             (see the HTTP/1 parsing guide).
+        allow_multiple_spaces_in_request_line_delimiters: Accept runs of
+            spaces between the method, the target and the version
+            (``GET  /  HTTP/1.1``) instead of answering ``400`` (hyper: off).
+            Spaces only (RFC 9112 section 3 lets a server also take HTAB, VT,
+            FF and bare CR; neither hyper nor this does).
         pipeline_flush: Answer pipelined requests with one write: while more
             requests are already received, the responses to the ones
             before are held and written together (hyper: off). Held bytes
@@ -163,6 +168,7 @@ class Builder:
         preserve_header_case: bool = False,
         auto_date_header: bool = True,
         ignore_invalid_headers: bool = False,
+        allow_multiple_spaces_in_request_line_delimiters: bool = False,
         pipeline_flush: bool = False,
         writev: bool | None = None,
         timer: Timer | None = None,
@@ -201,6 +207,7 @@ class Builder:
             preserve_header_case=preserve_header_case,
             auto_date_header=auto_date_header,
             ignore_invalid_headers=ignore_invalid_headers,
+            allow_multiple_spaces_in_request_line=allow_multiple_spaces_in_request_line_delimiters,
             pipeline_flush=pipeline_flush,
             writev=writev,
             timer=timer if timer is not None else default_timer(),
