@@ -125,7 +125,7 @@ class Builder:
         http09_responses: Accept an HTTP/0.9 answer to the connection's first
             request: when the bytes received do not start with an HTTP/1.0
             or HTTP/1.1 status line, the response is ``200``, version
-            :attr:`~hyper_core.http.Version.HTTP_09`, no headers, and its
+            ``Version.HTTP_09``, no headers, and its
             body is every byte up to the close (none for ``HEAD``); the
             connection is not reused (hyper: off, and such an answer is a
             ``ParseError``). Later responses must be HTTP/1.x.
