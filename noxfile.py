@@ -27,6 +27,7 @@ H1_SUITES = [
         "test_server_h1_robustness",
         "test_client_h1_wire",
         "test_server_h1_fast_paths",
+        "test_server_exchange",
         "test_h1_parse_policy",
         "test_server_h1_options",
         "test_client_h1_options",
@@ -119,7 +120,9 @@ def isolated(session: nox.Session, package: str) -> None:
     }
     for dep in deps[package]:
         session.install(f"./packages/{dep}")
-    session.install(f"./packages/{package}")
+    # hyper-util's httpx transports import httpx, its ``httpx`` extra.
+    extras = {"hyper-util": "[httpx]"}
+    session.install(f"./packages/{package}{extras.get(package, '')}")
     session.run("python", str(ROOT / "tests" / "isolated_import.py"), package.replace("-", "_"))
     if package == "hyper-core":
         for other in ("hyper_util", "hyper_tls"):

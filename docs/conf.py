@@ -100,7 +100,7 @@ _EXTERNAL_MODULES = (
     # The standard library modules our annotations and docstrings name.
     "typing|typing_extensions|collections\\.abc|types|enum|contextlib|ssl|socket|os|asyncio"
     # The libraries the three distributions build on or adapt to.
-    "|anyio|sniffio|h11|h2|hpack|hyperframe|trio|httpx|truststore"
+    "|anyio|sniffio|h11|h2|hpack|hyperframe|trio|httpx|truststore|wsproto|gunicorn"
 )
 # "more than one target found": a docstring that says ``http1.Builder``
 # inside hyper-util is ambiguous to Sphinx's fuzzy search (client and server
@@ -147,6 +147,9 @@ API_MODULES = [
     "hyper_util.server",
     "hyper_util.client.legacy.connect",
     "hyper_util.client.legacy",
+    "hyper_util.ws",
+    "hyper_util.asgi",
+    "hyper_util.asgi.gunicorn",
     "hyper_tls",
 ]
 

@@ -341,6 +341,59 @@ def test_client_refuses_https_clearly() -> None:
     assert b"https:// is not supported yet" in result.stderr
 
 
+# -- httpx_client.py ---------------------------------------------------------------
+
+
+@contextmanager
+def serve_command(backend: str) -> Iterator[str]:
+    """``python -m hyper_util serve`` (HTTP/1.1 and h2c on one port); yields its URL."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "hyper_util", "serve", "--port", "0", "--backend", backend],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            line = read_line(process.stdout)
+            assert line.startswith(b"listening on http://127.0.0.1:"), line
+            yield line.split()[2].decode().rstrip("/")
+        finally:
+            process.kill()
+            process.communicate(timeout=TIMEOUT)
+
+
+@backends
+@pytest.mark.parametrize("mode", [[], ["--sync"]], ids=["async", "sync"])
+def test_httpx_client_fetches_from_the_example_server(backend: str, mode: list[str]) -> None:
+    with example_server("hello_server.py", backend) as server:
+        urls = [server.url + "/", server.url + "/again"]
+        result = run_example("httpx_client.py", *urls, "--backend", backend, *mode)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == HELLO * 2
+        lines = result.stderr.decode().splitlines()
+        assert lines == [f"200 HTTP/1.1 {url}" for url in urls]
+
+
+@backends
+@pytest.mark.parametrize("mode", [[], ["--sync"]], ids=["async", "sync"])
+def test_httpx_client_speaks_http2_to_the_serve_command(backend: str, mode: list[str]) -> None:
+    with serve_command(backend) as url:
+        result = run_example("httpx_client.py", url + "/path?q=1", "--http2", *mode)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.decode() == f"200 HTTP/2 {url}/path?q=1\n"
+        # The serve command echoes the request: the head httpx sent, over HTTP/2.
+        assert result.stdout.startswith(b"GET /path?q=1 HTTP/2\r\n")
+
+
+def test_httpx_client_exits_1_on_a_404(foreign_server: ForeignServer) -> None:
+    # http.server answers with HTTP/1.0.
+    result = run_example("httpx_client.py", foreign_server.url + "/missing")
+    assert result.returncode == 1
+    assert result.stderr.decode() == f"404 HTTP/1.0 {foreign_server.url}/missing\n"
+    assert result.stdout == b"no such page\n"
+
+
 # -- demo.py -----------------------------------------------------------------------
 
 
@@ -417,3 +470,92 @@ def test_cli_demo_serves_and_fetches_over_both_versions() -> None:
     assert "\nPOST /hello?from=cli HTTP/2\r\n" in out
     assert out.rstrip().endswith("server stopped (exit status 0)")
     assert "echo me over HTTP/2\n" in out
+
+
+# -- asgi_server.py and fastapi_app.py ------------------------------------------------
+
+
+def _websocket_echo(url: str, messages: list[str | bytes]) -> list[str | bytes]:
+    import websockets.sync.client
+
+    with websockets.sync.client.connect(url, open_timeout=TIMEOUT) as ws:
+        out: list[str | bytes] = []
+        for message in messages:
+            ws.send(message)
+            out.append(ws.recv(timeout=TIMEOUT))
+        return out
+
+
+@backends
+def test_asgi_app_serves_http1_http2_and_websockets(backend: str) -> None:
+    with example_server("asgi_server.py", backend) as server:
+        with http_client() as client:
+            response = client.get(server.url + "/hello")
+            assert response.status_code == 200
+            assert response.text == "Hello from the lifespan state!\n"
+            assert client.get(server.url + "/nothing").status_code == 404
+        with httpx.Client(http1=False, http2=True, timeout=TIMEOUT, trust_env=False) as client:
+            response = client.post(server.url + "/echo", content=PAYLOAD)
+            assert response.http_version == "HTTP/2"
+            assert response.content == PAYLOAD
+        ws_url = server.url.replace("http://", "ws://") + "/ws"
+        assert _websocket_echo(ws_url, ["text", b"\x00bytes"]) == ["text", b"\x00bytes"]
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=TIMEOUT) == 0
+
+
+def test_fastapi_app_runs_with_the_one_command() -> None:
+    with subprocess.Popen(
+        [
+            *(sys.executable, "-m", "hyper_util", "run", "fastapi_app:app"),
+            *("--app-dir", str(EXAMPLES), "--port", "0"),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as process:
+        try:
+            assert process.stderr is not None
+            line = read_line(process.stderr)
+            match = re.search(rb"listening on (\S+)", line)
+            assert match is not None, f"unexpected first line {line!r}"
+            url = f"http://{match[1].decode()}"
+            with http_client() as client:
+                assert client.get(url + "/items/3?q=x").json() == {
+                    "item_id": 3,
+                    "q": "x",
+                    "served_by": "hyper",
+                }
+                assert client.get(url + "/count").text == "1\n2\n3\n"
+            with httpx.Client(http1=False, http2=True, timeout=TIMEOUT, trust_env=False) as client:
+                assert client.get(url + "/items/4").json()["item_id"] == 4
+            ws_url = url.replace("http://", "ws://") + "/ws"
+            assert _websocket_echo(ws_url, ["over fastapi"]) == ["over fastapi"]
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=TIMEOUT) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.communicate(timeout=TIMEOUT)
+
+
+# -- workers.py --------------------------------------------------------------------
+
+
+@backends
+def test_workers_serve_from_worker_processes_and_stop_on_sigterm(backend: str) -> None:
+    with example_server("workers.py", backend) as server, http_client() as client:
+        pids = set()
+        for _ in range(4):
+            response = client.get(server.url + "/", headers={"connection": "close"})
+            assert response.status_code == 200
+            match = re.fullmatch(r"Hello from worker (\d+)\n", response.text)
+            assert match is not None, response.text
+            pids.add(int(match[1]))
+        assert server.process.pid not in pids  # the supervisor itself serves nothing
+        with open(f"/proc/{server.process.pid}/task/{server.process.pid}/children") as f:
+            children = {int(pid) for pid in f.read().split()}
+        assert pids <= children
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=TIMEOUT) == 0
+    assert b"Traceback" not in server.stderr

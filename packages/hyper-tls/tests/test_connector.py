@@ -14,7 +14,6 @@ one, one that is not TLS, a CONNECT proxy) are small anyio listeners.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import ssl
 import sys
@@ -27,7 +26,14 @@ import pytest
 import trustme
 import truststore
 from tiny_proxy import Socks4ProxyHandler, Socks5ProxyHandler  # type: ignore[import-untyped]
-from tls_helpers import CertFiles, raw_server, running_tls_server, version_app, write_leaf
+from tls_helpers import (
+    CertFiles,
+    raw_server,
+    running_tls_server,
+    tunnel_proxy,
+    version_app,
+    write_leaf,
+)
 
 from hyper_core.body import collect
 from hyper_core.error import HyperError
@@ -217,32 +223,9 @@ async def test_the_os_trust_store_context_verifies_in_a_worker_thread(certs: Cer
 
 async def test_https_through_a_connect_proxy(certs: CertFiles) -> None:
     requested: list[bytes] = []
-
-    async def proxy(client: IO) -> None:
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += await client.receive()
-        requested.append(head.split(b"\r\n", 1)[0])
-        target = head.split(b" ")[1].decode()
-        host, _, port = target.rpartition(":")
-        upstream = await anyio.connect_tcp(host, int(port))
-        await client.send(b"HTTP/1.1 200 Connection established\r\n\r\n")
-
-        async def pump(source: IO, sink: IO) -> None:
-            with contextlib.suppress(
-                anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError
-            ):
-                while True:
-                    await sink.send(await source.receive())
-
-        async with upstream, anyio.create_task_group() as tg:
-            tg.start_soon(pump, client, upstream)
-            await pump(upstream, client)
-            tg.cancel_scope.cancel()
-
     async with (
         running_tls_server(TlsAcceptor(certs.server_context())) as (_, port),
-        raw_server(proxy) as proxy_port,
+        raw_server(tunnel_proxy(requested)) as proxy_port,
     ):
         tunnel = TunnelConnector(
             f"http://127.0.0.1:{proxy_port}", HttpConnector(enforce_http=False)

@@ -10,6 +10,7 @@ it never skips them).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import select
@@ -483,3 +484,51 @@ def test_access_log(site: Path) -> None:
     lines = err.decode().splitlines()
     assert any('"GET /hello.txt HTTP/1.1" 200' in line for line in lines), lines
     assert any('"GET /missing HTTP/1.1" 404' in line for line in lines), lines
+
+
+def spawned_workers(pid: int) -> list[int]:
+    """The worker processes (multiprocessing's spawn children) of a supervisor."""
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        children = [int(child) for child in f.read().split()]
+    workers = []
+    for child in children:
+        with contextlib.suppress(FileNotFoundError), open(f"/proc/{child}/cmdline", "rb") as f:
+            if b"spawn_main" in f.read():
+                workers.append(child)
+    return workers
+
+
+def test_workers_share_the_port(site: Path, backend: str) -> None:
+    server = start_server([str(site), "--port", "0", "--workers", "2"], backend)
+    try:
+        assert server.line.rstrip().endswith("(HTTP/1.1 and HTTP/2 (h2c), 2 workers)")
+        for http2 in ([], ["--http2"]):
+            done = get(*http2, "--max-time", "20", server.url + "/hello.txt")
+            assert (done.returncode, done.stdout) == (0, b"Hello, files!\n")
+        assert len(spawned_workers(server.proc.pid)) == 2
+        code, err = stop_server_output(server.proc, signal.SIGTERM)
+        assert code == 0, err
+    finally:
+        stop_server(server.proc)
+
+
+def test_inherited_socket_with_fd(site: Path) -> None:
+    bound = socket.socket()
+    bound.bind(("127.0.0.1", 0))
+    port = bound.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hyper_util", "serve", str(site), "--fd", str(bound.fileno())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        pass_fds=[bound.fileno()],
+    )
+    bound.close()
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        assert line.startswith(f"listening on http://127.0.0.1:{port} "), line
+        done = get(f"http://127.0.0.1:{port}/hello.txt")
+        assert (done.returncode, done.stdout) == (0, b"Hello, files!\n")
+        assert stop_server(proc, signal.SIGTERM) == 0
+    finally:
+        stop_server(proc)

@@ -13,6 +13,7 @@ returned. External tools run through ``anyio.run_process`` with a timeout.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -20,6 +21,7 @@ import signal
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -243,6 +245,29 @@ async def test_sigterm_shuts_down_gracefully() -> None:
             await done.wait()
     with pytest.raises(OSError, match=r"(?i)connect"):
         await anyio.connect_tcp(host, port)
+
+
+async def test_a_request_arriving_just_after_the_shutdown_began_is_served() -> None:
+    # A client's request follows its handshake by a moment; a shutdown that
+    # starts in that moment must not close the connection with it unread.
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        host, port = await tg.start(
+            partial(serve, app, port=0, shutdown_event=stop, handle_signals=False)
+        )
+        client = await anyio.connect_tcp(host, port)
+        await anyio.sleep(0.05)  # accepted, no byte sent yet
+        stop.set()
+        await anyio.sleep(0.05)  # the shutdown has begun
+        await client.send(b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        with anyio.fail_after(10):
+            with contextlib.suppress(anyio.EndOfStream):
+                while True:
+                    data += await client.receive()
+        await client.aclose()
+    assert data.startswith(b"HTTP/1.1 200 "), data
+    assert data.endswith(b"GET /late HTTP/1.1 0")
 
 
 def test_bad_options() -> None:

@@ -142,8 +142,17 @@ class HttpsConnector:
         """The client context in use."""
         return self._context
 
-    async def connect(self, uri: Uri, /) -> tuple[IO, Connected]:
+    async def connect(
+        self, uri: Uri, /, *, server_hostname: str | None = None
+    ) -> tuple[IO, Connected]:
         """Open a connection to ``uri``'s origin; TLS for ``https``.
+
+        Args:
+            uri: The URL whose origin to connect to.
+            server_hostname: The name to send as SNI and to verify the
+                certificate against, instead of ``uri``'s host (httpx's
+                ``sni_hostname`` extension; for an origin reached by IP
+                address or through an alias).
 
         Returns:
             A :class:`MaybeHttps` and the inner connector's
@@ -169,7 +178,7 @@ class HttpsConnector:
         host = uri.host
         if not host:
             raise ConnectError(f"invalid URL, host is missing: {uri}")
-        host = host.strip("[]")
+        host = host.strip("[]") if server_hostname is None else server_hostname
         io, connected = await self._inner.connect(uri)
         tls = await handshake(
             io,

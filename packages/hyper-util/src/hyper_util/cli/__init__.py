@@ -1,4 +1,4 @@
-"""The command line: ``python -m hyper_util get URL`` and ``python -m hyper_util serve [DIR]``.
+"""The command line: ``python -m hyper_util get URL``, ``serve [DIR]`` and ``run module:app``.
 
 What belongs here: the argument parser and :func:`main`, which dispatches to
 :mod:`._get` and :mod:`._serve`; the commands themselves live there. The
@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from hyper_util import __version__
-from hyper_util.cli import _get, _serve
+from hyper_util.cli import _get, _run, _serve
 from hyper_util.cli._echo import echo
 from hyper_util.cli._get import Exit
 from hyper_util.cli._static import StaticFiles
@@ -55,6 +55,13 @@ def _port(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser for ``python -m hyper_util``."""
     common = argparse.ArgumentParser(add_help=False)
@@ -65,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="event loop to run on (default asyncio)",
     )
     parser = argparse.ArgumentParser(
-        prog="python -m hyper_util", description="Fetch a URL or serve HTTP/1.1 and HTTP/2."
+        prog="python -m hyper_util",
+        description="Fetch a URL, serve files, or run an ASGI app over HTTP/1.1 and HTTP/2.",
     )
     parser.add_argument("--version", action="version", version=f"hyper_util {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -166,6 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--uds", metavar="PATH", help="listen on this Unix socket instead of TCP")
     serve.add_argument(
+        "--fd",
+        type=int,
+        metavar="FD",
+        help="serve an inherited, bound socket (systemd, a process manager) instead",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_count,
+        metavar="N",
+        help="serve in N worker processes that share the socket; a worker that dies is "
+        "replaced, SIGHUP replaces them all (default: one process, no supervisor)",
+    )
+    serve.add_argument(
         "--http",
         choices=["auto", "1", "2"],
         default="auto",
@@ -178,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--certfile", metavar="FILE", help="serve HTTPS with this certificate chain (PEM)"
     )
     serve.add_argument("--keyfile", metavar="FILE", help="the private key of --certfile (PEM)")
+    _run.add_run_parser(commands, common)
     return parser
 
 
@@ -188,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: The arguments after the program name (default ``sys.argv[1:]``).
     """
     args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return _run.main_run(_run.options_from_args(args))
     if args.command == "get":
         options = _get.GetOptions(
             url=args.url,
@@ -212,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         access_log=args.access_log,
         certfile=args.certfile,
         keyfile=args.keyfile,
+        fd=args.fd,
+        workers=args.workers,
     )
     return _serve.main_serve(serve_options, args.backend)
 

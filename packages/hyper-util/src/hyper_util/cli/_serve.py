@@ -11,12 +11,19 @@ Strategy: everything with a socket in it is :func:`hyper_util.server.serve`
 shutdown on SIGINT/SIGTERM); this module only maps the command line onto
 its options and prints the address it reports. In ``auto`` mode HTTP/1.1
 ``Upgrade: h2c`` is honoured too, so ``curl --http2`` (which upgrades) gets
-HTTP/2 as well as ``curl --http2-prior-knowledge``.
+HTTP/2 as well as ``curl --http2-prior-knowledge``. With ``--workers N``
+(or ``--fd``) this process binds the socket itself
+(:func:`~hyper_util.server.bind_sockets`), prints the line, and
+:func:`~hyper_util.server.run_workers` runs N worker processes, each one
+:func:`run_serve` on the inherited socket.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import socket
 import ssl
 import sys
 from collections.abc import Awaitable, Callable
@@ -25,16 +32,23 @@ from functools import partial
 from typing import Any, Literal, TextIO
 
 import anyio
+import anyio.abc
 from anyio.abc import TaskStatus
 
 from hyper_core.rt import IO
 from hyper_core.service import Service
 from hyper_util.cli._echo import echo
 from hyper_util.cli._static import StaticFiles
-from hyper_util.server import serve
+from hyper_util.server import (
+    bind_sockets,
+    listen_on,
+    run_workers,
+    serve,
+    worker_ready,
+)
 from hyper_util.server.conn import auto
 
-__all__ = ["ServeOptions", "main_serve", "make_service", "run_serve"]
+__all__ = ["ServeOptions", "main_serve", "make_service", "run_serve", "serve_worker"]
 
 HttpMode = Literal["auto", "1", "2"]
 
@@ -42,6 +56,8 @@ HttpMode = Literal["auto", "1", "2"]
 #: before they are closed (what ``docker stop`` allows before SIGKILL: 10 s;
 #: a development server should not hold a terminal for longer).
 SHUTDOWN_GRACE = 10.0
+#: Seconds past SHUTDOWN_GRACE before a worker that has not exited is killed.
+WORKER_STOP_MARGIN = 5.0
 
 
 @dataclass
@@ -56,6 +72,8 @@ class ServeOptions:
     access_log: bool = False
     certfile: str | None = None  # serve HTTPS (needs hyper-tls)
     keyfile: str | None = None
+    fd: int | None = None  # an inherited, bound socket instead of host/port/uds
+    workers: int | None = None  # None: serve in this process, no supervisor
 
 
 TlsHook = Callable[[IO], Awaitable[IO]]
@@ -123,10 +141,11 @@ async def run_serve(
     service: Service[Any],
     options: ServeOptions,
     *,
-    out: TextIO,
+    out: TextIO | None,
     signals: bool = True,
     shutdown_event: anyio.Event | None = None,
     tls: TlsHook | None = None,
+    listener: anyio.abc.Listener[Any] | None = None,
     task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until shut down; print the one "listening on" line first.
@@ -135,10 +154,12 @@ async def run_serve(
         service: What answers the requests.
         options: The command line.
         out: Where the line ``listening on ADDRESS (PROTOCOLS)`` goes; it is
-            flushed at once, so a process reading a pipe sees it.
+            flushed at once, so a process reading a pipe sees it. ``None``:
+            no line (a worker; its supervisor prints it).
         signals: Shut down gracefully on SIGINT/SIGTERM.
         shutdown_event: Shut down gracefully when it is set.
         tls: The TLS hook (default: :func:`make_tls` of ``options``).
+        listener: Accept from this instead of binding ``options``' address.
         task_status: Receives ADDRESS (``http://host:port`` or
             ``unix:PATH``) once the server accepts connections.
 
@@ -156,6 +177,7 @@ async def run_serve(
                 host=options.host,
                 port=options.port,
                 uds=options.uds,
+                listener=listener,
                 builder=_builder(options.http),
                 shutdown_event=shutdown_event,
                 shutdown_timeout=SHUTDOWN_GRACE,
@@ -165,10 +187,40 @@ async def run_serve(
             )
         )
         address = _address(bound, "https" if tls is not None else "http")
-        protocols = (_TLS_PROTOCOLS if tls is not None else _PROTOCOLS)[options.http]
-        out.write(f"listening on {address} ({protocols})\n")
-        out.flush()
+        if out is not None:
+            _announce(out, address, options, tls is not None)
         task_status.started(address)
+
+
+def _announce(out: TextIO, address: str, options: ServeOptions, https: bool) -> None:
+    protocols = (_TLS_PROTOCOLS if https else _PROTOCOLS)[options.http]
+    workers = f", {options.workers} workers" if options.workers else ""
+    out.write(f"listening on {address} ({protocols}{workers})\n")
+    out.flush()
+
+
+def _configure_logging(options: ServeOptions) -> None:
+    if options.access_log:
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    else:
+        # Connection failures and the shutdown notices, without the access records.
+        logging.basicConfig(level=logging.WARNING, format="serve: %(message)s", stream=sys.stderr)
+
+
+def serve_worker(options: ServeOptions, backend: str, sockets: list[socket.socket]) -> None:
+    """One worker process of ``serve --workers N``: serve the inherited sockets until SIGTERM."""
+    _configure_logging(options)
+    service = make_service(options)
+    tls = make_tls(options)
+
+    async def main() -> None:
+        listener = await listen_on(sockets)
+        async with anyio.create_task_group() as tg:
+            serving = partial(run_serve, service, options, out=None, tls=tls, listener=listener)
+            await tg.start(serving)
+            worker_ready()
+
+    anyio.run(main, backend=backend)
 
 
 def main_serve(options: ServeOptions, backend: str) -> int:
@@ -183,11 +235,9 @@ def main_serve(options: ServeOptions, backend: str) -> int:
     except ValueError as exc:
         print(f"serve: {exc}", file=sys.stderr)
         return 2
-    if options.access_log:
-        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    else:
-        # Connection failures and the shutdown notices, without the access records.
-        logging.basicConfig(level=logging.WARNING, format="serve: %(message)s", stream=sys.stderr)
+    _configure_logging(options)
+    if options.workers is not None or options.fd is not None:
+        return _main_bound(options, backend, service, tls)
     try:
         anyio.run(lambda: run_serve(service, options, out=sys.stdout, tls=tls), backend=backend)
     except KeyboardInterrupt:
@@ -199,6 +249,43 @@ def main_serve(options: ServeOptions, backend: str) -> int:
             error = error.exceptions[0]
         if not isinstance(error, OSError):
             raise
-        print(f"serve: cannot listen: {error.strerror or error}", file=sys.stderr)
-        return 1
+        return _cannot_listen(error)
     return 0
+
+
+def _cannot_listen(error: Exception) -> int:
+    print(f"serve: cannot listen: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
+    return 1
+
+
+def _main_bound(
+    options: ServeOptions, backend: str, service: Service[Any], tls: TlsHook | None
+) -> int:
+    """Bind here, then serve in worker processes (or, for ``--fd`` alone, in this one)."""
+    try:
+        sockets = bind_sockets(options.host, options.port, uds=options.uds, fd=options.fd)
+    except (OSError, ValueError) as exc:
+        return _cannot_listen(exc)
+    address = _address(sockets[0].getsockname(), "https" if tls is not None else "http")
+    try:
+        if options.workers is None:  # --fd, one process
+
+            async def main() -> None:
+                listener = await listen_on(sockets)
+                await run_serve(service, options, out=sys.stdout, tls=tls, listener=listener)
+
+            anyio.run(main, backend=backend)
+            return 0
+        _announce(sys.stdout, address, options, tls is not None)
+        return run_workers(
+            partial(serve_worker, options, backend),
+            sockets,
+            workers=options.workers,
+            stop_timeout=SHUTDOWN_GRACE + WORKER_STOP_MARGIN,
+        )
+    finally:
+        for sock in sockets:
+            sock.close()
+        if options.uds is not None and options.fd is None:
+            with contextlib.suppress(OSError):
+                os.unlink(options.uds)

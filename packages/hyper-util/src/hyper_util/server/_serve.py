@@ -18,7 +18,10 @@ Strategy:
   dropped). A failed accept (out of file descriptors...) is logged and
   retried after a short pause instead of spinning.
 * Shutdown, in order: stop accepting and close the listening socket (new
-  connections are refused), signal every connection through
+  connections are refused); if a connection was accepted less than
+  ``FIRST_REQUEST_GRACE`` seconds ago, wait out the rest of that time, so a
+  request already on its way (its bytes follow the handshake by a moment)
+  is read and served instead of cut off by a close; signal every connection through
   :class:`~hyper_util.server.graceful.GracefulShutdown`, wait at most
   ``shutdown_timeout`` seconds, then close what is left. A second signal
   during the wait closes everything at once. Cancelling ``serve`` itself is
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import signal
 import stat
@@ -72,6 +76,12 @@ DEFAULT_SHUTDOWN_TIMEOUT: Final = 30.0
 #: Seconds the accept loop pauses after a failed accept (e.g. EMFILE), so a
 #: lasting failure costs one log line per pause, not a busy loop.
 ACCEPT_RETRY_DELAY: Final = 0.1
+#: Seconds a just-accepted connection gets, once the shutdown began, to
+#: deliver its first request before it is told to finish: a client sends the
+#: request right after its handshake completes, so without this a connection
+#: accepted a moment before the shutdown would be closed with its request
+#: unread (the client sees a reset). Waited only after such an accept.
+FIRST_REQUEST_GRACE: Final = 0.25
 #: The logger for server events (start, stop, failed connections).
 SERVER_LOGGER: Final = "hyper_util.server"
 
@@ -94,6 +104,7 @@ async def serve(
     backlog: int = DEFAULT_BACKLOG,
     fast: bool | None = None,
     tls: Callable[[IO], Awaitable[IO]] | None = None,
+    make_service: Callable[[IO], Service[Any]] | None = None,
     task_status: TaskStatus[Any] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``service`` on HTTP/1.1 and HTTP/2 until shut down.
@@ -131,6 +142,10 @@ async def serve(
             a slow handshake never delays other accepts; a hook that raises
             drops that connection. Its result's ``TLSAttribute.alpn_protocol``
             picks HTTP/2 or HTTP/1.1.
+        make_service: Called once per connection, after the TLS handshake,
+            with its stream; the service it returns serves that connection
+            instead of ``service`` (for services that want the peer's
+            address or TLS details, such as the ASGI adapter).
         task_status: For ``await task_group.start(serve, ...)``: reports
             the bound address (``(host, port)`` for TCP, the path for a Unix
             socket) once the server is accepting.
@@ -161,6 +176,7 @@ async def serve(
         shutdown_timeout=shutdown_timeout,
         access_log=access_log,
         tls=tls,
+        make_service=make_service,
     )
     try:
         await server.run(shutdown_event, handle_signals, task_status)
@@ -197,8 +213,10 @@ class _Server:
         shutdown_timeout: float | None,
         access_log: bool,
         tls: Callable[[IO], Awaitable[IO]] | None = None,
+        make_service: Callable[[IO], Service[Any]] | None = None,
     ) -> None:
         self._service = service
+        self._make_service = make_service
         self._tls = tls
         self._listener = listener
         self._builder = builder
@@ -208,6 +226,7 @@ class _Server:
         self._graceful = GracefulShutdown()
         self._stop = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
+        self._last_accept = -math.inf
 
     def request_stop(self) -> None:
         """First call: graceful shutdown; a second call: close everything now."""
@@ -238,6 +257,9 @@ class _Server:
             # New connections are refused from here on: the socket is closed.
             accept_scope.cancel()
             await self._listener.aclose()
+            grace = self._last_accept + FIRST_REQUEST_GRACE - anyio.current_time()
+            if grace > 0:
+                await anyio.sleep(grace)
             _log.info("shutting down: %d connection(s) open", self._graceful.count())
             clean = await self._graceful.shutdown(timeout=self._shutdown_timeout)
             if not clean:
@@ -293,9 +315,11 @@ class _Server:
                 except BaseException:
                     slots.release()
                     raise
+                self._last_accept = anyio.current_time()
                 tg.start_soon(self._handle, stream)
 
     async def _handle_after_slot(self, stream: IO) -> None:
+        self._last_accept = anyio.current_time()
         await self._slots.acquire()
         await self._handle(stream)
 
@@ -311,6 +335,8 @@ class _Server:
             remote = extra(SocketAttribute.remote_address, None) if extra is not None else None
             alpn = extra(TLSAttribute.alpn_protocol, None) if extra is not None else None
             service = self._service
+            if self._make_service is not None:
+                service = self._make_service(stream)
             if self._access_log:
                 service = AccessLogged(service, format_address(remote))
             try:

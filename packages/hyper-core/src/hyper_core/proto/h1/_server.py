@@ -34,6 +34,11 @@ Strategy (speed and bounded resources):
   body: a silent or slow client is closed, never left holding the task.
 * Graceful shutdown disables keep-alive; a connection waiting for the first
   byte of a request is cancelled at once.
+* Each request carries an ``Exchange`` (``hyper_core._exchange``) in its
+  extensions: the service can write 1xx heads through it and learn that
+  the client left. The socket is watched for that while the service runs
+  (see ``_service_suspended``) and, when a service asked, while a streamed
+  response body is produced.
 * ``pipeline_flush`` (off by default; costs an empty-list test per request
   when off): the usual answer is held instead of written while more
   request bytes are already received, and the held answers go out in one
@@ -53,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 import anyio.abc
 
+from hyper_core._exchange import Exchange
 from hyper_core.body import Empty, Full, Incoming
 from hyper_core.error import (
     BodyError,
@@ -65,7 +71,16 @@ from hyper_core.error import (
     UserError,
 )
 from hyper_core.ext import HeaderCaseMap, ReasonPhrase
-from hyper_core.http import Headers, Method, Request, Response, StatusCode, Uri, Version
+from hyper_core.http import (
+    Extensions,
+    Headers,
+    Method,
+    Request,
+    Response,
+    StatusCode,
+    Uri,
+    Version,
+)
 from hyper_core.http._method import _BY_BYTES as _METHODS
 from hyper_core.http._uri import _ORIGIN_CACHE
 from hyper_core.rt import IO, send_all
@@ -93,6 +108,8 @@ _SEND_BODY: Final = CodecState.SEND_BODY
 _DONE: Final = CodecState.DONE
 _SWITCHED: Final = CodecState.SWITCHED_PROTOCOL
 _IDLE: Final = CodecState.IDLE
+# Our side's states once a whole response was written.
+_RESPONSE_COMPLETE: Final = frozenset({_DONE, CodecState.MUST_CLOSE, _SWITCHED})
 _HTTP_11: Final = Version.HTTP_11
 _HTTP_10: Final = Version.HTTP_10
 _CONTINUE: Final = ResponseHead(100, b"Continue", b"1.1", [])
@@ -115,6 +132,7 @@ class ServerDispatcher:
         "_config",
         "_continue_writing",
         "_disconnected",
+        "_exchange",
         "_flush_error",
         "_held",
         "_held_size",
@@ -177,6 +195,7 @@ class ServerDispatcher:
         self._task_group: anyio.abc.TaskGroup | None = None
         self._watcher: DisconnectWatcher | None = None
         self._disconnected = False
+        self._exchange: Exchange | None = None
         # pipeline_flush: answers held for one write, and a failure of the
         # write the watcher task made of them.
         self._held: list[bytes] = []
@@ -219,6 +238,9 @@ class ServerDispatcher:
             pending = self._pending
             if pending is not None and not self.upgraded:
                 pending.fail(CanceledError("the connection closed before an upgrade"))
+            if self._exchange is not None:
+                # Closed before the response was complete (no-op if it was).
+                self._exchange.client_gone()
         if self._timed_out:
             raise HeaderTimeoutError("no complete request head within header_read_timeout")
         if self._disconnected:
@@ -392,6 +414,8 @@ class ServerDispatcher:
                 # Its service may read the body, or wait for it: nothing held
                 # may wait with it.
                 await self._flush_held()
+            exchange = self._exchange
+            assert exchange is not None
             try:
                 # run_inline(), inlined: the first step of the service runs
                 # here, and only a service that suspends costs a generator.
@@ -421,6 +445,8 @@ class ServerDispatcher:
                 except BaseException:
                     codec.send_failed()
                     raise
+            if codec.our_state in _RESPONSE_COMPLETE:
+                exchange.finish()
             if codec.our_state is not _DONE or codec.their_state is not _DONE:
                 return  # closing, switched protocols, or broken
             codec.start_next_cycle()
@@ -467,7 +493,10 @@ class ServerDispatcher:
         request.uri = uri
         request.version = _HTTP_11 if head.version == b"1.1" else _HTTP_10
         request.headers = headers
-        request._extensions = None
+        exchange = self._exchange = Exchange(self._write_informational)
+        extensions: Extensions = object.__new__(Extensions)
+        extensions._map = {Exchange: exchange}
+        request._extensions = extensions
         request.body = body
         if self._preserve_case:
             request.extensions.insert(HeaderCaseMap.from_fields(head.headers))
@@ -566,6 +595,24 @@ class ServerDispatcher:
             except (HyperError, *_IO_ERRORS):
                 pass
 
+    async def _write_informational(self, status: int, fields: list[tuple[bytes, bytes]]) -> None:
+        # Called by the service (ext.send_informational) while it runs.
+        codec = self.codec
+        if codec.our_state is not _SEND_RESPONSE:
+            raise UserError("the final response has started")
+        if codec.their_version == b"1.0":
+            return  # RFC 9110 section 15.2: never a 1xx to an HTTP/1.0 client
+        await self._wait_continue()
+        if self._held:
+            await self._flush_held()  # pipeline_flush: earlier answers first
+        data = codec.send_informational(ResponseHead(status, _reason(status), b"1.1", fields))
+        event = self._continue_writing = anyio.Event()
+        try:
+            await self._write(data)
+        finally:
+            self._continue_writing = None
+            event.set()
+
     async def _wait_continue(self) -> None:
         # A body reader in another task may be writing 100 Continue.
         writing = self._continue_writing
@@ -591,12 +638,18 @@ class ServerDispatcher:
             if self._held:
                 # pipeline_flush: the answers held until now go out while the
                 # service works (outside the watch's scope, so that stopping
-                # the watch never cuts a write in half).
+                # the watch never cuts a write in half). Marked as a write in
+                # progress, as a 100 Continue is: the service's own writes
+                # (a 1xx through its Exchange) wait for it.
+                writing = self._continue_writing = anyio.Event()
                 try:
                     await self._flush_held()
                 except HyperError as exc:
                     self._flush_error = exc
                     return
+                finally:
+                    self._continue_writing = None
+                    writing.set()
             with watcher.scope:
                 while not watcher.stopped and len(codec.trailing_data[0]) <= limit:
                     data = await self.receive()
@@ -604,6 +657,8 @@ class ServerDispatcher:
                     if not data:
                         if not self._config.half_close and self._scope is not None:
                             self._disconnected = True
+                            if self._exchange is not None:
+                                self._exchange.client_gone()
                             self._scope.cancel()
                         return
         finally:
@@ -671,6 +726,11 @@ class ServerDispatcher:
                     await self._write_end(None)
                 return
             await self._write(first)
+            exchange = self._exchange
+            if exchange is not None and exchange.watched:
+                # A service wants to hear of a client that leaves while the
+                # body is produced (a long stream to a client that is gone).
+                self._service_suspended()
             trailers = None
             while True:
                 try:
@@ -690,6 +750,9 @@ class ServerDispatcher:
                     break
             await self._write_end(trailers)
         finally:
+            if self._watcher is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._stop_watcher()
             with contextlib.suppress(Exception):
                 await body.aclose()
 

@@ -53,6 +53,7 @@ import h2.exceptions
 from h2.connection import ConnectionState
 from h2.settings import SettingCodes
 
+from hyper_core._exchange import Exchange
 from hyper_core.body import Incoming, SizeHint
 from hyper_core.error import (
     ClosedError,
@@ -361,6 +362,8 @@ class ServerConnection(StreamServing):
             self._local_error_reset(sid, ErrorCode.PROTOCOL_ERROR)
             return
         stream = _Stream(sid)
+        exchange = stream.exchange = Exchange(partial(self._write_informational, stream))
+        request.extensions.insert(exchange)
         if event.stream_ended is None:
             stream.sender, request.body = Incoming.from_channel(
                 max_buffer=1 << 30,  # never waited on: flow control bounds it

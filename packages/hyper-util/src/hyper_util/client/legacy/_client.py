@@ -66,6 +66,7 @@ from hyper_util.client.legacy._errors import (
 )
 from hyper_util.client.legacy._pool import CheckoutKind, Pool, PooledConn, PoolKey
 from hyper_util.client.legacy._rules import HostValues, Targets, as_body, may_retry, prepare
+from hyper_util.client.legacy._timeouts import Timeouts
 from hyper_util.client.legacy._wrappers import (
     PooledBodySource,
     TimedWriteIO,
@@ -159,6 +160,10 @@ class Client:
         pool_max_idle_per_host: Idle HTTP/1 connections kept per origin
             (``None``: no limit, hyper-util's default). 0 turns pooling off:
             every request gets a new connection, closed after its response.
+        pool_max_idle: Idle connections kept, all origins together (HTTP/2
+            ones without a request included; ``None``: no limit). A
+            connection that goes idle beyond it is closed (httpx's
+            ``max_keepalive_connections``).
         max_connections: Connections open at once, all origins together
             (``None``: no limit, as in hyper). Beyond it requests wait, up to
             ``pool_timeout``; an idle connection of another origin is closed
@@ -178,6 +183,8 @@ class Client:
         set_host: Add ``Host`` to HTTP/1 requests that have none (hyper: on),
             without the port when it is the scheme's default.
         connect_timeout: Seconds to open a connection, TLS included (30 s).
+            This and the next three limits can be replaced per request by a
+            :class:`~hyper_util.client.legacy.Timeouts` in its extensions.
         pool_timeout: Seconds to wait for a connection when
             ``max_connections`` are all busy (``None``: no limit).
         read_timeout: Seconds from the start of sending to the response head,
@@ -213,6 +220,7 @@ class Client:
         *,
         pool_idle_timeout: float | None = DEFAULT_POOL_IDLE_TIMEOUT,
         pool_max_idle_per_host: int | None = None,
+        pool_max_idle: int | None = None,
         max_connections: int | None = None,
         http2_only: bool = False,
         http2_max_connections_per_host: int = 1,
@@ -241,6 +249,8 @@ class Client:
                 raise ValueError(f"{name} must be positive seconds (or None)")
         if pool_max_idle_per_host is not None and pool_max_idle_per_host < 0:
             raise ValueError("pool_max_idle_per_host cannot be negative")
+        if pool_max_idle is not None and pool_max_idle < 0:
+            raise ValueError("pool_max_idle cannot be negative")
         if max_connections is not None and max_connections < 1:
             raise ValueError("max_connections must be at least 1")
         if http2_max_connections_per_host < 1:
@@ -262,14 +272,14 @@ class Client:
         self._http2_only = http2_only
         self._retry = retry_canceled_requests
         self._idle_timeout = pool_idle_timeout
-        self._connect_timeout = connect_timeout
-        self._pool_timeout = pool_timeout
-        self._read_timeout = read_timeout
-        self._write_timeout = write_timeout
+        self._timeouts = Timeouts(
+            connect=connect_timeout, read=read_timeout, write=write_timeout, pool=pool_timeout
+        )
         self._total_timeout = timeout
         self._pool = Pool(
             idle_timeout=pool_idle_timeout,
             max_idle_per_host=pool_max_idle_per_host,
+            max_idle=pool_max_idle,
             max_connections=max_connections,
             h2_max_per_host=http2_max_connections_per_host,
         )
@@ -453,12 +463,18 @@ class Client:
             )
         key, origin = self._targets.lookup(request)
         uri = request.uri
+        extensions = request._extensions
+        timeouts = None if extensions is None else extensions.get(Timeouts)
+        if timeouts is None:
+            timeouts = self._timeouts
         total = self._total_timeout
         total_at = _NEVER if total is None else self._timer.now() + total
         for attempt in (0, 1):
-            conn, reused = await self._acquire(key, uri, total_at)
+            conn, reused = await self._acquire(key, uri, total_at, timeouts)
             try:
-                return await self._exchange(conn, reused, request, key, origin, total_at, attempt)
+                return await self._exchange(
+                    conn, reused, request, key, origin, total_at, attempt, timeouts
+                )
             except _Retry as retry:
                 if attempt:  # pragma: no cover (_exchange does not ask twice)
                     raise retry.error from None
@@ -467,7 +483,9 @@ class Client:
 
     # ------------------------------------------------------------- acquiring
 
-    async def _acquire(self, key: PoolKey, uri: Uri, total_at: float) -> tuple[PooledConn, bool]:
+    async def _acquire(
+        self, key: PoolKey, uri: Uri, total_at: float, timeouts: Timeouts
+    ) -> tuple[PooledConn, bool]:
         """Get a connection for ``key``: (connection, whether it was reused)."""
         pool = self._pool
         if self._tg is not None:
@@ -490,11 +508,11 @@ class Client:
                 self._active += 1
                 return checkout.conn, True
             if kind is CheckoutKind.CONNECT:
-                return await self._connect(key, uri, total_at), False
+                return await self._connect(key, uri, total_at, timeouts), False
             waiter = checkout.waiter
             assert waiter is not None
-            if pool_at == _NEVER and self._pool_timeout is not None:
-                pool_at = timer.now() + self._pool_timeout
+            if pool_at == _NEVER and timeouts.pool is not None:
+                pool_at = timer.now() + timeouts.pool
             at = min(pool_at, total_at)
             try:
                 if at == _NEVER:
@@ -511,22 +529,24 @@ class Client:
                 if total_at <= pool_at:
                     raise TotalTimeoutError("the exchange took longer than the total timeout")
                 raise PoolTimeoutError(
-                    f"no connection available within the pool timeout ({self._pool_timeout} s)"
+                    f"no connection available within the pool timeout ({timeouts.pool} s)"
                 )
             if waiter.result is not None:
                 self._active += 1
                 return waiter.result, True
             if waiter.granted_connect:
                 waiter.granted_connect = False
-                return await self._connect(key, uri, total_at), False
+                return await self._connect(key, uri, total_at, timeouts), False
             # Woken without a connection (an HTTP/2 connect failed): look again.
 
-    async def _connect(self, key: PoolKey, uri: Uri, total_at: float) -> PooledConn:
+    async def _connect(
+        self, key: PoolKey, uri: Uri, total_at: float, timeouts: Timeouts
+    ) -> PooledConn:
         """Open a connection (its slot is reserved) and lend it to the caller."""
         pool = self._pool
         h2_attempt = pool.begin_connect(key, want_h2=self._http2_only)
         try:
-            conn = await self._open(key, uri, total_at)
+            conn = await self._open(key, uri, total_at, timeouts)
         except BaseException:
             to_close = pool.connect_failed(key)
             pool.connect_done(key, h2_attempt=h2_attempt)
@@ -537,18 +557,23 @@ class Client:
         self._active += 1
         return conn
 
-    async def _open(self, key: PoolKey, uri: Uri, total_at: float) -> PooledConn:
+    async def _open(
+        self, key: PoolKey, uri: Uri, total_at: float, timeouts: Timeouts
+    ) -> PooledConn:
         io, connected = await open_io(
             self._connector,
             key,
             uri,
             timer=self._timer,
-            connect_timeout=self._connect_timeout,
+            connect_timeout=timeouts.connect,
             total_at=total_at,
         )
         _, host, port = key
-        if self._write_timeout is not None:
-            io = TimedWriteIO(io, self._timer, self._write_timeout)
+        # Always wrapped: a later request on this connection may carry a
+        # write timeout of its own (``Timeouts``); unlimited, a write costs
+        # one extra call.
+        timed = TimedWriteIO(io, self._timer, timeouts.write)
+        io = timed
         h2 = self._http2_only or connected.alpn_h2
         tg = self._tg
         try:
@@ -556,11 +581,11 @@ class Client:
                 raise ClosedError("the client is closed")
             if h2:
                 sender2, connection2 = await self._h2.handshake(io)
-                conn = PooledConn(key, sender2, connected, h2=True)
+                conn = PooledConn(key, sender2, connected, h2=True, write_io=timed)
                 self._spawn_driver(tg, conn, connection2.serve)
             else:
                 sender1, connection1 = await self._h1.handshake(io)
-                conn = PooledConn(key, sender1, connected, h2=False)
+                conn = PooledConn(key, sender1, connected, h2=False, write_io=timed)
                 self._spawn_driver(tg, conn, connection1.with_upgrades().serve)
         except BaseException as exc:
             # The handshake's error is the one to report, not the close's.
@@ -605,6 +630,7 @@ class Client:
         origin: Uri | None,
         total_at: float,
         attempt: int,
+        timeouts: Timeouts,
     ) -> Response[Incoming]:
         """Send on ``conn``; hand the connection back (or keep it lent to the body)."""
         try:
@@ -614,7 +640,10 @@ class Client:
             raise
         sender = conn.sender
         timer = self._timer
-        read_timeout = self._read_timeout
+        write_io = conn.write_io
+        if write_io is not None:
+            write_io.timeout = timeouts.write
+        read_timeout = timeouts.read
         read_at = _NEVER if read_timeout is None else timer.now() + read_timeout
         at = min(read_at, total_at)
         response: Response[Incoming] | None = None
@@ -630,11 +659,13 @@ class Client:
             write_timeout = find_cause(error, WriteTimedOut)
             if write_timeout is not None:
                 raise WriteTimeoutError(
-                    f"a write was blocked for longer than {self._write_timeout} s"
+                    f"a write was blocked for longer than {timeouts.write} s"
                 ) from error
             if attempt == 0 and reused and self._retry and may_retry(conn, exc, request):
                 raise _Retry(error) from None
-            raise error from None
+            # Keep the error's own cause (the OS error behind a broken
+            # connection); only the TrySendError wrapper is left out.
+            raise error from error.__cause__
         except BaseException:
             self._finished(conn, False)
             raise

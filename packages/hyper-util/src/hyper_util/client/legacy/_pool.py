@@ -38,6 +38,7 @@ from typing import Final, TypeAlias, final
 import anyio
 
 from hyper_core.client.conn import http1, http2
+from hyper_util.client.legacy._wrappers import TimedWriteIO
 from hyper_util.client.legacy.connect._http import Connected
 
 __all__ = ["Checkout", "Pool", "PoolKey", "PooledConn", "Waiter"]
@@ -64,9 +65,18 @@ class PooledConn:
         "pooled",
         "requests",
         "sender",
+        "write_io",
     )
 
-    def __init__(self, key: PoolKey, sender: Sender, connected: Connected, *, h2: bool) -> None:
+    def __init__(
+        self,
+        key: PoolKey,
+        sender: Sender,
+        connected: Connected,
+        *,
+        h2: bool,
+        write_io: TimedWriteIO | None = None,
+    ) -> None:
         self.key = key
         self.sender = sender
         self.connected = connected
@@ -76,6 +86,7 @@ class PooledConn:
         self.requests = 0  # requests it has carried, for statistics
         self.counted = True  # counts against max_connections (rule 2)
         self.pooled = False  # in the idle list (HTTP/1) or the shared list (HTTP/2)
+        self.write_io = write_io  # the client sets its write timeout per exchange
 
     def is_closed(self) -> bool:
         """Whether the connection can never carry another request."""
@@ -151,6 +162,9 @@ class Pool:
         idle_timeout: Seconds an unused connection is kept (``None``: forever).
         max_idle_per_host: Idle HTTP/1 connections kept per origin
             (``None``: no limit; 0: no pooling at all, not even HTTP/2 sharing).
+        max_idle: Idle connections kept, all origins together, HTTP/2 ones
+            without a request included (``None``: no limit). One going idle
+            beyond it is closed.
         max_connections: Connections open at once, all origins together
             (``None``: no limit).
         h2_max_per_host: HTTP/2 connections per origin (a further one is
@@ -164,9 +178,11 @@ class Pool:
         max_idle_per_host: int | None,
         max_connections: int | None,
         h2_max_per_host: int,
+        max_idle: int | None = None,
     ) -> None:
         self._idle_timeout = idle_timeout
         self._max_idle = max_idle_per_host
+        self._max_idle_total = max_idle
         self._max_conns = max_connections
         self._h2_max = h2_max_per_host
         self._idle: dict[PoolKey, list[PooledConn]] = {}
@@ -473,10 +489,13 @@ class Pool:
                 return to_close
         idle = self._idle.setdefault(conn.key, [])
         at_cap = self._max_conns is not None and self._open >= self._max_conns
-        if (self._max_idle is not None and len(idle) >= self._max_idle) or (
-            at_cap and self._waiters
+        total = self._max_idle_total
+        if (
+            (self._max_idle is not None and len(idle) >= self._max_idle)
+            or (at_cap and self._waiters)
+            or (total is not None and self.idle_connections >= total)
         ):
-            # Over the per-origin idle limit, or another origin waits for a slot.
+            # Over an idle limit, or another origin waits for a slot.
             if not idle:
                 del self._idle[conn.key]
             self._drop(conn, to_close)
@@ -500,8 +519,16 @@ class Pool:
         if conn.in_flight > 0:
             return to_close
         conn.idle_since = now
-        if not conn.pooled or self.closed or conn.is_closed() or conn.poisoned:
-            # Not shared (pooling off, one too many, poisoned): it served its request.
+        total = self._max_idle_total
+        if (
+            not conn.pooled
+            or self.closed
+            or conn.is_closed()
+            or conn.poisoned
+            or (total is not None and self.idle_connections > total)
+        ):
+            # Not shared (pooling off, one too many, poisoned), or one idle
+            # connection too many: it served its request.
             self._unlist(conn)
             self._retire(conn, to_close)
         return to_close
