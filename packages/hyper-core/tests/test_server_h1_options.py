@@ -23,6 +23,7 @@ import anyio.abc
 import pytest
 from h1_recording_io import RecordingIO, io_pair
 
+from hyper_core import ext
 from hyper_core.body import Full, Incoming, collect
 from hyper_core.error import ParseError
 from hyper_core.http import Request, Response
@@ -173,6 +174,27 @@ async def test_held_answers_are_written_before_a_body_is_read(transport: str) ->
         assert responses(await conn.read_until(b"content-length: 0\r\n\r\n")) == []
         await conn.client.send(b"7")
         assert responses(await conn.read_until(b"\r\n\r\n7")) == [b"7"]
+
+
+@pytest.mark.parametrize("wait_first", [False, True])
+async def test_held_answers_precede_a_later_informational_response(
+    transport: str, wait_first: bool
+) -> None:
+    # /2 sends 103 Early Hints (at once, or after waiting): the answer to /1,
+    # held at that moment, must be on the wire before it.
+    async def hints(request: Request[Incoming]) -> Response[Full]:
+        if request.uri.path == "/2":
+            if wait_first:
+                await anyio.sleep(0.01)
+            await ext.send_informational(request, 103, {"link": "</s.css>; rel=preload"})
+        return await numbered(request)
+
+    async with serving(hints, transport, pipeline_flush=True) as conn:
+        await conn.client.send(GET % 1 + GET % 2 + GET % 3)
+        data = await conn.read_until(b"\r\n\r\n3")
+    first, early, second = (data.index(m) for m in (b"\r\n\r\n1", b"103 Early", b"\r\n\r\n2"))
+    assert first < early < second
+    assert responses(data) == [b"1", b"2", b"3"]
 
 
 async def test_held_answers_are_bounded_by_max_buf_size(transport: str) -> None:
