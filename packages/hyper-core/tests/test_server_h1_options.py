@@ -21,10 +21,10 @@ from typing import Any
 import anyio
 import anyio.abc
 import pytest
-from h1_recording_io import RecordingIO, io_pair
+from h1_recording_io import RecordingIO, RecordingVectoredIO, io_pair
 
 from hyper_core import ext
-from hyper_core.body import Full, Incoming, collect
+from hyper_core.body import Full, Incoming, StreamBody, collect
 from hyper_core.error import ParseError
 from hyper_core.http import Request, Response
 from hyper_core.server.conn import http1
@@ -77,9 +77,11 @@ class Conn:
 
 
 @asynccontextmanager
-async def serving(service: Any, transport: str, **options: Any) -> AsyncIterator[Conn]:
+async def serving(
+    service: Any, transport: str, io_class: type[RecordingIO] = RecordingIO, **options: Any
+) -> AsyncIterator[Conn]:
     async with io_pair(transport) as (server, client), anyio.create_task_group() as tg:
-        conn = Conn(RecordingIO(server), client)
+        conn = Conn(io_class(server), client)
 
         async def run() -> None:
             try:
@@ -240,6 +242,46 @@ async def test_pipeline_flush_keeps_connection_close_last(transport: str) -> Non
     assert len(conn.io.sends) == 1
 
 
+# -- writev -----------------------------------------------------------------------
+
+A, B = b"a" * 5000, b"b" * 6000
+
+
+async def streamed(request: Request[Incoming]) -> Response[StreamBody]:
+    async def pieces() -> AsyncIterator[bytes]:
+        yield A
+        yield B
+
+    return Response(200, body=StreamBody(pieces()))
+
+
+@pytest.mark.parametrize(
+    ("io_class", "writev", "calls"),
+    [
+        # Chunks of 4 KiB and more are framed as three pieces: size line,
+        # data, CRLF. Without a vectored write, auto and False join them,
+        # True sends each (no copy); with one, auto and True use it.
+        (RecordingIO, None, ["send", "send"]),
+        (RecordingIO, False, ["send", "send"]),
+        (RecordingIO, True, ["send"] * 6),
+        (RecordingVectoredIO, None, ["send_many", "send_many"]),
+        (RecordingVectoredIO, True, ["send_many", "send_many"]),
+        (RecordingVectoredIO, False, ["send", "send"]),
+    ],
+)
+async def test_writev_decides_how_body_pieces_reach_the_io(
+    transport: str, io_class: type[RecordingIO], writev: bool | None, calls: list[str]
+) -> None:
+    async with serving(streamed, transport, io_class=io_class, writev=writev) as conn:
+        await conn.client.send(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        data = await conn.read_to_end()
+        assert await conn.outcome() is None
+    assert data.endswith(b"\r\n\r\n1388\r\n" + A + b"\r\n1770\r\n" + B + b"\r\n0\r\n\r\n")
+    assert conn.io.written == data
+    # The head alone, the two frames as the option says, then the last chunk.
+    assert [kind for kind, _ in conn.io.calls] == ["send", *calls, "send"]
+
+
 # -- allow_multiple_spaces_in_request_line_delimiters -----------------------------
 
 
@@ -261,8 +303,8 @@ async def test_multiple_spaces_in_the_request_line_get_400_by_default(transport:
 
 async def test_allow_multiple_spaces_in_request_line_delimiters(transport: str) -> None:
     # hyper's test_parse_allow_request_with_multiple_spaces_in_request_line.
-    options = {"allow_multiple_spaces_in_request_line_delimiters": True}
-    async with serving(request_line, transport, **options) as conn:
+    spaces = {"allow_multiple_spaces_in_request_line_delimiters": True}
+    async with serving(request_line, transport, RecordingIO, **spaces) as conn:
         await conn.client.send(SPACED_LINE)
         data = await conn.read_until(b"hyper.rs")
     assert data.endswith(b"\r\n\r\nGET /echo hyper.rs")

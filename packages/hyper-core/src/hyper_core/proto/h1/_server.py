@@ -83,7 +83,7 @@ from hyper_core.http import (
 )
 from hyper_core.http._method import _BY_BYTES as _METHODS
 from hyper_core.http._uri import _ORIGIN_CACHE
-from hyper_core.rt import IO, send_all
+from hyper_core.rt import IO
 from hyper_core.upgrade import _attach_pending, _Pending
 
 from ._codec import CodecState, Role, new_codec
@@ -91,6 +91,7 @@ from ._events import NEED_DATA, ConnectionClosed, Data, EndOfMessage, RequestHea
 from ._inline import DisconnectWatcher, resume
 from ._request_body import RequestBodySource
 from ._server_config import ServerConfig
+from ._writev import chunk_sender
 
 if TYPE_CHECKING:
     from hyper_core.service import Service
@@ -143,7 +144,7 @@ class ServerDispatcher:
         "_pending",
         "_preserve_case",
         "_scope",
-        "_send",
+        "_send_chunks",
         "_service",
         "_shutdown",
         "_task_group",
@@ -173,7 +174,8 @@ class ServerDispatcher:
         )
         if not config.keep_alive:
             self.codec.disable_keep_alive()
-        self._send = io.send if config.writev is False else None
+        # hyper's writev (auto, True, False), decided once (see _writev.py).
+        self._send_chunks = chunk_sender(io, config.writev)
         # Read on every request: one attribute instead of two.
         self._preserve_case = config.preserve_header_case
         self.upgrades = False
@@ -307,10 +309,7 @@ class ServerDispatcher:
 
     async def _write_all(self, chunks: list[bytes]) -> None:
         try:
-            if self._send is not None and len(chunks) > 1:
-                await self._send(b"".join(chunks))
-            else:
-                await send_all(self._io, chunks)
+            await self._send_chunks(chunks)
         except _IO_ERRORS as exc:
             self.codec.send_failed()
             raise ClosedError("the connection failed while writing the response") from exc

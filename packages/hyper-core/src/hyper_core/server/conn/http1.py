@@ -132,9 +132,12 @@ class Builder:
             before are held and written together (hyper: off). Held bytes
             are written before the connection reads, waits for a service,
             writes anything else, or holds more than ``max_buf_size`` bytes.
-        writev: ``True`` or ``None`` (auto): hand body pieces to the IO as a
-            list (``send_many`` when the IO has it); ``False``: join them
-            into one bytes object per write.
+        writev: How the pieces of a streamed response body (chunk size
+            line, data, CRLF) reach the IO; the bytes on the wire are the
+            same. ``None`` (auto, hyper's default): one vectored
+            ``send_many`` when the IO has it, else joined into one ``send``.
+            ``True``: never copied: ``send_many``, else one ``send`` per
+            piece. ``False``: always joined into one ``send``.
         timer: The clock for ``header_read_timeout``; default
             :func:`hyper_core.rt.default_timer` (a timeout is never silently
             off for want of a timer).
