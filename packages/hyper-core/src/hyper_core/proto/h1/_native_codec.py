@@ -26,6 +26,12 @@ Strategy:
   verdict to the states and picks the body reader.
 * State changes happen only after a check passed; any exception moves the
   side that caused it to ERROR, from which nothing more is parsed or sent.
+* The lenient switches (``_lenient.py``) reach this class as flags read on
+  the slow paths only; HTTP/0.9 (``_http09_head``) is looked for only on a
+  client built with ``http09_responses``, before its first final response.
+
+Size: over 600 lines, because one class holds the state machine of both
+roles; splitting it by role belongs to the dispatcher refactor (issue 12).
 """
 
 from __future__ import annotations
