@@ -117,6 +117,8 @@ nitpick_ignore_regex = [
     # A signature that names a class through a private module alias
     # (``_client.ClientConnection``) points at an implementation detail.
     (r"py:(class|obj)", r"_[a-z0-9_]+\..+"),
+    # wsproto's extension base class, as a signature of hyper_util.ws names it.
+    (r"py:class", r"Extension"),
 ]
 
 
@@ -247,10 +249,18 @@ _TYPE_ALIAS_TYPES: tuple[type, ...] = tuple(
 
 def _is_type_helper(module: types.ModuleType, name: str) -> bool:
     """Whether ``module.name`` is a type variable or a type alias."""
-    # `X: TypeAlias = "A | B"` (a string alias) is known by its annotation.
-    if getattr(module, "__annotations__", {}).get(name) in ("TypeAlias", typing.TypeAlias):
-        return True
     value = getattr(module, name, None)
+    # `X: TypeAlias = "A | B"` (a string alias) is known by its annotation, in
+    # the module or in the private submodule a package re-exports it from.
+    homes = [module] + [
+        sys.modules[loaded]
+        for loaded in sorted(sys.modules)
+        if loaded.startswith(module.__name__ + "._")
+    ]
+    for home in homes:
+        annotation = getattr(home, "__annotations__", {}).get(name)
+        if annotation in ("TypeAlias", typing.TypeAlias) and getattr(home, name, None) is value:
+            return True
     if isinstance(value, typing.TypeVar | typing.ParamSpec | typing.TypeVarTuple):
         return True
     # `X: TypeAlias = A | B` is a union object; `type X = ...` (Python 3.12+)

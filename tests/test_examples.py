@@ -31,6 +31,8 @@ from typing import IO
 import h11
 import httpx
 import pytest
+import websockets.sync.client
+import websockets.sync.server
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -451,6 +453,10 @@ def test_demo_needs_only_hyper_core_and_its_dependencies() -> None:
     # hyper_core itself is named outright: an editable install of it is not
     # in packages_distributions().
     allowed = dependency_import_names("hyper-core") | examples | {"hyper_core"}
+    # anyio imports sniffio when it is installed (optional for anyio, and not
+    # a dependency of hyper-core); coverage is there when the tests session
+    # measures subprocesses.
+    allowed |= {"sniffio", "coverage", "$coverage"}
     # Underscored names are interpreter or packaging machinery (the
     # `__main__` module, setuptools' `_distutils_hack` .pth hook).
     extra = {name for name in imported - allowed if not name.startswith("_")}
@@ -470,6 +476,65 @@ def test_cli_demo_serves_and_fetches_over_both_versions() -> None:
     assert "\nPOST /hello?from=cli HTTP/2\r\n" in out
     assert out.rstrip().endswith("server stopped (exit status 0)")
     assert "echo me over HTTP/2\n" in out
+
+
+# -- websocket_server.py and websocket_client.py ---------------------------------------
+
+
+def ws_url(server: Server, path: str = "/echo") -> str:
+    return server.url.replace("http://", "ws://") + path
+
+
+@backends
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
+def test_websocket_client_and_server_echo_over_both_versions(backend: str, http2: bool) -> None:
+    with example_server("websocket_server.py", backend) as server:
+        flags = ["--http2"] if http2 else []
+        args = [ws_url(server), "hello", "wörld", "--backend", backend, *flags]
+        result = run_example("websocket_client.py", *args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode() == "hello\nwörld\n"
+    version = "HTTP/2" if http2 else "HTTP/1.1"
+    assert result.stderr.decode() == f"connected: {version}, subprotocol echo\n"
+
+
+def test_websocket_server_refuses_other_paths_and_the_client_says_so() -> None:
+    with example_server("websocket_server.py", "asyncio") as server:
+        result = run_example("websocket_client.py", ws_url(server, "/elsewhere"))
+    assert result.returncode == 1
+    assert result.stdout == b""
+    assert result.stderr == b"refused: 403\n"
+
+
+def test_websocket_server_answers_the_websockets_library() -> None:
+    with (
+        example_server("websocket_server.py", "trio") as server,
+        websockets.sync.client.connect(ws_url(server), subprotocols=["echo"]) as ws,  # type: ignore[list-item]
+    ):
+        assert ws.subprotocol == "echo"
+        ws.send(b"\x00binary")
+        assert ws.recv(timeout=TIMEOUT) == b"\x00binary"
+
+
+@backends
+def test_websocket_client_talks_to_the_websockets_library(backend: str) -> None:
+    def echo(ws: websockets.sync.server.ServerConnection) -> None:
+        for message in ws:
+            ws.send(f"echo: {message!s}")
+
+    with websockets.sync.server.serve(echo, "127.0.0.1", 0, subprotocols=["echo"]) as server:  # type: ignore[list-item]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            port = server.socket.getsockname()[1]
+            url = f"ws://127.0.0.1:{port}/any"
+            result = run_example("websocket_client.py", url, "one", "two", "--backend", backend)
+        finally:
+            server.shutdown()
+            thread.join(TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"echo: one\necho: two\n"
+    assert result.stderr == b"connected: HTTP/1.1, subprotocol echo\n"
 
 
 # -- asgi_server.py and fastapi_app.py ------------------------------------------------
@@ -559,3 +624,31 @@ def test_workers_serve_from_worker_processes_and_stop_on_sigterm(backend: str) -
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=TIMEOUT) == 0
     assert b"Traceback" not in server.stderr
+
+
+@backends
+def test_http3_example_discovers_http3_from_alt_svc(backend: str, tmp_path: Path) -> None:
+    # trustme's command line writes a CA (client.pem) and a localhost leaf.
+    subprocess.run(
+        [sys.executable, "-m", "trustme", "-d", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
+    result = run_example(
+        "http3.py",
+        "--certfile",
+        str(tmp_path / "server.pem"),
+        "--keyfile",
+        str(tmp_path / "server.key"),
+        "--cacert",
+        str(tmp_path / "client.pem"),
+        "--backend",
+        backend,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    # First over TCP (TLS with ALPN: HTTP/2), advertising HTTP/3 on the same port...
+    assert re.fullmatch(r'Hello over HTTP/2!  alt-svc: h3=":\d+"; ma=86400', lines[0])
+    # ...then HTTP/3, once the background QUIC handshake is done.
+    assert lines[-1] == "Hello over HTTP/3!  alt-svc: None"

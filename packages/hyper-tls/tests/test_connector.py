@@ -86,6 +86,25 @@ async def test_client_reaches_the_auto_server_and_alpn_decides(
     assert connected.alpn_h2 is h2
 
 
+@pytest.mark.parametrize("offer", [["h2", "http/1.1"], ["http/1.1"], None])
+async def test_http2_none_keeps_the_contexts_alpn_list(
+    certs: CertFiles, offer: list[str] | None
+) -> None:
+    # A context shared with other code is used as it is: its own ALPN list
+    # (or none) decides, and alpn_h2 reports what the server chose.
+    context = ssl.create_default_context(cafile=str(certs.cafile))  # no ALPN list
+    if offer is not None:
+        context.set_alpn_protocols(offer)
+    async with running_tls_server(TlsAcceptor(certs.server_context())) as (_, port):
+        connector = HttpsConnector(ssl_context=context, http2=None)
+        io, connected = await connector.connect(Uri(f"https://localhost:{port}/"))
+        await io.aclose()
+    h2 = offer is not None and "h2" in offer
+    assert connected.alpn_h2 is h2
+    assert isinstance(io, MaybeHttps)
+    assert io.alpn_protocol == ("h2" if h2 else None if offer is None else "http/1.1")
+
+
 async def test_maybe_https_exposes_the_session(certs: CertFiles) -> None:
     async with running_tls_server(TlsAcceptor(certs.server_context())) as (_, port):
         connector = HttpsConnector(ssl_context=certs.client_context())

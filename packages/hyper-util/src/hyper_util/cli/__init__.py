@@ -7,6 +7,15 @@ user guide is ``docs/guides/cli.md``.
 Strategy: argparse, one sub-parser per command, and a shared ``--backend``
 option (asyncio or trio) on each. ``main`` returns the exit status instead
 of exiting, so tests can call it.
+
+HTTPS (``get https://...``, ``serve --certfile``) uses hyper-tls, imported
+only when asked for: hyper-util does not depend on hyper-tls, and without it
+those options fail with one line that says what to install (exit 2). The
+command line stays in hyper-util rather than a distribution of its own:
+``python -m hyper_util`` is the demo of the batteries it drives (pooled
+client, auto server, graceful shutdown), it adds no dependency, and a
+fourth distribution would be one more version to keep in step for one
+optional import.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ _GET_EPILOG = """\
 exit status:
   0  the response status was 1xx-3xx (redirects are not followed)
   1  the response status was 400 or more (the body is still written)
-  2  bad command line (also: https:// URLs, until hyper-tls)
+  2  bad command line (also: https:// URLs without hyper-tls installed)
   3  could not connect (name resolution, refused, unreachable, --connect-timeout)
   4  the exchange failed after connecting (protocol error, closed early, --max-time)
   5  a local file could not be read (-d @FILE) or written (-o FILE, stdout)
@@ -82,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         "get",
         parents=[common],
         help="fetch a URL to stdout",
-        description="Fetch an http:// URL and write the response body to stdout (or -o FILE).",
+        description="Fetch a URL and write the response body to stdout (or -o FILE).",
         epilog=_GET_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -122,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--http2",
         action="store_true",
         help="use HTTP/2 (http://: prior knowledge, h2c; https://: offered by ALPN)",
+    )
+    get.add_argument(
+        "--http3",
+        action="store_true",
+        help="https: use HTTP/3 over QUIC (needs hyper-util[http3]); falls back to TCP if it fails",
     )
     get.add_argument(
         "--cacert",
@@ -199,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--certfile", metavar="FILE", help="serve HTTPS with this certificate chain (PEM)"
     )
     serve.add_argument("--keyfile", metavar="FILE", help="the private key of --certfile (PEM)")
+    serve.add_argument(
+        "--http3",
+        action="store_true",
+        help="also serve HTTP/3 on UDP, same port (needs --certfile and hyper-util[http3])",
+    )
     _run.add_run_parser(commands, common)
     return parser
 
@@ -221,6 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             output=args.output,
             verbose=args.verbose,
             http2=args.http2,
+            http3=args.http3,
             connect_timeout=args.connect_timeout,
             max_time=args.max_time,
             progress=args.progress,
@@ -238,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         keyfile=args.keyfile,
         fd=args.fd,
         workers=args.workers,
+        http3=args.http3,
     )
     return _serve.main_serve(serve_options, args.backend)
 

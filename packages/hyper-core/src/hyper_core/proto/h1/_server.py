@@ -484,7 +484,7 @@ class ServerDispatcher:
         else:
             source = self._body = RequestBodySource(self)
             body = Incoming(source)
-        # Request._from_parts and Headers._from_trusted, inlined (hot path).
+        # Request.from_parts and Headers._from_trusted, inlined (hot path).
         headers: Headers = object.__new__(Headers)
         headers._list = head.headers
         request: Request[Incoming] = object.__new__(Request)

@@ -36,7 +36,7 @@ import h2.exceptions
 import h2.stream
 import h2.utilities
 import hpack
-from hpack.struct import HeaderTuple
+from hpack import HeaderTuple
 from hyperframe.frame import DataFrame, Frame, HeadersFrame, WindowUpdateFrame
 
 from ._client_resets import ResetRecord

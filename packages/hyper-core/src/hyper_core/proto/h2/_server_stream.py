@@ -37,7 +37,7 @@ from hyper_core.error import (
     UserError,
 )
 from hyper_core.http import Headers, Request, Response
-from hyper_core.proto.h1._date import http_date
+from hyper_core.proto._date import http_date
 from hyper_core.rt import IO, Executor, Timer, send_all
 from hyper_core.upgrade import _Pending
 

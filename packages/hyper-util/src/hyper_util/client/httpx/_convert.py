@@ -65,8 +65,7 @@ def reason_phrase(response: Response[Any]) -> bytes | None:
     """
     if response.version is _HTTP_2 or response.version is _HTTP_3:
         return None
-    extensions = response._extensions
-    phrase = None if extensions is None else extensions.get(ReasonPhrase)
+    phrase = response.extension(ReasonPhrase)
     if phrase is not None:
         return phrase.as_bytes()
     return response.status.reason.encode("ascii")

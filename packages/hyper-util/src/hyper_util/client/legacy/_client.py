@@ -39,7 +39,7 @@ import asyncio
 import contextlib
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Final, Self, final
 
@@ -53,8 +53,7 @@ from hyper_core.error import (
     HyperError,
     UserError,
 )
-from hyper_core.http import Method, Request, Response, Uri, UriForm, Version
-from hyper_core.http._headers import HeaderInit, _headers_of
+from hyper_core.http import HeaderInit, Headers, Method, Request, Response, Uri, UriForm, Version
 from hyper_core.rt import AnyioTimer, Executor, Timer, default_timer
 from hyper_util.client.legacy._connecting import open_io
 from hyper_util.client.legacy._errors import (
@@ -64,8 +63,16 @@ from hyper_util.client.legacy._errors import (
     TotalTimeoutError,
     WriteTimeoutError,
 )
+from hyper_util.client.legacy._h3 import Http3Pool
 from hyper_util.client.legacy._pool import CheckoutKind, Pool, PooledConn, PoolKey
-from hyper_util.client.legacy._rules import HostValues, Targets, as_body, may_retry, prepare
+from hyper_util.client.legacy._rules import (
+    HostValues,
+    Targets,
+    as_body,
+    may_retry,
+    pool_key,
+    prepare,
+)
 from hyper_util.client.legacy._timeouts import Timeouts
 from hyper_util.client.legacy._wrappers import (
     PooledBodySource,
@@ -207,6 +214,17 @@ class Client:
             client's own task group. With an executor, leaving the client
             closes every connection and waits (a few seconds at most) for
             those tasks to end; the executor must outlive the client.
+        http3: Speak HTTP/3 (needs ``hyper-util[http3]``) to ``https``
+            origins that are known to: listed in ``http3_origins``, or
+            advertised by ``Alt-Svc`` on an earlier HTTPS response (cached
+            for its max-age). One QUIC connection per origin; when its
+            handshake fails the request goes over TCP and the origin is
+            left to TCP for a while. See ``docs/guides/http3.md``.
+        http3_origins: Prior knowledge for ``http3``: ``"host"`` or
+            ``"host:port"`` origins that speak HTTP/3 on their HTTPS port,
+            or ``"*"`` for every ``https`` origin.
+        http3_cafile: Trust only this CA file (PEM) for HTTP/3, as
+            ``--cacert`` does (default: the operating system's store).
         timer: The clock of every timeout (default: anyio's; tests pass a
             ``hyper_core.testing.FakeTimer``).
 
@@ -234,6 +252,9 @@ class Client:
         http1: http1.Builder | None = None,
         http2: http2.Builder | None = None,
         executor: Executor | None = None,
+        http3: bool = False,
+        http3_origins: Iterable[str] = (),
+        http3_cafile: str | None = None,
         timer: Timer | None = None,
         http09_responses: bool = False,
     ) -> None:
@@ -292,6 +313,11 @@ class Client:
         self._host_values = HostValues() if set_host else None
         self._uris: dict[str | Uri, Uri] = {}
         self._targets = Targets()
+        self._h3 = (
+            Http3Pool(origins=http3_origins, cafile=http3_cafile, now=self._timer.now)
+            if http3
+            else None
+        )
 
     # ------------------------------------------------------------ lifecycle
 
@@ -335,6 +361,8 @@ class Client:
         self._tg = None
         with anyio.CancelScope(shield=True):
             self._close(self._pool.close_all())
+            if self._h3 is not None:
+                self._h3.close_all()
             # Idle connections get a moment to say goodbye; exchanges still
             # in flight would hold the exit up, so then it is immediate.
             if self._drivers and self._active == 0:
@@ -366,12 +394,33 @@ class Client:
             retries=self._retries,
         )
 
+    def is_extended_connect_protocol_enabled(self, uri: str | Uri) -> bool:
+        """Whether the pool has an HTTP/2 connection to ``uri``'s origin allowing extended CONNECT.
+
+        True when a request to that origin would go on a shared HTTP/2
+        connection already open whose server enabled
+        ``SETTINGS_ENABLE_CONNECT_PROTOCOL`` (RFC 8441): a CONNECT with a
+        ``:protocol`` (``hyper_core.client.conn.http2.Protocol``), such as a
+        WebSocket, can then be sent through :meth:`request`. Opens nothing.
+        The stream a tunnel keeps open holds a stream slot, and the
+        connection is not idle, until the tunnel is closed.
+
+        Raises:
+            InvalidRequestError: ``uri`` is not absolute.
+        """
+        key = pool_key(Request("GET", self._uri(uri)))
+        return any(
+            isinstance(conn.sender, http2.SendRequest)
+            and conn.sender.is_extended_connect_protocol_enabled()
+            for conn in self._pool.shared_http2(key)
+        )
+
     # ----------------------------------------------------------- conveniences
 
     async def get(self, uri: str | Uri, *, headers: HeaderInit | None = None) -> Response[Incoming]:
         """Send a GET request; see :meth:`request`."""
-        # Request("GET", ...) without its conversions: the parts are ready.
-        request = Request._from_parts(_GET, self._uri(uri), _HTTP_11, _headers_of(headers), Empty())
+        # Request("GET", ...) without its conversions: the parts are typed.
+        request = Request.from_parts(_GET, self._uri(uri), _HTTP_11, Headers(headers), Empty())
         return await self.request(request)
 
     async def head(
@@ -463,12 +512,17 @@ class Client:
             )
         key, origin = self._targets.lookup(request)
         uri = request.uri
-        extensions = request._extensions
-        timeouts = None if extensions is None else extensions.get(Timeouts)
+        timeouts = request.extension(Timeouts)
         if timeouts is None:
             timeouts = self._timeouts
         total = self._total_timeout
         total_at = _NEVER if total is None else self._timer.now() + total
+        if self._h3 is not None:
+            response = await self._h3.try_request(
+                self._tg, key, request, self._timer, timeouts.read, total_at
+            )
+            if response is not None:
+                return response
         for attempt in (0, 1):
             conn, reused = await self._acquire(key, uri, total_at, timeouts)
             try:
@@ -675,6 +729,8 @@ class Client:
                 raise TotalTimeoutError("the exchange took longer than the total timeout")
             raise ReadTimeoutError(f"no response head within the read timeout ({read_timeout} s)")
         response.extensions.insert(conn.connected)
+        if self._h3 is not None:
+            self._h3.observe(key, response)
         body = response.body
         if body.is_end_stream() or (not conn.http2 and conn.sender.is_ready()):
             # No body, or (HTTP/1) the whole body came with the head and the

@@ -92,6 +92,15 @@ class PooledConn:
         """Whether the connection can never carry another request."""
         return self.sender.is_closed()
 
+    def has_tunnels(self) -> bool:
+        """HTTP/2: whether streams stay open with no request counted (CONNECT tunnels).
+
+        A tunnel's response came with an empty body, so its request gave its
+        slot back at once; the stream (a WebSocket, say) lives on.
+        """
+        sender = self.sender
+        return isinstance(sender, http2.SendRequest) and sender.active_streams > self.in_flight
+
     @property
     def poisoned(self) -> bool:
         """Marked unusable (``Connected.poison()``): never handed out again."""
@@ -214,6 +223,10 @@ class Pool:
     def http2_connections(self) -> int:
         """Shared HTTP/2 connections in the pool."""
         return sum(len(conns) for conns in self._h2.values())
+
+    def shared_http2(self, key: PoolKey) -> list[PooledConn]:
+        """The shared HTTP/2 connections to ``key`` that still take requests."""
+        return [c for c in self._h2.get(key, ()) if not (c.is_closed() or c.poisoned)]
 
     @property
     def waiting(self) -> int:
@@ -370,7 +383,9 @@ class Pool:
                 oldest = conns[0]
         for conns in self._h2.values():
             for conn in conns:
-                if conn.in_flight == 0 and (oldest is None or conn.idle_since < oldest.idle_since):
+                if conn.in_flight or conn.has_tunnels():
+                    continue
+                if oldest is None or conn.idle_since < oldest.idle_since:
                     oldest = conn
         if oldest is None:
             return False
@@ -584,7 +599,10 @@ class Pool:
                 del self._idle[key]
         for key, conns in list(self._h2.items()):
             for conn in list(conns):
-                if conn.is_closed() or (
+                open_tunnels = not (conn.in_flight or conn.is_closed() or conn.poisoned)
+                if open_tunnels and conn.has_tunnels():
+                    conn.idle_since = now  # busy with a tunnel: idle from now at the earliest
+                elif conn.is_closed() or (
                     conn.in_flight == 0 and (conn.poisoned or self._expired(conn, now))
                 ):
                     conns.remove(conn)
