@@ -1,10 +1,10 @@
 """docs/guides/hyper-options.md says what the builders take, both ways.
 
-What belongs here: the check that keeps the page that maps every hyper and
-hyper-util builder option true: each section names a class of ours in its
-title; every name in the "here" column of its table is a parameter of that
-class, every row left out says why, and every parameter of the class
-appears on the page (in the table, or under "Only here").
+What belongs here: the check that keeps the page that maps every hyper,
+hyper-util and hyper-tls builder option true: each section names a class
+of ours in its title; every name in the "here" column of its table is a
+parameter of that class, every row left out says why, and every parameter
+of the class appears on the page (in the table, or under "Only here").
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "guides" / "hyper-options.md"
 SECTION = re.compile(
-    r"^## [^`\n]*`((?:hyper_core|hyper_util)\.[\w.]+)`\n(.*?)(?=^## |\Z)", re.M | re.S
+    r"^## [^`\n]*`((?:hyper_core|hyper_util|hyper_tls)\.[\w.]+)`\n(.*?)(?=^## |\Z)", re.M | re.S
 )
 
 
@@ -70,6 +70,8 @@ def test_the_page_has_every_builder() -> None:
         "hyper_util.client.legacy.connect.TunnelConnector",
         "hyper_util.client.legacy.connect.SocksConnector",
         "hyper_util.client.legacy.connect.ProxyMatcher",
+        "hyper_tls.HttpsConnector",
+        "hyper_tls.TlsAcceptor",
     ]
     # hyper's four connection builders: 13 + 15 + 11 + 17 options.
     counts = [len(rows(body)) for _, body in sections()[:4]]
