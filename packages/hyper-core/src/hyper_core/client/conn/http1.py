@@ -55,6 +55,7 @@ __all__ = [
     "DEFAULT_MAX_HEADERS",
     "DEFAULT_MAX_HEADER_NAME_SIZE",
     "DEFAULT_MAX_HEADER_VALUE_SIZE",
+    "DEFAULT_MAX_INFORMATIONAL_RESPONSES",
     "DEFAULT_MAX_REASON_SIZE",
     "Builder",
     "Connection",
@@ -76,6 +77,11 @@ DEFAULT_MAX_HEADER_NAME_SIZE: Final = 65_535
 DEFAULT_MAX_HEADER_VALUE_SIZE: Final = 65_536
 #: Longest reason phrase in a status line, in bytes.
 DEFAULT_MAX_REASON_SIZE: Final = 8_192
+#: Informational (1xx) responses accepted before a final response: a
+#: ``100 Continue``, a few ``103 Early Hints`` and the odd ``102 Processing``
+#: fit with room to spare; a server that sends them without end is cut off
+#: after 16 instead of holding the request until an outer timeout.
+DEFAULT_MAX_INFORMATIONAL_RESPONSES: Final = 16
 
 B = TypeVar("B", bound=Body)
 
@@ -106,6 +112,11 @@ class Builder:
         max_reason_size: Longest reason phrase, in bytes (default 8,192);
             longer is a ``ParseError``. The status line's version and code
             have fixed sizes by grammar.
+        max_informational_responses: Most informational (1xx) responses
+            accepted before the final response of one request (default 16;
+            each is bounded by ``max_buf_size`` too); one more is a
+            ``ParseError``, raised as soon as it arrives. ``None``: no limit
+            (hyper has none).
         allow_obsolete_multiline_headers_in_responses: Accept obsolete line
             folding in response heads, replacing each fold with one space
             (hyper: off, and a folded header is a ``ParseError``).
@@ -142,9 +153,9 @@ class Builder:
 
     Raises:
         ValueError: ``max_buf_size`` below 8192, ``max_headers`` or
-            ``read_buf_exact_size`` below 1, or ``http09_responses`` with the
-            h11 codec (``HYPER_CORE_H1_CODEC=h11``), which cannot read
-            HTTP/0.9.
+            ``read_buf_exact_size`` below 1, ``max_informational_responses``
+            negative, or ``http09_responses`` with the h11 codec
+            (``HYPER_CORE_H1_CODEC=h11``), which cannot read HTTP/0.9.
     """
 
     __slots__ = ("_config",)
@@ -159,6 +170,7 @@ class Builder:
         max_header_name_size: int = DEFAULT_MAX_HEADER_NAME_SIZE,
         max_header_value_size: int = DEFAULT_MAX_HEADER_VALUE_SIZE,
         max_reason_size: int = DEFAULT_MAX_REASON_SIZE,
+        max_informational_responses: int | None = DEFAULT_MAX_INFORMATIONAL_RESPONSES,
         allow_obsolete_multiline_headers_in_responses: bool = False,
         allow_spaces_after_header_name_in_responses: bool = False,
         ignore_invalid_headers_in_responses: bool = False,
@@ -173,6 +185,8 @@ class Builder:
         ):
             if size < 1:
                 raise ValueError(f"{name} must be at least 1 byte")
+        if max_informational_responses is not None and max_informational_responses < 0:
+            raise ValueError("max_informational_responses cannot be negative")
         if max_buf_size < _MIN_BUF_SIZE:
             raise ValueError(f"max_buf_size must be at least {_MIN_BUF_SIZE} bytes")
         if max_headers < 1:
@@ -189,6 +203,7 @@ class Builder:
             preserve_header_case=preserve_header_case,
             max_buf_size=max_buf_size,
             max_headers=max_headers,
+            max_informational=max_informational_responses,
             allow_obs_fold=allow_obsolete_multiline_headers_in_responses,
             read_buf_exact_size=read_buf_exact_size,
             limits=_HeadLimits(
@@ -223,6 +238,7 @@ async def handshake(
     max_header_name_size: int = DEFAULT_MAX_HEADER_NAME_SIZE,
     max_header_value_size: int = DEFAULT_MAX_HEADER_VALUE_SIZE,
     max_reason_size: int = DEFAULT_MAX_REASON_SIZE,
+    max_informational_responses: int | None = DEFAULT_MAX_INFORMATIONAL_RESPONSES,
     allow_obsolete_multiline_headers_in_responses: bool = False,
     allow_spaces_after_header_name_in_responses: bool = False,
     ignore_invalid_headers_in_responses: bool = False,
@@ -239,6 +255,7 @@ async def handshake(
         max_header_name_size=max_header_name_size,
         max_header_value_size=max_header_value_size,
         max_reason_size=max_reason_size,
+        max_informational_responses=max_informational_responses,
         allow_obsolete_multiline_headers_in_responses=allow_obsolete_multiline_headers_in_responses,
         allow_spaces_after_header_name_in_responses=allow_spaces_after_header_name_in_responses,
         ignore_invalid_headers_in_responses=ignore_invalid_headers_in_responses,
