@@ -214,6 +214,24 @@ async def test_held_answers_are_bounded_by_max_buf_size(transport: str) -> None:
     assert all(len(chunk) <= 8192 for chunk in conn.io.sends)
 
 
+async def test_held_answers_keep_the_64_kib_bound_of_one_write(transport: str) -> None:
+    # The default max_buf_size (~400 KB) would hold more: one send never
+    # carries more than 64 KiB, so send_stall_timeout's minimum read rate
+    # holds with pipeline_flush too.
+    big = b"y" * 20_000
+
+    async def large(request: Request[Incoming]) -> Response[Full]:
+        return Response(200, body=Full(big))
+
+    async with serving(large, transport, pipeline_flush=True) as conn:
+        await conn.client.send(b"".join(GET % n for n in range(12)))
+        data = await conn.read_until(big, 12)
+    assert data.count(big) == 12
+    # Three answers (20 KB and a head each) fit in 64 KiB, four do not.
+    assert all(len(chunk) <= 65_536 for chunk in conn.io.sends)
+    assert 4 <= len(conn.io.sends) < 12
+
+
 async def test_held_answers_are_written_when_the_client_half_closes(transport: str) -> None:
     async with serving(numbered, transport, pipeline_flush=True, half_close=True) as conn:
         await conn.client.send(GET % 1 + GET % 2 + b"\r\n")
