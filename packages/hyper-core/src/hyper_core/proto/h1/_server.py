@@ -43,6 +43,11 @@ Strategy (speed and bounded resources):
   a body runs, by the watcher task as soon as a service suspends, before
   any other kind of write, at the end of the connection, and when they
   reach ``max_buf_size`` or ``WRITE_CHUNK`` bytes, whichever is less.
+
+The module is longer than 600 lines because the request loop and the
+response paths share the dispatcher's state and call each other on every
+request; what is separable (I/O, timing, held answers) is in
+``_server_io.py``, the request body in ``_request_body.py``.
 """
 
 from __future__ import annotations
