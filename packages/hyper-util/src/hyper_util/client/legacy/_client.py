@@ -209,6 +209,11 @@ class Client:
         timeout: Seconds for the whole exchange: waiting, connecting,
             sending, and reading the body to its end (``None``: no limit).
         http1: Options of HTTP/1 connections (default ``http1.Builder()``).
+        http09_responses: Accept an HTTP/0.9 answer (no status line) to a
+            new HTTP/1 connection's first request, as ``200`` with the bytes
+            up to the close as its body (hyper-util: off). The same as
+            ``http1=http1.Builder(http09_responses=True)``; with an
+            ``http1`` builder, set it there.
         http2: Options of HTTP/2 connections (default: ``http2.Builder`` with
             this client's timer and executor).
         executor: Runs the tasks that drive connections (and, through the
@@ -264,6 +269,7 @@ class Client:
         http3_cafile: str | None = None,
         http3_ssl_context: ssl.SSLContext | None = None,
         timer: Timer | None = None,
+        http09_responses: bool = False,
     ) -> None:
         for name, value in (
             ("pool_idle_timeout", pool_idle_timeout),
@@ -283,11 +289,16 @@ class Client:
             raise ValueError("max_connections must be at least 1")
         if http2_max_connections_per_host < 1:
             raise ValueError("http2_max_connections_per_host must be at least 1")
+        if http09_responses and http1 is not None:
+            raise ValueError(
+                "http09_responses=True with an http1 builder: pass "
+                "http1.Builder(..., http09_responses=True) instead"
+            )
         self._timer: Timer = timer if timer is not None else default_timer()
         # The pool's clock, read twice per request (see __aenter__).
         self._now: Callable[[], float] = self._timer.now
         self._connector: Connector = connector if connector is not None else HttpConnector()
-        self._h1 = http1 if http1 is not None else _http1_builder()
+        self._h1 = http1 if http1 is not None else _http1_builder(http09_responses)
         self._h2 = http2 if http2 is not None else _http2_builder(self._timer, executor)
         self._executor = executor
         # The cancel scope of each driver run by the executor (not in our task group).
@@ -877,8 +888,8 @@ class Client:
         )
 
 
-def _http1_builder() -> http1.Builder:
-    return http1.Builder()
+def _http1_builder(http09_responses: bool) -> http1.Builder:
+    return http1.Builder(http09_responses=http09_responses)
 
 
 def _http2_builder(timer: Timer, executor: Executor | None) -> http2.Builder:
