@@ -22,6 +22,9 @@ nox.options.sessions = [
 nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).parent
+#: The suite mostly waits (sockets, subprocesses, timeouts): one worker per
+#: core overlaps that waiting and about halves the wall time on two cores.
+PARALLEL = ["-n", "auto"]
 PACKAGES = ["hyper-core", "hyper-util", "hyper-tls"]
 H1_SUITES = [
     f"packages/hyper-core/tests/{name}.py"
@@ -77,12 +80,12 @@ def tests(session: nox.Session) -> None:
     session.run("coverage", "erase")
     # Subprocesses (the command line, the examples) are measured too: see
     # [tool.coverage] in pyproject.toml.
-    session.run("coverage", "run", "-m", "pytest", *session.posargs, env=env)
+    session.run("coverage", "run", "-m", "pytest", *PARALLEL, *session.posargs, env=env)
     if not session.posargs:
         # The HTTP/1 suites again on the reference codec over h11.Connection,
         # so the codec seam is proven by two implementations.
         env_h11 = {**env, "HYPER_CORE_H1_CODEC": "h11"}
-        session.run("coverage", "run", "-m", "pytest", *H1_SUITES, env=env_h11)
+        session.run("coverage", "run", "-m", "pytest", *PARALLEL, *H1_SUITES, env=env_h11)
     session.run("coverage", "combine", "--quiet")
     for package, floor in COVERAGE_FLOORS.items():
         # A subset of the suite (posargs) gets the figures, not the floors.
@@ -186,7 +189,7 @@ def deps_newest(session: nox.Session) -> None:
     breaks us fails here before it reaches a user.
     """
     install_resolved(session, "highest")
-    session.run("pytest", "-q", *session.posargs, env=QUICK_PASS)
+    session.run("pytest", "-q", *PARALLEL, *session.posargs, env=QUICK_PASS)
 
 
 @nox.session
@@ -197,7 +200,7 @@ def deps_lowest(session: nox.Session) -> None:
     Proves the lower bounds in each package's ``dependencies`` are true.
     """
     install_resolved(session, "lowest-direct")
-    session.run("pytest", "-q", *session.posargs, env=QUICK_PASS)
+    session.run("pytest", "-q", *PARALLEL, *session.posargs, env=QUICK_PASS)
 
 
 @nox.session
@@ -205,7 +208,7 @@ def deps_lowest(session: nox.Session) -> None:
 def pythons(session: nox.Session) -> None:
     """The suite from the lock on each supported Python that no other session runs on."""
     uv_sync(session, "--all-packages", "--group", "test", "--group", "lint")
-    session.run("pytest", "-q", *session.posargs, env=QUICK_PASS)
+    session.run("pytest", "-q", *PARALLEL, *session.posargs, env=QUICK_PASS)
 
 
 @nox.session
