@@ -307,6 +307,30 @@ async def test_httpx_http3_refuses_an_untrusted_certificate(certs: CertFiles) ->
                 await client.get(f"https://localhost:{port}/")
 
 
+async def test_an_unexpected_quic_failure_falls_back_to_tcp_and_keeps_the_client(
+    certs: CertFiles, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Seen for real: with warnings as errors, aioquic parsing the CA bundle
+    # raised a CryptographyDeprecationWarning inside the QUIC task, which
+    # ended the client's task group and failed every request after it.
+    @asynccontextmanager
+    async def broken(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        raise RuntimeError("a bug inside the QUIC stack")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(quic, "connect", broken)
+    async with servers(certs) as port, h3_client(certs, port) as client:
+        for _ in range(2):
+            with anyio.fail_after(10):
+                response = await client.get(f"https://localhost:{port}/")
+            assert response.version is not Version.HTTP_3
+            await collect(response.body)
+    assert any(
+        r.levelname == "WARNING" and "using TCP" in r.getMessage() and r.exc_info
+        for r in caplog.records
+    )
+
+
 def test_statistics_default_to_no_http3() -> None:
     stats = Client().statistics()
     assert (stats.http3_connections, stats.http3_requests) == (0, 0)

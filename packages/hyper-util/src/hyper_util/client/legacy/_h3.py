@@ -361,6 +361,12 @@ class Http3Pool:
             if conn.sender is None:
                 _log.debug("HTTP/3 to %s:%d failed, using TCP: %s", host, port, exc)
                 self._broken[key] = self._now() + BROKEN_FOR
+        except Exception:
+            # Anything else (a bug here or in aioquic, a warning turned into
+            # an error while it parses certificates) must not end the
+            # client's task group and with it every request: TCP carries on.
+            _log.warning("HTTP/3 to %s:%d failed, using TCP", host, port, exc_info=True)
+            self._broken[key] = self._now() + BROKEN_FOR
         finally:
             conn.failed = True
             conn.ready.set()
