@@ -313,12 +313,17 @@ async def test_an_unexpected_quic_failure_falls_back_to_tcp_and_keeps_the_client
     # Seen for real: with warnings as errors, aioquic parsing the CA bundle
     # raised a CryptographyDeprecationWarning inside the QUIC task, which
     # ended the client's task group and failed every request after it.
-    @asynccontextmanager
-    async def broken(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        raise RuntimeError("a bug inside the QUIC stack")
-        yield  # pragma: no cover
+    class Broken:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            pass
 
-    monkeypatch.setattr(quic, "connect", broken)
+        async def __aenter__(self) -> Any:
+            raise RuntimeError("a bug inside the QUIC stack")
+
+        async def __aexit__(self, *exc_info: object) -> None:
+            pass
+
+    monkeypatch.setattr(quic, "connect", Broken)
     async with servers(certs) as port, h3_client(certs, port) as client:
         for _ in range(2):
             with anyio.fail_after(10):
