@@ -114,6 +114,9 @@ _RESPONSE_COMPLETE: Final = frozenset({_DONE, CodecState.MUST_CLOSE, _SWITCHED})
 _HTTP_11: Final = Version.HTTP_11
 _HTTP_10: Final = Version.HTTP_10
 _CONTINUE: Final = ResponseHead(100, b"Continue", b"1.1", [])
+#: Seconds a connection that has sent nothing yet keeps after a graceful
+#: shutdown began, for the request most likely on its way.
+FIRST_REQUEST_GRACE: Final = 0.25
 _reasons: dict[int, bytes] = {}
 
 
@@ -144,6 +147,7 @@ class ServerDispatcher(ServerIO):
         "_continue_writing",
         "_disconnected",
         "_exchange",
+        "_grace_armed",
         "_pending",
         "_preserve_case",
         "_service",
@@ -185,6 +189,7 @@ class ServerDispatcher(ServerIO):
         self._pending: _Pending | None = None
         self._scope: anyio.CancelScope | None = None
         self._shutdown = False
+        self._grace_armed = False
         self._timed_out = False
         self._waiting_first_byte = True
         # Writes started plus writes finished: odd while one is in progress
@@ -227,8 +232,7 @@ class ServerDispatcher(ServerIO):
                     self._opened_at = config.timer.now()
                     tg.start_soon(self._watchdog)
                 try:
-                    if not self._shutdown:
-                        await self._serve()
+                    await self._serve()
                 except Exception as exc:
                     # Raised below, outside the task group, so the caller
                     # sees the error itself, not an ExceptionGroup.
@@ -263,7 +267,36 @@ class ServerDispatcher(ServerIO):
         self.codec.disable_keep_alive()
         # Waiting for a request that has not started: nothing to finish.
         if self._waiting_first_byte and self._scope is not None and not self.codec.trailing_data[0]:
-            self._scope.cancel()
+            if self._idle_mark:
+                self._scope.cancel()
+            else:
+                self._close_if_silent()
+
+    def _close_if_silent(self) -> None:
+        """Give a connection that has sent nothing yet ``FIRST_REQUEST_GRACE`` to start a request.
+
+        Such a connection was most likely accepted a moment ago with its
+        first request already on the way: closed now, with those bytes
+        unread, the kernel would answer them with a reset, and the request
+        would fail although the server is only being replaced (workers
+        reloading). An idle keep-alive connection closes at once, as the
+        client expects of keep-alive.
+        """
+        tg = self._task_group
+        if tg is None or self._grace_armed:
+            return
+        self._grace_armed = True
+
+        async def close_if_still_silent() -> None:
+            await self._config.timer.sleep(FIRST_REQUEST_GRACE)
+            if (
+                self._waiting_first_byte
+                and self._scope is not None
+                and not self.codec.trailing_data[0]
+            ):
+                self._scope.cancel()
+
+        tg.start_soon(close_if_still_silent)
 
     async def send_continue(self) -> None:
         """Write ``100 Continue`` (the service started reading the body)."""
@@ -290,7 +323,9 @@ class ServerDispatcher(ServerIO):
                     if held:
                         await self._flush_held()
                     if self._shutdown and not codec.trailing_data[0]:
-                        return
+                        if self._idle_mark:
+                            return
+                        self._close_if_silent()  # shut down before its first request
                     self._waiting_first_byte = True
                     # self.receive(), inlined: once per request.
                     try:
