@@ -54,7 +54,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     http1_options = {}
     if args.header_read_timeout is not None:
-        http1_options["header_read_timeout"] = args.header_read_timeout
+        # 0 turns the timeout (and its watchdog task) off: memory.py's comparison.
+        http1_options["header_read_timeout"] = args.header_read_timeout or None
     builder = auto.Builder(http1=http1.Builder(**http1_options))
     run(
         partial(

@@ -39,6 +39,7 @@ Strategy (speed and bounded resources):
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Generator
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -295,6 +296,10 @@ class ServerDispatcher:
         receive = self._io.receive
         send = self._io.send
         service = self._service
+        request: Request[Incoming] | None
+        awaitable: Awaitable[object] | None
+        step: Generator[Any, None, object] | CoroutineType[Any, Any, object] | None
+        answer: bytes | None
         while True:
             try:
                 event = codec.next_event()
@@ -365,6 +370,11 @@ class ServerDispatcher:
             codec.start_next_cycle()
             self._idle_mark += 1
             self._idle = True
+            # An idle connection keeps nothing of the request it served: the
+            # head, request, response and encoded bytes go now, not when the
+            # next request replaces them (memory per idle connection).
+            data = b""
+            request = awaitable = step = result = answer = None
 
     async def _reject(self, exc: ParseError) -> None:
         # Answer a malformed request once, if nothing of a response was sent.
