@@ -153,6 +153,27 @@ def closed_count(sockets: Sequence[socket.socket]) -> int:
     return len(poller.poll(0))
 
 
+def idle_options(name: str, connections: int, idle_timeout: float) -> list[str]:
+    """Options that let each server hold ``connections`` idle connections for the whole run.
+
+    Only caps and idle timeouts move (uvicorn and hypercorn close a
+    keep-alive connection idle for 5 s, granian accepts no more than its
+    backlog at once); nothing that changes what a connection holds.
+    """
+    seconds = str(int(idle_timeout or 600))
+    if name == "hyper":
+        return [
+            "--max-connections", str(connections), "--header-read-timeout", str(idle_timeout),
+        ]  # fmt: skip
+    if name.startswith("uvicorn"):
+        return ["--timeout-keep-alive", seconds]
+    if name == "granian":
+        return ["--backpressure", str(connections), "--backlog", str(max(1024, connections))]
+    if name == "hypercorn":
+        return ["--keep-alive-timeout", seconds]
+    return []
+
+
 def measure(server: Server, loop: str, args: argparse.Namespace) -> Result:
     result = Result(server.name, loop, connections=args.connections)
     missing = missing_module(server.requires) or (
@@ -164,11 +185,7 @@ def measure(server: Server, loop: str, args: argparse.Namespace) -> Result:
         return result
     port = free_port()
     command = server.command(port, loop)
-    if server.is_hyper:
-        command += [
-            "--max-connections", str(args.connections + args.warm + 100),
-            "--header-read-timeout", str(args.idle_timeout),
-        ]  # fmt: skip
+    command += idle_options(server.name, args.connections + args.warm + 100, args.idle_timeout)
     with server_log(f"{server.name}-{loop}") as log:
         proc = start_server(
             [*pinned(args.server_cpu), *command], log, nofile=args.connections + 4096
