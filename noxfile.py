@@ -13,7 +13,16 @@ from pathlib import Path
 import nox
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["lint", "typecheck", "tests", "fuzz", "docs", "isolated"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests",
+    "tests_compiled",
+    "fuzz",
+    "fuzz_compiled",
+    "docs",
+    "isolated",
+]
 nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).parent
@@ -45,6 +54,28 @@ def uv_sync(session: nox.Session, *args: str) -> None:
     )
 
 
+def uv_sync_compiled(session: nox.Session, *args: str) -> None:
+    """Install the workspace with hyper-core compiled by mypyc (not editable), and check it.
+
+    ``HYPER_COMPILE=1`` makes the build fail rather than fall back to pure
+    Python, so this session can never test the pure build by mistake. Every
+    workspace package is rebuilt: a non-editable install is a copy, and uv
+    would otherwise reuse a wheel built from older source.
+    """
+    session.run_install(
+        "uv",
+        "sync",
+        "--locked",
+        "--no-default-groups",
+        "--no-editable",
+        *(f"--reinstall-package={package}" for package in PACKAGES),
+        *args,
+        f"--python={session.virtualenv.location}",
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location, "HYPER_COMPILE": "1"},
+    )
+    session.run("python", str(ROOT / "tests" / "compiled_build.py"))
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole suite; every async test runs on asyncio and on trio."""
@@ -58,6 +89,17 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def tests_compiled(session: nox.Session) -> None:
+    """The whole suite on the compiled build (mypyc; docs/performance.md), every backend.
+
+    Once, without the h11-codec rerun of ``tests``: that proves the codec
+    seam, which compiling does not change.
+    """
+    uv_sync_compiled(session, "--all-packages", "--group", "test", "--group", "lint")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
 def fuzz(session: nox.Session) -> None:
     """The HTTP/1 parser against h11 and llhttp: 100,000 inputs (``-- --inputs N`` for more).
 
@@ -66,6 +108,17 @@ def fuzz(session: nox.Session) -> None:
     the policy.
     """
     uv_sync(session, "--all-packages", "--group", "test")
+    run_fuzz(session)
+
+
+@nox.session
+def fuzz_compiled(session: nox.Session) -> None:
+    """The differential fuzz harness on the compiled build (as ``fuzz``)."""
+    uv_sync_compiled(session, "--all-packages", "--group", "test")
+    run_fuzz(session)
+
+
+def run_fuzz(session: nox.Session) -> None:
     args = list(session.posargs)
     if "--inputs" not in args:
         args += ["--inputs", "100000"]
@@ -115,10 +168,15 @@ def isolated(session: nox.Session, package: str) -> None:
         "hyper-util": ["hyper-core"],
         "hyper-tls": ["hyper-core", "hyper-util"],
     }
+    # hyper-core as a dependency is built pure (HYPER_COMPILE=0): compiling
+    # it is hyper-core's own session's job, and costs a minute each time.
     for dep in deps[package]:
-        session.install(f"./packages/{dep}")
+        session.install(f"./packages/{dep}", env={"HYPER_COMPILE": "0"})
     session.install(f"./packages/{package}")
     session.run("python", str(ROOT / "tests" / "isolated_import.py"), package.replace("-", "_"))
+    # pip built hyper-core as a user's pip does (compiled when a C compiler
+    # works, else pure Python with one line saying so): say which.
+    session.run("python", str(ROOT / "tests" / "compiled_build.py"), "--report")
     if package == "hyper-core":
         for other in ("hyper_util", "hyper_tls"):
             session.run(
@@ -128,8 +186,15 @@ def isolated(session: nox.Session, package: str) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Side-by-side benchmarks against peer servers (needs wrk and taskset)."""
+    """Side-by-side HTTP/1 benchmarks against peer servers, pure build (needs wrk, taskset)."""
     uv_sync(session, "--all-packages", "--group", "test", "--group", "bench")
+    session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session
+def bench_compiled(session: nox.Session) -> None:
+    """The same on the compiled build (``-- --only hyper`` measures hyper alone)."""
+    uv_sync_compiled(session, "--all-packages", "--group", "test", "--group", "bench")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 

@@ -164,12 +164,12 @@ def start_server(
 ) -> subprocess.Popen[bytes]:
     """Start a server as the leader of a new session, its output to ``log``.
 
-    ``nofile`` raises the child's open-file limit (soft and hard) first.
+    ``nofile`` raises the child's open-file limit first, as far as allowed.
     """
 
     def raise_limit() -> None:
         if nofile is not None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+            raise_nofile(nofile)
 
     return subprocess.Popen(
         list(command),

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import multiprocessing
 import os
 import select
 import socket
@@ -46,10 +47,13 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 from _harness import (
     HOST,
     STARTUP_TIMEOUT,
+    STOP_TIMEOUT,
     BenchError,
     banner,
     fail,
@@ -128,11 +132,14 @@ def source_address(index: int) -> str:
 
 
 @contextlib.contextmanager
-def open_connections(port: int, count: int) -> Iterator[list[socket.socket]]:
-    """``count`` connections, each after one exchange; all closed on exit."""
+def open_connections(port: int, count: int, first: int = 0) -> Iterator[list[socket.socket]]:
+    """``count`` connections, each after one exchange; all closed on exit.
+
+    ``first`` numbers the first one, which picks its source address.
+    """
     sockets: list[socket.socket] = []
     try:
-        for index in range(count):
+        for index in range(first, first + count):
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sockets.append(sock)
             sock.settimeout(CONNECT_TIMEOUT)
@@ -151,6 +158,66 @@ def closed_count(sockets: Sequence[socket.socket]) -> int:
     for sock in sockets:
         poller.register(sock, select.POLLIN)
     return len(poller.poll(0))
+
+
+def client_worker(port: int, first: int, count: int, pipe: Connection) -> None:
+    """One client process: open its share, report, check on request, close on request."""
+    try:
+        raise_nofile(count + 256)
+        with open_connections(port, count, first) as sockets:
+            pipe.send(("open", 0))
+            pipe.recv()  # "check"
+            closed = closed_count(sockets)
+            for sock in sockets[:: max(1, len(sockets) // SAMPLE)]:
+                exchange(sock)
+            pipe.send(("checked", closed))
+            pipe.recv()  # "close"
+    except (BenchError, OSError) as exc:
+        pipe.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class Clients:
+    """``count`` idle connections held by as many client processes as the file limit needs."""
+
+    def __init__(self, port: int, count: int, per_process: int) -> None:
+        self.workers: list[tuple[BaseProcess, Connection]] = []
+        context = multiprocessing.get_context("fork")
+        for first in range(0, count, per_process):
+            mine, theirs = context.Pipe()
+            share = min(per_process, count - first)
+            process = context.Process(target=client_worker, args=(port, first, share, theirs))
+            process.start()
+            self.workers.append((process, mine))
+
+    def _gather(self, expected: str, timeout: float) -> list[int]:
+        replies = []
+        for _, pipe in self.workers:
+            if not pipe.poll(timeout):
+                raise BenchError(f"a client process did not answer within {timeout:.0f} s")
+            kind, value = pipe.recv()
+            if kind == "error":
+                raise BenchError(str(value))
+            assert kind == expected, kind
+            replies.append(int(value))
+        return replies
+
+    def wait_open(self, timeout: float) -> None:
+        self._gather("open", timeout)
+
+    def check(self, timeout: float) -> int:
+        """Ask every process to check its connections; return how many the server closed."""
+        for _, pipe in self.workers:
+            pipe.send("check")
+        return sum(self._gather("checked", timeout))
+
+    def close(self) -> None:
+        for process, pipe in self.workers:
+            with contextlib.suppress(OSError):
+                pipe.send("close")
+            process.join(STOP_TIMEOUT)
+            if process.is_alive():
+                process.kill()
+                process.join(STOP_TIMEOUT)
 
 
 def idle_options(name: str, connections: int, idle_timeout: float) -> list[str]:
@@ -197,14 +264,16 @@ def measure(server: Server, loop: str, args: argparse.Namespace) -> Result:
             time.sleep(args.settle)
             result.rss_before_kib = group_rss_kib(proc.pid)
             started = time.monotonic()
-            with open_connections(port, args.connections) as sockets:
+            clients = Clients(port, args.connections, args.per_process)
+            try:
+                # Roughly 1 ms per connection on a loaded machine, with a wide margin.
+                clients.wait_open(60 + args.connections / 100)
                 result.seconds_to_open = time.monotonic() - started
                 time.sleep(args.settle)
                 result.rss_after_kib = group_rss_kib(proc.pid)
-                result.closed_by_server = closed_count(sockets)
-                step = max(1, len(sockets) // SAMPLE)
-                for sock in sockets[::step]:
-                    exchange(sock)
+                result.closed_by_server = clients.check(60)
+            finally:
+                clients.close()
         except (BenchError, OSError) as exc:
             result.status = "failed"
             result.notes.append(f"{type(exc).__name__}: {exc}")
@@ -235,6 +304,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=600.0,
         help="hyper's header read timeout (0: off, and no watchdog task per connection)",
     )
+    parser.add_argument(
+        "--per-process",
+        type=int,
+        default=0,
+        help="connections per client process (0: as many as the open-file limit allows)",
+    )
     parser.add_argument("--only", default="", help="comma-separated server names")
     parser.add_argument("--loops", default="asyncio,uvloop,trio", help="comma-separated")
     parser.add_argument("--server-cpu", type=int, default=1, help="CPU the servers are pinned to")
@@ -252,9 +327,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     stop_on_sigterm()
-    needed = args.connections + args.warm + 1024
-    if raise_nofile(needed) < needed:
-        fail(f"cannot open {needed} files in this process (ulimit -n; root may raise it)")
+    # The client side splits across processes when one may not open them all;
+    # the server must hold every connection in its one process.
+    limit = raise_nofile(args.connections + args.warm + 1024)
+    if not args.per_process:
+        args.per_process = max(1, limit - args.warm - 512)
+    if limit < args.connections + 64:
+        fail(
+            f"one process may open {limit} files here (hard RLIMIT_NOFILE, and raising it needs "
+            f"CAP_SYS_RESOURCE): a server cannot hold {args.connections} connections; "
+            f"try --connections {limit - 1000}"
+        )
     print(banner())
     print(
         f"{args.connections} idle keep-alive connections after one request each "

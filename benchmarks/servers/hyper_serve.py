@@ -52,11 +52,11 @@ def main() -> None:
     parser.add_argument("--header-read-timeout", type=float, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    http1_options = {}
+    h1 = http1.Builder()
     if args.header_read_timeout is not None:
         # 0 turns the timeout (and its watchdog task) off: memory.py's comparison.
-        http1_options["header_read_timeout"] = args.header_read_timeout or None
-    builder = auto.Builder(http1=http1.Builder(**http1_options))
+        h1 = http1.Builder(header_read_timeout=args.header_read_timeout or None)
+    builder = auto.Builder(http1=h1)
     run(
         partial(
             serve,
