@@ -115,14 +115,14 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def banner(extra: str = "") -> str:
-    """One line naming the date, the machine, Python and hyper-core's build."""
+def banner(extra: str = "", python: str = PYTHON) -> str:
+    """One line naming the date, the machine, Python and hyper-core's build (of ``python``)."""
     import datetime
 
     now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     line = (
         f"{now}  {cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"hyper-core {hyper_build()}"
+        f"hyper-core {hyper_build(python)}"
     )
     return f"{line}{', ' + extra if extra else ''}"
 

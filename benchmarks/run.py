@@ -61,6 +61,7 @@ from _harness import (
     banner,
     check_cpus,
     free_port,
+    hyper_build,
     log_tail,
     missing_module,
     pinned,
@@ -99,11 +100,23 @@ class Server:
     install_hint: str = "uv sync --group bench"
 
 
-def _script(filename: str) -> Callable[[int, str], list[str]]:
+def _script(filename: str, python: str = PYTHON) -> Callable[[int, str], list[str]]:
     def command(port: int, loop: str) -> list[str]:
-        return [PYTHON, str(SERVERS_DIR / filename), "--port", str(port), "--loop", loop]
+        return [python, str(SERVERS_DIR / filename), "--port", str(port), "--loop", loop]
 
     return command
+
+
+def compiled_hyper(python: str) -> Server:
+    """``hyper`` again, run by another interpreter whose hyper-core is the compiled build."""
+    return Server(
+        "hyper-compiled",
+        f"the same serve(), hyper-core compiled by mypyc ({python})",
+        _script("hyper_serve.py", python),
+        (),
+        LOOPS,
+        is_hyper=True,
+    )
 
 
 def _uvicorn(http: str) -> Callable[[int, str], list[str]]:
@@ -338,7 +351,7 @@ def print_report(table: dict[tuple[str, str, str], list[Result]], args: argparse
 
 
 def print_ratios(best: dict[tuple[str, str], Result], args: argparse.Namespace) -> None:
-    hyper = {s.name for s in SERVERS if s.is_hyper}
+    hyper = {s.name for s in args.servers if s.is_hyper}
     lines = []
     for (name, loop), mine in best.items():
         if name not in hyper:
@@ -358,6 +371,11 @@ def print_ratios(best: dict[tuple[str, str], Result], args: argparse.Namespace) 
                 ]
                 line += "; latency: " + ("no worse" if not worse else "WORSE " + ", ".join(worse))
             lines.append(line)
+        if name == "hyper-compiled" and ("hyper", loop) in best:
+            pure = best["hyper", loop].many
+            ratio = mine.many.requests_per_second / pure.requests_per_second
+            cpu = pure.server_cpu_us / max(1e-9, mine.many.server_cpu_us)
+            lines.append(f"  hyper-compiled/hyper ({loop}) = {ratio:.2f}x ({cpu:.2f}x)")
         if loop == "trio" and (name, "asyncio") in best:
             base = best[name, "asyncio"].many.requests_per_second
             ratio = mine.many.requests_per_second / base
@@ -401,7 +419,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--idle-wait", type=float, default=2.0, help="seconds to wait for idle CPUs before a load"
     )
     parser.add_argument("--nice", type=int, default=0, help="niceness of servers and wrk")
+    parser.add_argument(
+        "--compiled",
+        metavar="PYTHON",
+        help="add a hyper-compiled row: serve() run by this interpreter, whose hyper-core "
+        "is the compiled build (e.g. the one nox -s bench_compiled made)",
+    )
     args = parser.parse_args(argv)
+    servers = list(SERVERS)
+    if args.compiled:
+        if hyper_build(args.compiled) != "compiled":
+            parser.error(f"--compiled {args.compiled}: its hyper-core is not the compiled build")
+        servers.insert(1, compiled_hyper(args.compiled))
+        names.insert(1, "hyper-compiled")
     wanted = [n.strip() for n in args.only.split(",") if n.strip()] or names
     args.loops = [x.strip() for x in args.loops.split(",") if x.strip()]
     args.workloads = [x.strip() for x in args.workloads.split(",") if x.strip()]
@@ -412,7 +442,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ):
         if unknown := sorted(set(given) - set(known)):
             parser.error(f"unknown {kind}(s) {', '.join(unknown)}; choose from {', '.join(known)}")
-    args.servers = [s for s in SERVERS if s.name in wanted]
+    args.servers = [s for s in servers if s.name in wanted]
     if args.duration < 1 or args.warmup < 0 or args.connections < 1 or args.rounds < 1:
         parser.error("--duration, --connections and --rounds must be >= 1, --warmup >= 0")
     return args
