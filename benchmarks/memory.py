@@ -19,7 +19,8 @@ Strategy:
   after another (connect, one GET, read the answer whole, keep the socket).
   Each connection binds a source address in 127.0.0.2 and up, a new one
   every ``PER_SOURCE_ADDRESS`` connections, so that 50,000 connections never
-  run out of ephemeral ports (about 28,000 per source address).
+  run out of ephemeral ports (about 28,000 per source address); each batch
+  takes addresses no earlier batch used (closed ports linger in TIME_WAIT).
 * At the end every socket is checked: none may have been closed by the
   server (a readable socket with no request outstanding means EOF), and a
   sample gets a second request answered, proving the connections are alive.
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import multiprocessing
 import os
 import select
@@ -127,8 +129,21 @@ def exchange(sock: socket.socket) -> None:
         data += chunk
 
 
+# Source addresses used so far in this run: each batch of connections takes
+# fresh ones, because the ports of closed connections stay in TIME_WAIT for
+# a minute and the next server's batch would run out of them.
+_addresses_used = [0]
+
+
 def source_address(index: int) -> str:
-    return f"127.0.0.{2 + index // PER_SOURCE_ADDRESS}"
+    return str(ipaddress.IPv4Address("127.0.0.2") + index // PER_SOURCE_ADDRESS)
+
+
+def fresh_addresses(count: int) -> int:
+    """The index of the first connection of a batch of ``count`` on unused addresses."""
+    first = _addresses_used[0] * PER_SOURCE_ADDRESS
+    _addresses_used[0] += -(-count // PER_SOURCE_ADDRESS)
+    return first
 
 
 @contextlib.contextmanager
@@ -179,13 +194,14 @@ def client_worker(port: int, first: int, count: int, pipe: Connection) -> None:
 class Clients:
     """``count`` idle connections held by as many client processes as the file limit needs."""
 
-    def __init__(self, port: int, count: int, per_process: int) -> None:
+    def __init__(self, port: int, count: int, per_process: int, base: int) -> None:
         self.workers: list[tuple[BaseProcess, Connection]] = []
         context = multiprocessing.get_context("fork")
         for first in range(0, count, per_process):
             mine, theirs = context.Pipe()
             share = min(per_process, count - first)
-            process = context.Process(target=client_worker, args=(port, first, share, theirs))
+            worker_args = (port, base + first, share, theirs)
+            process = context.Process(target=client_worker, args=worker_args)
             process.start()
             self.workers.append((process, mine))
 
@@ -259,12 +275,14 @@ def measure(server: Server, loop: str, args: argparse.Namespace) -> Result:
         )
         try:
             wait_until_accepting(proc, port, time.monotonic() + STARTUP_TIMEOUT)
-            with open_connections(port, args.warm):
+            with open_connections(port, args.warm, fresh_addresses(args.warm)):
                 pass
             time.sleep(args.settle)
             result.rss_before_kib = group_rss_kib(proc.pid)
             started = time.monotonic()
-            clients = Clients(port, args.connections, args.per_process)
+            clients = Clients(
+                port, args.connections, args.per_process, fresh_addresses(args.connections)
+            )
             try:
                 # Roughly 1 ms per connection on a loaded machine, with a wide margin.
                 clients.wait_open(60 + args.connections / 100)
