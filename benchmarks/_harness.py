@@ -418,13 +418,21 @@ def start_nginx(
 
     Returns the process (stop it with :func:`stop_nginx`) and the port it answers on.
     """
+    proc, port, _ = start_nginx_two_ports(tmp, http_block, attempts)
+    return proc, port
+
+
+def start_nginx_two_ports(
+    tmp: Path, http_block: str, attempts: int = 5
+) -> tuple[subprocess.Popen[bytes], int, int]:
+    """As :func:`start_nginx`, with a second free port for ``{h2_port}``; returns both."""
     if not os.access(NGINX, os.X_OK):
         fail(f"nginx not found at {NGINX}: install Debian's nginx-light")
     (tmp / "bodies").mkdir(exist_ok=True)
     for _ in range(attempts):
-        port = free_port()
+        port, second = free_port(), free_port()
         conf = tmp / "nginx.conf"
-        http = http_block.format(tmp=tmp, port=port)
+        http = http_block.format(tmp=tmp, port=port, h2_port=second)
         conf.write_text(NGINX_COMMON.format(tmp=tmp, http=http))
         proc = subprocess.Popen(
             [NGINX, "-c", str(conf), "-p", str(tmp)],
@@ -435,7 +443,7 @@ def start_nginx(
         while time.monotonic() < deadline and proc.poll() is None:
             try:
                 socket.create_connection((HOST, port), timeout=1).close()
-                return proc, port
+                return proc, port, second
             except OSError:
                 time.sleep(0.05)
         stop_nginx(proc)  # the port was taken in between, or it is slow: try another

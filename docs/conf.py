@@ -100,7 +100,7 @@ _EXTERNAL_MODULES = (
     # The standard library modules our annotations and docstrings name.
     "typing|typing_extensions|collections\\.abc|types|enum|contextlib|ssl|socket|os|asyncio"
     # The libraries the three distributions build on or adapt to.
-    "|anyio|sniffio|h11|h2|hpack|hyperframe|trio|httpx|truststore"
+    "|anyio|sniffio|h11|h2|hpack|hyperframe|trio|httpx|truststore|wsproto|gunicorn"
 )
 # "more than one target found": a docstring that says ``http1.Builder``
 # inside hyper-util is ambiguous to Sphinx's fuzzy search (client and server
@@ -117,6 +117,8 @@ nitpick_ignore_regex = [
     # A signature that names a class through a private module alias
     # (``_client.ClientConnection``) points at an implementation detail.
     (r"py:(class|obj)", r"_[a-z0-9_]+\..+"),
+    # wsproto's extension base class, as a signature of hyper_util.ws names it.
+    (r"py:class", r"Extension"),
 ]
 
 
@@ -147,6 +149,9 @@ API_MODULES = [
     "hyper_util.server",
     "hyper_util.client.legacy.connect",
     "hyper_util.client.legacy",
+    "hyper_util.ws",
+    "hyper_util.asgi",
+    "hyper_util.asgi.gunicorn",
     "hyper_tls",
 ]
 
@@ -244,10 +249,18 @@ _TYPE_ALIAS_TYPES: tuple[type, ...] = tuple(
 
 def _is_type_helper(module: types.ModuleType, name: str) -> bool:
     """Whether ``module.name`` is a type variable or a type alias."""
-    # `X: TypeAlias = "A | B"` (a string alias) is known by its annotation.
-    if getattr(module, "__annotations__", {}).get(name) in ("TypeAlias", typing.TypeAlias):
-        return True
     value = getattr(module, name, None)
+    # `X: TypeAlias = "A | B"` (a string alias) is known by its annotation, in
+    # the module or in the private submodule a package re-exports it from.
+    homes = [module] + [
+        sys.modules[loaded]
+        for loaded in sorted(sys.modules)
+        if loaded.startswith(module.__name__ + "._")
+    ]
+    for home in homes:
+        annotation = getattr(home, "__annotations__", {}).get(name)
+        if annotation in ("TypeAlias", typing.TypeAlias) and getattr(home, name, None) is value:
+            return True
     if isinstance(value, typing.TypeVar | typing.ParamSpec | typing.TypeVarTuple):
         return True
     # `X: TypeAlias = A | B` is a union object; `type X = ...` (Python 3.12+)

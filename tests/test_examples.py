@@ -31,6 +31,8 @@ from typing import IO
 import h11
 import httpx
 import pytest
+import websockets.sync.client
+import websockets.sync.server
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -341,6 +343,59 @@ def test_client_refuses_https_clearly() -> None:
     assert b"https:// is not supported yet" in result.stderr
 
 
+# -- httpx_client.py ---------------------------------------------------------------
+
+
+@contextmanager
+def serve_command(backend: str) -> Iterator[str]:
+    """``python -m hyper_util serve`` (HTTP/1.1 and h2c on one port); yields its URL."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "hyper_util", "serve", "--port", "0", "--backend", backend],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            line = read_line(process.stdout)
+            assert line.startswith(b"listening on http://127.0.0.1:"), line
+            yield line.split()[2].decode().rstrip("/")
+        finally:
+            process.kill()
+            process.communicate(timeout=TIMEOUT)
+
+
+@backends
+@pytest.mark.parametrize("mode", [[], ["--sync"]], ids=["async", "sync"])
+def test_httpx_client_fetches_from_the_example_server(backend: str, mode: list[str]) -> None:
+    with example_server("hello_server.py", backend) as server:
+        urls = [server.url + "/", server.url + "/again"]
+        result = run_example("httpx_client.py", *urls, "--backend", backend, *mode)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == HELLO * 2
+        lines = result.stderr.decode().splitlines()
+        assert lines == [f"200 HTTP/1.1 {url}" for url in urls]
+
+
+@backends
+@pytest.mark.parametrize("mode", [[], ["--sync"]], ids=["async", "sync"])
+def test_httpx_client_speaks_http2_to_the_serve_command(backend: str, mode: list[str]) -> None:
+    with serve_command(backend) as url:
+        result = run_example("httpx_client.py", url + "/path?q=1", "--http2", *mode)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.decode() == f"200 HTTP/2 {url}/path?q=1\n"
+        # The serve command echoes the request: the head httpx sent, over HTTP/2.
+        assert result.stdout.startswith(b"GET /path?q=1 HTTP/2\r\n")
+
+
+def test_httpx_client_exits_1_on_a_404(foreign_server: ForeignServer) -> None:
+    # http.server answers with HTTP/1.0.
+    result = run_example("httpx_client.py", foreign_server.url + "/missing")
+    assert result.returncode == 1
+    assert result.stderr.decode() == f"404 HTTP/1.0 {foreign_server.url}/missing\n"
+    assert result.stdout == b"no such page\n"
+
+
 # -- demo.py -----------------------------------------------------------------------
 
 
@@ -398,6 +453,10 @@ def test_demo_needs_only_hyper_core_and_its_dependencies() -> None:
     # hyper_core itself is named outright: an editable install of it is not
     # in packages_distributions().
     allowed = dependency_import_names("hyper-core") | examples | {"hyper_core"}
+    # anyio imports sniffio when it is installed (optional for anyio, and not
+    # a dependency of hyper-core); coverage is there when the tests session
+    # measures subprocesses.
+    allowed |= {"sniffio", "coverage", "$coverage"}
     # Underscored names are interpreter or packaging machinery (the
     # `__main__` module, setuptools' `_distutils_hack` .pth hook).
     extra = {name for name in imported - allowed if not name.startswith("_")}
@@ -417,6 +476,132 @@ def test_cli_demo_serves_and_fetches_over_both_versions() -> None:
     assert "\nPOST /hello?from=cli HTTP/2\r\n" in out
     assert out.rstrip().endswith("server stopped (exit status 0)")
     assert "echo me over HTTP/2\n" in out
+
+
+# -- websocket_server.py and websocket_client.py ---------------------------------------
+
+
+def ws_url(server: Server, path: str = "/echo") -> str:
+    return server.url.replace("http://", "ws://") + path
+
+
+@backends
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
+def test_websocket_client_and_server_echo_over_both_versions(backend: str, http2: bool) -> None:
+    with example_server("websocket_server.py", backend) as server:
+        flags = ["--http2"] if http2 else []
+        args = [ws_url(server), "hello", "wörld", "--backend", backend, *flags]
+        result = run_example("websocket_client.py", *args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode() == "hello\nwörld\n"
+    version = "HTTP/2" if http2 else "HTTP/1.1"
+    assert result.stderr.decode() == f"connected: {version}, subprotocol echo\n"
+
+
+def test_websocket_server_refuses_other_paths_and_the_client_says_so() -> None:
+    with example_server("websocket_server.py", "asyncio") as server:
+        result = run_example("websocket_client.py", ws_url(server, "/elsewhere"))
+    assert result.returncode == 1
+    assert result.stdout == b""
+    assert result.stderr == b"refused: 403\n"
+
+
+def test_websocket_server_answers_the_websockets_library() -> None:
+    with (
+        example_server("websocket_server.py", "trio") as server,
+        websockets.sync.client.connect(ws_url(server), subprotocols=["echo"]) as ws,  # type: ignore[list-item]
+    ):
+        assert ws.subprotocol == "echo"
+        ws.send(b"\x00binary")
+        assert ws.recv(timeout=TIMEOUT) == b"\x00binary"
+
+
+@backends
+def test_websocket_client_talks_to_the_websockets_library(backend: str) -> None:
+    def echo(ws: websockets.sync.server.ServerConnection) -> None:
+        for message in ws:
+            ws.send(f"echo: {message!s}")
+
+    with websockets.sync.server.serve(echo, "127.0.0.1", 0, subprotocols=["echo"]) as server:  # type: ignore[list-item]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            port = server.socket.getsockname()[1]
+            url = f"ws://127.0.0.1:{port}/any"
+            result = run_example("websocket_client.py", url, "one", "two", "--backend", backend)
+        finally:
+            server.shutdown()
+            thread.join(TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"echo: one\necho: two\n"
+    assert result.stderr == b"connected: HTTP/1.1, subprotocol echo\n"
+
+
+# -- asgi_server.py and fastapi_app.py ------------------------------------------------
+
+
+def _websocket_echo(url: str, messages: list[str | bytes]) -> list[str | bytes]:
+    import websockets.sync.client
+
+    with websockets.sync.client.connect(url, open_timeout=TIMEOUT) as ws:
+        out: list[str | bytes] = []
+        for message in messages:
+            ws.send(message)
+            out.append(ws.recv(timeout=TIMEOUT))
+        return out
+
+
+@backends
+def test_asgi_app_serves_http1_http2_and_websockets(backend: str) -> None:
+    with example_server("asgi_server.py", backend) as server:
+        with http_client() as client:
+            response = client.get(server.url + "/hello")
+            assert response.status_code == 200
+            assert response.text == "Hello from the lifespan state!\n"
+            assert client.get(server.url + "/nothing").status_code == 404
+        with httpx.Client(http1=False, http2=True, timeout=TIMEOUT, trust_env=False) as client:
+            response = client.post(server.url + "/echo", content=PAYLOAD)
+            assert response.http_version == "HTTP/2"
+            assert response.content == PAYLOAD
+        ws_url = server.url.replace("http://", "ws://") + "/ws"
+        assert _websocket_echo(ws_url, ["text", b"\x00bytes"]) == ["text", b"\x00bytes"]
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=TIMEOUT) == 0
+
+
+def test_fastapi_app_runs_with_the_one_command() -> None:
+    with subprocess.Popen(
+        [
+            *(sys.executable, "-m", "hyper_util", "run", "fastapi_app:app"),
+            *("--app-dir", str(EXAMPLES), "--port", "0"),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as process:
+        try:
+            assert process.stderr is not None
+            line = read_line(process.stderr)
+            match = re.search(rb"listening on (\S+)", line)
+            assert match is not None, f"unexpected first line {line!r}"
+            url = f"http://{match[1].decode()}"
+            with http_client() as client:
+                assert client.get(url + "/items/3?q=x").json() == {
+                    "item_id": 3,
+                    "q": "x",
+                    "served_by": "hyper",
+                }
+                assert client.get(url + "/count").text == "1\n2\n3\n"
+            with httpx.Client(http1=False, http2=True, timeout=TIMEOUT, trust_env=False) as client:
+                assert client.get(url + "/items/4").json()["item_id"] == 4
+            ws_url = url.replace("http://", "ws://") + "/ws"
+            assert _websocket_echo(ws_url, ["over fastapi"]) == ["over fastapi"]
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=TIMEOUT) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.communicate(timeout=TIMEOUT)
 
 
 # -- workers.py --------------------------------------------------------------------
@@ -439,3 +624,31 @@ def test_workers_serve_from_worker_processes_and_stop_on_sigterm(backend: str) -
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=TIMEOUT) == 0
     assert b"Traceback" not in server.stderr
+
+
+@backends
+def test_http3_example_discovers_http3_from_alt_svc(backend: str, tmp_path: Path) -> None:
+    # trustme's command line writes a CA (client.pem) and a localhost leaf.
+    subprocess.run(
+        [sys.executable, "-m", "trustme", "-d", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
+    result = run_example(
+        "http3.py",
+        "--certfile",
+        str(tmp_path / "server.pem"),
+        "--keyfile",
+        str(tmp_path / "server.key"),
+        "--cacert",
+        str(tmp_path / "client.pem"),
+        "--backend",
+        backend,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    # First over TCP (TLS with ALPN: HTTP/2), advertising HTTP/3 on the same port...
+    assert re.fullmatch(r'Hello over HTTP/2!  alt-svc: h3=":\d+"; ma=86400', lines[0])
+    # ...then HTTP/3, once the background QUIC handshake is done.
+    assert lines[-1] == "Hello over HTTP/3!  alt-svc: None"

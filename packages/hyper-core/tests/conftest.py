@@ -18,9 +18,11 @@ public API.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -32,6 +34,9 @@ from hyper_core.body import Body, Incoming
 from hyper_core.error import HyperError
 from hyper_core.http import Request, Response
 from hyper_core.server.conn import http1
+
+# Test helper modules beside this file (h3_support) import by name.
+sys.path.insert(0, str(Path(__file__).parent))
 
 Service = Callable[[Request[Incoming]], Awaitable[Response[Body]]]
 

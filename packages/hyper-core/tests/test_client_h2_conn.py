@@ -1135,6 +1135,63 @@ async def test_extended_connect_sends_protocol() -> None:
         await io.aclose()
 
 
+@pytest.mark.parametrize("enabled", [1, 0], ids=["enabled", "not-enabled"])
+async def test_extended_connect_waits_for_the_servers_first_settings(enabled: int) -> None:
+    # RFC 8441 section 3: the client may send :protocol only once the server's
+    # SETTINGS said so. A request made right after the handshake waits for them
+    # instead of failing (the server has not had a chance to speak yet).
+    client_io, server_io = memory_pipe()
+    peer = Peer(server_io, {SETTINGS.ENABLE_CONNECT_PROTOCOL: enabled})
+    outcome: list[object] = []
+    async with anyio.create_task_group() as tg:
+        sender, connection = await http2.handshake(client_io)
+        tg.start_soon(connection.serve)
+
+        async def send() -> None:
+            request = Request("CONNECT", url("/chat"))
+            request.extensions.insert(http2.Protocol("websocket"))
+            try:
+                outcome.append((await sender.send_request(request)).status)
+            except UserError as exc:
+                outcome.append(exc)
+
+        async def answer() -> None:
+            await peer.wait_requests(1)
+            await peer.respond(1, 200, end=False)
+
+        tg.start_soon(send)
+        await anyio.wait_all_tasks_blocked()
+        assert outcome == []  # nothing from the server yet: it waits
+        tg.start_soon(peer.run)
+        if enabled:
+            tg.start_soon(answer)
+        await eventually(lambda: outcome)
+        tg.cancel_scope.cancel()
+    if enabled:
+        assert outcome == [200]
+    else:
+        assert isinstance(outcome[0], UserError)
+        assert "did not enable extended CONNECT" in str(outcome[0])
+    await server_io.aclose()
+
+
+async def test_extended_connect_before_settings_fails_when_the_connection_closes() -> None:
+    client_io, server_io = memory_pipe()
+    async with anyio.create_task_group() as tg:
+        sender, connection = await http2.handshake(client_io)
+        tg.start_soon(connection.serve)
+        request = Request("CONNECT", url("/chat"))
+        request.extensions.insert(http2.Protocol("websocket"))
+
+        async def close_soon() -> None:
+            await anyio.wait_all_tasks_blocked()
+            await server_io.aclose()  # the server leaves without a word
+
+        tg.start_soon(close_soon)
+        with anyio.fail_after(5), pytest.raises(HyperError):
+            await sender.send_request(request)
+
+
 async def test_extended_connect_needs_server_support_and_connect_with_body_fails() -> None:
     async with h2_setup(None) as s:
         request = Request("CONNECT", url("/chat"))

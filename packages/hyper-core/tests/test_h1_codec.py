@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hyper_core.error import IncompleteMessageError, ParseError, UserError
+from hyper_core.proto._date import date_line, http_date
 from hyper_core.proto.h1 import (
     NEED_DATA,
     PAUSED,
@@ -38,7 +39,6 @@ from hyper_core.proto.h1 import (
     new_codec,
 )
 from hyper_core.proto.h1._codec import IMPLS
-from hyper_core.proto.h1._date import date_line, http_date
 
 
 @pytest.fixture(params=IMPLS)

@@ -26,6 +26,7 @@ from hyper_core.http import (
 def test_all_is_exactly_the_public_surface() -> None:
     assert sorted(hyper_core.http.__all__) == [
         "Extensions",
+        "HeaderInit",
         "Headers",
         "Method",
         "Request",
@@ -39,6 +40,9 @@ def test_all_is_exactly_the_public_surface() -> None:
     # Besides __all__, only the private submodules (and `annotations`) are visible.
     assert public - set(hyper_core.http.__all__) == {"annotations"}
     for name in hyper_core.http.__all__:
+        if name == "HeaderInit":  # a type alias: no __module__ of its own
+            assert hyper_core.http.HeaderInit is hyper_core.http._headers.HeaderInit
+            continue
         assert getattr(hyper_core.http, name).__module__.startswith("hyper_core.http._")
 
 
@@ -142,7 +146,7 @@ def test_request_from_parts_neither_converts_nor_copies() -> None:
     headers = Headers._from_trusted([(b"host", b"h")])
     uri = Uri._from_origin_trusted(b"/p?q")
     body = object()
-    request = Request._from_parts(Method.GET, uri, Version.HTTP_10, headers, body)
+    request = Request.from_parts(Method.GET, uri, Version.HTTP_10, headers, body)
     assert request.method is Method.GET
     assert request.uri is uri
     assert request.version is Version.HTTP_10
@@ -151,7 +155,7 @@ def test_request_from_parts_neither_converts_nor_copies() -> None:
     assert len(request.extensions) == 0
     extensions = Extensions()
     assert (
-        Request._from_parts(Method.GET, uri, Version.HTTP_11, headers, body, extensions).extensions
+        Request.from_parts(Method.GET, uri, Version.HTTP_11, headers, body, extensions).extensions
         is extensions
     )
 
@@ -221,14 +225,14 @@ def test_response_rejects_invalid_header() -> None:
 def test_response_from_parts_neither_converts_nor_copies() -> None:
     headers = Headers._from_trusted([(b"content-length", b"0")])
     body = object()
-    response = Response._from_parts(StatusCode.CREATED, Version.HTTP_2, headers, body)
+    response = Response.from_parts(StatusCode.CREATED, Version.HTTP_2, headers, body)
     assert response.status is StatusCode.CREATED
     assert response.version is Version.HTTP_2
     assert response.headers is headers
     assert response.body is body
     extensions = Extensions()
     assert (
-        Response._from_parts(StatusCode.OK, Version.HTTP_11, headers, body, extensions).extensions
+        Response.from_parts(StatusCode.OK, Version.HTTP_11, headers, body, extensions).extensions
         is extensions
     )
 
@@ -249,3 +253,15 @@ def test_each_message_gets_its_own_default_parts() -> None:
     a.headers.append("x", "1")
     assert len(b.headers) == 0
     assert a.extensions is not b.extensions
+
+
+@pytest.mark.parametrize("message", [Request("GET", "/"), Response(200)])
+def test_extension_read_makes_no_map(message: Request[Empty] | Response[Empty]) -> None:
+    class Marker:
+        pass
+
+    assert message.extension(Marker) is None
+    assert message._extensions is None  # a read made no map
+    marker = Marker()
+    message.extensions.insert(marker)
+    assert message.extension(Marker) is marker

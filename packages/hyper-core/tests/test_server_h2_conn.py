@@ -377,7 +377,9 @@ async def test_large_response_waits_for_window_updates() -> None:
     async def svc(request: Request[Incoming]) -> Response[Full]:
         return Response(200, body=Full(big))
 
-    async with serve(svc, client_window=1024) as s:
+    # 16 KiB windows: ~180 WINDOW_UPDATE round trips (1 KiB made ~3,000,
+    # which overran the 10 s wait on a loaded machine in asyncio debug mode).
+    async with serve(svc, client_window=16_384) as s:
         reply = await s.client.wait(await s.client.request("/"))
     assert len(reply.data) == len(big)
 

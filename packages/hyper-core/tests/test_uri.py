@@ -434,3 +434,34 @@ def test_shared_origin_cache_is_bounded() -> None:
     for i in range(_uri._ORIGIN_CACHE_MAX + 10):
         assert Uri._from_origin_shared(b"/p%d" % i).path == f"/p{i}"
         assert len(_uri._ORIGIN_CACHE) <= _uri._ORIGIN_CACHE_MAX
+
+
+# -- origin_form ---------------------------------------------------------------------
+
+
+@given(origins)
+@example("/")
+@example("/p?")
+def test_origin_form_of_absolute_equals_the_parsed_path_and_query(origin: str) -> None:
+    converted = Uri(f"http://example.test:8080{origin}").origin_form()
+    assert converted == Uri(origin)
+    assert converted.form is UriForm.ORIGIN
+    assert str(converted) == origin
+    assert (converted.scheme, converted.authority, converted.host, converted.port) == (
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+def test_origin_form_of_a_bare_authority_is_slash_and_of_origin_form_itself() -> None:
+    assert str(Uri("http://h").origin_form()) == "/"
+    origin = Uri("/a?b")
+    assert origin.origin_form() is origin
+
+
+@pytest.mark.parametrize(("target", "form"), [("h:443", "authority"), ("*", "asterisk")])
+def test_origin_form_refuses_forms_without_a_path(target: str, form: str) -> None:
+    with pytest.raises(InvalidUri, match=f"{form}-form has no path"):
+        Uri(target).origin_form()

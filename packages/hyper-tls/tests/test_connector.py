@@ -14,7 +14,6 @@ one, one that is not TLS, a CONNECT proxy) are small anyio listeners.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import ssl
 import sys
@@ -27,7 +26,14 @@ import pytest
 import trustme
 import truststore
 from tiny_proxy import Socks4ProxyHandler, Socks5ProxyHandler  # type: ignore[import-untyped]
-from tls_helpers import CertFiles, raw_server, running_tls_server, version_app, write_leaf
+from tls_helpers import (
+    CertFiles,
+    raw_server,
+    running_tls_server,
+    tunnel_proxy,
+    version_app,
+    write_leaf,
+)
 
 from hyper_core.body import collect
 from hyper_core.error import HyperError
@@ -78,6 +84,25 @@ async def test_client_reaches_the_auto_server_and_alpn_decides(
     assert body == (b"HTTP/2 0" if h2 else b"HTTP/1.1 0")
     assert connected is not None
     assert connected.alpn_h2 is h2
+
+
+@pytest.mark.parametrize("offer", [["h2", "http/1.1"], ["http/1.1"], None])
+async def test_http2_none_keeps_the_contexts_alpn_list(
+    certs: CertFiles, offer: list[str] | None
+) -> None:
+    # A context shared with other code is used as it is: its own ALPN list
+    # (or none) decides, and alpn_h2 reports what the server chose.
+    context = ssl.create_default_context(cafile=str(certs.cafile))  # no ALPN list
+    if offer is not None:
+        context.set_alpn_protocols(offer)
+    async with running_tls_server(TlsAcceptor(certs.server_context())) as (_, port):
+        connector = HttpsConnector(ssl_context=context, http2=None)
+        io, connected = await connector.connect(Uri(f"https://localhost:{port}/"))
+        await io.aclose()
+    h2 = offer is not None and "h2" in offer
+    assert connected.alpn_h2 is h2
+    assert isinstance(io, MaybeHttps)
+    assert io.alpn_protocol == ("h2" if h2 else None if offer is None else "http/1.1")
 
 
 async def test_maybe_https_exposes_the_session(certs: CertFiles) -> None:
@@ -217,32 +242,9 @@ async def test_the_os_trust_store_context_verifies_in_a_worker_thread(certs: Cer
 
 async def test_https_through_a_connect_proxy(certs: CertFiles) -> None:
     requested: list[bytes] = []
-
-    async def proxy(client: IO) -> None:
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += await client.receive()
-        requested.append(head.split(b"\r\n", 1)[0])
-        target = head.split(b" ")[1].decode()
-        host, _, port = target.rpartition(":")
-        upstream = await anyio.connect_tcp(host, int(port))
-        await client.send(b"HTTP/1.1 200 Connection established\r\n\r\n")
-
-        async def pump(source: IO, sink: IO) -> None:
-            with contextlib.suppress(
-                anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError
-            ):
-                while True:
-                    await sink.send(await source.receive())
-
-        async with upstream, anyio.create_task_group() as tg:
-            tg.start_soon(pump, client, upstream)
-            await pump(upstream, client)
-            tg.cancel_scope.cancel()
-
     async with (
         running_tls_server(TlsAcceptor(certs.server_context())) as (_, port),
-        raw_server(proxy) as proxy_port,
+        raw_server(tunnel_proxy(requested)) as proxy_port,
     ):
         tunnel = TunnelConnector(
             f"http://127.0.0.1:{proxy_port}", HttpConnector(enforce_http=False)

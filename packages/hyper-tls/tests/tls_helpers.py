@@ -13,6 +13,7 @@ built per test, because the connector sets ALPN on the context it is given.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -114,3 +115,35 @@ async def raw_server(handler: Callable[[IO], Awaitable[None]]) -> AsyncIterator[
             yield port
         finally:
             tg.cancel_scope.cancel()
+
+
+def tunnel_proxy(requested: list[bytes]) -> Callable[[IO], Awaitable[None]]:
+    """A CONNECT proxy handler for :func:`raw_server`; records each request line.
+
+    It answers 200, then copies bytes both ways between the client and the
+    origin named in the CONNECT target.
+    """
+
+    async def proxy(client: IO) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await client.receive()
+        requested.append(head.split(b"\r\n", 1)[0])
+        target = head.split(b" ")[1].decode()
+        host, _, port = target.rpartition(":")
+        upstream = await anyio.connect_tcp(host, int(port))
+        await client.send(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        async def pump(source: IO, sink: IO) -> None:
+            with contextlib.suppress(
+                anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError
+            ):
+                while True:
+                    await sink.send(await source.receive())
+
+        async with upstream, anyio.create_task_group() as tg:
+            tg.start_soon(pump, client, upstream)
+            await pump(upstream, client)
+            tg.cancel_scope.cancel()
+
+    return proxy

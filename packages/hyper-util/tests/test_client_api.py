@@ -105,10 +105,22 @@ async def test_set_host_false_and_the_request_object_is_unchanged() -> None:
 
 def test_host_value_drops_only_the_default_port() -> None:
     values = HostValues()
-    assert values.get(("http", "example.com", 80), Uri("http://example.com:80/")) == b"example.com"
-    assert values.get(("https", "example.com", 443), Uri("https://example.com/")) == b"example.com"
-    assert values.get(("http", "::1", 8080), Uri("http://[::1]:8080/")) == b"[::1]:8080"
-    assert values.get(("https", "h", 80), Uri("https://h:80/")) == b"h:80"
+
+    def host(key: tuple[str, str, int], uri: str) -> list[tuple[bytes, bytes]]:
+        return values.get(key, Uri(uri)).raw()
+
+    assert host(("http", "example.com", 80), "http://example.com:80/") == [
+        (b"host", b"example.com")
+    ]
+    assert host(("https", "example.com", 443), "https://example.com/") == [
+        (b"host", b"example.com")
+    ]
+    assert host(("http", "::1", 8080), "http://[::1]:8080/") == [(b"host", b"[::1]:8080")]
+    assert host(("https", "h", 80), "https://h:80/") == [(b"host", b"h:80")]
+    # Each request gets its own copy of the cached field.
+    first = values.get(("https", "h", 80), Uri("https://h:80/"))
+    first.append("x-extra", "1")
+    assert host(("https", "h", 80), "https://h:80/") == [(b"host", b"h:80")]
 
 
 async def test_request_rules() -> None:

@@ -207,6 +207,35 @@ async def test_max_idle_per_host_closes_the_extra_connections() -> None:
         await wait_until(lambda: server.open == 2, "two connections closed")
 
 
+async def test_max_idle_total_caps_idle_connections_of_every_origin() -> None:
+    gate = Gate()
+    async with (
+        serve(gate) as a,
+        serve(gate) as b,
+        Client(timer=FakeTimer(), pool_max_idle=3) as client,
+    ):
+        async with anyio.create_task_group() as tg:
+            for server in (a, a, b, b):
+                tg.start_soon(get_text, client, f"{server.base}/")
+            await wait_until(lambda: gate.arrived == 4, "four requests in flight")
+            gate.release.set()
+        assert client.statistics().idle_connections == 3
+        await wait_until(lambda: a.open + b.open == 3, "one connection closed")
+
+
+async def test_max_idle_total_applies_to_idle_http2_connections() -> None:
+    async with (
+        serve(hello, h2=True) as a,
+        serve(hello, h2=True) as b,
+        Client(timer=FakeTimer(), http2_only=True, pool_max_idle=1) as client,
+    ):
+        assert await get_text(client, f"{a.base}/") == b"hello"
+        assert await get_text(client, f"{b.base}/") == b"hello"
+        stats = client.statistics()
+        assert (stats.idle_connections, stats.http2_connections) == (1, 1)
+        await wait_until(lambda: a.open + b.open == 1, "the second idle connection closed")
+
+
 async def test_max_idle_zero_disables_pooling() -> None:
     async with serve(hello) as server, Client(timer=FakeTimer(), pool_max_idle_per_host=0) as c:
         for _ in range(3):

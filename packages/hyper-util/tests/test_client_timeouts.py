@@ -34,6 +34,7 @@ from hyper_util.client.legacy import (
     HttpConnector,
     PoolTimeoutError,
     ReadTimeoutError,
+    Timeouts,
     TotalTimeoutError,
     WriteTimeoutError,
 )
@@ -211,3 +212,83 @@ async def test_no_timeout_fires_on_a_quick_exchange() -> None:
             response = await client.post("http://pipe/", b"data")
             assert (await collect(response.body)).data == b"hello"
         assert client.statistics().connections_opened == 1
+
+
+# -- per-request limits: the Timeouts extension --------------------------------------------
+
+
+def with_timeouts(url: str, timeouts: Timeouts, body: bytes | None = None) -> Request[Any]:
+    request: Request[Any] = Request(
+        "GET" if body is None else "POST", url, body=None if body is None else Full(body)
+    )
+    request.extensions.insert(timeouts)
+    return request
+
+
+def test_timeouts_refuses_non_positive_limits() -> None:
+    with pytest.raises(ValueError, match="read timeout"):
+        Timeouts(read=0)
+    assert Timeouts(connect=1, read=2) == Timeouts(connect=1, read=2, write=None, pool=None)
+
+
+async def test_request_connect_timeout_replaces_the_clients() -> None:
+    class BlackHole:
+        async def connect(self, uri: Uri, /) -> tuple[IO, Connected]:
+            await anyio.sleep_forever()
+            raise AssertionError("unreachable")
+
+    async with (
+        FakeTimer(autojump=True) as timer,
+        Client(BlackHole(), timer=timer, connect_timeout=30) as client,
+    ):
+        with pytest.raises(ConnectTimeoutError):
+            await client.request(with_timeouts("http://example.invalid/", Timeouts(connect=2)))
+        assert timer.now() == 2
+
+
+async def test_request_read_timeout_replaces_the_clients_for_head_and_body() -> None:
+    async with pipe_client(never, read_timeout=100) as client:
+        started = client._timer.now()
+        with pytest.raises(ReadTimeoutError, match="4 s"):
+            await client.request(with_timeouts("http://pipe/", Timeouts(read=4)))
+        assert client._timer.now() - started == 4
+    async with pipe_client(stalls_after_first_chunk) as client:
+        response = await client.request(with_timeouts("http://pipe/", Timeouts(read=3)))
+        assert await response.body.frame() is not None
+        with pytest.raises(ReadTimeoutError):
+            await response.body.frame()
+
+
+async def test_request_without_limits_lifts_the_clients() -> None:
+    # Timeouts() says "no limit" for every phase: the client's 1 s read
+    # limit does not apply, so the stalled body is still pending after 50 s.
+    async with pipe_client(stalls_after_first_chunk, read_timeout=1) as client:
+        response = await client.request(with_timeouts("http://pipe/", Timeouts()))
+        assert await response.body.frame() is not None
+        timer = client._timer
+        with timer.deadline(timer.now() + 50) as deadline:
+            await response.body.frame()
+        assert deadline.expired
+        await response.body.aclose()
+
+
+async def test_request_write_timeout_applies_per_exchange_on_one_connection() -> None:
+    async with pipe_client(None) as client:
+        with pytest.raises(WriteTimeoutError, match="6 s"):
+            await client.request(
+                with_timeouts("http://pipe/", Timeouts(write=6), body=b"x" * 1_000_000)
+            )
+
+
+async def test_request_pool_timeout_replaces_the_clients() -> None:
+    async with (
+        pipe_client(never, max_connections=1, pool_timeout=100) as client,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(client.get, "http://pipe/held")
+        await anyio.wait_all_tasks_blocked()
+        started = client._timer.now()
+        with pytest.raises(PoolTimeoutError):
+            await client.request(with_timeouts("http://pipe/waits", Timeouts(pool=5)))
+        assert client._timer.now() - started == 5
+        tg.cancel_scope.cancel()

@@ -10,6 +10,10 @@ message's :class:`~hyper_core.http.Extensions` (hyper's ``hyper::ext``):
   names, recorded when ``preserve_header_case`` is on and reused on output.
 * :func:`on_informational` (HTTP/1 client): a callback for each 1xx
   response other than 101.
+* :func:`send_informational` (HTTP/1 and HTTP/2 servers): write a 1xx
+  response, such as ``103 Early Hints``, before the final one.
+* :func:`on_client_gone` (HTTP/1 and HTTP/2 servers): learn that the client
+  went away while the service runs or its response body is written.
 
 Strategy: each value is its own small final class, stored under its type,
 so a lookup is one dict access and unrelated extensions never collide.
@@ -21,15 +25,19 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, Final, final
 
-from hyper_core.error import HyperError
+from hyper_core._exchange import Exchange as _Exchange
+from hyper_core.error import HyperError, UserError
 from hyper_core.http import Headers, Request, Version
+from hyper_core.http._headers import HeaderInit as _HeaderInit
 
 __all__ = [
     "HeaderCaseMap",
     "InformationalResponse",
     "InvalidReasonPhrase",
     "ReasonPhrase",
+    "on_client_gone",
     "on_informational",
+    "send_informational",
 ]
 
 # RFC 9112 section 4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text )
@@ -199,3 +207,65 @@ def _get_on_informational(request: Request[Any]) -> InformationalCallback | None
     """Connection side: the callback stored by :func:`on_informational`, if any."""
     stored = request.extensions.get(_OnInformational)
     return None if stored is None else stored.callback
+
+
+def _exchange(request: Request[Any]) -> _Exchange:
+    extensions = request._extensions
+    exchange = None if extensions is None else extensions.get(_Exchange)
+    if exchange is None:
+        raise UserError("the request did not come from a hyper-core server connection")
+    return exchange
+
+
+async def send_informational(
+    request: Request[Any], status: int, headers: _HeaderInit | None = None
+) -> None:
+    """Write an informational (1xx) response to ``request`` before its final response.
+
+    For ``103 Early Hints`` (RFC 8297) and the like; a service calls it while
+    it runs, as often as it likes, before it returns the final response (or,
+    for a streamed response, before the connection starts writing it). HTTP/1.1
+    and HTTP/2 server connections support it. An HTTP/1.0 client cannot be sent
+    a 1xx (RFC 9110 section 15.2), so there the call does nothing.
+
+    Args:
+        request: A request a server connection gave the service.
+        status: 100 to 199, except 101 (upgrades are a final response).
+        headers: The header fields of the 1xx response.
+
+    Raises:
+        UserError: ``status`` is not an informational status other than 101,
+            the request did not come from a server connection, the final
+            response has started, or the client went away.
+        hyper_core.error.InvalidHeader: a header field is invalid.
+
+    Cancel safety: cancelled while the head is written, the connection is
+    unusable (it closes); the service is being cancelled anyway.
+    """
+    if type(status) is not int or not 100 <= status <= 199 or status == 101:
+        raise UserError(f"an informational response needs a 1xx status other than 101 ({status})")
+    fields = Headers(headers).raw() if headers is not None else []
+    await _exchange(request).send_informational(status, fields)
+
+
+def on_client_gone(request: Request[Any], callback: Callable[[], None]) -> None:
+    """Call ``callback`` once if the client goes away before the response is complete.
+
+    HTTP/1: the connection watches the socket for an end of stream or a reset
+    while the service runs (once the request body has been read) and while a
+    streamed response body is written; with ``half_close`` on, an end of
+    stream is not a departure. HTTP/2: the client reset the stream, or the
+    connection was lost. On either protocol, a connection that closes before
+    the response is complete (a failed write, a shutdown timeout) counts too.
+    Once the response is complete the callback is dropped unrun. If the
+    client is already gone, ``callback`` runs at once.
+
+    The callback runs synchronously in the connection's task: it must be quick
+    and must not raise (set an event, cancel a scope). The connection also
+    cancels the service when the client leaves, as it always does; the
+    callback is how a service that hands work to other tasks tells them.
+
+    Raises:
+        UserError: the request did not come from a server connection.
+    """
+    _exchange(request).add_callback(callback)

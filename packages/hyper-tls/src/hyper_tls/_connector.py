@@ -101,11 +101,15 @@ class HttpsConnector:
         ssl_context: The client context (trust, client certificate for
             mutual TLS, versions). Default: :func:`client_ssl_context`.
             Its ALPN list is set by this connector (the context is changed:
-            give each connector its own if they differ in ``http2``).
+            give each connector its own if they differ in ``http2``), unless
+            ``http2`` is ``None``.
         https_only: Refuse URLs that are not ``https``.
         handshake_timeout: Seconds the TLS handshake may take (``None``: no
             limit of its own; the client's ``connect_timeout`` still bounds it).
-        http2: Offer HTTP/2 by ALPN.
+        http2: Offer HTTP/2 by ALPN. ``None``: leave ``ssl_context``'s ALPN
+            list as it is (a context shared with other code is not changed);
+            ``Connected.alpn_h2`` still says what was negotiated. Without a
+            context, ``None`` is ``True``.
         timer: The clock for ``handshake_timeout`` (default: anyio's).
 
     Raises:
@@ -121,15 +125,16 @@ class HttpsConnector:
         *,
         https_only: bool = False,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
-        http2: bool = True,
+        http2: bool | None = True,
         timer: Timer | None = None,
     ) -> None:
         if handshake_timeout is not None and handshake_timeout <= 0:
             raise ValueError("handshake_timeout must be positive seconds (or None)")
         self._inner: Connector = inner if inner is not None else HttpConnector(enforce_http=False)
         if ssl_context is None:
+            http2 = http2 is not False
             ssl_context = client_ssl_context(http2=http2)
-        else:
+        elif http2 is not None:
             ssl_context.set_alpn_protocols(alpn_protocols(http2))
         self._context = ssl_context
         self._https_only = https_only
@@ -142,8 +147,17 @@ class HttpsConnector:
         """The client context in use."""
         return self._context
 
-    async def connect(self, uri: Uri, /) -> tuple[IO, Connected]:
+    async def connect(
+        self, uri: Uri, /, *, server_hostname: str | None = None
+    ) -> tuple[IO, Connected]:
         """Open a connection to ``uri``'s origin; TLS for ``https``.
+
+        Args:
+            uri: The URL whose origin to connect to.
+            server_hostname: The name to send as SNI and to verify the
+                certificate against, instead of ``uri``'s host (httpx's
+                ``sni_hostname`` extension; for an origin reached by IP
+                address or through an alias).
 
         Returns:
             A :class:`MaybeHttps` and the inner connector's
@@ -169,7 +183,7 @@ class HttpsConnector:
         host = uri.host
         if not host:
             raise ConnectError(f"invalid URL, host is missing: {uri}")
-        host = host.strip("[]")
+        host = host.strip("[]") if server_hostname is None else server_hostname
         io, connected = await self._inner.connect(uri)
         tls = await handshake(
             io,

@@ -7,7 +7,7 @@ modules of this package; nothing is defined here.
 from __future__ import annotations
 
 from hyper_core.http._extensions import Extensions
-from hyper_core.http._headers import Headers
+from hyper_core.http._headers import HeaderInit, Headers
 from hyper_core.http._message import Request, Response
 from hyper_core.http._method import Method
 from hyper_core.http._status import StatusCode
@@ -16,6 +16,7 @@ from hyper_core.http._version import Version
 
 __all__ = [
     "Extensions",
+    "HeaderInit",
     "Headers",
     "Method",
     "Request",

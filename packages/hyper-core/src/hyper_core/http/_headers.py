@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, TypeAlias, TypeVar, final, overload
+from typing import Any, Final, TypeAlias, TypeVar, final, overload
 
 from hyper_core.error import InvalidHeader
 
@@ -171,6 +171,10 @@ def _validated_dict(init: dict[Any, Any]) -> list[tuple[bytes, bytes]]:
     return fields
 
 
+#: A constant tuple: ``tuple | list`` would build a union on every field checked.
+_PAIR_TYPES: Final = (tuple, list)
+
+
 def _validated(init: object) -> list[tuple[bytes, bytes]]:
     """Validate and encode the fields of a mapping or an iterable of pairs."""
     pairs: Iterable[object]
@@ -190,7 +194,7 @@ def _validated(init: object) -> list[tuple[bytes, bytes]]:
     append = fields.append
     for pair in pairs:
         # Only real pairs: unpacking would split a two-character string.
-        if not isinstance(pair, tuple | list) or len(pair) != 2:
+        if not isinstance(pair, _PAIR_TYPES) or len(pair) != 2:
             raise TypeError(f"header fields must be (name, value) pairs, got {pair!r}")
         name, value = pair
         try:

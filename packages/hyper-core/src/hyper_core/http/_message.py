@@ -10,9 +10,11 @@ Strategy: plain ``__slots__`` records with public attributes, as
   methods, URIs and header pairs become :class:`Method`, :class:`Uri` and
   :class:`Headers`; a :class:`Headers` given is copied, so one shared
   instance can never be changed through a message);
-* ``_from_parts`` is for codecs: it takes ready-made parts and stores them
-  without conversion, validation or copy, so building the message of a
-  received request costs one object and a few slot writes.
+* ``from_parts`` takes
+  ready-made parts, each already a validated :class:`Method`, :class:`Uri`,
+  :class:`Headers` ..., and stores them without conversion or copy, so
+  building the message of a received request, or a client's rewritten copy
+  of a request, costs one object and a few slot writes.
 
 Most messages never carry an extension, so ``extensions`` is a property that
 creates the :class:`Extensions` map on first access.
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["Request", "Response"]
 
 B = TypeVar("B")
+_T = TypeVar("_T")
 
 _empty_type: type[Empty] | None = None
 
@@ -128,7 +131,7 @@ class Request(Generic[B]):
         self.body = body
 
     @classmethod
-    def _from_parts(
+    def from_parts(
         cls,
         method: Method,
         uri: Uri,
@@ -137,7 +140,16 @@ class Request(Generic[B]):
         body: B,
         extensions: Extensions | None = None,
     ) -> Request[B]:
-        """Assemble a request from ready-made parts, for codecs: no conversion, no copy."""
+        """Assemble a request from ready-made parts: no conversion, no copy.
+
+        The trusted factory, for code that already holds typed parts (a codec,
+        a client rewriting a request for one connection): the parts are
+        stored as they are and shared with whoever else holds them, so a
+        :class:`Headers` given here is not copied. Each part must already be
+        of its type (:class:`Method`, :class:`Uri`, :class:`Version`,
+        :class:`Headers`, :class:`Extensions` or ``None``); nothing is checked.
+        Use the constructor for anything else.
+        """
         request: Request[B] = object.__new__(cls)
         request.method = method
         request.uri = uri
@@ -159,6 +171,11 @@ class Request(Generic[B]):
     @extensions.setter
     def extensions(self, value: Extensions) -> None:
         self._extensions = value
+
+    def extension(self, cls: type[_T]) -> _T | None:
+        """The extension stored under ``cls``, or None; a read that never creates the map."""
+        extensions = self._extensions
+        return None if extensions is None else extensions.get(cls)
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.uri} {self.version}>"
@@ -235,7 +252,7 @@ class Response(Generic[B]):
         self.body = body
 
     @classmethod
-    def _from_parts(
+    def from_parts(
         cls,
         status: StatusCode,
         version: Version,
@@ -243,7 +260,12 @@ class Response(Generic[B]):
         body: B,
         extensions: Extensions | None = None,
     ) -> Response[B]:
-        """Assemble a response from ready-made parts, for codecs: no conversion, no copy."""
+        """Assemble a response from ready-made parts: no conversion, no copy.
+
+        The trusted factory, as :meth:`Request.from_parts`: ``status`` must be
+        a :class:`StatusCode`, ``headers`` a :class:`Headers` (shared, not
+        copied); nothing is checked.
+        """
         response: Response[B] = object.__new__(cls)
         response.status = status
         response.version = version
@@ -264,6 +286,11 @@ class Response(Generic[B]):
     @extensions.setter
     def extensions(self, value: Extensions) -> None:
         self._extensions = value
+
+    def extension(self, cls: type[_T]) -> _T | None:
+        """The extension stored under ``cls``, or None; a read that never creates the map."""
+        extensions = self._extensions
+        return None if extensions is None else extensions.get(cls)
 
     def __repr__(self) -> str:
         reason = self.status.reason

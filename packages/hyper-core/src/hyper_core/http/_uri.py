@@ -363,6 +363,32 @@ class Uri:
             )
         return uri
 
+    def origin_form(self) -> Uri:
+        """This URI's path and query as an origin-form URI, as sent to an origin server.
+
+        An absolute-form ``http://example.com/a?b`` gives ``/a?b``; an
+        origin-form URI is returned as it is. Nothing is parsed again (a
+        :class:`Uri` is validated when it is built), so a client can convert
+        each request's target cheaply.
+
+        Raises:
+            InvalidUri: The URI is in authority-form or asterisk-form, which
+                have no origin-form.
+        """
+        form = self._form
+        if form is UriForm.ORIGIN:
+            return self
+        if form is not UriForm.ABSOLUTE:
+            raise InvalidUri(f"invalid URI {str(self)!r}: {form.name.lower()}-form has no path")
+        uri = object.__new__(Uri)
+        uri._form = UriForm.ORIGIN
+        uri._scheme = uri._authority = uri._host = None
+        uri._port = None
+        uri._path = self._path
+        uri._query = self._query
+        uri._raw = None
+        return uri
+
     @property
     def form(self) -> UriForm:
         """Which request-target form this is."""

@@ -11,6 +11,10 @@ anyio:
 * :class:`IO` is the byte stream a connection runs over. Every anyio byte
   stream satisfies it without a wrapper; so does
   :func:`hyper_core.testing.memory_pipe`.
+* :class:`QuicConnection` (with :class:`QuicStream` and its halves) is what
+  HTTP/3 runs over: a connection that opens and accepts streams. aioquic
+  backs it in :mod:`hyper_core.quic`; :func:`hyper_core.testing.quic_pair`
+  is the in-memory test double.
 """
 
 from __future__ import annotations
@@ -24,6 +28,15 @@ from hyper_core.rt._io import (
     receive_or_eof,
     send_all,
 )
+from hyper_core.rt._quic import (
+    QuicConnection,
+    QuicConnectionClosed,
+    QuicReceiveStream,
+    QuicSendStream,
+    QuicStream,
+    QuicStreamReset,
+    is_unidirectional,
+)
 from hyper_core.rt._timer import AnyioTimer, Deadline, Timer, default_timer
 
 __all__ = [
@@ -31,12 +44,19 @@ __all__ = [
     "AnyioTimer",
     "Deadline",
     "Executor",
+    "QuicConnection",
+    "QuicConnectionClosed",
+    "QuicReceiveStream",
+    "QuicSendStream",
+    "QuicStream",
+    "QuicStreamReset",
     "SupportsFlush",
     "SupportsSendMany",
     "TaskGroupExecutor",
     "Timer",
     "default_timer",
     "flush",
+    "is_unidirectional",
     "receive_or_eof",
     "send_all",
 ]

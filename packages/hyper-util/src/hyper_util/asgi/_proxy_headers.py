@@ -142,7 +142,7 @@ class TrustedHosts:
 
     @classmethod
     def from_environment(cls) -> TrustedHosts:
-        """``$FORWARDED_ALLOW_IPS`` if set, else :data:`DEFAULT_FORWARDED_ALLOW_IPS`."""
+        """``$FORWARDED_ALLOW_IPS`` if set, else ``DEFAULT_FORWARDED_ALLOW_IPS`` (127.0.0.1)."""
         return cls(os.environ.get("FORWARDED_ALLOW_IPS", DEFAULT_FORWARDED_ALLOW_IPS))
 
     def trusts_peer(self, client: Any) -> bool:

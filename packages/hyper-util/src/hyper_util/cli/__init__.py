@@ -1,4 +1,4 @@
-"""The command line: ``python -m hyper_util get URL`` and ``python -m hyper_util serve [DIR]``.
+"""The command line: ``python -m hyper_util get URL``, ``serve [DIR]`` and ``run module:app``.
 
 What belongs here: the argument parser and :func:`main`, which dispatches to
 :mod:`._get` and :mod:`._serve`; the commands themselves live there. The
@@ -8,6 +8,15 @@ Strategy: argparse, one sub-parser per command, and a shared ``--backend``
 option on each (``auto``: uvloop when installed, else asyncio; ``asyncio``,
 ``uvloop``, ``trio``). ``main`` returns the exit status instead
 of exiting, so tests can call it.
+
+HTTPS (``get https://...``, ``serve --certfile``) uses hyper-tls, imported
+only when asked for: hyper-util does not depend on hyper-tls, and without it
+those options fail with one line that says what to install (exit 2). The
+command line stays in hyper-util rather than a distribution of its own:
+``python -m hyper_util`` is the demo of the batteries it drives (pooled
+client, auto server, graceful shutdown), it adds no dependency, and a
+fourth distribution would be one more version to keep in step for one
+optional import.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import sys
 from collections.abc import Sequence
 
 from hyper_util import __version__
-from hyper_util.cli import _get, _serve
+from hyper_util.cli import _get, _run, _serve
 from hyper_util.cli._echo import echo
 from hyper_util.cli._get import Exit
 from hyper_util.cli._static import StaticFiles
@@ -29,7 +38,7 @@ _GET_EPILOG = """\
 exit status:
   0  the response status was 1xx-3xx (redirects are not followed)
   1  the response status was 400 or more (the body is still written)
-  2  bad command line (also: https:// URLs, until hyper-tls)
+  2  bad command line (also: https:// URLs without hyper-tls installed)
   3  could not connect (name resolution, refused, unreachable, --connect-timeout)
   4  the exchange failed after connecting (protocol error, closed early, --max-time)
   5  a local file could not be read (-d @FILE) or written (-o FILE, stdout)
@@ -75,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(default auto)",
     )
     parser = argparse.ArgumentParser(
-        prog="python -m hyper_util", description="Fetch a URL or serve HTTP/1.1 and HTTP/2."
+        prog="python -m hyper_util",
+        description="Fetch a URL, serve files, or run an ASGI app over HTTP/1.1 and HTTP/2.",
     )
     parser.add_argument("--version", action="version", version=f"hyper_util {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -84,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "get",
         parents=[common],
         help="fetch a URL to stdout",
-        description="Fetch an http:// URL and write the response body to stdout (or -o FILE).",
+        description="Fetch a URL and write the response body to stdout (or -o FILE).",
         epilog=_GET_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -124,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--http2",
         action="store_true",
         help="use HTTP/2 (http://: prior knowledge, h2c; https://: offered by ALPN)",
+    )
+    get.add_argument(
+        "--http3",
+        action="store_true",
+        help="https: use HTTP/3 over QUIC (needs hyper-util[http3]); falls back to TCP if it fails",
     )
     get.add_argument(
         "--cacert",
@@ -201,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--certfile", metavar="FILE", help="serve HTTPS with this certificate chain (PEM)"
     )
     serve.add_argument("--keyfile", metavar="FILE", help="the private key of --certfile (PEM)")
+    serve.add_argument(
+        "--http3",
+        action="store_true",
+        help="also serve HTTP/3 on UDP, same port (needs --certfile and hyper-util[http3])",
+    )
+    _run.add_run_parser(commands, common)
     return parser
 
 
@@ -211,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: The arguments after the program name (default ``sys.argv[1:]``).
     """
     args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return _run.main_run(_run.options_from_args(args))
     try:
         loop_backend(args.backend)
     except ValueError as exc:  # --backend uvloop without uvloop
@@ -225,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             output=args.output,
             verbose=args.verbose,
             http2=args.http2,
+            http3=args.http3,
             connect_timeout=args.connect_timeout,
             max_time=args.max_time,
             progress=args.progress,
@@ -242,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         keyfile=args.keyfile,
         fd=args.fd,
         workers=args.workers,
+        http3=args.http3,
     )
     return _serve.main_serve(serve_options, args.backend)
 

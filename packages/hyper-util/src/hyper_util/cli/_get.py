@@ -85,6 +85,7 @@ class GetOptions:
     output: str | None = None
     verbose: bool = False
     http2: bool = False
+    http3: bool = False  # https: HTTP/3 first (prior knowledge), TCP if it fails
     connect_timeout: float | None = 10.0
     max_time: float | None = None
     progress: bool | None = None  # None: when stderr is a terminal
@@ -130,6 +131,8 @@ def prepare(options: GetOptions) -> _Prepared:
         raise UsageError(f"not a URL: {options.url!r} ({exc})") from None
     if uri.scheme not in ("http", "https") or not uri.host or uri.authority is None:
         raise UsageError(f"not an absolute http:// or https:// URL: {options.url!r}")
+    if options.http3 and uri.scheme != "https":
+        raise UsageError("--http3 needs an https:// URL (HTTP/3 is always encrypted)")
     if "@" in uri.authority:
         raise UsageError("user:password@ in the URL is not supported; use -H 'Authorization: ...'")
     headers = Headers()
@@ -142,8 +145,8 @@ def prepare(options: GetOptions) -> _Prepared:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     # Defaults after the user's, so -H replaces them instead of doubling them.
-    if not options.http2:
-        # HTTP/2 carries the authority in :authority instead.
+    if not options.http2 and not options.http3:
+        # HTTP/2 and HTTP/3 carry the authority in :authority instead.
         headers.setdefault("host", uri.authority)
     headers.setdefault("user-agent", USER_AGENT)
     headers.setdefault("accept", "*/*")
@@ -187,17 +190,16 @@ async def _request_body(data: str | None, headers: Headers) -> Body:
 
 
 def _status_line(response: Response[Incoming]) -> str:
-    if response.version is Version.HTTP_2:
+    if response.version >= Version.HTTP_2:
         return f"{response.version} {int(response.status)}"
     custom = response.extensions.get(ReasonPhrase)
     reason = response.status.reason if custom is None else custom.as_bytes().decode("latin-1")
     return f"{response.version} {int(response.status)} {reason}".rstrip()
 
 
-def _show_request(err: TextIO, prepared: _Prepared, http2: bool) -> None:
-    version = "HTTP/2" if http2 else "HTTP/1.1"
+def _show_request(err: TextIO, prepared: _Prepared, version: str) -> None:
     err.write(f"> {prepared.method} {prepared.uri.path_and_query} {version}\n")
-    if http2:
+    if version != "HTTP/1.1":
         err.write(f"> :authority: {prepared.uri.authority}\n")
     for name, value in prepared.headers.items():
         err.write(f"> {name}: {value}\n")
@@ -229,6 +231,9 @@ async def _exchange(
         timeout=options.max_time,
         # One request: nothing to keep in a pool afterwards.
         pool_max_idle_per_host=0,
+        http3=options.http3,
+        http3_origins=[prepared.uri.authority or ""] if options.http3 else (),
+        http3_cafile=options.cacert,
     ) as client:
         request = Request(prepared.method, prepared.uri, headers=prepared.headers, body=body)
         yield await client.request(request)
@@ -284,7 +289,8 @@ def _unwrap(error: Exception) -> Exception:
 async def _get(prepared: _Prepared, options: GetOptions, stdout: BinaryIO, stderr: TextIO) -> int:
     body = await _request_body(options.data, prepared.headers)
     if options.verbose:
-        _show_request(stderr, prepared, options.http2)
+        version = "HTTP/3" if options.http3 else "HTTP/2" if options.http2 else "HTTP/1.1"
+        _show_request(stderr, prepared, version)
     async with _exchange(prepared, body, options) as response:
         if options.verbose:
             _show_response(stderr, response)

@@ -75,6 +75,7 @@ class ServeOptions:
     keyfile: str | None = None
     fd: int | None = None  # an inherited, bound socket instead of host/port/uds
     workers: int | None = None  # None: serve in this process, no supervisor
+    http3: bool = False  # also HTTP/3 on UDP (needs certfile and the http3 extra)
 
 
 TlsHook = Callable[[IO], Awaitable[IO]]
@@ -92,7 +93,23 @@ def make_tls(options: ServeOptions) -> TlsHook | None:
     if options.certfile is None:
         if options.keyfile is not None:
             raise ValueError("--keyfile needs --certfile")
+        if options.http3:
+            raise ValueError("--http3 needs --certfile (HTTP/3 is always encrypted)")
         return None
+    if options.http3:
+        if options.uds is not None or options.fd is not None or options.workers:
+            # UDP is not inherited by workers (yet): QUIC's connection ids
+            # would also need routing to the worker that owns each one.
+            raise ValueError(
+                "--http3 listens on UDP in this process: it needs --host and --port, "
+                "not --uds, --fd or --workers"
+            )
+        from hyper_core.quic import require_aioquic
+
+        try:
+            require_aioquic()
+        except ImportError as exc:
+            raise ValueError(str(exc)) from None
     try:
         from hyper_tls import TlsAcceptor, server_ssl_context
     except ImportError:
@@ -185,6 +202,9 @@ async def run_serve(
                 handle_signals=signals,
                 access_log=options.access_log,
                 tls=tls,
+                http3=options.http3,
+                certfile=options.certfile if options.http3 else None,
+                keyfile=options.keyfile if options.http3 else None,
             )
         )
         address = _address(bound, "https" if tls is not None else "http")
@@ -195,6 +215,8 @@ async def run_serve(
 
 def _announce(out: TextIO, address: str, options: ServeOptions, https: bool) -> None:
     protocols = (_TLS_PROTOCOLS if https else _PROTOCOLS)[options.http]
+    if options.http3:
+        protocols += "; HTTP/3 on UDP, same port"
     workers = f", {options.workers} workers" if options.workers else ""
     out.write(f"listening on {address} ({protocols}{workers})\n")
     out.flush()

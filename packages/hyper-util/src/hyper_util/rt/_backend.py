@@ -3,9 +3,8 @@
 What belongs here: the one decision every constructor in :mod:`hyper_util.rt`
 makes, so that they all make it the same way.
 
-Strategy: ``fast=None`` asks which async library is running, through
-sniffio when it is installed (anyio itself asks sniffio when present), else
-by looking for a running asyncio task; the asyncio transport path is chosen
+Strategy: ``fast=None`` asks sniffio which async library is running (as
+anyio itself does when sniffio is present); the asyncio transport path is chosen
 on asyncio (uvloop included), anyio's streams everywhere else. ``fast=False``
 always picks anyio's streams; ``fast=True`` insists on the fast path and
 fails outside asyncio rather than silently falling back.
@@ -13,37 +12,20 @@ fails outside asyncio rather than silently falling back.
 
 from __future__ import annotations
 
-import asyncio
+import sniffio
 
 __all__ = ["current_library", "use_fast_path"]
-
-
-def _asyncio_only() -> str | None:
-    try:
-        return "asyncio" if asyncio.current_task() is not None else None
-    except RuntimeError:
-        return None
-
-
-try:
-    import sniffio
-except ModuleNotFoundError:  # pragma: no cover - sniffio comes with trio and httpx
-    _sniff = _asyncio_only
-else:
-
-    def _sniff() -> str | None:
-        try:
-            return sniffio.current_async_library()
-        except sniffio.AsyncLibraryNotFoundError:
-            return None
 
 
 def current_library() -> str | None:
     """Name the running async library (``"asyncio"``, ``"trio"``), or ``None``.
 
-    Asks sniffio when it is installed; without it, only asyncio is recognised.
+    Asks sniffio (a dependency of hyper-util; trio sets it too).
     """
-    return _sniff()
+    try:
+        return sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return None
 
 
 def use_fast_path(fast: bool | None) -> bool:

@@ -47,6 +47,7 @@ from anyio.streams.tls import TLSAttribute
 
 from hyper_core.error import HyperError
 from hyper_core.rt import IO
+from hyper_core.server.conn.http3 import Builder as Http3Builder
 from hyper_core.service import Service
 from hyper_util.rt import (
     DEFAULT_BACKLOG,
@@ -55,6 +56,7 @@ from hyper_util.rt import (
     create_unix_listener,
 )
 from hyper_util.server._access_log import AccessLogged, format_address
+from hyper_util.server._http3 import Http3Side
 from hyper_util.server.conn import auto
 from hyper_util.server.graceful import GracefulShutdown
 
@@ -104,6 +106,11 @@ async def serve(
     backlog: int = DEFAULT_BACKLOG,
     fast: bool | None = None,
     tls: Callable[[IO], Awaitable[IO]] | None = None,
+    make_service: Callable[[IO], Service[Any]] | None = None,
+    http3: bool = False,
+    certfile: str | os.PathLike[str] | None = None,
+    keyfile: str | os.PathLike[str] | None = None,
+    http3_builder: Http3Builder | None = None,
     task_status: TaskStatus[Any] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``service`` on HTTP/1.1 and HTTP/2 until shut down.
@@ -141,6 +148,19 @@ async def serve(
             a slow handshake never delays other accepts; a hook that raises
             drops that connection. Its result's ``TLSAttribute.alpn_protocol``
             picks HTTP/2 or HTTP/1.1.
+        make_service: Called once per connection, after the TLS handshake,
+            with its stream; the service it returns serves that connection
+            instead of ``service`` (for services that want the peer's
+            address or TLS details, such as the ASGI adapter).
+        http3: Also serve HTTP/3 on UDP, on the same port number as TCP
+            (needs ``certfile``, and aioquic: ``pip install
+            'hyper-util[http3]'``). TCP responses then advertise it with
+            ``Alt-Svc: h3=":PORT"``; the shutdown covers both.
+        certfile: The certificate chain (PEM) HTTP/3's QUIC handshake
+            presents; usually the one ``tls`` uses.
+        keyfile: Its private key (PEM; default: inside ``certfile``).
+        http3_builder: The HTTP/3 connection options (default
+            ``http3.Builder()``).
         task_status: For ``await task_group.start(serve, ...)``: reports
             the bound address (``(host, port)`` for TCP, the path for a Unix
             socket) once the server is accepting.
@@ -154,6 +174,8 @@ async def serve(
     """
     if max_connections < 1:
         raise ValueError("max_connections must be at least 1")
+    if http3 and (certfile is None or uds is not None or listener is not None):
+        raise ValueError("http3=True needs certfile, and host and port (not uds or listener)")
     if shutdown_timeout is not None and shutdown_timeout < 0:
         raise ValueError("shutdown_timeout cannot be negative")
     owned = listener is None
@@ -163,15 +185,28 @@ async def serve(
             listener = await create_unix_listener(uds, fast=fast, backlog=backlog)
         else:
             listener = await create_tcp_listener(host, port, fast=fast, backlog=backlog)
+    h3_side = None
+    tcp_service = service
+    if http3:
+        assert certfile is not None
+        h3_side = _http3_side(
+            service, listener, host, certfile, keyfile, http3_builder, access_log, max_connections
+        )
+        h3_side.make_service = make_service
+        tcp_service, make_service = h3_side.advertise(service, make_service)
     server = _Server(
-        service,
+        tcp_service,
         listener,
         builder if builder is not None else auto.Builder(),
         max_connections=max_connections,
         shutdown_timeout=shutdown_timeout,
         access_log=access_log,
         tls=tls,
+        make_service=make_service,
     )
+    if h3_side is not None:
+        h3_side.attach(server._graceful)
+    server.http3 = h3_side
     try:
         await server.run(shutdown_event, handle_signals, task_status)
     finally:
@@ -188,6 +223,31 @@ def _remove_stale_socket(path: str) -> None:
             os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def _http3_side(
+    service: Service[Any],
+    listener: anyio.abc.Listener[Any],
+    host: str,
+    certfile: str | os.PathLike[str],
+    keyfile: str | os.PathLike[str] | None,
+    builder: Http3Builder | None,
+    access_log: bool,
+    max_connections: int,
+) -> Http3Side:
+    """The UDP side, on the TCP port's number."""
+    address = _listener_address(listener)
+    udp_port = address[1] if isinstance(address, tuple) else 0
+    return Http3Side(
+        service,
+        host=host,
+        port=udp_port,
+        certfile=certfile,
+        keyfile=keyfile,
+        builder=builder if builder is not None else Http3Builder(),
+        access_log=access_log,
+        max_connections=max_connections,
+    )
 
 
 def _listener_address(listener: anyio.abc.Listener[Any]) -> Any:
@@ -207,8 +267,10 @@ class _Server:
         shutdown_timeout: float | None,
         access_log: bool,
         tls: Callable[[IO], Awaitable[IO]] | None = None,
+        make_service: Callable[[IO], Service[Any]] | None = None,
     ) -> None:
         self._service = service
+        self._make_service = make_service
         self._tls = tls
         self._listener = listener
         self._builder = builder
@@ -219,6 +281,7 @@ class _Server:
         self._stop = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
         self._last_accept = -math.inf
+        self.http3: Http3Side | None = None
 
     def request_stop(self) -> None:
         """First call: graceful shutdown; a second call: close everything now."""
@@ -242,6 +305,8 @@ class _Server:
                 tg.start_soon(self._watch_event, shutdown_event)
             accept_scope = anyio.CancelScope()
             tg.start_soon(self._accept_loop, accept_scope)
+            if self.http3 is not None:
+                await tg.start(self.http3.run)
             address = _listener_address(self._listener)
             _log.info("listening on %s", format_address(address))
             task_status.started(address)
@@ -249,6 +314,8 @@ class _Server:
             # New connections are refused from here on: the socket is closed.
             accept_scope.cancel()
             await self._listener.aclose()
+            if self.http3 is not None:
+                self.http3.stop_accepting()
             grace = self._last_accept + FIRST_REQUEST_GRACE - anyio.current_time()
             if grace > 0:
                 await anyio.sleep(grace)
@@ -327,6 +394,8 @@ class _Server:
             remote = extra(SocketAttribute.remote_address, None) if extra is not None else None
             alpn = extra(TLSAttribute.alpn_protocol, None) if extra is not None else None
             service = self._service
+            if self._make_service is not None:
+                service = self._make_service(stream)
             if self._access_log:
                 service = AccessLogged(service, format_address(remote))
             try:

@@ -8,7 +8,7 @@ errors they share. Each module has a ``handshake(io, **options)`` (and a
 
 from __future__ import annotations
 
-from hyper_core.client.conn import http1, http2
+from hyper_core.client.conn import http1, http2, http3
 from hyper_core.client.conn._errors import TrySendError
 
-__all__ = ["TrySendError", "http1", "http2"]
+__all__ = ["TrySendError", "http1", "http2", "http3"]

@@ -309,7 +309,10 @@ class SendRequest:
         ``response.body.trailers`` once read. Close it (``aclose()``) to stop
         early: the stream is reset with CANCEL. A 2xx answer to CONNECT (or
         extended CONNECT, with a :data:`Protocol` extension) is a tunnel:
-        ``await hyper_core.upgrade.on(response)``.
+        ``await hyper_core.upgrade.on(response)``. An extended CONNECT sent
+        before the server's first SETTINGS arrived waits for them (they
+        say whether the server allows it), so it may follow the handshake
+        at once.
 
         Raises:
             CanceledError: the connection is closed; nothing was sent.

@@ -703,7 +703,7 @@ class ClientDispatcher:
         code = _BY_CODE.get(status) or StatusCode(status)
         exchange.head_delivered = True
         if codec.their_state is _SWITCHED:
-            response = Response._from_parts(code, version, headers, Incoming.empty(), extensions)
+            response = Response.from_parts(code, version, headers, Incoming.empty(), extensions)
             self._pending_upgrade = _attach_pending(response)
             exchange.response_done = True
             self._exchange = None
@@ -718,11 +718,11 @@ class ClientDispatcher:
             # connection is ready again before send_request returns.
             codec.next_event()  # the EndOfMessage
             body = Incoming.empty()
-            response = Response._from_parts(code, version, headers, body, extensions)
+            response = Response.from_parts(code, version, headers, body, extensions)
             self._response_finished(exchange)
             return response
         body = Incoming(self._body_source(exchange))
-        return Response._from_parts(code, version, headers, body, extensions)
+        return Response.from_parts(code, version, headers, body, extensions)
 
     def _body_source(self, exchange: _Exchange) -> ResponseBodySource:
         """The body's source, holding the part of the body already buffered.

@@ -35,8 +35,8 @@ from __future__ import annotations
 from typing import Final
 
 from hyper_core.error import UserError
+from hyper_core.proto._date import date_line
 
-from ._date import date_line
 from ._events import HeaderList, RequestHead, ResponseHead
 
 __all__ = [

@@ -34,6 +34,11 @@ Strategy (speed and bounded resources):
   body: a silent or slow client is closed, never left holding the task.
 * Graceful shutdown disables keep-alive; a connection waiting for the first
   byte of a request is cancelled at once.
+* Each request carries an ``Exchange`` (``hyper_core._exchange``) in its
+  extensions: the service can write 1xx heads through it and learn that
+  the client left. The socket is watched for that while the service runs
+  (see ``_service_suspended``) and, when a service asked, while a streamed
+  response body is produced.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 import anyio.abc
 
+from hyper_core._exchange import Exchange
 from hyper_core.body import Empty, Full, Incoming
 from hyper_core.error import (
     BodyError,
@@ -58,7 +64,16 @@ from hyper_core.error import (
     UserError,
 )
 from hyper_core.ext import HeaderCaseMap, ReasonPhrase
-from hyper_core.http import Headers, Method, Request, Response, StatusCode, Uri, Version
+from hyper_core.http import (
+    Extensions,
+    Headers,
+    Method,
+    Request,
+    Response,
+    StatusCode,
+    Uri,
+    Version,
+)
 from hyper_core.http._method import _BY_BYTES as _METHODS
 from hyper_core.http._uri import _ORIGIN_CACHE
 from hyper_core.rt import IO, send_all
@@ -86,6 +101,8 @@ _SEND_BODY: Final = CodecState.SEND_BODY
 _DONE: Final = CodecState.DONE
 _SWITCHED: Final = CodecState.SWITCHED_PROTOCOL
 _IDLE: Final = CodecState.IDLE
+# Our side's states once a whole response was written.
+_RESPONSE_COMPLETE: Final = frozenset({_DONE, CodecState.MUST_CLOSE, _SWITCHED})
 _HTTP_11: Final = Version.HTTP_11
 _HTTP_10: Final = Version.HTTP_10
 _CONTINUE: Final = ResponseHead(100, b"Continue", b"1.1", [])
@@ -108,6 +125,7 @@ class ServerDispatcher:
         "_config",
         "_continue_writing",
         "_disconnected",
+        "_exchange",
         "_idle",
         "_idle_mark",
         "_io",
@@ -165,6 +183,7 @@ class ServerDispatcher:
         self._task_group: anyio.abc.TaskGroup | None = None
         self._watcher: DisconnectWatcher | None = None
         self._disconnected = False
+        self._exchange: Exchange | None = None
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -202,6 +221,9 @@ class ServerDispatcher:
             pending = self._pending
             if pending is not None and not self.upgraded:
                 pending.fail(CanceledError("the connection closed before an upgrade"))
+            if self._exchange is not None:
+                # Closed before the response was complete (no-op if it was).
+                self._exchange.client_gone()
         if self._timed_out:
             raise HeaderTimeoutError("no complete request head within header_read_timeout")
         if self._disconnected:
@@ -336,6 +358,8 @@ class ServerDispatcher:
                 codec.disable_keep_alive()
                 await self._reject_late(exc)
                 raise
+            exchange = self._exchange
+            assert exchange is not None
             try:
                 # run_inline(), inlined: the first step of the service runs
                 # here, and only a service that suspends costs a generator.
@@ -365,6 +389,8 @@ class ServerDispatcher:
                 except BaseException:
                     codec.send_failed()
                     raise
+            if codec.our_state in _RESPONSE_COMPLETE:
+                exchange.finish()
             if codec.our_state is not _DONE or codec.their_state is not _DONE:
                 return  # closing, switched protocols, or broken
             codec.start_next_cycle()
@@ -405,7 +431,7 @@ class ServerDispatcher:
         else:
             source = self._body = RequestBodySource(self)
             body = Incoming(source)
-        # Request._from_parts and Headers._from_trusted, inlined (hot path).
+        # Request.from_parts and Headers._from_trusted, inlined (hot path).
         headers: Headers = object.__new__(Headers)
         headers._list = head.headers
         request: Request[Incoming] = object.__new__(Request)
@@ -413,7 +439,10 @@ class ServerDispatcher:
         request.uri = uri
         request.version = _HTTP_11 if head.version == b"1.1" else _HTTP_10
         request.headers = headers
-        request._extensions = None
+        exchange = self._exchange = Exchange(self._write_informational)
+        extensions: Extensions = object.__new__(Extensions)
+        extensions._map = {Exchange: exchange}
+        request._extensions = extensions
         request.body = body
         if self._preserve_case:
             request.extensions.insert(HeaderCaseMap.from_fields(head.headers))
@@ -502,6 +531,22 @@ class ServerDispatcher:
             except (HyperError, *_IO_ERRORS):
                 pass
 
+    async def _write_informational(self, status: int, fields: list[tuple[bytes, bytes]]) -> None:
+        # Called by the service (ext.send_informational) while it runs.
+        codec = self.codec
+        if codec.our_state is not _SEND_RESPONSE:
+            raise UserError("the final response has started")
+        if codec.their_version == b"1.0":
+            return  # RFC 9110 section 15.2: never a 1xx to an HTTP/1.0 client
+        await self._wait_continue()
+        data = codec.send_informational(ResponseHead(status, _reason(status), b"1.1", fields))
+        event = self._continue_writing = anyio.Event()
+        try:
+            await self._write(data)
+        finally:
+            self._continue_writing = None
+            event.set()
+
     async def _wait_continue(self) -> None:
         # A body reader in another task may be writing 100 Continue.
         writing = self._continue_writing
@@ -531,6 +576,8 @@ class ServerDispatcher:
                     if not data:
                         if not self._config.half_close and self._scope is not None:
                             self._disconnected = True
+                            if self._exchange is not None:
+                                self._exchange.client_gone()
                             self._scope.cancel()
                         return
         finally:
@@ -598,6 +645,11 @@ class ServerDispatcher:
                     await self._write_end(None)
                 return
             await self._write(first)
+            exchange = self._exchange
+            if exchange is not None and exchange.watched:
+                # A service wants to hear of a client that leaves while the
+                # body is produced (a long stream to a client that is gone).
+                self._service_suspended()
             trailers = None
             while True:
                 try:
@@ -617,6 +669,9 @@ class ServerDispatcher:
                     break
             await self._write_end(trailers)
         finally:
+            if self._watcher is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._stop_watcher()
             with contextlib.suppress(Exception):
                 await body.aclose()
 

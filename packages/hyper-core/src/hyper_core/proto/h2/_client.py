@@ -230,6 +230,9 @@ class ClientConnection:
         self._bdp_bytes = 0
         self._bdp_sent_at: float | None = None
         self.connect_protocol_enabled = False
+        # The server's first SETTINGS arrived (or the connection ended first):
+        # extended CONNECT may be decided only then (RFC 8441 section 3).
+        self._settings_received = anyio.Event()
 
     # ----------------------------------------------------------- public state
 
@@ -292,7 +295,16 @@ class ClientConnection:
         protocol = request.extensions.get(H2Protocol)
         fields, is_connect = encode_request(request, body, protocol)
         if protocol is not None and not self.connect_protocol_enabled:
-            raise UserError("the server did not enable extended CONNECT (RFC 8441)")
+            if not self._settings_received.is_set():
+                # Right after the handshake the server has not spoken yet; its
+                # SETTINGS are its first frame, one round trip away.
+                await self._settings_received.wait()
+                if self._closed:
+                    raise RequestNotProcessedError(
+                        "connection closed before the server's SETTINGS"
+                    ) from self._close_error
+            if not self.connect_protocol_enabled:
+                raise UserError("the server did not enable extended CONNECT (RFC 8441)")
         await self._acquire_slot()
         h2c = self._h2
         stream_id = h2c.get_next_available_stream_id()
@@ -742,7 +754,7 @@ class ClientConnection:
                 upgraded, body = incoming, Incoming.empty()
             else:
                 body = incoming
-        response = Response._from_parts(code, Version.HTTP_2, headers, body)
+        response = Response.from_parts(code, Version.HTTP_2, headers, body)
         if upgraded is not None:
             pending = upgrade._attach_pending(response)
             pending.fulfil(H2StreamIO(self, stream.id, upgraded), b"")
@@ -781,6 +793,7 @@ class ClientConnection:
         # without the setting the limit is "none" (RFC 9113 section 6.5.2).
         self._max_send = min(remote.max_concurrent_streams, 2**31 - 1)
         self.connect_protocol_enabled = bool(remote.enable_connect_protocol)
+        self._settings_received.set()
         self._grant_slots()
         if _SETTINGS.INITIAL_WINDOW_SIZE in changed or _SETTINGS.MAX_FRAME_SIZE in changed:
             self._wake_windows()
@@ -825,6 +838,7 @@ class ClientConnection:
             return
         self._finishing = True
         self._finished.set()
+        self._settings_received.set()
         self._mark_closed(error)
         if error is not None and self._close_error is None:
             self._close_error = error

@@ -329,15 +329,23 @@ def new_h2_connection(
     return conn
 
 
-def initiate(conn: h2.connection.H2Connection) -> None:
+def initiate(conn: h2.connection.H2Connection, upgrade_settings: bytes | None = None) -> None:
     """Queue the connection preface: SETTINGS, then any setting that must wait for its ACK.
 
     Use this instead of ``conn.initiate_connection()`` on a connection from
     :func:`new_h2_connection` (a stream window below 65,535 bytes or an HPACK
     table below 4,096 bytes is sent as a second SETTINGS frame and takes
     effect when the peer acknowledges it, as RFC 9113 section 6.5.3 requires).
+    ``upgrade_settings`` (server only) is the client's padded ``HTTP2-Settings``
+    of an h2c upgrade: applied as its first SETTINGS, stream 1 half-closed.
+
+    Raises:
+        h2.exceptions.ProtocolError: ``upgrade_settings`` holds an invalid value.
     """
-    conn.initiate_connection()
+    if upgrade_settings is None:
+        conn.initiate_connection()
+    else:
+        conn.initiate_upgrade_connection(upgrade_settings)
     staged = _STAGED.pop(conn, None)
     if staged:
         conn.update_settings(staged)

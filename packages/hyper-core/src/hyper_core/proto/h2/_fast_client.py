@@ -30,7 +30,7 @@ import h2.config
 import h2.connection
 import h2.stream
 import h2.utilities
-from hpack.struct import HeaderTuple
+from hpack import HeaderTuple
 
 from ._common import _H2Connection
 from ._fast_server import (

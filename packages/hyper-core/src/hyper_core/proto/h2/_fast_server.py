@@ -31,8 +31,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 import h2.stream
-from hpack.hpack import Decoder, Encoder
-from hpack.struct import HeaderTuple
+from hpack import Decoder, Encoder, HeaderTuple
 
 from ._common import _H2Connection
 

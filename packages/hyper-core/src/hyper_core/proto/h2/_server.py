@@ -53,6 +53,7 @@ import h2.exceptions
 from h2.connection import ConnectionState
 from h2.settings import SettingCodes
 
+from hyper_core._exchange import Exchange
 from hyper_core.body import Incoming, SizeHint
 from hyper_core.error import (
     ClosedError,
@@ -137,6 +138,7 @@ class ServerConnection(StreamServing):
         )
         assert isinstance(h2c, H2ServerConnection)
         self._h2 = h2c
+        self._initiated = False  # the preface is queued (done early by an h2c upgrade)
         self._streams: dict[int, _Stream] = {}
         self._to_spawn: list[tuple[_Stream, Request[Incoming]]] = []
         self._executor: Executor | None = config.executor
@@ -195,10 +197,29 @@ class ServerConnection(StreamServing):
         if self._tg is not None:
             self._start_shutdown()
 
+    def begin_upgraded(self, settings: bytes, request: Request[Incoming]) -> None:
+        """Start as an h2c upgrade: apply the client's ``settings``, serve ``request`` as stream 1.
+
+        Call before :meth:`run`. ``settings`` is the padded ``HTTP2-Settings``
+        value; ``request`` is complete (stream 1 is half-closed by the client).
+
+        Raises:
+            ValueError: ``settings`` holds an invalid value.
+        """
+        try:
+            initiate(self._h2, settings)
+        except h2.exceptions.ProtocolError as exc:
+            raise ValueError(f"invalid HTTP2-Settings: {exc}") from None
+        self._initiated = True
+        stream = _Stream(1)
+        self._streams[1] = stream
+        self._to_spawn.append((stream, request))
+
     async def run(self) -> None:
         """Serve until the connection ends; raise a HyperError if it ended abnormally."""
         h2c = self._h2
-        initiate(h2c)
+        if not self._initiated:
+            initiate(h2c)
         extra = self._conn_window - SPEC_INITIAL_WINDOW
         if extra > 0:
             h2c.increment_flow_control_window(extra)
@@ -217,6 +238,7 @@ class ServerConnection(StreamServing):
                     if self._shutdown_requested:
                         self._start_shutdown()
                     self._want_write()
+                    self._spawn_new_streams()  # stream 1 of an h2c upgrade
                     await self._read_loop()
                 if self._dead or self._error is not None:
                     self._cancel_all_streams()
@@ -361,6 +383,8 @@ class ServerConnection(StreamServing):
             self._local_error_reset(sid, ErrorCode.PROTOCOL_ERROR)
             return
         stream = _Stream(sid)
+        exchange = stream.exchange = Exchange(partial(self._write_informational, stream))
+        request.extensions.insert(exchange)
         if event.stream_ended is None:
             stream.sender, request.body = Incoming.from_channel(
                 max_buffer=1 << 30,  # never waited on: flow control bounds it
@@ -399,7 +423,7 @@ class ServerConnection(StreamServing):
             if path is None or scheme is None or authority is None:
                 raise ValueError("missing :scheme, :path or :authority")
             uri = self._absolute_uri(scheme, authority, path)
-        request: Request[Incoming] = Request._from_parts(
+        request: Request[Incoming] = Request.from_parts(
             Method.from_bytes(method),
             uri,
             _HTTP_2,

@@ -27,6 +27,7 @@ import anyio
 import h2.events
 import h2.exceptions
 
+from hyper_core._exchange import Exchange
 from hyper_core.body import Empty, Full, Incoming, IncomingSender
 from hyper_core.error import (
     CanceledError,
@@ -36,7 +37,7 @@ from hyper_core.error import (
     UserError,
 )
 from hyper_core.http import Headers, Request, Response
-from hyper_core.proto.h1._date import http_date
+from hyper_core.proto._date import http_date
 from hyper_core.rt import IO, Executor, Timer, send_all
 from hyper_core.upgrade import _Pending
 
@@ -113,6 +114,7 @@ class _Stream:
     __slots__ = (
         "closed",
         "detached",
+        "exchange",
         "id",
         "pending",
         "request_open",
@@ -138,6 +140,7 @@ class _Stream:
         self.tunnel_open = False
         self.reset_counted = False
         self.pending: _Pending | None = None
+        self.exchange: Exchange | None = None
 
 
 #: Idle worker tasks a connection keeps for its next streams. Enough for a
@@ -213,6 +216,8 @@ class StreamServing:
 
     def _close_stream(self, stream: _Stream, error: HyperError) -> None:
         stream.closed = True
+        if stream.exchange is not None and not stream.response_done:
+            stream.exchange.client_gone()
         if stream.sender is not None:
             stream.sender.abort(error)
         if stream.pending is not None:
@@ -374,6 +379,8 @@ class StreamServing:
             except Exception as exc:
                 self._stream_failed(stream, exc)
         finally:
+            if stream.response_done and stream.exchange is not None:
+                stream.exchange.finish()
             stream.task_running = False
             stream.scope = None
             if stream.pending is not None:
@@ -423,6 +430,19 @@ class StreamServing:
                 return
         stream.closed = True
         self._reset(stream.id, code)
+
+    async def _write_informational(
+        self, stream: _Stream, status: int, fields: list[tuple[bytes, bytes]]
+    ) -> None:
+        # Called by the service (ext.send_informational) while it runs.
+        if stream.closed or self._dead or stream.response_done or self._headers_sent(stream):
+            raise UserError("the final response has started or the stream is closed")
+        headers = response_headers_to_h2(status, Headers._from_trusted(fields))
+        try:
+            self._h2.send_headers(stream.id, headers, end_stream=False)
+        except h2.exceptions.H2Error as exc:
+            raise UserError(f"cannot send an informational response: {exc}") from exc
+        self._want_write()
 
     def _headers_sent(self, stream: _Stream) -> bool:
         h2_stream = self._h2.streams.get(stream.id)

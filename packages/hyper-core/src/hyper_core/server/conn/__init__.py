@@ -7,6 +7,6 @@ returns a ``Connection`` that is awaited to drive it.
 
 from __future__ import annotations
 
-from hyper_core.server.conn import http1, http2
+from hyper_core.server.conn import http1, http2, http3
 
-__all__ = ["http1", "http2"]
+__all__ = ["http1", "http2", "http3"]

@@ -34,11 +34,15 @@ from typing import Any, Final, final
 
 import anyio
 
+from hyper_core.body import Incoming
 from hyper_core.error import UserError
+from hyper_core.http import Request
 from hyper_core.proto.h2._common import MAX_WINDOW_SIZE as _MAX_WINDOW_SIZE
 from hyper_core.proto.h2._common import H2Protocol
 from hyper_core.proto.h2._server import ServerConfig as _ServerConfig
 from hyper_core.proto.h2._server import ServerConnection as _ServerConnection
+from hyper_core.proto.h2._upgrade import settings_payload as _settings_payload
+from hyper_core.proto.h2._upgrade import upgraded_request as _upgraded_request
 from hyper_core.rt import IO, Executor, Timer, default_timer
 from hyper_core.service import Service
 
@@ -198,6 +202,45 @@ class Builder:
                 called concurrently, once per stream.
         """
         return Connection(io, service, self._config)
+
+    def serve_upgraded_connection(
+        self, io: IO, service: Service[Any], request: Request[Incoming]
+    ) -> Connection:
+        """Return a connection that began as an HTTP/1.1 ``Upgrade: h2c`` request.
+
+        RFC 7540 section 3.2 (deprecated by RFC 9113, still sent by curl and
+        others for ``http://`` URLs): the server answered ``request`` with
+        ``101 Switching Protocols``; now HTTP/2 runs over the same bytes and
+        ``request`` is served as stream 1. Deciding which requests to upgrade
+        is the caller's (hyper-util's auto server does it, with
+        ``h2c_upgrade=True``).
+
+        Args:
+            io: The connection after the ``101`` response, starting with the
+                client's connection preface (for example the
+                :class:`~hyper_core.upgrade.Upgraded` of the request).
+            service: As for :meth:`serve_connection`.
+            request: The HTTP/1.1 request that asked for the upgrade, with its
+                whole body: the client sent it before the upgrade, so read
+                it in full before answering ``101`` and give it here (for
+                example as ``Incoming.from_channel`` of the bytes). Its
+                single ``HTTP2-Settings`` field is applied as the client's
+                first SETTINGS. The service sees it as an HTTP/2 request: an
+                absolute ``http`` URI whose authority is the ``Host``, and
+                no ``Connection``, ``Upgrade``, ``HTTP2-Settings``,
+                ``Keep-Alive``, ``Proxy-Connection``, ``Transfer-Encoding``,
+                ``TE`` or ``Host`` fields; extensions are kept.
+
+        Raises:
+            ValueError: ``HTTP2-Settings`` is missing, repeated or invalid
+                (:class:`~hyper_core.error.InvalidUri` for a bad ``Host``).
+                Nothing was sent; close ``io``.
+        """
+        settings = _settings_payload(request)
+        stream_one = _upgraded_request(request)
+        conn = Connection(io, service, self._config)
+        conn._dispatcher.begin_upgraded(settings, stream_one)
+        return conn
 
     def __repr__(self) -> str:
         c = self._config

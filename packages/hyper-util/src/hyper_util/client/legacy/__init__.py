@@ -26,6 +26,7 @@ from hyper_util.client.legacy._errors import (
     TotalTimeoutError,
     WriteTimeoutError,
 )
+from hyper_util.client.legacy._timeouts import Timeouts
 from hyper_util.client.legacy.connect import Connected, Connector, HttpConnector
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "ProxyAuthRequiredError",
     "ProxyError",
     "ReadTimeoutError",
+    "Timeouts",
     "TotalTimeoutError",
     "WriteTimeoutError",
     "connect",

@@ -39,7 +39,7 @@ import asyncio
 import contextlib
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Final, Self, final
 
@@ -53,8 +53,7 @@ from hyper_core.error import (
     HyperError,
     UserError,
 )
-from hyper_core.http import Method, Request, Response, Uri, UriForm, Version
-from hyper_core.http._headers import HeaderInit, _headers_of
+from hyper_core.http import HeaderInit, Headers, Method, Request, Response, Uri, UriForm, Version
 from hyper_core.rt import AnyioTimer, Executor, Timer, default_timer
 from hyper_util.client.legacy._connecting import open_io
 from hyper_util.client.legacy._errors import (
@@ -64,8 +63,17 @@ from hyper_util.client.legacy._errors import (
     TotalTimeoutError,
     WriteTimeoutError,
 )
+from hyper_util.client.legacy._h3 import Http3Pool
 from hyper_util.client.legacy._pool import CheckoutKind, Pool, PooledConn, PoolKey
-from hyper_util.client.legacy._rules import HostValues, Targets, as_body, may_retry, prepare
+from hyper_util.client.legacy._rules import (
+    HostValues,
+    Targets,
+    as_body,
+    may_retry,
+    pool_key,
+    prepare,
+)
+from hyper_util.client.legacy._timeouts import Timeouts
 from hyper_util.client.legacy._wrappers import (
     PooledBodySource,
     TimedWriteIO,
@@ -159,6 +167,10 @@ class Client:
         pool_max_idle_per_host: Idle HTTP/1 connections kept per origin
             (``None``: no limit, hyper-util's default). 0 turns pooling off:
             every request gets a new connection, closed after its response.
+        pool_max_idle: Idle connections kept, all origins together (HTTP/2
+            ones without a request included; ``None``: no limit). A
+            connection that goes idle beyond it is closed (httpx's
+            ``max_keepalive_connections``).
         max_connections: Connections open at once, all origins together
             (``None``: no limit, as in hyper). Beyond it requests wait, up to
             ``pool_timeout``; an idle connection of another origin is closed
@@ -178,6 +190,8 @@ class Client:
         set_host: Add ``Host`` to HTTP/1 requests that have none (hyper: on),
             without the port when it is the scheme's default.
         connect_timeout: Seconds to open a connection, TLS included (30 s).
+            This and the next three limits can be replaced per request by a
+            :class:`~hyper_util.client.legacy.Timeouts` in its extensions.
         pool_timeout: Seconds to wait for a connection when
             ``max_connections`` are all busy (``None``: no limit).
         read_timeout: Seconds from the start of sending to the response head,
@@ -195,6 +209,17 @@ class Client:
             client's own task group. With an executor, leaving the client
             closes every connection and waits (a few seconds at most) for
             those tasks to end; the executor must outlive the client.
+        http3: Speak HTTP/3 (needs ``hyper-util[http3]``) to ``https``
+            origins that are known to: listed in ``http3_origins``, or
+            advertised by ``Alt-Svc`` on an earlier HTTPS response (cached
+            for its max-age). One QUIC connection per origin; when its
+            handshake fails the request goes over TCP and the origin is
+            left to TCP for a while. See ``docs/guides/http3.md``.
+        http3_origins: Prior knowledge for ``http3``: ``"host"`` or
+            ``"host:port"`` origins that speak HTTP/3 on their HTTPS port,
+            or ``"*"`` for every ``https`` origin.
+        http3_cafile: Trust only this CA file (PEM) for HTTP/3, as
+            ``--cacert`` does (default: the operating system's store).
         timer: The clock of every timeout (default: anyio's; tests pass a
             ``hyper_core.testing.FakeTimer``).
 
@@ -208,6 +233,7 @@ class Client:
         *,
         pool_idle_timeout: float | None = DEFAULT_POOL_IDLE_TIMEOUT,
         pool_max_idle_per_host: int | None = None,
+        pool_max_idle: int | None = None,
         max_connections: int | None = None,
         http2_only: bool = False,
         http2_max_connections_per_host: int = 1,
@@ -221,6 +247,9 @@ class Client:
         http1: http1.Builder | None = None,
         http2: http2.Builder | None = None,
         executor: Executor | None = None,
+        http3: bool = False,
+        http3_origins: Iterable[str] = (),
+        http3_cafile: str | None = None,
         timer: Timer | None = None,
     ) -> None:
         for name, value in (
@@ -235,6 +264,8 @@ class Client:
                 raise ValueError(f"{name} must be positive seconds (or None)")
         if pool_max_idle_per_host is not None and pool_max_idle_per_host < 0:
             raise ValueError("pool_max_idle_per_host cannot be negative")
+        if pool_max_idle is not None and pool_max_idle < 0:
+            raise ValueError("pool_max_idle cannot be negative")
         if max_connections is not None and max_connections < 1:
             raise ValueError("max_connections must be at least 1")
         if http2_max_connections_per_host < 1:
@@ -251,14 +282,14 @@ class Client:
         self._http2_only = http2_only
         self._retry = retry_canceled_requests
         self._idle_timeout = pool_idle_timeout
-        self._connect_timeout = connect_timeout
-        self._pool_timeout = pool_timeout
-        self._read_timeout = read_timeout
-        self._write_timeout = write_timeout
+        self._timeouts = Timeouts(
+            connect=connect_timeout, read=read_timeout, write=write_timeout, pool=pool_timeout
+        )
         self._total_timeout = timeout
         self._pool = Pool(
             idle_timeout=pool_idle_timeout,
             max_idle_per_host=pool_max_idle_per_host,
+            max_idle=pool_max_idle,
             max_connections=max_connections,
             h2_max_per_host=http2_max_connections_per_host,
         )
@@ -271,6 +302,11 @@ class Client:
         self._host_values = HostValues() if set_host else None
         self._uris: dict[str | Uri, Uri] = {}
         self._targets = Targets()
+        self._h3 = (
+            Http3Pool(origins=http3_origins, cafile=http3_cafile, now=self._timer.now)
+            if http3
+            else None
+        )
 
     # ------------------------------------------------------------ lifecycle
 
@@ -314,6 +350,8 @@ class Client:
         self._tg = None
         with anyio.CancelScope(shield=True):
             self._close(self._pool.close_all())
+            if self._h3 is not None:
+                self._h3.close_all()
             # Idle connections get a moment to say goodbye; exchanges still
             # in flight would hold the exit up, so then it is immediate.
             if self._drivers and self._active == 0:
@@ -345,12 +383,33 @@ class Client:
             retries=self._retries,
         )
 
+    def is_extended_connect_protocol_enabled(self, uri: str | Uri) -> bool:
+        """Whether the pool has an HTTP/2 connection to ``uri``'s origin allowing extended CONNECT.
+
+        True when a request to that origin would go on a shared HTTP/2
+        connection already open whose server enabled
+        ``SETTINGS_ENABLE_CONNECT_PROTOCOL`` (RFC 8441): a CONNECT with a
+        ``:protocol`` (``hyper_core.client.conn.http2.Protocol``), such as a
+        WebSocket, can then be sent through :meth:`request`. Opens nothing.
+        The stream a tunnel keeps open holds a stream slot, and the
+        connection is not idle, until the tunnel is closed.
+
+        Raises:
+            InvalidRequestError: ``uri`` is not absolute.
+        """
+        key = pool_key(Request("GET", self._uri(uri)))
+        return any(
+            isinstance(conn.sender, http2.SendRequest)
+            and conn.sender.is_extended_connect_protocol_enabled()
+            for conn in self._pool.shared_http2(key)
+        )
+
     # ----------------------------------------------------------- conveniences
 
     async def get(self, uri: str | Uri, *, headers: HeaderInit | None = None) -> Response[Incoming]:
         """Send a GET request; see :meth:`request`."""
-        # Request("GET", ...) without its conversions: the parts are ready.
-        request = Request._from_parts(_GET, self._uri(uri), _HTTP_11, _headers_of(headers), Empty())
+        # Request("GET", ...) without its conversions: the parts are typed.
+        request = Request.from_parts(_GET, self._uri(uri), _HTTP_11, Headers(headers), Empty())
         return await self.request(request)
 
     async def head(
@@ -442,12 +501,23 @@ class Client:
             )
         key, origin = self._targets.lookup(request)
         uri = request.uri
+        timeouts = request.extension(Timeouts)
+        if timeouts is None:
+            timeouts = self._timeouts
         total = self._total_timeout
         total_at = _NEVER if total is None else self._timer.now() + total
+        if self._h3 is not None:
+            response = await self._h3.try_request(
+                self._tg, key, request, self._timer, timeouts.read, total_at
+            )
+            if response is not None:
+                return response
         for attempt in (0, 1):
-            conn, reused = await self._acquire(key, uri, total_at)
+            conn, reused = await self._acquire(key, uri, total_at, timeouts)
             try:
-                return await self._exchange(conn, reused, request, key, origin, total_at, attempt)
+                return await self._exchange(
+                    conn, reused, request, key, origin, total_at, attempt, timeouts
+                )
             except _Retry as retry:
                 if attempt:  # pragma: no cover (_exchange does not ask twice)
                     raise retry.error from None
@@ -456,7 +526,9 @@ class Client:
 
     # ------------------------------------------------------------- acquiring
 
-    async def _acquire(self, key: PoolKey, uri: Uri, total_at: float) -> tuple[PooledConn, bool]:
+    async def _acquire(
+        self, key: PoolKey, uri: Uri, total_at: float, timeouts: Timeouts
+    ) -> tuple[PooledConn, bool]:
         """Get a connection for ``key``: (connection, whether it was reused)."""
         pool = self._pool
         if self._tg is not None:
@@ -479,11 +551,11 @@ class Client:
                 self._active += 1
                 return checkout.conn, True
             if kind is CheckoutKind.CONNECT:
-                return await self._connect(key, uri, total_at), False
+                return await self._connect(key, uri, total_at, timeouts), False
             waiter = checkout.waiter
             assert waiter is not None
-            if pool_at == _NEVER and self._pool_timeout is not None:
-                pool_at = timer.now() + self._pool_timeout
+            if pool_at == _NEVER and timeouts.pool is not None:
+                pool_at = timer.now() + timeouts.pool
             at = min(pool_at, total_at)
             try:
                 if at == _NEVER:
@@ -500,22 +572,24 @@ class Client:
                 if total_at <= pool_at:
                     raise TotalTimeoutError("the exchange took longer than the total timeout")
                 raise PoolTimeoutError(
-                    f"no connection available within the pool timeout ({self._pool_timeout} s)"
+                    f"no connection available within the pool timeout ({timeouts.pool} s)"
                 )
             if waiter.result is not None:
                 self._active += 1
                 return waiter.result, True
             if waiter.granted_connect:
                 waiter.granted_connect = False
-                return await self._connect(key, uri, total_at), False
+                return await self._connect(key, uri, total_at, timeouts), False
             # Woken without a connection (an HTTP/2 connect failed): look again.
 
-    async def _connect(self, key: PoolKey, uri: Uri, total_at: float) -> PooledConn:
+    async def _connect(
+        self, key: PoolKey, uri: Uri, total_at: float, timeouts: Timeouts
+    ) -> PooledConn:
         """Open a connection (its slot is reserved) and lend it to the caller."""
         pool = self._pool
         h2_attempt = pool.begin_connect(key, want_h2=self._http2_only)
         try:
-            conn = await self._open(key, uri, total_at)
+            conn = await self._open(key, uri, total_at, timeouts)
         except BaseException:
             to_close = pool.connect_failed(key)
             pool.connect_done(key, h2_attempt=h2_attempt)
@@ -526,18 +600,23 @@ class Client:
         self._active += 1
         return conn
 
-    async def _open(self, key: PoolKey, uri: Uri, total_at: float) -> PooledConn:
+    async def _open(
+        self, key: PoolKey, uri: Uri, total_at: float, timeouts: Timeouts
+    ) -> PooledConn:
         io, connected = await open_io(
             self._connector,
             key,
             uri,
             timer=self._timer,
-            connect_timeout=self._connect_timeout,
+            connect_timeout=timeouts.connect,
             total_at=total_at,
         )
         _, host, port = key
-        if self._write_timeout is not None:
-            io = TimedWriteIO(io, self._timer, self._write_timeout)
+        # Always wrapped: a later request on this connection may carry a
+        # write timeout of its own (``Timeouts``); unlimited, a write costs
+        # one extra call.
+        timed = TimedWriteIO(io, self._timer, timeouts.write)
+        io = timed
         h2 = self._http2_only or connected.alpn_h2
         tg = self._tg
         try:
@@ -545,11 +624,11 @@ class Client:
                 raise ClosedError("the client is closed")
             if h2:
                 sender2, connection2 = await self._h2.handshake(io)
-                conn = PooledConn(key, sender2, connected, h2=True)
+                conn = PooledConn(key, sender2, connected, h2=True, write_io=timed)
                 self._spawn_driver(tg, conn, connection2.serve)
             else:
                 sender1, connection1 = await self._h1.handshake(io)
-                conn = PooledConn(key, sender1, connected, h2=False)
+                conn = PooledConn(key, sender1, connected, h2=False, write_io=timed)
                 self._spawn_driver(tg, conn, connection1.with_upgrades().serve)
         except BaseException as exc:
             # The handshake's error is the one to report, not the close's.
@@ -594,6 +673,7 @@ class Client:
         origin: Uri | None,
         total_at: float,
         attempt: int,
+        timeouts: Timeouts,
     ) -> Response[Incoming]:
         """Send on ``conn``; hand the connection back (or keep it lent to the body)."""
         try:
@@ -603,7 +683,10 @@ class Client:
             raise
         sender = conn.sender
         timer = self._timer
-        read_timeout = self._read_timeout
+        write_io = conn.write_io
+        if write_io is not None:
+            write_io.timeout = timeouts.write
+        read_timeout = timeouts.read
         read_at = _NEVER if read_timeout is None else timer.now() + read_timeout
         at = min(read_at, total_at)
         response: Response[Incoming] | None = None
@@ -619,11 +702,13 @@ class Client:
             write_timeout = find_cause(error, WriteTimedOut)
             if write_timeout is not None:
                 raise WriteTimeoutError(
-                    f"a write was blocked for longer than {self._write_timeout} s"
+                    f"a write was blocked for longer than {timeouts.write} s"
                 ) from error
             if attempt == 0 and reused and self._retry and may_retry(conn, exc, request):
                 raise _Retry(error) from None
-            raise error from None
+            # Keep the error's own cause (the OS error behind a broken
+            # connection); only the TrySendError wrapper is left out.
+            raise error from error.__cause__
         except BaseException:
             self._finished(conn, False)
             raise
@@ -633,6 +718,8 @@ class Client:
                 raise TotalTimeoutError("the exchange took longer than the total timeout")
             raise ReadTimeoutError(f"no response head within the read timeout ({read_timeout} s)")
         response.extensions.insert(conn.connected)
+        if self._h3 is not None:
+            self._h3.observe(key, response)
         body = response.body
         if body.is_end_stream() or (not conn.http2 and conn.sender.is_ready()):
             # No body, or (HTTP/1) the whole body came with the head and the

@@ -38,6 +38,7 @@ from typing import Final, TypeAlias, final
 import anyio
 
 from hyper_core.client.conn import http1, http2
+from hyper_util.client.legacy._wrappers import TimedWriteIO
 from hyper_util.client.legacy.connect._http import Connected
 
 __all__ = ["Checkout", "Pool", "PoolKey", "PooledConn", "Waiter"]
@@ -64,9 +65,18 @@ class PooledConn:
         "pooled",
         "requests",
         "sender",
+        "write_io",
     )
 
-    def __init__(self, key: PoolKey, sender: Sender, connected: Connected, *, h2: bool) -> None:
+    def __init__(
+        self,
+        key: PoolKey,
+        sender: Sender,
+        connected: Connected,
+        *,
+        h2: bool,
+        write_io: TimedWriteIO | None = None,
+    ) -> None:
         self.key = key
         self.sender = sender
         self.connected = connected
@@ -76,10 +86,20 @@ class PooledConn:
         self.requests = 0  # requests it has carried, for statistics
         self.counted = True  # counts against max_connections (rule 2)
         self.pooled = False  # in the idle list (HTTP/1) or the shared list (HTTP/2)
+        self.write_io = write_io  # the client sets its write timeout per exchange
 
     def is_closed(self) -> bool:
         """Whether the connection can never carry another request."""
         return self.sender.is_closed()
+
+    def has_tunnels(self) -> bool:
+        """HTTP/2: whether streams stay open with no request counted (CONNECT tunnels).
+
+        A tunnel's response came with an empty body, so its request gave its
+        slot back at once; the stream (a WebSocket, say) lives on.
+        """
+        sender = self.sender
+        return isinstance(sender, http2.SendRequest) and sender.active_streams > self.in_flight
 
     @property
     def poisoned(self) -> bool:
@@ -151,6 +171,9 @@ class Pool:
         idle_timeout: Seconds an unused connection is kept (``None``: forever).
         max_idle_per_host: Idle HTTP/1 connections kept per origin
             (``None``: no limit; 0: no pooling at all, not even HTTP/2 sharing).
+        max_idle: Idle connections kept, all origins together, HTTP/2 ones
+            without a request included (``None``: no limit). One going idle
+            beyond it is closed.
         max_connections: Connections open at once, all origins together
             (``None``: no limit).
         h2_max_per_host: HTTP/2 connections per origin (a further one is
@@ -164,9 +187,11 @@ class Pool:
         max_idle_per_host: int | None,
         max_connections: int | None,
         h2_max_per_host: int,
+        max_idle: int | None = None,
     ) -> None:
         self._idle_timeout = idle_timeout
         self._max_idle = max_idle_per_host
+        self._max_idle_total = max_idle
         self._max_conns = max_connections
         self._h2_max = h2_max_per_host
         self._idle: dict[PoolKey, list[PooledConn]] = {}
@@ -198,6 +223,10 @@ class Pool:
     def http2_connections(self) -> int:
         """Shared HTTP/2 connections in the pool."""
         return sum(len(conns) for conns in self._h2.values())
+
+    def shared_http2(self, key: PoolKey) -> list[PooledConn]:
+        """The shared HTTP/2 connections to ``key`` that still take requests."""
+        return [c for c in self._h2.get(key, ()) if not (c.is_closed() or c.poisoned)]
 
     @property
     def waiting(self) -> int:
@@ -354,7 +383,9 @@ class Pool:
                 oldest = conns[0]
         for conns in self._h2.values():
             for conn in conns:
-                if conn.in_flight == 0 and (oldest is None or conn.idle_since < oldest.idle_since):
+                if conn.in_flight or conn.has_tunnels():
+                    continue
+                if oldest is None or conn.idle_since < oldest.idle_since:
                     oldest = conn
         if oldest is None:
             return False
@@ -473,10 +504,13 @@ class Pool:
                 return to_close
         idle = self._idle.setdefault(conn.key, [])
         at_cap = self._max_conns is not None and self._open >= self._max_conns
-        if (self._max_idle is not None and len(idle) >= self._max_idle) or (
-            at_cap and self._waiters
+        total = self._max_idle_total
+        if (
+            (self._max_idle is not None and len(idle) >= self._max_idle)
+            or (at_cap and self._waiters)
+            or (total is not None and self.idle_connections >= total)
         ):
-            # Over the per-origin idle limit, or another origin waits for a slot.
+            # Over an idle limit, or another origin waits for a slot.
             if not idle:
                 del self._idle[conn.key]
             self._drop(conn, to_close)
@@ -500,8 +534,16 @@ class Pool:
         if conn.in_flight > 0:
             return to_close
         conn.idle_since = now
-        if not conn.pooled or self.closed or conn.is_closed() or conn.poisoned:
-            # Not shared (pooling off, one too many, poisoned): it served its request.
+        total = self._max_idle_total
+        if (
+            not conn.pooled
+            or self.closed
+            or conn.is_closed()
+            or conn.poisoned
+            or (total is not None and self.idle_connections > total)
+        ):
+            # Not shared (pooling off, one too many, poisoned), or one idle
+            # connection too many: it served its request.
             self._unlist(conn)
             self._retire(conn, to_close)
         return to_close
@@ -557,7 +599,10 @@ class Pool:
                 del self._idle[key]
         for key, conns in list(self._h2.items()):
             for conn in list(conns):
-                if conn.is_closed() or (
+                open_tunnels = not (conn.in_flight or conn.is_closed() or conn.poisoned)
+                if open_tunnels and conn.has_tunnels():
+                    conn.idle_since = now  # busy with a tunnel: idle from now at the earliest
+                elif conn.is_closed() or (
                     conn.in_flight == 0 and (conn.poisoned or self._expired(conn, now))
                 ):
                     conns.remove(conn)

@@ -100,8 +100,7 @@ class Targets:
         key = pool_key(request)
         if uri.form is not _ABSOLUTE:
             return key, None
-        # The URI was validated when it was parsed: skip a second parse.
-        origin = Uri._from_origin_trusted(uri.path_and_query.encode("ascii"))
+        origin = uri.origin_form()
         entries = self._entries
         if len(entries) >= _TARGETS_KEPT:
             entries.clear()
@@ -110,15 +109,19 @@ class Targets:
 
 
 class HostValues:
-    """The ``Host`` header value of each origin: the port only when not the default."""
+    """The ``Host`` field of each origin: the port only when not the default.
+
+    Kept as a one-field :class:`Headers`, validated once per origin, so that
+    each request's copy of it costs a list copy rather than a validation.
+    """
 
     __slots__ = ("_values",)
 
     def __init__(self) -> None:
-        self._values: dict[PoolKey, bytes] = {}
+        self._values: dict[PoolKey, Headers] = {}
 
-    def get(self, key: PoolKey, uri: Uri) -> bytes:
-        """Return ``host[:port]`` for ``key`` (IPv6 in brackets)."""
+    def get(self, key: PoolKey, uri: Uri) -> Headers:
+        """Return a new ``Headers`` holding ``host: host[:port]`` for ``key`` (IPv6 in brackets)."""
         value = self._values.get(key)
         if value is None:
             scheme, _, port = key
@@ -126,10 +129,10 @@ class HostValues:
             text = f"[{host}]" if ":" in host else host
             if port != default_port(scheme):
                 text = f"{text}:{port}"
-            value = text.encode("ascii")
+            value = Headers([(b"host", text.encode("ascii"))])
             if len(self._values) < _HOST_VALUES_KEPT:
                 self._values[key] = value
-        return value
+        return value.copy()
 
 
 def prepare(
@@ -159,24 +162,25 @@ def prepare(
     headers = request.headers
     connected = conn.connected
     if uri.form is _ABSOLUTE and not connected.proxied:
-        if origin is not None:
-            uri = origin
-        else:
-            # The URI was validated when it was parsed: skip a second parse.
-            uri = Uri._from_origin_trusted(uri.path_and_query.encode("ascii"))
-    extra: list[tuple[bytes, bytes]] | None = None
+        uri = origin if origin is not None else uri.origin_form()
+    # Host first (RFC 9112 section 3.2), then a forwarding proxy's fields,
+    # then the request's own: extend() of a Headers copies, never revalidates.
+    prepared: Headers | None = None
     if host_values is not None and headers.get_raw(b"host") is None:
-        extra = [(b"host", host_values.get(key, request.uri))]
+        prepared = host_values.get(key, request.uri)
     if connected.proxied:
         proxy = connected.extra.get(ProxyHeaders)
         if proxy is not None and proxy.headers:
-            extra = (extra or []) + [
-                pair for pair in proxy.headers.raw() if headers.get_raw(pair[0].lower()) is None
-            ]
-    if extra:
-        headers = Headers._from_trusted(extra + headers.raw())
-    return Request._from_parts(
-        request.method, uri, request.version, headers, request.body, request._extensions
+            if prepared is None:
+                prepared = Headers()
+            prepared.extend(
+                [pair for pair in proxy.headers.raw() if headers.get_raw(pair[0].lower()) is None]
+            )
+    if prepared is not None:
+        prepared.extend(headers)
+        headers = prepared
+    return Request.from_parts(
+        request.method, uri, request.version, headers, request.body, request.extensions
     )
 
 

@@ -1,13 +1,15 @@
 """The wrappers the pooled client puts around an IO and around a response body.
 
 What belongs here: :class:`TimedWriteIO`, an IO whose writes give up after
-``write_timeout``, and :class:`PooledBodySource`, the source behind the
+the write timeout of the exchange in progress, and :class:`PooledBodySource`, the source behind the
 ``Incoming`` body the client hands out, which reports when the body ended
 (so the connection goes back to the pool) and bounds each read in time.
 
-Strategy: both are thin pass-throughs that cost one extra call, and the
-client uses them only where needed: the IO wrapper only when a write timeout
-is set; the body wrapper only for bodies that are not over when the response
+Strategy: both are thin pass-throughs that cost one extra call. Every
+pooled connection's IO is wrapped, because each request may bring its own
+write timeout (``Timeouts``): the client sets :attr:`TimedWriteIO.timeout`
+as an exchange starts, and with no limit a write is a plain call through.
+The body wrapper is used only for bodies that are not over when the response
 arrives (a response without a body returns its connection at once). The IO
 wrapper passes the wrapped IO's optional read capabilities
 (``notify_receivable``, ``receive_nowait``, ``interrupt_receive``) through
@@ -74,25 +76,30 @@ def drive_sync(coro: Coroutine[Any, Any, None]) -> bool:
 
 @final
 class TimedWriteIO:
-    """An IO whose ``send`` calls each give up after ``timeout`` seconds."""
+    """An IO whose ``send`` calls each give up after :attr:`timeout` seconds.
+
+    Attributes:
+        timeout: Seconds a write may stay blocked (``None``: no limit); the
+            client sets it for each exchange.
+    """
 
     __slots__ = (
         "_io",
-        "_timeout",
         "_timer",
         "interrupt_receive",
         "notify_receivable",
         "receive_nowait",
+        "timeout",
     )
 
     interrupt_receive: Callable[[BaseException], bool]
     notify_receivable: Callable[[Callable[[], object] | None], bool]
     receive_nowait: Callable[[int], bytes]
 
-    def __init__(self, io: IO, timer: Timer, timeout: float) -> None:
+    def __init__(self, io: IO, timer: Timer, timeout: float | None) -> None:
         self._io = io
         self._timer = timer
-        self._timeout = timeout
+        self.timeout = timeout
         # Reads are not timed here: the inner IO's read capabilities serve
         # as they are (left unset, so absent, when the inner IO lacks one).
         capabilities = [getattr(io, name, None) for name in _READ_CAPABILITIES]
@@ -111,16 +118,24 @@ class TimedWriteIO:
 
     async def send(self, item: bytes, /) -> None:
         """Write ``item``; raise :class:`WriteTimedOut` after the write timeout."""
+        timeout = self.timeout
+        if timeout is None:
+            await self._io.send(item)
+            return
         timer = self._timer
-        with timer.deadline(timer.now() + self._timeout) as deadline:
+        with timer.deadline(timer.now() + timeout) as deadline:
             await self._io.send(item)
         if deadline.expired:
             raise WriteTimedOut
 
     async def send_many(self, items: Sequence[bytes], /) -> None:
         """Write every chunk (vectored when the IO can); same limit as :meth:`send`."""
+        timeout = self.timeout
+        if timeout is None:
+            await send_all(self._io, items)
+            return
         timer = self._timer
-        with timer.deadline(timer.now() + self._timeout) as deadline:
+        with timer.deadline(timer.now() + timeout) as deadline:
             await send_all(self._io, items)
         if deadline.expired:
             raise WriteTimedOut

@@ -1,9 +1,8 @@
 """HTTP/1.1 ``Upgrade: h2c`` (RFC 7540 section 3.2) for the auto server.
 
 What belongs here: deciding whether an HTTP/1.1 request may upgrade to
-cleartext HTTP/2, the service wrapper that answers such a request with
-``101 Switching Protocols``, and starting the HTTP/2 connection whose stream
-1 is the upgraded request.
+cleartext HTTP/2, and the service wrapper that answers such a request with
+``101 Switching Protocols``.
 
 Strategy:
 
@@ -11,19 +10,15 @@ Strategy:
   (HTTP/1.1, ``Upgrade`` lists ``h2c``, ``Connection`` lists ``upgrade`` and
   ``http2-settings``, exactly one well-formed ``HTTP2-Settings``) whose body
   is absent or of a known length within ``max_body`` bytes, it reads the
-  body, turns the request into an HTTP/2 one, takes the upgrade slot with
+  body into memory (the request is complete before the ``101``), takes the upgrade slot with
   :func:`hyper_core.upgrade.on`, switches the HTTP/1 connection's upgrades
   on and returns ``101``. Any other request goes to the service unchanged:
   RFC 9110 section 7.8 lets a server ignore ``Upgrade``, so a chunked or
   oversized body is simply served over HTTP/1.1.
-* hyper-core's HTTP/2 server has no public entry for an upgraded connection
-  yet, so :func:`serve_upgraded` reaches into its dispatcher: it lets h2 set
-  up stream 1 (``initiate_upgrade_connection``, which also applies the
-  client's ``HTTP2-Settings``) and queues stream 1 with the upgraded request
-  like any stream the reader accepted. The dispatcher then sends its own
-  SETTINGS once more when it starts, which RFC 9113 allows (each SETTINGS
-  frame is acknowledged on its own). This is the one place that depends on
-  those internals; a test covers it.
+* After the HTTP/1 connection ends, the auto server hands the upgraded IO
+  and the request to hyper-core's
+  :meth:`~hyper_core.server.conn.http2.Builder.serve_upgraded_connection`,
+  which applies ``HTTP2-Settings`` and serves the request as stream 1.
 """
 
 from __future__ import annotations
@@ -33,38 +28,21 @@ import binascii
 from typing import TYPE_CHECKING, Any, Final, final
 
 from hyper_core.body import Incoming, SizeHint, collect
-from hyper_core.http import Headers, Request, Response, Uri, Version
-from hyper_core.proto.h2._server_stream import _Stream
+from hyper_core.http import Headers, Request, Response, Version
 from hyper_core.upgrade import OnUpgrade, on
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hyper_core.rt import IO
-    from hyper_core.server.conn import http1, http2
+    from hyper_core.server.conn import http1
     from hyper_core.service import Service
 
-__all__ = ["DEFAULT_MAX_UPGRADE_BODY", "H2cUpgrader", "serve_upgraded"]
+__all__ = ["DEFAULT_MAX_UPGRADE_BODY", "H2cUpgrader"]
 
 #: Largest request body, in bytes, read into memory to upgrade its request
 #: (64 KiB, the HTTP/2 initial flow-control window: what an HTTP/2 client
 #: could have sent without waiting anyway). Larger bodies stay on HTTP/1.1.
 DEFAULT_MAX_UPGRADE_BODY: Final = 65_536
-
-#: Fields that describe the HTTP/1.1 connection, not the request; they may
-#: not appear in an HTTP/2 request (RFC 9113 section 8.2.2).
-_HOP_BY_HOP: Final = frozenset(
-    {
-        "connection",
-        "upgrade",
-        "http2-settings",
-        "keep-alive",
-        "proxy-connection",
-        "transfer-encoding",
-        "te",
-        "host",
-    }
-)
 
 
 def _tokens(headers: Headers, name: str) -> set[str]:
@@ -76,67 +54,47 @@ def _tokens(headers: Headers, name: str) -> set[str]:
     }
 
 
-def _settings_of(request: Request[Any]) -> bytes | None:
-    """The ``HTTP2-Settings`` payload if ``request`` is a valid h2c upgrade request."""
+def _is_upgrade(request: Request[Any]) -> bool:
+    """Whether ``request`` is a valid h2c upgrade request (RFC 7540 section 3.2)."""
     headers = request.headers
     if request.version is not Version.HTTP_11 or "h2c" not in _tokens(headers, "upgrade"):
-        return None
+        return False
     if not {"upgrade", "http2-settings"} <= _tokens(headers, "connection"):
-        return None
-    values = headers.get_all("http2-settings")
+        return False
+    values = headers.get_all_raw(b"http2-settings")
     if len(values) != 1:
-        return None
-    raw = values[0].strip().encode("ascii", "replace")
-    # token68 without padding (RFC 7540 section 3.2.1); h2 wants it padded.
-    raw += b"=" * (-len(raw) % 4)
+        return False
+    # token68 without padding (RFC 7540 section 3.2.1), whole 6-byte settings:
+    # checked before answering 101, so a bad value stays on HTTP/1.1.
+    raw = values[0].strip()
     try:
-        decoded = base64.urlsafe_b64decode(raw)
+        decoded = base64.b64decode(raw + b"=" * (-len(raw) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError):
-        return None
-    if len(decoded) % 6:  # each setting is 6 bytes
-        return None
-    return raw
+        return False
+    return len(decoded) % 6 == 0
 
 
-def _to_http2(request: Request[Any], body: bytes) -> Request[Incoming]:
-    headers = request.headers
-    authority = headers.get("host") or "localhost"
-    fields = [(n, v) for n, v in headers.raw() if n.lower().decode("latin-1") not in _HOP_BY_HOP]
+def _with_body(request: Request[Any], body: bytes) -> Request[Incoming]:
     sender, incoming = Incoming.from_channel(
         max_buffer=max(1, len(body)), size_hint=SizeHint.with_exact(len(body))
     )
     if body:
         sender.send_data_nowait(body)
     sender.finish()
-    upgraded: Request[Incoming] = Request(
-        request.method,
-        Uri(f"http://{authority}{request.uri.path_and_query}"),
-        headers=Headers(fields),
-        body=incoming,
-        version=Version.HTTP_2,
-        extensions=request.extensions,
-    )
-    return upgraded
+    request.body = incoming
+    return request
 
 
 @final
 class H2cUpgrader:
     """Wraps a service to answer h2c upgrade requests; one per HTTP/1 connection.
 
-    After the HTTP/1 connection ends, :attr:`request` is the upgraded request
-    (stream 1) and :attr:`settings` the client's ``HTTP2-Settings`` when an
-    upgrade happened, else both are ``None``.
+    After the HTTP/1 connection ends, :attr:`request` is the request that
+    upgraded (with its body in memory) and :attr:`on_upgrade` its upgrade
+    when an upgrade happened, else both are ``None``.
     """
 
-    __slots__ = (
-        "_allowed",
-        "_max_body",
-        "_service",
-        "connection",
-        "on_upgrade",
-        "request",
-        "settings",
-    )
+    __slots__ = ("_allowed", "_max_body", "_service", "connection", "on_upgrade", "request")
 
     def __init__(self, service: Service[Any], max_body: int, allowed: Callable[[], bool]) -> None:
         self._service = service
@@ -144,51 +102,26 @@ class H2cUpgrader:
         self._allowed = allowed  # False once the connection began shutting down
         self.connection: http1.Connection | None = None
         self.request: Request[Incoming] | None = None
-        self.settings: bytes | None = None
         self.on_upgrade: OnUpgrade | None = None
 
-    def _eligible(self, request: Request[Any]) -> bytes | None:
-        if self.request is not None or not self._allowed():
-            return None
-        settings = _settings_of(request)
-        if settings is None:
-            return None
+    def _eligible(self, request: Request[Any]) -> bool:
+        if self.request is not None or not self._allowed() or not _is_upgrade(request):
+            return False
         headers = request.headers
         if "transfer-encoding" in headers:
-            return None
+            return False
         length = headers.get_all("content-length")
-        if length and (
-            len(length) != 1 or not length[0].isdigit() or int(length[0]) > self._max_body
-        ):
-            return None
-        return settings
+        return not length or (
+            len(length) == 1 and length[0].isdigit() and int(length[0]) <= self._max_body
+        )
 
     async def __call__(self, request: Request[Incoming]) -> Response[Any]:
         """Answer an h2c upgrade with 101, pass every other request to the service."""
-        settings = self._eligible(request)
-        if settings is None or self.connection is None:
+        if self.connection is None or not self._eligible(request):
             return await self._service(request)
         body = (await collect(request.body)).to_bytes()
         self.on_upgrade = on(request)
-        self.request = _to_http2(request, body)
-        self.settings = settings
+        self.request = _with_body(request, body)
         # The IO must outlive the HTTP/1 connection: let it hand the IO over.
         self.connection.with_upgrades()
         return Response(101, headers=[("connection", "Upgrade"), ("upgrade", "h2c")])
-
-
-def serve_upgraded(
-    builder: http2.Builder,
-    io: IO,
-    service: Service[Any],
-    settings: bytes,
-    request: Request[Incoming],
-) -> http2.Connection:
-    """Return an HTTP/2 connection over ``io`` whose stream 1 is ``request``."""
-    conn = builder.serve_connection(io, service)
-    dispatcher = conn._dispatcher
-    dispatcher._h2.initiate_upgrade_connection(settings)
-    stream = _Stream(1)
-    dispatcher._streams[1] = stream
-    dispatcher._to_spawn.append((stream, request))
-    return conn

@@ -366,12 +366,12 @@ class Connection:
         if self._shutdown:
             conn.graceful_shutdown()
         await conn.serve()
-        if upgrader.on_upgrade is None or upgrader.request is None or upgrader.settings is None:
+        if upgrader.on_upgrade is None or upgrader.request is None:
             return
         try:
             upgraded = await upgrader.on_upgrade  # already settled when serve() returns
-            h2conn = _h2c.serve_upgraded(
-                builder._http2, upgraded, self._service, upgrader.settings, upgrader.request
+            h2conn = builder._http2.serve_upgraded_connection(
+                upgraded, self._service, upgrader.request
             )
         except BaseException:
             # Nobody owns the IO now (if the upgrade failed, HTTP/1 closed it already).

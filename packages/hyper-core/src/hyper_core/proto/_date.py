@@ -1,5 +1,9 @@
 """The cached value of the ``Date`` response field, and its whole field line.
 
+What belongs here: the ``Date`` value both protocol versions write (HTTP/2
+sends :func:`http_date`, the HTTP/1 encoder :func:`date_line`); shared
+here so that neither protocol package imports the other.
+
 Strategy: formatting an IMF-fixdate costs a few microseconds, and a busy
 server answers thousands of requests per second, so the value is formatted
 at most once per wall-clock second and reused (as hyper does per thread).

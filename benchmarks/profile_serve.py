@@ -14,7 +14,7 @@ which it was anywhere on the stack. ``--python`` profiles another build
 (the compiled one: its compiled functions show as native frames, which
 py-spy cannot see; their time lands on their nearest Python caller).
 
-Run: ``flock /tmp/bench.lock .venv/bin/python benchmarks/profile.py
+Run: ``flock /tmp/bench.lock .venv/bin/python benchmarks/profile_serve.py
 [--workload hello] [--loop asyncio] [--seconds 15] [--top 25]``.
 """
 

@@ -1,0 +1,186 @@
+"""Building ASGI ``http`` and ``websocket`` scopes from hyper-core requests.
+
+What belongs here: :class:`ConnectionInfo` (what is fixed per connection:
+addresses, scheme, TLS details) and :func:`http_scope` / :func:`websocket_scope`.
+
+Strategy: everything that is the same for every request of a connection is
+computed once into :class:`ConnectionInfo`; a scope is then one dict built
+from the request's parts. The percent-decoded path is cached per raw path
+(a bounded dict: services see the same few paths over and over). Header
+names are lower-cased as the spec asks; HTTP/2 pseudo-fields never reach the
+service, and ``:authority`` comes back as the first ``host`` field (spec).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from typing import Any, Final
+from urllib.parse import unquote
+
+from anyio.abc import SocketAttribute
+from anyio.streams.tls import TLSAttribute
+
+from hyper_core.http import Request, Version
+from hyper_core.rt import IO
+
+from ._types import ASGI_VERSION, SPEC_VERSION
+
+__all__ = ["ConnectionInfo", "http_scope", "websocket_scope"]
+
+_PATH_CACHE: dict[str, tuple[bytes, str]] = {}
+#: Distinct raw paths whose decoded form is kept (bounded: paths come from clients).
+_PATH_CACHE_MAX: Final = 1024
+_HTTP_VERSIONS: Final = {Version.HTTP_11: "1.1", Version.HTTP_10: "1.0", Version.HTTP_2: "2"}
+_TLS_VERSIONS: Final = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+
+
+def _paths(path: str) -> tuple[bytes, str]:
+    cached = _PATH_CACHE.get(path)
+    if cached is None:
+        raw = path.encode("ascii")
+        # ASGI: percent-encoded sequences and UTF-8 decoded into characters.
+        cached = (raw, unquote(path, errors="surrogateescape") if "%" in path else path)
+        if len(_PATH_CACHE) >= _PATH_CACHE_MAX:
+            _PATH_CACHE.clear()
+        _PATH_CACHE[path] = cached
+    return cached
+
+
+def _address(value: object) -> tuple[str, int] | None:
+    if isinstance(value, tuple) and len(value) >= 2:
+        return (str(value[0]), int(value[1]))
+    return None
+
+
+def _tls_extension(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> dict[str, Any]:
+    chain: list[str] = []
+    name: str | None = None
+    der = ssl_object.getpeercert(True)
+    if der:
+        chain.append(ssl.DER_cert_to_PEM_cert(der))
+        cert: dict[str, Any] = dict(ssl_object.getpeercert() or {})
+        subject: Any = cert.get("subject", ())
+        parts = [f"{key}={value}" for rdn in reversed(subject) for key, value in rdn]
+        name = ",".join(parts) or None
+    return {
+        "server_cert": None,
+        "client_cert_chain": chain,
+        "client_cert_name": name,
+        "client_cert_error": None,
+        "tls_version": _TLS_VERSIONS.get(ssl_object.version() or ""),
+        "cipher_suite": None,
+    }
+
+
+class ConnectionInfo:
+    """What every scope of one connection shares.
+
+    Args:
+        client: The peer's ``(host, port)``, or None (Unix sockets).
+        server: Our ``(host, port)``, or None.
+        secure: The connection is TLS (``https``/``wss``).
+        root_path: The mount point of the application (``--root-path``).
+        tls: The ``tls`` scope extension, for TLS connections.
+        state: The lifespan state, shallow-copied into every scope.
+    """
+
+    __slots__ = ("client", "http_scheme", "root_path", "server", "state", "tls", "ws_scheme")
+
+    def __init__(
+        self,
+        *,
+        client: tuple[str, int] | None = None,
+        server: tuple[str, int] | None = None,
+        secure: bool = False,
+        root_path: str = "",
+        tls: dict[str, Any] | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        self.client = client
+        self.server = server
+        self.http_scheme = "https" if secure else "http"
+        self.ws_scheme = "wss" if secure else "ws"
+        self.root_path = root_path
+        self.tls = tls
+        self.state = state
+
+    @classmethod
+    def from_io(
+        cls, io: IO, *, root_path: str = "", state: dict[str, Any] | None = None
+    ) -> ConnectionInfo:
+        """Read addresses and TLS details from an accepted stream's typed attributes."""
+        extra = getattr(io, "extra", None)
+        if extra is None:
+            return cls(root_path=root_path, state=state)
+        ssl_object = extra(TLSAttribute.ssl_object, None)
+        return cls(
+            client=_address(extra(SocketAttribute.remote_address, None)),
+            server=_address(extra(SocketAttribute.local_address, None)),
+            secure=ssl_object is not None,
+            root_path=root_path,
+            tls=_tls_extension(ssl_object) if ssl_object is not None else None,
+            state=state,
+        )
+
+
+def _headers(request: Request[Any]) -> list[tuple[bytes, bytes]]:
+    fields = request.headers.raw()
+    if request.version is Version.HTTP_2:
+        # Names are lower-case on HTTP/2 already; :authority becomes host (spec).
+        authority = request.uri.authority
+        out = [(n, v) for n, v in fields if n != b"host"]
+        if authority is not None:
+            out.insert(0, (b"host", authority.encode("ascii")))
+        return out
+    return [(n.lower(), v) for n, v in fields]
+
+
+def _base(
+    kind: str,
+    request: Request[Any],
+    info: ConnectionInfo,
+    scheme: str,
+    extensions: Mapping[str, Any],
+) -> dict[str, Any]:
+    uri = request.uri
+    raw_path, path = _paths(uri.path)
+    query = uri.query
+    scope: dict[str, Any] = {
+        "type": kind,
+        "asgi": {"version": ASGI_VERSION, "spec_version": SPEC_VERSION},
+        "http_version": _HTTP_VERSIONS.get(request.version, "1.1"),
+        "scheme": scheme,
+        "path": path,
+        "raw_path": raw_path,
+        "query_string": query.encode("ascii") if query else b"",
+        "root_path": info.root_path,
+        "headers": _headers(request),
+        "client": info.client,
+        "server": info.server,
+        "extensions": dict(extensions),
+    }
+    if info.state is not None:
+        scope["state"] = info.state.copy()
+    return scope
+
+
+def http_scope(
+    request: Request[Any], info: ConnectionInfo, extensions: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The ``http`` scope of ``request``."""
+    scope = _base("http", request, info, info.http_scheme, extensions)
+    scope["method"] = str(request.method)
+    return scope
+
+
+def websocket_scope(
+    request: Request[Any],
+    info: ConnectionInfo,
+    subprotocols: list[str],
+    extensions: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The ``websocket`` scope of an upgrade (HTTP/1.1) or extended CONNECT (HTTP/2) request."""
+    scope = _base("websocket", request, info, info.ws_scheme, extensions)
+    scope["subprotocols"] = subprotocols
+    return scope

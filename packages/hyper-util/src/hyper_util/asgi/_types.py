@@ -1,0 +1,46 @@
+r"""The ASGI 3 types the adapter speaks, and the errors it raises to applications.
+
+What belongs here: the callable and message aliases (as loose as the spec:
+scopes and messages are plain ``dict``\\ s), the spec versions this server
+implements, and :class:`ClientDisconnected`, the ``OSError`` that ``send()``
+raises once the client is gone (ASGI 2.4).
+
+Strategy: no dependency on asgiref; the aliases say what the code relies on
+and nothing more, so any ASGI 3 framework's own typing fits them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final, TypeAlias
+
+__all__ = [
+    "ASGI_VERSION",
+    "SPEC_VERSION",
+    "ASGIApp",
+    "ClientDisconnected",
+    "Message",
+    "Receive",
+    "Scope",
+    "Send",
+]
+
+Scope: TypeAlias = MutableMapping[str, Any]
+Message: TypeAlias = MutableMapping[str, Any]
+Receive: TypeAlias = Callable[[], Awaitable[Message]]
+Send: TypeAlias = Callable[[Message], Awaitable[None]]
+ASGIApp: TypeAlias = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: The ASGI interface version.
+ASGI_VERSION: Final = "3.0"
+#: The HTTP and WebSocket spec version implemented (2.4: ``send()`` raises
+#: :class:`ClientDisconnected` once the client is gone; 2.5 adds the
+#: disconnect ``reason``, which this server also sends).
+SPEC_VERSION: Final = "2.4"
+
+
+class ClientDisconnected(OSError):
+    """``send()`` was called after the client went away (ASGI spec 2.4).
+
+    Applications may catch it to clean up; the server never logs it as an error.
+    """
