@@ -1,7 +1,7 @@
 """Side-by-side ASGI benchmark: one application on hyper, uvicorn, hypercorn and granian.
 
 What belongs here: starting each ASGI server on the same application
-(``servers/asgi_app.py``), checking its answers, loading it with four
+(``servers/asgi_app.py``), checking its answers, loading it with five
 scenarios, stopping it, and reporting per scenario with hyper's ratio
 against each peer and the issue's targets. Process handling, pinning and
 CPU accounting come from ``_harness.py``, so every benchmark here measures alike;
@@ -9,12 +9,15 @@ the WebSocket load is ``ws_client.py``.
 
 Strategy:
 
-* Scenarios: ``hello`` (wrk, keep-alive ``GET /``), ``json`` (wrk, ``GET
-  /json``, a ``json.dumps`` per request), ``post`` (wrk, ``POST /echo`` of a
+* Scenarios: ``hello`` (wrk, keep-alive ``GET /``), ``headers`` (wrk, ``GET
+  /headers``: a 4 KiB body with ten response header fields), ``json`` (wrk,
+  ``GET /json``, a ``json.dumps`` per request), ``post`` (wrk, ``POST /echo`` of a
   16 KiB body, echoed back), ``ws`` (``ws_client.py``: 20 connections, each
   a text message of 32 bytes and its echo at a time; messages/s).
 * Servers, all with the access log off, on ``--loop asyncio`` or
   ``uvloop``: ``hyper`` is ``python -m hyper_util run`` (hyper_util.asgi);
+  ``hyper-trio`` is the same on ``--loop trio`` whatever ``--loop`` says
+  (its ratio to ``hyper`` is the trio target);
   uvicorn with httptools and with h11 for HTTP, and with its three
   WebSocket implementations (websockets' Sans-I/O core, its default; the
   legacy websockets protocol; wsproto) for ``ws``; hypercorn in one process;
@@ -86,12 +89,21 @@ from _harness import (
 HERE = Path(__file__).resolve().parent
 WS_CLIENT = HERE / "ws_client.py"
 APP = "asgi_app:app"
-SCENARIOS = ("hello", "json", "post", "ws")
-HTTP_SCENARIOS = frozenset(("hello", "json", "post"))
-# The issue's targets for hyper, per scenario: peer -> least ratio of rates.
+SCENARIOS = ("hello", "headers", "json", "post", "ws")
+HTTP_SCENARIOS = frozenset(("hello", "headers", "json", "post"))
+# The issues' targets for hyper, per scenario: peer -> least ratio of rates
+# (issue 10: 1.0x uvicorn-httptools, 4x hypercorn, 1.0x uvicorn for ws;
+# issue 13: 1.2x uvicorn-httptools, 0.9x granian, trio 0.8x asyncio).
+_HTTP_TARGETS: dict[str, float] = {
+    "uvicorn-httptools": 1.2,
+    "hypercorn": 4.0,
+    "granian": 0.9,
+    "hyper-trio": 0.8,  # read the other way: hyper-trio/hyper
+}
 TARGETS: dict[str, dict[str, float]] = {
-    "hello": {"uvicorn-httptools": 1.0, "hypercorn": 4.0},
-    "post": {"uvicorn-httptools": 1.0, "hypercorn": 4.0},
+    "hello": _HTTP_TARGETS,
+    "headers": _HTTP_TARGETS,
+    "post": _HTTP_TARGETS,
     "ws": {"uvicorn-ws-sansio": 1.0, "uvicorn-websockets": 1.0, "uvicorn-wsproto": 1.0},
 }
 HYPER_MISSING = (
@@ -119,6 +131,27 @@ def _hyper(port: int, loop: str) -> list[str]:
         "--host", HOST, "--port", str(port), "--loop", loop,
         "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
+
+
+def _hyper_trio(port: int, loop: str) -> list[str]:
+    return _hyper(port, "trio")
+
+
+def _baseline(server: AsgiServer, checkout: Path) -> AsgiServer:
+    """``server`` on another checkout's sources (first on ``PYTHONPATH``)."""
+    packages = checkout.resolve() / "packages"
+    path = f"{packages / 'hyper-core' / 'src'}:{packages / 'hyper-util' / 'src'}"
+
+    def command(port: int, loop: str) -> list[str]:
+        return ["env", f"PYTHONPATH={path}", *server.command(port, loop)]
+
+    return replace(
+        server,
+        name=f"{server.name}-base",
+        description=f"{server.description} ({checkout})",
+        command=command,
+        is_hyper=False,
+    )
 
 
 def _uvicorn(http: str, ws: str) -> Callable[[int, str], list[str]]:
@@ -149,6 +182,14 @@ ALL = frozenset(SCENARIOS)
 WS = frozenset(("ws",))
 SERVERS: tuple[AsgiServer, ...] = (
     AsgiServer("hyper", "python -m hyper_util run", _hyper, ("hyper_util.asgi",), ALL, True),
+    AsgiServer(
+        "hyper-trio",
+        "python -m hyper_util run --loop trio",
+        _hyper_trio,
+        ("hyper_util.asgi", "trio"),
+        ALL,
+        True,
+    ),
     AsgiServer(
         "uvicorn-httptools",
         "uvicorn --http httptools",
@@ -243,6 +284,9 @@ def probe(port: int, scenario: str, args: argparse.Namespace) -> None:
     if scenario == "hello":
         expected = (200, "text/plain", b"Hello, World!")
         got = _http(port, "GET", "/")
+    elif scenario == "headers":
+        expected = (200, "text/plain", b"x" * 4096)
+        got = _http(port, "GET", "/headers")
     elif scenario == "json":
         got = _http(port, "GET", "/json")
         expected = (200, "application/json", got[2])
@@ -267,7 +311,7 @@ def scenario_script(scenario: str, args: argparse.Namespace, directory: str) -> 
 
 
 def load_wrk(port: int, scenario: str, seconds: int, args: argparse.Namespace) -> dict[str, float]:
-    path = "/json" if scenario == "json" else "/echo" if scenario == "post" else "/"
+    path = {"json": "/json", "headers": "/headers", "post": "/echo"}.get(scenario, "/")
     return run_wrk(
         f"http://{HOST}:{port}{path}",
         seconds,
@@ -461,13 +505,24 @@ def print_report(table: dict[tuple[str, str], list[Result]], args: argparse.Name
         for name, peer in best.items():
             if name == "hyper":
                 continue
-            ratio = mine.rate / peer.rate
-            cpu = peer.server_cpu_us_per_op / max(1e-9, mine.server_cpu_us_per_op)
+            # hyper-trio is measured against hyper (trio against asyncio).
+            top, bottom, label = (
+                (peer, mine, "hyper-trio/hyper")
+                if name == "hyper-trio"
+                else (mine, peer, f"hyper/{name}")
+            )
+            ratio = top.rate / bottom.rate
+            cpu = bottom.server_cpu_us_per_op / max(1e-9, top.server_cpu_us_per_op)
             target = TARGETS.get(scenario, {}).get(name)
             verdict = ""
             if target is not None:
                 verdict = f"  target >= {target}x: {'met' if ratio >= target else 'NOT met'}"
-            print(f"  hyper/{name} = {ratio:.2f}x ({cpu:.2f}x){verdict}")
+            print(f"  {label} = {ratio:.2f}x ({cpu:.2f}x){verdict}")
+        trio, trio_base = best.get("hyper-trio"), best.get("hyper-trio-base")
+        if trio is not None and trio_base is not None:
+            ratio = trio.rate / trio_base.rate
+            cpu = trio_base.server_cpu_us_per_op / max(1e-9, trio.server_cpu_us_per_op)
+            print(f"  hyper-trio/hyper-trio-base = {ratio:.2f}x ({cpu:.2f}x)")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -494,12 +549,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--idle-wait", type=float, default=5.0, help="seconds to wait for idle CPUs before a load"
     )
     parser.add_argument("--nice", type=int, default=0, help="niceness of servers and load")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of this repository (e.g. `git archive main` unpacked) to compare "
+        "against: adds hyper-base (and hyper-trio-base) rows running its hyper-core and "
+        "hyper-util sources, in the same rounds",
+    )
     args = parser.parse_args(argv)
     wanted = [n.strip() for n in args.only.split(",") if n.strip()] or names
     unknown = sorted(set(wanted) - set(names))
     if unknown:
         parser.error(f"unknown server(s) {', '.join(unknown)}; choose from {', '.join(names)}")
     args.servers = [s for s in SERVERS if s.name in wanted]
+    if args.baseline is not None:
+        args.servers += [_baseline(s, args.baseline) for s in list(args.servers) if s.is_hyper]
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     if bad := sorted(set(args.scenarios) - set(SCENARIOS)):
         parser.error(f"unknown scenario(s) {', '.join(bad)}; choose from {', '.join(SCENARIOS)}")

@@ -1,6 +1,6 @@
 """The README's demo: a server and a client of hyper_core in one process.
 
-Run it (it needs only hyper-core, and anyio, which hyper-core depends on)::
+Run it (it needs hyper-core, and hyper-util for the server's listener)::
 
     python examples/demo.py                  # on asyncio
     python examples/demo.py --backend trio   # the same code on trio

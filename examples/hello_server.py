@@ -6,11 +6,16 @@ Run it, then fetch from it::
     python examples/client.py http://127.0.0.1:8080/
 
 A server here is three pieces: a *service* (an async function from a request
-to a response), an anyio TCP listener, and, for each accepted connection,
+to a response), a TCP listener, and, for each accepted connection,
 ``http1.Builder().serve_connection(stream, service)``, awaited in the
 listener's task for that connection. hyper_core adds no accept loop of its
 own: whatever gives you a byte stream (a TCP listener, a Unix socket, TLS)
-can be served.
+can be served. The listener is hyper-util's
+(:func:`hyper_util.rt.create_tcp_listener`), as hyper's own examples take
+``TokioIo`` from hyper-util: its streams stop reading a socket while 1 MiB
+waits to be read, so a client that sends without reading the answers is
+held back by TCP instead of filling the server's memory (anyio's own
+listener, on asyncio, reads whatever arrives).
 
 ``--backend trio`` runs the same code on trio instead of asyncio. The server
 stops on Ctrl-C or SIGTERM and exits with status 0. ``echo_server.py`` and
@@ -33,6 +38,7 @@ from hyper_core.error import HyperError
 from hyper_core.http import Request, Response
 from hyper_core.server.conn import http1
 from hyper_core.service import Service
+from hyper_util.rt import create_tcp_listener
 
 # Only loopback: an example has no business listening on every interface.
 HOST = "127.0.0.1"
@@ -76,7 +82,7 @@ async def serve(
         except HyperError as exc:
             print(f"connection error: {exc!r}", file=sys.stderr)
 
-    listener = await anyio.create_tcp_listener(local_host=HOST, local_port=port)
+    listener = await create_tcp_listener(HOST, port)
     async with listener:
         task_status.started(listener.extra(SocketAttribute.local_port))
         # One task per connection; cancelling serve() cancels them all.

@@ -54,7 +54,14 @@ async def main(certfile: str, keyfile: str, port: int) -> None:
     async with anyio.create_task_group() as tg:
 
         async def run_server(*, task_status: TaskStatus[tuple[str, int]]) -> None:
-            await serve(hello, host="127.0.0.1", port=port, tls=acceptor, task_status=task_status)
+            await serve(
+                hello,
+                host="127.0.0.1",
+                port=port,
+                tls=acceptor,
+                announce=False,  # the line below, on stdout, says it instead
+                task_status=task_status,
+            )
             # serve() returned: a graceful shutdown (SIGINT/SIGTERM) ended; stop the reloader.
             tg.cancel_scope.cancel()
 

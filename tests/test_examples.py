@@ -433,7 +433,10 @@ def dependency_import_names(distribution: str) -> set[str]:
     }
 
 
-def test_demo_needs_only_hyper_core_and_its_dependencies() -> None:
+def test_demo_needs_only_hyper_core_hyper_util_and_their_dependencies() -> None:
+    # The README installs these two for the demo: hyper-core, and hyper-util
+    # for the listener (its streams bound what a client can make the server
+    # read ahead; anyio's own do not, on asyncio).
     # Run the demo as `python examples/demo.py` would (same sys.path), then
     # list the third-party top-level modules it imported.
     script = (
@@ -452,7 +455,12 @@ def test_demo_needs_only_hyper_core_and_its_dependencies() -> None:
     examples = {path.stem for path in EXAMPLES.glob("*.py")}
     # hyper_core itself is named outright: an editable install of it is not
     # in packages_distributions().
-    allowed = dependency_import_names("hyper-core") | examples | {"hyper_core"}
+    allowed = (
+        dependency_import_names("hyper-core")
+        | dependency_import_names("hyper-util")
+        | examples
+        | {"hyper_core", "hyper_util"}
+    )
     # anyio imports sniffio when it is installed (optional for anyio, and not
     # a dependency of hyper-core); coverage is there when the tests session
     # measures subprocesses.
@@ -461,7 +469,7 @@ def test_demo_needs_only_hyper_core_and_its_dependencies() -> None:
     # `__main__` module, setuptools' `_distutils_hack` .pth hook).
     extra = {name for name in imported - allowed if not name.startswith("_")}
     assert extra == set()
-    assert {"hyper_core", "anyio"} <= imported
+    assert {"hyper_core", "hyper_util", "anyio"} <= imported
 
 
 def test_cli_demo_serves_and_fetches_over_both_versions() -> None:
@@ -582,7 +590,7 @@ def test_fastapi_app_runs_with_the_one_command() -> None:
         try:
             assert process.stderr is not None
             line = read_line(process.stderr)
-            match = re.search(rb"listening on (\S+)", line)
+            match = re.search(rb"listening on https?://(\S+)", line)
             assert match is not None, f"unexpected first line {line!r}"
             url = f"http://{match[1].decode()}"
             with http_client() as client:

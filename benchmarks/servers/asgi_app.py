@@ -6,6 +6,9 @@ Routes, each answered the same way on every server:
   ``Hello, World!`` (the hello-world of ``run.py``);
 * ``GET /json``: 200, ``Content-Type: application/json``, a small object
   serialised with ``json.dumps`` on each request (what a JSON API does);
+* ``GET /headers``: 200, a 4 KiB body and ten response header fields
+  (``Content-Type``, ``Content-Length`` and eight more: what a page with
+  caching and security headers looks like);
 * ``POST /echo``: the request body read to its end (``more_body``) and sent
   back, ``Content-Type: application/octet-stream``, with its length;
 * WebSocket ``/ws``: accepted, then every message echoed back as it came
@@ -33,6 +36,24 @@ HELLO_START: Message = {
     "headers": [(b"content-type", b"text/plain"), (b"content-length", b"13")],
 }
 HELLO_BODY: Message = {"type": "http.response.body", "body": HELLO, "more_body": False}
+PAGE = b"x" * 4096
+PAGE_START: Message = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [
+        (b"content-type", b"text/plain"),
+        (b"content-length", b"4096"),
+        (b"cache-control", b"no-cache, no-store, must-revalidate"),
+        (b"etag", b'"33a64df551425fcc55e4d42a148795d9f25f89d4"'),
+        (b"last-modified", b"Wed, 21 Oct 2015 07:28:00 GMT"),
+        (b"vary", b"Accept-Encoding"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
+        (b"x-request-id", b"f058ebd6-02f7-4d3f-942e-904344e8cde5"),
+    ],
+}
+PAGE_BODY: Message = {"type": "http.response.body", "body": PAGE, "more_body": False}
 NOT_FOUND_START: Message = {
     "type": "http.response.start",
     "status": 404,
@@ -47,6 +68,9 @@ async def http(scope: Scope, receive: Receive, send: Send) -> None:
     if path == "/" and method == "GET":
         await send(HELLO_START)
         await send(HELLO_BODY)
+    elif path == "/headers" and method == "GET":
+        await send(PAGE_START)
+        await send(PAGE_BODY)
     elif path == "/json" and method == "GET":
         body = json.dumps({"message": "Hello, World!", "id": 1, "ok": True}).encode()
         await send(

@@ -12,6 +12,7 @@ loopback-TCP variants are in ``test_client_h1_wire.py``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -190,6 +191,7 @@ def test_public_names() -> None:
         "DEFAULT_MAX_HEADERS",
         "DEFAULT_MAX_HEADER_NAME_SIZE",
         "DEFAULT_MAX_HEADER_VALUE_SIZE",
+        "DEFAULT_MAX_INFORMATIONAL_RESPONSES",
         "DEFAULT_MAX_REASON_SIZE",
         "Parts",
         "SendRequest",
@@ -483,6 +485,101 @@ async def test_failing_informational_callback_fails_the_request() -> None:
         with pytest.raises(UserError) as info:
             await outcome.get()
         assert isinstance(info.value.__cause__, RuntimeError)
+
+
+async def test_informational_responses_without_end_fail_promptly() -> None:
+    # A server that answers with 1xx responses forever: the request fails
+    # after the 16th, long before any outer timeout would end it.
+    async with client() as c:
+        seen: list[int] = []
+        request = Request()
+        ext.on_informational(request, lambda r: seen.append(r.status))
+        outcome = c.send(request)
+        await c.peer.read_until(b"\r\n\r\n")
+
+        async def flood() -> None:
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                while True:
+                    await c.peer.stream.send(b"HTTP/1.1 102 Processing\r\n\r\n" * 4)
+
+        c.tg.start_soon(flood)
+        with anyio.fail_after(5), pytest.raises(ParseError, match="informational") as info:
+            await outcome.get()
+        assert info.value.status_hint is None
+        assert seen == [102] * http1.DEFAULT_MAX_INFORMATIONAL_RESPONSES
+        assert c.sender.is_closed()
+
+
+@pytest.mark.parametrize(("limit", "sent", "ok"), [(2, 2, True), (2, 3, False), (0, 1, False)])
+async def test_max_informational_responses_option(limit: int, sent: int, ok: bool) -> None:
+    async with client(max_informational_responses=limit) as c:
+        outcome = c.send(Request())
+        await c.peer.read_until(b"\r\n\r\n")
+        await c.peer.stream.send(b"HTTP/1.1 103 Early Hints\r\n\r\n" * sent + OK_EMPTY)
+        if ok:
+            assert (await outcome.get()).status == 200
+        else:
+            with pytest.raises(ParseError, match=f"more than {limit} informational"):
+                await outcome.get()
+
+
+async def test_no_informational_limit_when_none() -> None:
+    async with client(max_informational_responses=None) as c:
+        seen: list[int] = []
+        request = Request()
+        ext.on_informational(request, lambda r: seen.append(r.status))
+        response = await answer(c, request, b"HTTP/1.1 100 Continue\r\n\r\n" * 100 + OK_EMPTY)
+        assert response.status == 200
+        assert len(seen) == 100
+
+
+def test_max_informational_responses_cannot_be_negative() -> None:
+    with pytest.raises(ValueError, match="max_informational_responses"):
+        http1.Builder(max_informational_responses=-1)
+
+
+#: What an HTTP/2 server writes first: its SETTINGS frame (RFC 9113 section
+#: 3.4), here MAX_CONCURRENT_STREAMS=100, then (to an HTTP/1 request) GOAWAY.
+H2_SETTINGS = b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64"
+H2_GOAWAY = b"\x00\x00\x08\x07\x00\x00\x00\x00\x00" + b"\x00" * 7 + b"\x01"
+
+
+async def test_http2_only_server_answering_the_request_is_named() -> None:
+    async with client() as c:
+        outcome = c.send(Request(headers={"host": "x"}))
+        await c.peer.read_until(b"\r\n\r\n")
+        await c.peer.stream.send(H2_SETTINGS + H2_GOAWAY)
+        with pytest.raises(ParseError, match="the server speaks HTTP/2 only") as info:
+            await outcome.get()
+        assert info.value.status_hint is None
+        assert c.sender.is_closed()
+
+
+async def test_http2_only_server_greeting_first_is_named() -> None:
+    # The SETTINGS frame arrives before any request: the idle connection
+    # closes, and a request then says why (as the cause of "not ready").
+    async with client() as c:
+        await c.peer.stream.send(H2_SETTINGS)
+        with anyio.fail_after(5):
+            while not c.sender.is_closed():  # noqa: ASYNC110 - the connection task closes it
+                await anyio.sleep(0.01)
+        with pytest.raises(CanceledError) as info:
+            await c.sender.send_request(Request(headers={"host": "x"}))
+        assert isinstance(info.value.__cause__, ParseError)
+        assert "the server speaks HTTP/2 only" in str(info.value.__cause__)
+
+
+async def test_a_response_starting_with_nul_in_its_body_is_not_taken_for_http2() -> None:
+    async with client() as c:
+        response = await answer(
+            c, Request(headers={"host": "x"}), OK_EMPTY[:-4] + b"\r\nX: y\r\n\r\n"
+        )
+        assert response.status == 200
+        c2 = c.send(Request(headers={"host": "x"}))
+        await c.peer.read_until(b"\r\n\r\n")
+        await c.peer.stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n" + H2_SETTINGS[:9])
+        second = await c2.get()
+        assert (await collect(second.body)).to_bytes() == H2_SETTINGS[:9]
 
 
 async def test_several_informational_responses_are_skipped() -> None:

@@ -10,6 +10,7 @@ awkward from outside (the progress bar on a pretend terminal, the
 from __future__ import annotations
 
 import io
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -166,6 +167,48 @@ async def test_connect_error() -> None:
     assert status == Exit.CONNECT
     assert out == b""
     assert f"cannot connect to 127.0.0.1:{port}" in err
+    # One line, and the operating system's words (errno 111, ECONNREFUSED)
+    # said once, not once by the error and again by its cause.
+    assert err.count("\n") == 1
+    assert err.count("[Errno 111]") == 1, err
+
+
+async def test_http1_request_to_an_http2_only_server_says_so() -> None:
+    async with anyio.create_task_group() as tg:
+        address = await tg.start(
+            partial(
+                run_serve, echo, ServeOptions(port=0, http="2"), out=io.StringIO(), signals=False
+            )
+        )
+        with anyio.fail_after(10):
+            status, out, err = await run(GetOptions(address + "/"))
+        tg.cancel_scope.cancel()
+    assert status == Exit.TRANSFER
+    assert out == b""
+    assert err.count("\n") == 1
+    assert "the server speaks HTTP/2 only" in err
+    assert "not ready" not in err
+
+
+def test_backend_trio_without_trio_is_one_line_naming_the_extra() -> None:
+    # trio made unimportable, as on a machine without it.
+    script = (
+        "import sys; sys.modules['trio'] = None\n"
+        "from hyper_util.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    for command in (
+        ["get", "--backend", "trio", "http://127.0.0.1:1/"],
+        ["serve", "--backend", "trio"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", script, *command], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 2
+        assert done.stdout == ""
+        assert done.stderr.count("\n") == 1, done.stderr
+        assert "hyper-util[trio]" in done.stderr
+        assert "Traceback" not in done.stderr
 
 
 async def test_max_time() -> None:

@@ -80,7 +80,7 @@ def run(app_dir: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], str]
         assert proc.stderr is not None
         address = ""
         for line in proc.stderr:
-            match = re.search(r"listening on (\S+)", line)
+            match = re.search(r"listening on (?:https?://)?(\S+)", line)
             if match:
                 address = match.group(1)
                 break

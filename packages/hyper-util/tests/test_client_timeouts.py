@@ -10,6 +10,7 @@ server, or leaves it unread) or loopback sockets.
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -188,6 +189,55 @@ async def test_write_timeout_when_the_peer_does_not_read() -> None:
     async with pipe_client(None, write_timeout=5) as client:
         with pytest.raises(WriteTimeoutError):
             await client.post("http://pipe/", b"x" * 1_000_000)
+
+
+async def _endless_upload() -> AsyncIterator[bytes]:
+    while True:
+        yield b"x" * 16384
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
+async def test_write_timeout_for_a_streamed_body(http2: bool) -> None:
+    # The server never reads: the upload stalls once the pipe is full, and
+    # the write timeout (not the absent read timeout) must end the request.
+    async with pipe_client(None, write_timeout=5, http2_only=http2) as client:
+        request = Request("POST", "http://pipe/", body=StreamBody(_endless_upload()))
+        with anyio.fail_after(10), pytest.raises(WriteTimeoutError):
+            await client.request(request)
+
+
+async def test_write_timeout_for_a_streamed_body_over_loopback() -> None:
+    # A real socket (on asyncio, hyper-util's fast stream, whose
+    # interrupt_receive stops the read waiting for the response head). The
+    # server is a listening socket nobody accepts from: the kernel completes
+    # the handshake and buffers what it can, then the client's writes block.
+    # (An anyio listener on asyncio would read without bound instead.)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        async with Client(write_timeout=0.5) as client:
+            request = Request(
+                "POST", f"http://127.0.0.1:{port}/", body=StreamBody(_endless_upload())
+            )
+            with anyio.fail_after(10), pytest.raises(WriteTimeoutError):
+                await client.request(request)
+
+
+async def test_write_timeout_for_a_streamed_body_after_the_response_head() -> None:
+    # An early answer, then the server stops reading: the body read sees
+    # the write timeout instead of waiting for data that never comes.
+    async def answers_at_once(request: Request[Incoming]) -> Response[Body]:
+        async def never_ends() -> AsyncIterator[bytes]:
+            yield b"early"
+            await anyio.sleep_forever()
+
+        return Response(200, body=StreamBody(never_ends()))
+
+    async with pipe_client(answers_at_once, write_timeout=5) as client:
+        request = Request("POST", "http://pipe/", body=StreamBody(_endless_upload()))
+        with anyio.fail_after(10):
+            response = await client.request(request)
+            with pytest.raises(WriteTimeoutError):
+                await collect(response.body)
 
 
 async def test_total_timeout_covers_the_body() -> None:

@@ -123,6 +123,38 @@ async def test_send_after_send_eof_or_close_is_closed_resource() -> None:
 
 
 @asyncio_only
+async def test_unreceive_puts_bytes_back_in_front() -> None:
+    server, client = await tcp_pair(True)
+    assert isinstance(server, AsyncioSocketStream)
+    async with server, client:
+        await client.send(b"abcdef")
+        got = b""
+        while len(got) < 6:
+            got += await server.receive()
+        server.unreceive(got[2:])
+        server.unreceive(got[:2])
+        server.unreceive(b"")  # nothing to give back
+        await client.send(b"gh")
+        await anyio.sleep(0.01)
+        received = b""
+        while len(received) < 8:
+            received += await server.receive(3)
+        assert received == b"abcdefgh"
+        assert server.statistics().read_buffered == 0
+        # A reader already waiting gets what is put back.
+        async with anyio.create_task_group() as tg:
+            results: list[bytes] = []
+
+            async def read() -> None:
+                results.append(await server.receive())
+
+            tg.start_soon(read)
+            await anyio.wait_all_tasks_blocked()
+            server.unreceive(b"back")
+        assert results == [b"back"]
+
+
+@asyncio_only
 async def test_two_readers_at_once_is_busy() -> None:
     server, client = await tcp_pair(True)
     async with server, client, anyio.create_task_group() as tg:

@@ -413,6 +413,86 @@ async def test_version_read_timeout() -> None:
             await client_io.receive()
 
 
+class Unreceiving:
+    """Server-side IO with the ``unreceive`` capability (hyper-util's asyncio fast path has it)."""
+
+    def __init__(self, io: IO) -> None:
+        self._io = io
+        self._back = b""
+        self.given_back: list[bytes] = []
+
+    async def receive(self, max_bytes: int = 65536, /) -> bytes:
+        if self._back:
+            data, self._back = self._back[:max_bytes], self._back[max_bytes:]
+            return data
+        return await self._io.receive(max_bytes)
+
+    def unreceive(self, data: bytes) -> None:
+        self.given_back.append(data)
+        self._back = data + self._back
+
+    async def send(self, item: bytes, /) -> None:
+        await self._io.send(item)
+
+    async def send_eof(self) -> None:
+        await self._io.send_eof()
+
+    async def aclose(self) -> None:
+        await self._io.aclose()
+
+
+WIRES = {
+    "trickled": (True, b"POST /t HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc"),
+    "pipelined": (False, b"GET /1 HTTP/1.1\r\nhost: x\r\n\r\nGET /2 HTTP/1.1\r\nhost: x\r\n\r\n"),
+    "preface start": (True, b"PRI /x HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nhi"),
+    "short": (False, b"GET / HTTP/1.0\r\n\r\n"),
+}
+
+
+async def _exchange(server_io: IO, client_io: IO, trickle: bool, wire: bytes) -> bytes:
+    conn = auto.Builder().serve_connection(server_io, app)
+    outcome: list[BaseException | None] = []
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            await tg.start(run_server, conn, outcome)
+            await (Trickle(client_io) if trickle else client_io).send(wire)
+            await client_io.send_eof()
+            received = await read_to_eof(client_io)
+    assert outcome == [None]
+    return b"\r\n".join(
+        line for line in received.split(b"\r\n") if not line.lower().startswith(b"date:")
+    )
+
+
+@pytest.mark.parametrize("wire", WIRES, ids=str)
+async def test_sniffed_bytes_given_back_or_rewound_alike(wire: str) -> None:
+    # The one path: the bytes read to tell the version are handed back to
+    # the stream when it can take them, else replayed by a rewind IO; HTTP/1
+    # must see the same bytes either way.
+    trickle, data = WIRES[wire]
+    server_io, client_io = memory_pipe()
+    rewound = await _exchange(server_io, client_io, trickle, data)
+    server_io, client_io = memory_pipe()
+    giving_back = Unreceiving(server_io)
+    given_back = await _exchange(giving_back, client_io, trickle, data)
+    assert given_back == rewound
+    assert rewound.count(b" 200 OK") == (2 if wire == "pipelined" else 1)
+    assert giving_back.given_back  # the stream took the sniffed bytes back
+
+
+async def test_http2_on_a_stream_that_takes_sniffed_bytes_back() -> None:
+    server_io, client_io = memory_pipe()
+    giving_back = Unreceiving(server_io)
+    conn = auto.Builder().serve_connection(giving_back, app)
+    outcome: list[BaseException | None] = []
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            await tg.start(run_server, conn, outcome)
+            results = await h2_get(client_io, ["/a"])
+    assert results == [(200, b"GET /a HTTP/2 0", Version.HTTP_2)]
+    assert giving_back.given_back[0].startswith(PREFACE)
+
+
 async def test_rewind_replays_in_slices() -> None:
     # What the auto server wraps a sniffed connection in.
     server_io, client_io = memory_pipe()

@@ -37,7 +37,7 @@ import anyio
 
 from hyper_core import ext
 from hyper_core.body import Frame, Full, Incoming, SizeHint
-from hyper_core.error import HyperError, InvalidHeader
+from hyper_core.error import BodyWriteAbortedError, HyperError, InvalidHeader
 from hyper_core.http import Headers, Method, Request, Response
 
 from ._types import ClientDisconnected, Message
@@ -55,26 +55,75 @@ _NO_BODY_STATUS: Final = frozenset({204, 304})
 _EMPTY: Final = Full(b"")
 _DISCONNECT: Final = {"type": "http.disconnect"}
 _UNKNOWN: Final = SizeHint()
+#: Header lists already checked: the app's fields as given -> (the checked
+#: Headers, the declared Content-Length). Bounded in entries (emptied when
+#: full) and in what one entry may hold, since values may come from clients.
+_FIELDS_CACHE: dict[tuple[Any, ...], tuple[Headers, int | None]] = {}
+_FIELDS_CACHE_MAX: Final = 512
+_CACHED_FIELDS_MAX: Final = 32
+_CACHED_BYTES_MAX: Final = 2048
 
 
 class InvalidMessage(RuntimeError):
     """The application sent a message the spec or the current state does not allow."""
 
 
-def _fields(headers: Iterable[Any]) -> Headers:
-    pairs: list[tuple[bytes, bytes]] = []
-    append = pairs.append
+def _fields(headers: Iterable[Any]) -> tuple[Headers, int | None]:
+    """The app's header fields as ``Headers``, and the Content-Length they declare.
+
+    Apps send the same few header lists over and over (a route's content
+    type and length): a list seen before, field for field, is taken from
+    :data:`_FIELDS_CACHE`, already checked (validating ten fields costs
+    about as much as the rest of a small response). Otherwise
+    :func:`_checked_fields` does the work.
+    """
+    if type(headers) is not list and type(headers) is not tuple:
+        headers = list(headers)
+    try:
+        key: tuple[Any, ...] | None = tuple(headers)
+        cached = _FIELDS_CACHE.get(key)  # type: ignore[arg-type]
+    except TypeError:  # a field as a list: unhashable, never cached
+        key = cached = None
+    if cached is not None:
+        return Headers(cached[0]), cached[1]
+    fields, length, size = _checked_fields(headers)
+    if key is not None and len(key) <= _CACHED_FIELDS_MAX and size <= _CACHED_BYTES_MAX:
+        if len(_FIELDS_CACHE) >= _FIELDS_CACHE_MAX:
+            _FIELDS_CACHE.clear()
+        _FIELDS_CACHE[key] = (fields, length)
+        fields = Headers(fields)  # the cached one is never handed out
+    return fields, length
+
+
+def _checked_fields(headers: list[Any] | tuple[Any, ...]) -> tuple[Headers, int | None, int]:
+    """``_fields`` without the cache; also the bytes the fields hold.
+
+    One pass checks the types and finds the fields the server cares about;
+    ``Headers`` then validates the bytes. Transfer-Encoding is dropped: the
+    server owns the framing.
+    """
+    length: int | None = None
+    size = 0
+    framing = False
     for item in headers:
         name, value = item
         if (type(name) is not bytes or type(value) is not bytes) and not (
             isinstance(name, bytes) and isinstance(value, bytes)
         ):
             raise InvalidMessage(f"header names and values must be bytes, got {item!r}")
-        if len(name) == 17 and name.lower() == b"transfer-encoding":
-            continue  # the server owns the framing
-        append((name, value))
+        name_size = len(name)
+        size += name_size + len(value)
+        if name_size == 14:
+            if length is None and name.lower() == b"content-length":
+                if not value.isdigit():
+                    raise InvalidMessage(f"invalid content-length {value!r}")
+                length = int(value)
+        elif name_size == 17 and name.lower() == b"transfer-encoding":
+            framing = True
+    if framing:
+        headers = [item for item in headers if item[0].lower() != b"transfer-encoding"]
     try:
-        return Headers(pairs)
+        return Headers(headers), length, size
     except InvalidHeader as exc:
         raise InvalidMessage(str(exc)) from None
 
@@ -300,12 +349,7 @@ class HTTPCycle:
         if type(status) is not int or not 200 <= status <= 599:
             self._invalid(f"invalid status {status!r} in http.response.start (200-599)")
         try:
-            headers = _fields(message.get("headers", ()))
-            length = headers.get_raw(b"content-length")
-            if length is not None:
-                if not length.isdigit():
-                    raise InvalidMessage(f"invalid content-length {length!r}")
-                self._declared_length = int(length)
+            headers, self._declared_length = _fields(message.get("headers", ()))
         except (InvalidMessage, ValueError, TypeError) as exc:
             self._invalid(f"http.response.start: {exc}")
         self.response_started = True
@@ -338,7 +382,13 @@ class HTTPCycle:
         if self._declared_length is not None:
             self._check_length(len(body), True)
         self.response_complete = True
-        self._respond(self._head_response(Full(body)))
+        response: Response[Full] = Response(
+            self._status,
+            headers=self._headers_fields,
+            body=Full(body),
+            version=self.request.version,
+        )
+        self._respond(response)
         return True
 
     async def _send_body(self, message: Message) -> None:
@@ -394,8 +444,8 @@ class HTTPCycle:
         if self._sent_length == 0 and self.response is None:
             self._respond(self._head_response(AppBody(self)))
         try:
-            trailers = _fields(message.get("headers", ()))
-        except InvalidMessage as exc:
+            trailers, _ = _fields(message.get("headers", ()))
+        except (InvalidMessage, ValueError, TypeError) as exc:
             self._invalid(f"http.response.trailers: {exc}")
         if message.get("more_trailers", False):
             self._invalid("more_trailers is not supported: send every trailer in one message")
@@ -444,5 +494,9 @@ class HTTPCycle:
         await self._hand_over(_END)
 
 
-class _BodyFailed(HyperError):
-    """The application broke its response after the head was sent."""
+class _BodyFailed(BodyWriteAbortedError):
+    """The application broke its response after the head was sent.
+
+    A ``BodyWriteAbortedError``: the connection aborts the response and, the
+    application's error being logged here already, logs it at DEBUG only.
+    """

@@ -136,21 +136,21 @@ def _headers(request: Request[Any]) -> list[tuple[bytes, bytes]]:
     return [(n.lower(), v) for n, v in fields]
 
 
-def _base(
-    kind: str,
-    request: Request[Any],
-    info: ConnectionInfo,
-    scheme: str,
-    extensions: Mapping[str, Any],
+def http_scope(
+    request: Request[Any], info: ConnectionInfo, extensions: Mapping[str, Any]
 ) -> dict[str, Any]:
+    """The ``http`` scope of ``request``."""
     uri = request.uri
     raw_path, path = _paths(uri.path)
     query = uri.query
+    # One dict display: the cheapest way to build it (every key is needed:
+    # frameworks read most of them, so building lazily would cost more).
     scope: dict[str, Any] = {
-        "type": kind,
+        "type": "http",
         "asgi": {"version": ASGI_VERSION, "spec_version": SPEC_VERSION},
         "http_version": _HTTP_VERSIONS.get(request.version, "1.1"),
-        "scheme": scheme,
+        "scheme": info.http_scheme,
+        "method": str(request.method),
         "path": path,
         "raw_path": raw_path,
         "query_string": query.encode("ascii") if query else b"",
@@ -165,15 +165,6 @@ def _base(
     return scope
 
 
-def http_scope(
-    request: Request[Any], info: ConnectionInfo, extensions: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The ``http`` scope of ``request``."""
-    scope = _base("http", request, info, info.http_scheme, extensions)
-    scope["method"] = str(request.method)
-    return scope
-
-
 def websocket_scope(
     request: Request[Any],
     info: ConnectionInfo,
@@ -181,6 +172,9 @@ def websocket_scope(
     extensions: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The ``websocket`` scope of an upgrade (HTTP/1.1) or extended CONNECT (HTTP/2) request."""
-    scope = _base("websocket", request, info, info.ws_scheme, extensions)
+    scope = http_scope(request, info, extensions)
+    scope["type"] = "websocket"
+    scope["scheme"] = info.ws_scheme
+    del scope["method"]  # not a key of the websocket scope
     scope["subprotocols"] = subprotocols
     return scope

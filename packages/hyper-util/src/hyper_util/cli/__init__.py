@@ -225,6 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _backend_problem(backend: str) -> str | None:
+    """Why ``--backend`` cannot run here (a library not installed), or None."""
+    if backend != "trio":
+        return None
+    try:
+        import trio  # noqa: F401 (only whether it imports)
+    except ImportError:
+        return "--backend trio needs trio, which is not installed: pip install 'hyper-util[trio]'"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
@@ -232,6 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: The arguments after the program name (default ``sys.argv[1:]``).
     """
     args = build_parser().parse_args(argv)
+    problem = _backend_problem(getattr(args, "backend", "asyncio"))
+    if problem is not None:
+        print(f"python -m hyper_util: {problem}", file=sys.stderr)
+        return 2
     if args.command == "run":
         return _run.main_run(_run.options_from_args(args))
     try:

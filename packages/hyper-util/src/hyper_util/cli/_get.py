@@ -263,8 +263,7 @@ async def run_get(options: GetOptions, *, stdout: BinaryIO, stderr: TextIO) -> i
     except Exception as raised:
         error = _unwrap(raised)
         if isinstance(error, ConnectError):
-            cause = f" ({error.__cause__})" if error.__cause__ is not None else ""
-            stderr.write(f"get: cannot connect to {prepared.uri.authority}: {error}{cause}\n")
+            stderr.write(f"get: cannot connect to {prepared.uri.authority}: {describe(error)}\n")
             return Exit.CONNECT
         if isinstance(error, _LocalIOFailed):
             stderr.write(f"get: {error}\n")
@@ -273,10 +272,27 @@ async def run_get(options: GetOptions, *, stdout: BinaryIO, stderr: TextIO) -> i
             stderr.write(f"get: timed out after {options.max_time} s (--max-time)\n")
             return Exit.TRANSFER
         if isinstance(error, HyperError | OSError):
-            cause = f" ({error.__cause__})" if error.__cause__ is not None else ""
-            stderr.write(f"get: {type(error).__name__}: {error}{cause}\n")
+            stderr.write(f"get: {type(error).__name__}: {describe(error)}\n")
             return Exit.TRANSFER
         raise
+
+
+def describe(error: BaseException) -> str:
+    """The messages of ``error`` and its causes, outermost first, each said once.
+
+    A message already contained in what was said (an OS error's text that a
+    wrapping error repeated, say) is not said again.
+    """
+    text = str(error) or type(error).__name__
+    seen = {id(error)}
+    cause = error.__cause__
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        part = str(cause)
+        if part and part not in text:
+            text += f": {part}"
+        cause = cause.__cause__
+    return text
 
 
 def _unwrap(error: Exception) -> Exception:

@@ -45,8 +45,10 @@ from hyper_util.server import (
     listen_on,
     run_workers,
     serve,
+    startup_line,
     worker_ready,
 )
+from hyper_util.server._serve import listen_url
 from hyper_util.server.conn import auto
 
 __all__ = ["ServeOptions", "main_serve", "make_service", "run_serve", "serve_worker"]
@@ -136,17 +138,6 @@ def make_service(options: ServeOptions) -> Service[Any]:
     return StaticFiles(options.directory)
 
 
-def _address(bound: object, scheme: str = "http") -> str:
-    if isinstance(bound, tuple):
-        host, port = bound[0], bound[1]
-        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
-    return f"unix:{bound}"
-
-
-_PROTOCOLS = {"auto": "HTTP/1.1 and HTTP/2 (h2c)", "1": "HTTP/1.1", "2": "HTTP/2 (h2c)"}
-_TLS_PROTOCOLS = {"auto": "HTTPS: ALPN h2 and http/1.1", "1": "HTTPS: http/1.1", "2": "HTTPS: h2"}
-
-
 def _builder(mode: HttpMode) -> auto.Builder:
     if mode == "1":
         return auto.Builder(http1_only=True)
@@ -202,23 +193,24 @@ async def run_serve(
                 handle_signals=signals,
                 access_log=options.access_log,
                 tls=tls,
+                announce=False,  # the command's own line, on ``out``, instead
                 http3=options.http3,
                 certfile=options.certfile if options.http3 else None,
                 keyfile=options.keyfile if options.http3 else None,
             )
         )
-        address = _address(bound, "https" if tls is not None else "http")
         if out is not None:
-            _announce(out, address, options, tls is not None)
-        task_status.started(address)
+            _announce(out, bound, options, tls is not None)
+        task_status.started(listen_url(bound, tls=tls is not None))
 
 
-def _announce(out: TextIO, address: str, options: ServeOptions, https: bool) -> None:
-    protocols = (_TLS_PROTOCOLS if https else _PROTOCOLS)[options.http]
+def _announce(out: TextIO, bound: object, options: ServeOptions, https: bool) -> None:
+    details = []
     if options.http3:
-        protocols += "; HTTP/3 on UDP, same port"
-    workers = f", {options.workers} workers" if options.workers else ""
-    out.write(f"listening on {address} ({protocols}{workers})\n")
+        details.append("HTTP/3 on UDP")
+    if options.workers:
+        details.append(f"{options.workers} workers")
+    out.write(startup_line(bound, _builder(options.http), tls=https, details=details) + "\n")
     out.flush()
 
 
@@ -289,7 +281,6 @@ def _main_bound(
         sockets = bind_sockets(options.host, options.port, uds=options.uds, fd=options.fd)
     except (OSError, ValueError) as exc:
         return _cannot_listen(exc)
-    address = _address(sockets[0].getsockname(), "https" if tls is not None else "http")
     try:
         if options.workers is None:  # --fd, one process
 
@@ -299,7 +290,7 @@ def _main_bound(
 
             run(main, loop=backend)
             return 0
-        _announce(sys.stdout, address, options, tls is not None)
+        _announce(sys.stdout, sockets[0].getsockname(), options, tls is not None)
         return run_workers(
             partial(serve_worker, options, backend),
             sockets,

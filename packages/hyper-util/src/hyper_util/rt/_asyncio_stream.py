@@ -28,14 +28,16 @@ waits when it must:
   the transport's buffer is above ``write_high_water``: then it waits for
   ``resume_writing`` (the transport drained to a quarter). ``send_many`` is
   ``transport.writelines`` (a vectored ``sendmsg`` on Python 3.12+).
-* Three optional IO capabilities: :meth:`AsyncioSocketStream.notify_receivable`
+* Four optional IO capabilities: :meth:`AsyncioSocketStream.notify_receivable`
   (a one-shot callback, run from the protocol callback, for when ``receive``
-  would not wait), :meth:`AsyncioSocketStream.receive_nowait` and
+  would not wait), :meth:`AsyncioSocketStream.receive_nowait`,
   :meth:`AsyncioSocketStream.interrupt_receive` (make a waiting ``receive``
-  raise a given error). hyper-core's HTTP/1 client uses them to watch an
+  raise a given error) and :meth:`AsyncioSocketStream.unreceive` (put bytes
+  back in front). hyper-core's HTTP/1 client uses the first three to watch an
   idle pooled connection for the server's close with no task and no wake-up
   per request, and to stop a read when its connection closes without a
-  cancel scope per request.
+  cancel scope per request; the auto server gives back the bytes it read to
+  tell HTTP/1 from HTTP/2 with the fourth, instead of wrapping the stream.
 * Errors are anyio's: ``EndOfStream`` once the peer shut down its side and
   the buffer is empty, ``BrokenResourceError`` (cause chained) when the
   connection failed, ``ClosedResourceError`` after :meth:`aclose` or, for
@@ -379,6 +381,21 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
             return False
         waiter.set_exception(error)
         return True
+
+    def unreceive(self, data: bytes) -> None:
+        """Put ``data`` back in front of the buffer: the next :meth:`receive` returns it first.
+
+        An optional IO capability: a server that read a connection's first
+        bytes to choose its protocol hands them back to the protocol's
+        connection without a wrapper around every later ``receive``.
+        ``data`` must be bytes this stream returned (the read-side limits
+        count them again).
+        """
+        if data:
+            p = self._protocol
+            p.chunks.insert(0, data)
+            p.buffered += len(data)
+            _wake(p.read_waiter)
 
     def _take(self, max_bytes: int) -> bytes:
         p = self._protocol

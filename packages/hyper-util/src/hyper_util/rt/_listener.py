@@ -87,21 +87,30 @@ class AsyncioSocketListener(anyio.abc.SocketListener):
             raise anyio.ClosedResourceError
         if self._scope is not None:
             raise anyio.BusyResourceError("accepting connections from")
-        loop = self._loop
         sock = self._sock
+        client: socket.socket | None = None
         with anyio.CancelScope() as self._scope:
             try:
-                client, _ = await loop.sock_accept(sock)
+                # Wait until a connection is there, then take it at once:
+                # cancelled while waiting, nothing was accepted. (A cancelled
+                # loop.sock_accept() could have accepted a connection already,
+                # and drop it: the client saw a reset, most often when a
+                # server stopping gracefully cancels its accept as a
+                # connection arrives.)
+                while True:
+                    try:
+                        client, _ = sock.accept()
+                        break
+                    except (BlockingIOError, InterruptedError):
+                        await anyio.wait_readable(sock)
             except asyncio.CancelledError:
-                # bpo-41317: a cancelled sock_accept could leave its reader
-                # registered; remove it before the socket can be closed.
-                with contextlib.suppress(ValueError, NotImplementedError):
-                    loop.remove_reader(sock)
                 if self._closed:
                     raise anyio.ClosedResourceError from None
                 raise
             finally:
                 self._scope = None
+        if client is None:  # only aclose() cancels this scope
+            raise anyio.ClosedResourceError
         read_high, write_high, close_timeout = self._options
         return await wrap_asyncio_socket(
             client,
@@ -116,8 +125,6 @@ class AsyncioSocketListener(anyio.abc.SocketListener):
             return
         self._closed = True
         if self._scope is not None:
-            with contextlib.suppress(ValueError, NotImplementedError):
-                self._loop.remove_reader(self._sock)
             self._scope.cancel()
             # Let the cancelled accept unwind before the socket goes away.
             with anyio.CancelScope(shield=True):

@@ -20,6 +20,7 @@ from hyper_util.server._serve import (
     DEFAULT_SHUTDOWN_TIMEOUT,
     SERVER_LOGGER,
     serve,
+    startup_line,
 )
 from hyper_util.server._supervisor import (
     DEFAULT_STARTUP_TIMEOUT,
@@ -48,5 +49,6 @@ __all__ = [
     "listen_on",
     "run_workers",
     "serve",
+    "startup_line",
     "worker_ready",
 ]

@@ -6,9 +6,10 @@ standard :mod:`logging` module, on the ``hyper_util.access`` logger.
 Strategy: off unless asked (``serve(access_log=True)``), and then cheap: the
 wrapper is made once per connection (it knows the client address) and
 formats nothing when the logger would drop an INFO record. The record is
-written when the service returns its response head, so ``duration`` is the
-time to the head (a streamed body may still be flowing) and ``size`` is the
-body size when it is known in advance, else ``-``. Each field is also on
+written when the service returns its response head (or raises: status 500,
+what the connection then answers), so ``duration`` is the time to the head
+(a streamed body may still be flowing) and ``size`` is the body size when
+it is known in advance, else ``-``. Each field is also on
 the record as an attribute (``remote_addr``, ``method``, ``target``,
 ``http_version``, ``status``, ``size``, ``duration``) for structured
 handlers.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any, Final, final
 
 from hyper_core.http import Request, Response
@@ -50,10 +52,17 @@ class AccessLogged:
         self._service = service
         self._remote = remote
 
-    async def __call__(self, request: Request[Any]) -> Response[Any]:
-        """Call the service, then log the request line and the status."""
+    def __call__(self, request: Request[Any]) -> Awaitable[Response[Any]]:
+        """Call the service, then log the request line and the status.
+
+        Not a coroutine: while the logger drops INFO records, the request
+        gets the service's own awaitable and this wrapper costs no frame.
+        """
         if not _logger.isEnabledFor(logging.INFO):
-            return await self._service(request)
+            return self._service(request)
+        return self._logged(request)
+
+    async def _logged(self, request: Request[Any]) -> Response[Any]:
         start = time.perf_counter()
         status: int | str = "-"
         size: int | str = "-"
@@ -64,6 +73,12 @@ class AccessLogged:
             if hint.upper == hint.lower:
                 size = hint.lower
             return response
+        except Exception:
+            # The connection answers a service that raised with 500 (and
+            # logs the error on ``hyper_core.server``); a cancelled service
+            # (the client left) answered nothing: "-".
+            status = 500
+            raise
         finally:
             duration = time.perf_counter() - start
             target = request.uri.path_and_query

@@ -11,12 +11,20 @@ Strategy:
 * Listening goes through :mod:`hyper_util.rt` (``create_tcp_listener`` /
   ``create_unix_listener``), which picks the fast asyncio transport path on
   asyncio and anyio streams elsewhere; ``fast`` is passed straight through,
-  so that choice lives in one place.
+  so that choice lives in one place. An anyio socket listener given as
+  ``listener`` (also inside anyio's ``TLSListener``) is accepted from the
+  same way on asyncio: anyio's asyncio streams read whatever a client
+  sends, read or not (their transport is paused only once a ``receive``
+  has had to wait), and the fast path's streams stop at a read-ahead bound.
 * Backpressure on accept: a semaphore of ``max_connections`` slots is taken
   *before* ``accept``, so at the cap the loop stops accepting and new
   clients wait in the kernel's backlog (they are not accepted and then
   dropped). A failed accept (out of file descriptors...) is logged and
   retried after a short pause instead of spinning.
+* One startup line (``listening on http://127.0.0.1:8000 (HTTP/1.1 and
+  HTTP/2 (h2c))``), as uvicorn prints: through the ``hyper_util.server``
+  logger at INFO when logging is set up (some handler would see it), else
+  straight to stderr, so it shows without any logging setup and never twice.
 * Shutdown, in order: stop accepting and close the listening socket (new
   connections are refused); if a connection was accepted less than
   ``FIRST_REQUEST_GRACE`` seconds ago, wait out the rest of that time, so a
@@ -31,19 +39,21 @@ Strategy:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
 import signal
 import stat
+import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute, SocketListener, TaskStatus
-from anyio.streams.tls import TLSAttribute
+from anyio.streams.tls import TLSAttribute, TLSListener
 
 from hyper_core.error import HyperError
 from hyper_core.rt import IO
@@ -51,10 +61,12 @@ from hyper_core.server.conn.http3 import Builder as Http3Builder
 from hyper_core.service import Service
 from hyper_util.rt import (
     DEFAULT_BACKLOG,
+    AsyncioSocketListener,
     StreamListener,
     create_tcp_listener,
     create_unix_listener,
 )
+from hyper_util.rt._backend import use_fast_path
 from hyper_util.server._access_log import AccessLogged, format_address
 from hyper_util.server._http3 import Http3Side
 from hyper_util.server.conn import auto
@@ -65,6 +77,7 @@ __all__ = [
     "DEFAULT_SHUTDOWN_TIMEOUT",
     "SERVER_LOGGER",
     "serve",
+    "startup_line",
 ]
 
 #: Most connections served at once (1,000: under the common 1,024 soft limit
@@ -106,6 +119,7 @@ async def serve(
     backlog: int = DEFAULT_BACKLOG,
     fast: bool | None = None,
     tls: Callable[[IO], Awaitable[IO]] | None = None,
+    announce: bool = True,
     make_service: Callable[[IO], Service[Any]] | None = None,
     http3: bool = False,
     certfile: str | os.PathLike[str] | None = None,
@@ -128,7 +142,10 @@ async def serve(
             file there is replaced).
         listener: An anyio listener to accept from instead (TCP, Unix, TLS,
             or a :class:`hyper_util.rt.StreamListener`); ``serve`` closes it
-            when it stops accepting.
+            when it stops accepting. On the fast path, connections on an
+            anyio socket listener (plain or inside a ``TLSListener``) are
+            accepted as :class:`hyper_util.rt.AsyncioSocketStream`, whose
+            read-ahead is bounded.
         builder: The connection options.
         max_connections: Most connections served at once; at the cap no
             more are accepted until one ends (they wait in the backlog).
@@ -142,12 +159,19 @@ async def serve(
             (INFO level).
         backlog: Connections the kernel queues before they are accepted.
         fast: The IO path, as in :func:`hyper_util.rt.create_tcp_listener`
-            (``None``: the fast asyncio path on asyncio).
+            (``None``: the fast asyncio path on asyncio). ``False`` serves
+            anyio's own streams, which on asyncio buffer whatever a client
+            sends, without bound: for comparisons, not for production.
         tls: A TLS handshake hook, ``async (io) -> tls_io`` (e.g.
             ``hyper_tls.TlsAcceptor``), run in each connection's own task so
             a slow handshake never delays other accepts; a hook that raises
             drops that connection. Its result's ``TLSAttribute.alpn_protocol``
             picks HTTP/2 or HTTP/1.1.
+        announce: Say where the server listens and what it speaks, in one
+            line (:func:`startup_line`) once it accepts: on the
+            ``hyper_util.server`` logger at INFO when logging is set up,
+            else on stderr, so it shows with no logging setup (as uvicorn's
+            does). ``False``: only ``task_status`` reports the address.
         make_service: Called once per connection, after the TLS handshake,
             with its stream; the service it returns serves that connection
             instead of ``service`` (for services that want the peer's
@@ -179,7 +203,9 @@ async def serve(
     if shutdown_timeout is not None and shutdown_timeout < 0:
         raise ValueError("shutdown_timeout cannot be negative")
     owned = listener is None
-    if listener is None:
+    if listener is not None:
+        listener = _bounded(listener, fast)
+    else:
         if uds is not None:
             _remove_stale_socket(os.fspath(uds))
             listener = await create_unix_listener(uds, fast=fast, backlog=backlog)
@@ -202,6 +228,7 @@ async def serve(
         shutdown_timeout=shutdown_timeout,
         access_log=access_log,
         tls=tls,
+        announce=announce,
         make_service=make_service,
     )
     if h3_side is not None:
@@ -223,6 +250,29 @@ def _remove_stale_socket(path: str) -> None:
             os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def _bounded(listener: anyio.abc.Listener[Any], fast: bool | None) -> anyio.abc.Listener[Any]:
+    """The listener, accepting on the fast path when it is an anyio socket listener."""
+    if not use_fast_path(fast):
+        return listener
+    if isinstance(listener, TLSListener):
+        inner = _bounded(listener.listener, fast)
+        return (
+            listener
+            if inner is listener.listener
+            else dataclasses.replace(listener, listener=inner)
+        )
+    parts = getattr(listener, "listeners", None)
+    if isinstance(listener, SocketListener):
+        parts = [listener]
+    elif isinstance(listener, StreamListener) or not parts:
+        return listener  # already hyper-util's (its path was chosen), or not a socket listener
+    if not all(
+        isinstance(p, SocketListener) and not isinstance(p, AsyncioSocketListener) for p in parts
+    ):
+        return listener
+    return StreamListener([AsyncioSocketListener(p) for p in parts], fast=True)
 
 
 def _http3_side(
@@ -254,6 +304,46 @@ def _listener_address(listener: anyio.abc.Listener[Any]) -> Any:
     return listener.extra(SocketAttribute.local_address, None)
 
 
+def listen_url(address: object, *, tls: bool) -> str:
+    """``http(s)://host:port`` for a bound IP address, ``unix:PATH`` for a Unix socket."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = str(address[0]), address[1]
+        scheme = "https" if tls else "http"
+        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+    return f"unix:{address}" if address else "an unknown address"
+
+
+def startup_line(
+    address: object, builder: auto.Builder, *, tls: bool, details: Sequence[str] = ()
+) -> str:
+    """The line ``serve()`` (and ``python -m hyper_util serve``) print when they start.
+
+    ``listening on URL (PROTOCOLS)``: e.g. ``listening on
+    http://127.0.0.1:8000 (HTTP/1.1 and HTTP/2 (h2c))`` or ``listening on
+    https://[::1]:8443 (HTTPS: ALPN h2 and http/1.1)``; a Unix socket is
+    ``unix:PATH``. ``details`` follow inside the parentheses (``HTTP/3 on
+    UDP``, ``4 workers``).
+    """
+    where = listen_url(address, tls=tls)
+    h1, h2 = builder.is_http1_available(), builder.is_http2_available()
+    if h1 and h2:
+        what = "HTTPS: ALPN h2 and http/1.1" if tls else "HTTP/1.1 and HTTP/2 (h2c)"
+    elif h2:
+        what = "HTTPS: h2" if tls else "HTTP/2 (h2c)"
+    else:
+        what = "HTTPS: http/1.1" if tls else "HTTP/1.1"
+    return f"listening on {where} ({', '.join([what, *details])})"
+
+
+def _announce(line: str) -> None:
+    # Through logging when it is set up (a handler would see the record);
+    # otherwise, like uvicorn's default, on stderr: never lost, never twice.
+    if _log.hasHandlers():
+        _log.info("%s", line)
+    else:
+        print(line, file=sys.stderr, flush=True)
+
+
 class _Server:
     """The state of one ``serve`` call."""
 
@@ -267,11 +357,13 @@ class _Server:
         shutdown_timeout: float | None,
         access_log: bool,
         tls: Callable[[IO], Awaitable[IO]] | None = None,
+        announce: bool = True,
         make_service: Callable[[IO], Service[Any]] | None = None,
     ) -> None:
         self._service = service
         self._make_service = make_service
         self._tls = tls
+        self._announce = announce
         self._listener = listener
         self._builder = builder
         self._slots = anyio.Semaphore(max_connections)
@@ -308,7 +400,10 @@ class _Server:
             if self.http3 is not None:
                 await tg.start(self.http3.run)
             address = _listener_address(self._listener)
-            _log.info("listening on %s", format_address(address))
+            if self._announce:
+                tls = self._tls is not None or isinstance(self._listener, TLSListener)
+                details = ["HTTP/3 on UDP"] if self.http3 is not None else []
+                _announce(startup_line(address, self._builder, tls=tls, details=details))
             task_status.started(address)
             await self._stop.wait()
             # New connections are refused from here on: the socket is closed.

@@ -54,6 +54,7 @@ __all__ = [
     "DEFAULT_MAX_HEADERS",
     "DEFAULT_MAX_HEADER_NAME_SIZE",
     "DEFAULT_MAX_HEADER_VALUE_SIZE",
+    "DEFAULT_MAX_INFORMATIONAL_RESPONSES",
     "DEFAULT_MAX_REASON_SIZE",
     "Builder",
     "Connection",
@@ -75,6 +76,11 @@ DEFAULT_MAX_HEADER_NAME_SIZE: Final = 65_535
 DEFAULT_MAX_HEADER_VALUE_SIZE: Final = 65_536
 #: Longest reason phrase in a status line, in bytes.
 DEFAULT_MAX_REASON_SIZE: Final = 8_192
+#: Informational (1xx) responses accepted before a final response: a
+#: ``100 Continue``, a few ``103 Early Hints`` and the odd ``102 Processing``
+#: fit with room to spare; a server that sends them without end is cut off
+#: after 16 instead of holding the request until an outer timeout.
+DEFAULT_MAX_INFORMATIONAL_RESPONSES: Final = 16
 
 B = TypeVar("B", bound=Body)
 
@@ -105,6 +111,11 @@ class Builder:
         max_reason_size: Longest reason phrase, in bytes (default 8,192);
             longer is a ``ParseError``. The status line's version and code
             have fixed sizes by grammar.
+        max_informational_responses: Most informational (1xx) responses
+            accepted before the final response of one request (default 16;
+            each is bounded by ``max_buf_size`` too); one more is a
+            ``ParseError``, raised as soon as it arrives. ``None``: no limit
+            (hyper has none).
         allow_obsolete_multiline_headers_in_responses: Accept obsolete line
             folding in response heads, replacing each fold with one space
             (hyper: off, and a folded header is a ``ParseError``).
@@ -119,7 +130,8 @@ class Builder:
 
     Raises:
         ValueError: ``max_buf_size`` below 8192, ``max_headers`` or
-            ``read_buf_exact_size`` below 1.
+            ``read_buf_exact_size`` below 1, ``max_informational_responses``
+            negative.
     """
 
     __slots__ = ("_config",)
@@ -134,6 +146,7 @@ class Builder:
         max_header_name_size: int = DEFAULT_MAX_HEADER_NAME_SIZE,
         max_header_value_size: int = DEFAULT_MAX_HEADER_VALUE_SIZE,
         max_reason_size: int = DEFAULT_MAX_REASON_SIZE,
+        max_informational_responses: int | None = DEFAULT_MAX_INFORMATIONAL_RESPONSES,
         allow_obsolete_multiline_headers_in_responses: bool = False,
         read_buf_exact_size: int | None = None,
         timer: Timer | None = None,
@@ -145,6 +158,8 @@ class Builder:
         ):
             if size < 1:
                 raise ValueError(f"{name} must be at least 1 byte")
+        if max_informational_responses is not None and max_informational_responses < 0:
+            raise ValueError("max_informational_responses cannot be negative")
         if max_buf_size < _MIN_BUF_SIZE:
             raise ValueError(f"max_buf_size must be at least {_MIN_BUF_SIZE} bytes")
         if max_headers < 1:
@@ -156,6 +171,7 @@ class Builder:
             preserve_header_case=preserve_header_case,
             max_buf_size=max_buf_size,
             max_headers=max_headers,
+            max_informational=max_informational_responses,
             allow_obs_fold=allow_obsolete_multiline_headers_in_responses,
             read_buf_exact_size=read_buf_exact_size,
             timer=timer,
@@ -187,6 +203,7 @@ async def handshake(
     max_header_name_size: int = DEFAULT_MAX_HEADER_NAME_SIZE,
     max_header_value_size: int = DEFAULT_MAX_HEADER_VALUE_SIZE,
     max_reason_size: int = DEFAULT_MAX_REASON_SIZE,
+    max_informational_responses: int | None = DEFAULT_MAX_INFORMATIONAL_RESPONSES,
     allow_obsolete_multiline_headers_in_responses: bool = False,
     read_buf_exact_size: int | None = None,
     timer: Timer | None = None,
@@ -200,6 +217,7 @@ async def handshake(
         max_header_name_size=max_header_name_size,
         max_header_value_size=max_header_value_size,
         max_reason_size=max_reason_size,
+        max_informational_responses=max_informational_responses,
         allow_obsolete_multiline_headers_in_responses=allow_obsolete_multiline_headers_in_responses,
         read_buf_exact_size=read_buf_exact_size,
         timer=timer,

@@ -105,6 +105,25 @@ _METHOD_BYTES: Final = {
 }
 
 
+_HTTP2_ONLY: Final = (
+    "the server speaks HTTP/2 only: it sent an HTTP/2 frame where an HTTP/1.1 "
+    "response belongs (talk to it with HTTP/2 prior knowledge)"
+)
+
+
+def _looks_like_http2(first: bytes) -> bool:
+    """Whether a connection's first bytes are an HTTP/2 frame rather than HTTP/1.
+
+    An HTTP/2 server starts with a SETTINGS frame (RFC 9113 section 3.4)
+    and may answer an HTTP/1 request with GOAWAY: a 9-byte frame header of
+    type 0x4 or 0x7 on stream 0, whose length starts with a zero byte. An
+    HTTP/1 response starts with ``HTTP/``.
+    """
+    if first[0] != 0:
+        return False
+    return len(first) < 9 or (first[3] in (0x4, 0x7) and first[5:9] == b"\x00\x00\x00\x00")
+
+
 def _canonical_reason(status: int) -> bytes:
     reason = _reasons.get(status)
     if reason is None:
@@ -136,6 +155,7 @@ class ClientConfig:
         "limits",
         "max_buf_size",
         "max_headers",
+        "max_informational",
         "preserve_header_case",
         "read_buf_exact_size",
         "timer",
@@ -152,6 +172,7 @@ class ClientConfig:
         allow_obs_fold: bool,
         read_buf_exact_size: int | None,
         timer: Timer | None,
+        max_informational: int | None = None,
         limits: HeadLimits = DEFAULT_LIMITS,
     ) -> None:
         self.limits = limits
@@ -159,6 +180,7 @@ class ClientConfig:
         self.preserve_header_case = preserve_header_case
         self.max_buf_size = max_buf_size
         self.max_headers = max_headers
+        self.max_informational = max_informational
         self.allow_obs_fold = allow_obs_fold
         self.read_buf_exact_size = read_buf_exact_size
         self.timer = timer
@@ -226,6 +248,7 @@ class ClientDispatcher:
         "_config",
         "_driver_event",
         "_exchange",
+        "_heard",
         "_idle_scope",
         "_interrupt",
         "_io",
@@ -293,6 +316,7 @@ class ClientDispatcher:
         self._nowait = nowait
         self._interrupt = interrupt
         self._driver_event: anyio.Event | None = None  # the connection task sleeps (watch mode)
+        self._heard = False  # any byte received yet (the first ones may be HTTP/2's)
 
     @property
     def io(self) -> IO:
@@ -621,8 +645,23 @@ class ClientDispatcher:
         self._received(data)
 
     def _received(self, data: bytes) -> None:
-        """Hand bytes read from the IO (``b""``: EOF) to the codec, or end an idle connection."""
+        """Hand bytes read from the IO (``b""``: EOF) to the codec, or end an idle connection.
+
+        Raises:
+            ParseError: the first bytes of the connection are an HTTP/2 frame.
+        """
         state = self._state
+        if not self._heard and data:
+            self._heard = True
+            if _looks_like_http2(data):
+                # Closed here, not only raised: the reader may be the
+                # connection task, which drops errors once a request is in
+                # flight; the exchange then gets this error from the close.
+                error = ParseError(_HTTP2_ONLY, status_hint=None)
+                self._close(error)
+                if state is _IDLE:
+                    return
+                raise error
         if state is _IDLE:
             # Nobody asked for these bytes: an answer to no request must never
             # be taken for the answer to the next one.
@@ -658,6 +697,7 @@ class ClientDispatcher:
 
     async def _read_head(self, exchange: _Exchange, request: Request[Any]) -> Response[Incoming]:
         codec = self._codec
+        informational = 0
         while True:
             event = codec.next_event()
             if event is NEED_DATA:
@@ -668,6 +708,14 @@ class ClientDispatcher:
                 continue
             if type(event) is ResponseHead:
                 if event.status < 200 and codec.their_state is not _SWITCHED:
+                    informational += 1
+                    limit = self._config.max_informational
+                    if limit is not None and informational > limit:
+                        raise ParseError(
+                            f"more than {limit} informational (1xx) responses before the "
+                            "final response (max_informational_responses)",
+                            status_hint=None,
+                        )
                     self._informational(request, event)
                     continue
                 return self._response(exchange, event)

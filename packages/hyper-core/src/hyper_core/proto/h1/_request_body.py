@@ -38,7 +38,16 @@ _ZERO: Final = SizeHint.with_exact(0)
 class RequestBodySource:
     """Feeds an ``Incoming`` from the connection's codec and socket."""
 
-    __slots__ = ("_conn", "detached", "done", "expect_continue", "reading", "released", "started")
+    __slots__ = (
+        "_conn",
+        "detached",
+        "done",
+        "expect_continue",
+        "failure",
+        "reading",
+        "released",
+        "started",
+    )
 
     def __init__(self, conn: ServerDispatcher) -> None:
         self._conn = conn
@@ -49,6 +58,8 @@ class RequestBodySource:
         self.reading = False  # a next_frame call is in progress
         self.released = False  # the application closed the body
         self.detached = False  # the connection took over (drained or closed)
+        # What a read raised (the client's fault: see _server._log_service_error).
+        self.failure: BaseException | None = None
 
     async def next_frame(self) -> Frame | None:
         """Return the next frame of the body, reading the socket when needed.
@@ -84,6 +95,9 @@ class RequestBodySource:
                 if event is not NEED_DATA:  # pragma: no cover - codec contract
                     raise ClosedError(f"unexpected event while reading a body: {event!r}")
                 codec.receive_data(await conn.receive())
+        except Exception as exc:
+            self.failure = exc
+            raise
         finally:
             self.reading = False
 

@@ -14,7 +14,9 @@ Strategy (speed and bounded resources):
   buffer.
 * A ``Full`` or ``Empty`` response body takes a fast path: head, body and end
   are encoded in one codec call and written with one ``send``. Other bodies
-  are written frame by frame, each write awaited (backpressure).
+  are written frame by frame, each write awaited (backpressure). A body
+  over ``WRITE_CHUNK`` bytes, ``Full`` or not, goes out after its head in
+  sends of at most that size (see ``_server_io``).
 * The usual request (no body, no upgrade) answered with a ``Full`` body by a
   service that does not suspend costs no coroutine of the dispatcher's own:
   the request loop takes the service's first step itself and encodes the
@@ -22,16 +24,10 @@ Strategy (speed and bounded resources):
   ``receive`` and ``send``. Everything else goes through ``_answer``.
 * The request body is pulled from the socket by the service reading
   ``Incoming`` (see ``_request_body.py``).
-* ``header_read_timeout`` costs no timer and no clock read per request: the
-  connection only counts the idle periods it starts (an integer increment),
-  and a watchdog task, waking a few times per timeout period, reads the
-  clock and closes the connection once one idle period has lasted the
-  timeout. An idle period is timed from the watchdog's first look at it, so
-  the connection closes between ``header_read_timeout`` and
-  ``header_read_timeout * (1 + 1 / WATCHDOG_LOOKS)`` after it went idle,
-  never earlier (the first period, from the connection's start, is timed
-  exactly). Idle means waiting for a request head or draining an unread
-  body: a silent or slow client is closed, never left holding the task.
+* ``header_read_timeout`` and ``send_stall_timeout`` cost no timer and no
+  clock read per request: a watchdog task times idle periods and writes
+  (the reading, writing and timing half is the base class, in
+  ``_server_io.py``).
 * Graceful shutdown disables keep-alive; a connection waiting for the first
   byte of a request is cancelled at once.
 * Each request carries an ``Exchange`` (``hyper_core._exchange``) in its
@@ -55,12 +51,14 @@ from hyper_core._exchange import Exchange
 from hyper_core.body import Empty, Full, Incoming
 from hyper_core.error import (
     BodyError,
+    BodyWriteAbortedError,
     CanceledError,
     ClosedError,
     HeaderTimeoutError,
     HyperError,
     IncompleteMessageError,
     ParseError,
+    TimeoutError,
     UserError,
 )
 from hyper_core.ext import HeaderCaseMap, ReasonPhrase
@@ -76,7 +74,8 @@ from hyper_core.http import (
 )
 from hyper_core.http._method import _BY_BYTES as _METHODS
 from hyper_core.http._uri import _ORIGIN_CACHE
-from hyper_core.rt import IO, send_all
+from hyper_core.proto._log import body_aborted, client_fault, service_failed
+from hyper_core.rt import IO
 from hyper_core.upgrade import _attach_pending, _Pending
 
 from ._codec import CodecState, Role, new_codec
@@ -84,17 +83,13 @@ from ._events import NEED_DATA, ConnectionClosed, Data, EndOfMessage, RequestHea
 from ._inline import DisconnectWatcher, resume
 from ._request_body import RequestBodySource
 from ._server_config import ServerConfig
+from ._server_io import _IO_ERRORS, READ_SIZE, WRITE_CHUNK, ServerIO
 
 if TYPE_CHECKING:
     from hyper_core.service import Service
 
-__all__ = ["ServerConfig", "ServerDispatcher"]
+__all__ = ["READ_SIZE", "WRITE_CHUNK", "ServerConfig", "ServerDispatcher"]
 
-#: Bytes asked of the IO per read (anyio's default receive size).
-READ_SIZE: Final = 65536
-#: Looks the header-read-timeout watchdog takes per timeout period: the
-#: bound on how late it notices an idle period (1/4 of the timeout).
-WATCHDOG_LOOKS: Final = 4
 
 _SEND_RESPONSE: Final = CodecState.SEND_RESPONSE
 _SEND_BODY: Final = CodecState.SEND_BODY
@@ -107,7 +102,18 @@ _HTTP_11: Final = Version.HTTP_11
 _HTTP_10: Final = Version.HTTP_10
 _CONTINUE: Final = ResponseHead(100, b"Continue", b"1.1", [])
 _reasons: dict[int, bytes] = {}
-_IO_ERRORS: Final = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+
+
+def _in_chain(exc: BaseException, target: BaseException) -> bool:
+    """Whether ``target`` is ``exc`` or in its cause/context chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if current is target:
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _reason(status: int) -> bytes:
@@ -117,30 +123,21 @@ def _reason(status: int) -> bytes:
     return reason
 
 
-class ServerDispatcher:
+class ServerDispatcher(ServerIO):
     """Drives one HTTP/1 server connection (see the module docstring)."""
 
     __slots__ = (
         "_body",
-        "_config",
         "_continue_writing",
         "_disconnected",
         "_exchange",
-        "_idle",
-        "_idle_mark",
-        "_io",
-        "_opened_at",
         "_pending",
         "_preserve_case",
-        "_scope",
-        "_send",
         "_service",
         "_shutdown",
         "_task_group",
-        "_timed_out",
         "_waiting_first_byte",
         "_watcher",
-        "codec",
         "finished",
         "read_ahead",
         "upgraded",
@@ -174,6 +171,10 @@ class ServerDispatcher:
         self._shutdown = False
         self._timed_out = False
         self._waiting_first_byte = True
+        # Writes started plus writes finished: odd while one is in progress
+        # (the watchdog times it; see the module docstring).
+        self._send_mark = 0
+        self._send_timed_out = False
         # Idle periods started so far, and whether one is running now (see
         # the module docstring: the watchdog times them).
         self._idle = True
@@ -195,15 +196,15 @@ class ServerDispatcher:
                 HeaderTimeoutError, IncompleteMessageError, UserError for a
                 service that raised, BodyError, ClosedError).
         """
-        timeout = self._config.header_read_timeout
+        config = self._config
         failure: Exception | None = None
         try:
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
                 self._scope = tg.cancel_scope
-                if timeout is not None:
-                    self._opened_at = self._config.timer.now()
-                    tg.start_soon(self._watchdog, timeout)
+                if config.header_read_timeout is not None or config.send_stall_timeout is not None:
+                    self._opened_at = config.timer.now()
+                    tg.start_soon(self._watchdog)
                 try:
                     if not self._shutdown:
                         await self._serve()
@@ -226,6 +227,10 @@ class ServerDispatcher:
                 self._exchange.client_gone()
         if self._timed_out:
             raise HeaderTimeoutError("no complete request head within header_read_timeout")
+        if self._send_timed_out:
+            raise TimeoutError(
+                "the client did not read the response: a write stalled for send_stall_timeout"
+            )
         if self._disconnected:
             raise IncompleteMessageError("the client closed the connection before the response")
 
@@ -238,68 +243,6 @@ class ServerDispatcher:
         # Waiting for a request that has not started: nothing to finish.
         if self._waiting_first_byte and self._scope is not None and not self.codec.trailing_data[0]:
             self._scope.cancel()
-
-    async def _watchdog(self, timeout: float) -> None:
-        timer = self._config.timer
-        step = timeout / WATCHDOG_LOOKS
-        # The connection starts idle, at a time read once per connection.
-        mark = self._idle_mark
-        since: float | None = self._opened_at
-        while True:
-            now = timer.now()
-            if not self._idle:
-                since = None
-            elif since is None or self._idle_mark != mark:
-                # An idle period began since the last look: time it from now.
-                mark = self._idle_mark
-                since = now
-            if since is None:
-                wake = now + step
-            else:
-                expires = since + timeout
-                if now >= expires:
-                    self._timed_out = True
-                    assert self._scope is not None
-                    self._scope.cancel()
-                    return
-                wake = min(expires, now + step)
-            await timer.sleep_until(wake)
-
-    # -- I/O helpers --------------------------------------------------------
-
-    async def receive(self) -> bytes:
-        """Read from the IO; ``b""`` at end of stream or on a reset connection."""
-        try:
-            return await self._io.receive(READ_SIZE)
-        except anyio.EndOfStream:
-            return b""
-        except _IO_ERRORS:
-            # A reset while reading is an end of the client's data; what it
-            # means (clean close or cut-off message) is the codec's call.
-            return b""
-
-    async def _write(self, data: bytes) -> None:
-        try:
-            await self._io.send(data)
-        except _IO_ERRORS as exc:
-            self.codec.send_failed()
-            raise ClosedError("the connection failed while writing the response") from exc
-        except BaseException:
-            self.codec.send_failed()
-            raise
-
-    async def _write_all(self, chunks: list[bytes]) -> None:
-        try:
-            if self._send is not None and len(chunks) > 1:
-                await self._send(b"".join(chunks))
-            else:
-                await send_all(self._io, chunks)
-        except _IO_ERRORS as exc:
-            self.codec.send_failed()
-            raise ClosedError("the connection failed while writing the response") from exc
-        except BaseException:
-            self.codec.send_failed()
-            raise
 
     async def send_continue(self) -> None:
         """Write ``100 Continue`` (the service started reading the body)."""
@@ -375,12 +318,25 @@ class ServerDispatcher:
             except Exception as exc:
                 await self._stop_watcher()
                 await self._service_failed()
+                self._log_service_error(request, exc)
                 raise UserError("the service raised an exception") from exc
-            answer = self._plain_answer(result)
-            if answer is None:
-                await self._answer(result)
-            else:
-                # self._write, inlined.
+            try:
+                answer = self._plain_answer(result)
+                if answer is None:
+                    await self._answer(result)
+            except (UserError, BodyError) as exc:
+                # Not a valid final response, or its body failed: the
+                # application's fault (I/O failures are ClosedError), unless
+                # the body aborted on purpose and reported it itself.
+                if isinstance(exc.__cause__, BodyWriteAbortedError):
+                    body_aborted(self._io, request, exc)
+                else:
+                    service_failed(self._io, request, exc)
+                raise
+            if answer is not None:
+                # self._write, inlined (a plain answer is at most WRITE_CHUNK
+                # bytes of body plus its head: one send).
+                self._send_mark += 1
                 try:
                     await send(answer)
                 except _IO_ERRORS as exc:
@@ -389,6 +345,8 @@ class ServerDispatcher:
                 except BaseException:
                     codec.send_failed()
                     raise
+                finally:
+                    self._send_mark += 1
             if codec.our_state in _RESPONSE_COMPLETE:
                 exchange.finish()
             if codec.our_state is not _DONE or codec.their_state is not _DONE:
@@ -401,6 +359,17 @@ class ServerDispatcher:
             # next request replaces them (memory per idle connection).
             data = b""
             request = awaitable = step = result = answer = None
+
+    def _log_service_error(self, request: Request[Incoming], exc: Exception) -> None:
+        # A service that raised because reading the request body failed
+        # (the client cut it short or broke its framing) passes the
+        # client's fault on: DEBUG. Anything else is the application's.
+        source = self._body
+        failure = None if source is None else source.failure
+        if failure is not None and _in_chain(exc, failure):
+            client_fault(self._io, request, exc)
+        else:
+            service_failed(self._io, request, exc)
 
     async def _reject(self, exc: ParseError) -> None:
         # Answer a malformed request once, if nothing of a response was sent.
@@ -453,10 +422,10 @@ class ServerDispatcher:
     def _plain_answer(self, result: object) -> bytes | None:
         """The usual answer encoded whole, or None when :meth:`_answer` must write it.
 
-        Usual: a ``Response`` with a ``Full`` body, a final status and no
-        extensions, to a request without a body or an upgrade, with no
-        watcher or ``100 Continue`` in flight; nothing is left to do after
-        its one write.
+        Usual: a ``Response`` with a ``Full`` body of at most ``WRITE_CHUNK``
+        bytes, a final status and no extensions, to a request without a body
+        or an upgrade, with no watcher or ``100 Continue`` in flight; nothing
+        is left to do after its one write.
         """
         if (
             type(result) is not Response
@@ -470,13 +439,16 @@ class ServerDispatcher:
         status = result.status
         if type(body) is not Full or result._extensions is not None or status < 200:
             return None
+        data = body.data
+        if len(data) > WRITE_CHUNK:
+            return None
         head = ResponseHead(
             status,
             _reasons.get(status) or _reason(status),
             b"1.0" if result.version is _HTTP_10 else b"1.1",
             result.headers._list,
         )
-        return self.codec.send_message(head, body.data)
+        return self.codec.send_message(head, data)
 
     async def _answer(self, result: object) -> None:
         """Check and write the service's answer, then finish the request's body or upgrade."""
@@ -495,7 +467,12 @@ class ServerDispatcher:
             await self._service_failed()
             raise UserError(f"a service may not return status {status}: 1xx is not final")
         body = response.body
-        if type(body) is Full and self._continue_writing is None and self._body is None:
+        if (
+            type(body) is Full
+            and self._continue_writing is None
+            and self._body is None
+            and len(body.data) <= WRITE_CHUNK
+        ):
             # Nothing to wait for: one encode, one write.
             await self._write(codec.send_message(self._response_head(response), body.data))
         else:
@@ -625,7 +602,7 @@ class ServerDispatcher:
         head = self._response_head(response)
         body = response.body
         kind = type(body)
-        if kind is Full:
+        if kind is Full and len(body.data) <= WRITE_CHUNK:
             data = codec.send_message(head, body.data)
         elif kind is Empty:
             data = codec.send_message(head, b"")

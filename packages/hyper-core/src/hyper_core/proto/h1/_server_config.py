@@ -27,6 +27,7 @@ class ServerConfig:
         "max_drain_bytes",
         "max_headers",
         "preserve_header_case",
+        "send_stall_timeout",
         "timer",
         "title_case_headers",
         "writev",
@@ -46,6 +47,7 @@ class ServerConfig:
         writev: bool | None,
         timer: Timer,
         max_drain_bytes: int,
+        send_stall_timeout: float | None = None,
         limits: HeadLimits = DEFAULT_LIMITS,
     ) -> None:
         self.keep_alive = keep_alive
@@ -59,4 +61,5 @@ class ServerConfig:
         self.writev = writev
         self.timer = timer
         self.max_drain_bytes = max_drain_bytes
+        self.send_stall_timeout = send_stall_timeout
         self.limits = limits

@@ -856,7 +856,9 @@ class ClientConnection:
         self._streams.clear()
         for event in self._flushed_waiters:
             event.set()
-        self._flush_event.set()
+        # Through _flush_soon, so a writer busy in a send when this runs
+        # writes once more (the GOAWAY just queued) before it stops.
+        self._flush_soon()
 
     # ----------------------------------------------------------- keep-alive
 

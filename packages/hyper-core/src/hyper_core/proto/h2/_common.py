@@ -19,6 +19,12 @@ this module only adapts it. Two h2 behaviours are bent on purpose:
   it refuses to send anything (no responses for the streams still open), so
   a graceful GOAWAY is written as a raw frame by the connection
   (:func:`goaway_frame`), not through ``H2Connection.close_connection``.
+* RFC 9113 section 5.1: a DATA, HEADERS, RST_STREAM or WINDOW_UPDATE frame
+  on an *idle* stream (one neither side has opened yet) is a connection
+  error of type PROTOCOL_ERROR, except the HEADERS that opens a client's new
+  stream. h2 ignores an RST_STREAM on an idle stream once the connection has
+  seen any stream, so :class:`_H2Connection` checks all four itself, on both
+  roles, before h2 sees the frame.
 * h2 also goes CLOSED when it *receives* a GOAWAY, and drops the bytes it had
   queued. RFC 9113 section 6.8 lets the streams at or below the last stream
   id finish, and their frames often arrive in the same read as the GOAWAY:
@@ -48,7 +54,14 @@ import h2.events
 import h2.exceptions
 import h2.settings
 import h2.stream
-from hyperframe.frame import Frame, GoAwayFrame, RstStreamFrame
+from hyperframe.frame import (
+    DataFrame,
+    Frame,
+    GoAwayFrame,
+    HeadersFrame,
+    RstStreamFrame,
+    WindowUpdateFrame,
+)
 
 from hyper_core.error import ProtocolError
 from hyper_core.http import Headers
@@ -97,6 +110,14 @@ _STATUS_BYTES: dict[int, bytes] = {}
 _FIELD_NAME: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
 _BAD_VALUE: Final = re.compile(rb"[\x00\r\n]|\A[ \t]|[ \t]\Z")
 _REQUEST_PSEUDO: Final = frozenset({b":method", b":scheme", b":authority", b":path", b":protocol"})
+#: The frames RFC 9113 section 5.1 forbids on an idle stream (HEADERS only
+#: when it does not open a client's stream), by their hyperframe class.
+_NOT_ON_IDLE: Final = {
+    DataFrame: "DATA",
+    HeadersFrame: "HEADERS",
+    RstStreamFrame: "RST_STREAM",
+    WindowUpdateFrame: "WINDOW_UPDATE",
+}
 
 # Settings below the RFC defaults must not apply before the peer acknowledges
 # them (it may already be sending under the defaults): new_h2_connection
@@ -193,10 +214,29 @@ class _H2Connection(h2.connection.H2Connection):
     def clear_outbound_data_buffer(self) -> None:
         pass
 
+    def _check_not_idle(self, frame: Frame) -> None:
+        """Raise h2's ProtocolError for a frame on an idle stream (module docstring)."""
+        sid = frame.stream_id
+        kind = _NOT_ON_IDLE.get(type(frame))
+        if kind is None:
+            return
+        # Ours are odd on the client, even on the server; the peer's the other parity.
+        ours = sid % 2 == int(self.config.client_side)
+        highest = self.highest_outbound_stream_id if ours else self.highest_inbound_stream_id
+        if sid <= highest:
+            return  # closed, not idle: h2's rules for closed streams apply
+        if kind == "HEADERS" and not ours and not self.config.client_side:
+            return  # a client opening a stream
+        raise h2.exceptions.ProtocolError(f"{kind} frame on idle stream {sid}")
+
     def _receive_frame(self, frame: Frame) -> list[h2.events.Event]:
         # h2's own, less its first line: ``logger.trace("...", repr(frame))``
         # formats every received frame eagerly (a few percent of a small
-        # request) for a trace log that h2's default logger drops.
+        # request) for a trace log that h2's default logger drops; and with
+        # the idle-stream check first (a dict look-up for known streams).
+        sid = frame.stream_id
+        if sid and sid not in self.streams:
+            self._check_not_idle(frame)
         events: list[h2.events.Event]
         try:
             frames, events = self._frame_dispatch_table[frame.__class__](frame)

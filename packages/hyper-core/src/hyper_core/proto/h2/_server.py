@@ -28,7 +28,8 @@ Strategy (speed, fairness, bounded resources):
   SETTINGS change), at most ``send_stall_timeout``. Writers also wait while
   more than ``max_send_buf_size`` bytes of DATA are queued and not written
   (a peer that does not read its socket); the reader stops reading while
-  twice that is pending (a peer flooding us with frames that need answers).
+  twice that is pending, frames of any kind (a peer flooding us with frames
+  that need answers, or requests whose answers it does not read).
 * Limits answered with GOAWAY(ENHANCE_YOUR_CALM): peer resets of streams
   still being served (``max_pending_accept_reset_streams``, rapid reset),
   resets we had to send for the peer's errors
@@ -262,7 +263,11 @@ class ServerConnection(StreamServing):
         dispatch = self._dispatch
         limit = 2 * self._config.max_send_buf_size
         while not self._dead:
-            if self._buffered_data + len(self._raw_out) > limit:
+            # Everything waiting to be written counts, not only DATA: a
+            # client opening stream after stream without reading makes
+            # mostly HEADERS frames (h2's own buffer, read as _fast_server does).
+            pending = self._buffered_data + len(self._raw_out) + len(h2c._data_to_send)
+            if pending > limit:
                 await self._wait_drained()
             try:
                 data = await receive_or_eof(io, READ_SIZE)

@@ -30,6 +30,7 @@ import h2.exceptions
 from hyper_core._exchange import Exchange
 from hyper_core.body import Empty, Full, Incoming, IncomingSender
 from hyper_core.error import (
+    BodyWriteAbortedError,
     CanceledError,
     HyperError,
     ProtocolError,
@@ -38,6 +39,7 @@ from hyper_core.error import (
 )
 from hyper_core.http import Headers, Request, Response
 from hyper_core.proto._date import http_date
+from hyper_core.proto._log import body_aborted, client_fault, service_failed
 from hyper_core.rt import IO, Executor, Timer, send_all
 from hyper_core.upgrade import _Pending
 
@@ -370,14 +372,14 @@ class StreamServing:
             try:
                 response = await self._service(request)
             except Exception as exc:
-                self._stream_failed(stream, exc)
+                self._stream_failed(stream, exc, request)
                 return
             try:
                 await self._send_response(stream, request, response)
             except _StreamGone:
                 pass
             except Exception as exc:
-                self._stream_failed(stream, exc)
+                self._stream_failed(stream, exc, request)
         finally:
             if stream.response_done and stream.exchange is not None:
                 stream.exchange.finish()
@@ -413,13 +415,29 @@ class StreamServing:
             if queued:
                 self._ack(stream.id, queued)
 
-    def _stream_failed(self, stream: _Stream, exc: Exception) -> None:
+    def _stream_failed(self, stream: _Stream, exc: Exception, request: Request[Incoming]) -> None:
+        """The service or the response failed: answer 500 or reset, and log whose fault it is.
+
+        The application's fault (ERROR): an exception from the service or
+        from its response body, or an invalid response. Not the
+        application's (DEBUG): anything after the client reset the stream
+        or the connection failed (the service only saw the consequence), a
+        ``ProtocolError`` with an error code (a service resetting the
+        stream on purpose), and h2 refusing a frame in a race with the peer.
+        """
         if stream.closed or self._dead:
+            client_fault(self._io, request, exc)
             return
         code = ErrorCode.INTERNAL_ERROR
         if isinstance(exc, ProtocolError) and exc.error_code is not None:
             with contextlib.suppress(ValueError):
                 code = ErrorCode(exc.error_code)
+        if isinstance(exc, BodyWriteAbortedError):
+            body_aborted(self._io, request, exc)  # its producer reported why
+        elif code is ErrorCode.INTERNAL_ERROR and not isinstance(exc, h2.exceptions.H2Error):
+            service_failed(self._io, request, exc)
+        else:
+            client_fault(self._io, request, exc)
         if code is ErrorCode.INTERNAL_ERROR and not self._headers_sent(stream):
             # Nothing sent yet: the client gets a plain 500 (as hyper does).
             fields = response_headers_to_h2(500, Headers._from_trusted([]))

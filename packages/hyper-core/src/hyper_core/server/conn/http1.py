@@ -51,6 +51,7 @@ __all__ = [
     "DEFAULT_MAX_HEADER_VALUE_SIZE",
     "DEFAULT_MAX_METHOD_SIZE",
     "DEFAULT_MAX_URI_SIZE",
+    "DEFAULT_SEND_STALL_TIMEOUT",
     "Builder",
     "Connection",
     "Parts",
@@ -75,6 +76,10 @@ DEFAULT_HEADER_READ_TIMEOUT: Final = 30.0
 #: about what a client has already pushed into the socket buffers by the
 #: time a response is written; draining more costs more than reconnecting).
 DEFAULT_MAX_DRAIN_BYTES: Final = 65_536
+#: Seconds one write of a response may wait for the client to read before
+#: the connection is closed: nginx's ``send_timeout`` default (60 s), and the
+#: HTTP/2 server's ``send_stall_timeout``.
+DEFAULT_SEND_STALL_TIMEOUT: Final = 60.0
 
 
 @final
@@ -117,9 +122,9 @@ class Builder:
         writev: ``True`` or ``None`` (auto): hand body pieces to the IO as a
             list (``send_many`` when the IO has it); ``False``: join them
             into one bytes object per write.
-        timer: The clock for ``header_read_timeout``; default
-            :func:`hyper_core.rt.default_timer` (a timeout is never silently
-            off for want of a timer).
+        timer: The clock for ``header_read_timeout`` and
+            ``send_stall_timeout``; default :func:`hyper_core.rt.default_timer`
+            (a timeout is never silently off for want of a timer).
         max_drain_bytes: Most bytes of a request body the service left
             unread that are read and discarded so the connection can serve
             the next request; past this the connection is closed instead
@@ -127,6 +132,13 @@ class Builder:
         upgrades: Allow protocol upgrades (``101`` and ``CONNECT``) handed
             out through :func:`hyper_core.upgrade.on`; same as calling
             :meth:`Connection.with_upgrades` (hyper: opt-in).
+        send_stall_timeout: Seconds one write of a response (at most 64 KiB)
+            may wait for the client to read it (nginx's ``send_timeout``;
+            default 60 s). When it passes, the connection is closed and
+            ends with :class:`~hyper_core.error.TimeoutError`: a client
+            that stops reading, or reads slower than about 1 KiB/s, cannot
+            hold a connection (and the response in memory) for hours.
+            ``None`` waits forever. Not in hyper.
 
     Raises:
         ValueError: an option is out of range.
@@ -153,6 +165,7 @@ class Builder:
         timer: Timer | None = None,
         max_drain_bytes: int = DEFAULT_MAX_DRAIN_BYTES,
         upgrades: bool = False,
+        send_stall_timeout: float | None = DEFAULT_SEND_STALL_TIMEOUT,
     ) -> None:
         if max_buf_size < _MIN_BUF_SIZE:
             raise ValueError(f"max_buf_size must be at least {_MIN_BUF_SIZE} bytes")
@@ -170,6 +183,8 @@ class Builder:
         ):
             if size < 1:
                 raise ValueError(f"{name} must be at least 1 byte")
+        if send_stall_timeout is not None and not send_stall_timeout > 0:
+            raise ValueError("send_stall_timeout must be a positive number of seconds or None")
         self._config = _ServerConfig(
             limits=_HeadLimits(
                 method=max_method_size,
@@ -188,6 +203,7 @@ class Builder:
             writev=writev,
             timer=timer if timer is not None else default_timer(),
             max_drain_bytes=max_drain_bytes,
+            send_stall_timeout=send_stall_timeout,
         )
         self._upgrades = upgrades
 

@@ -49,6 +49,7 @@ import anyio.abc
 from hyper_core.body import Body, Empty, Incoming
 from hyper_core.client.conn import TrySendError, http1, http2
 from hyper_core.error import (
+    CanceledError,
     ClosedError,
     HyperError,
     UserError,
@@ -513,7 +514,10 @@ class Client:
             if response is not None:
                 return response
         for attempt in (0, 1):
-            conn, reused = await self._acquire(key, uri, total_at, timeouts)
+            # A retry never takes another idle HTTP/1 connection: it failed
+            # on one that the server had closed, and the next idle one may be
+            # just as stale (a server closing idle connections closes many).
+            conn, reused = await self._acquire(key, uri, total_at, timeouts, fresh=attempt == 1)
             try:
                 return await self._exchange(
                     conn, reused, request, key, origin, total_at, attempt, timeouts
@@ -527,11 +531,21 @@ class Client:
     # ------------------------------------------------------------- acquiring
 
     async def _acquire(
-        self, key: PoolKey, uri: Uri, total_at: float, timeouts: Timeouts
+        self,
+        key: PoolKey,
+        uri: Uri,
+        total_at: float,
+        timeouts: Timeouts,
+        *,
+        fresh: bool = False,
     ) -> tuple[PooledConn, bool]:
-        """Get a connection for ``key``: (connection, whether it was reused)."""
+        """Get a connection for ``key``: (connection, whether it was reused).
+
+        ``fresh``: open a new connection rather than take an idle HTTP/1 one
+        (see :meth:`Pool.checkout`).
+        """
         pool = self._pool
-        if self._tg is not None:
+        if self._tg is not None and not fresh:
             conn = pool.take_idle(key, self._now())
             if conn is not None:
                 self._active += 1
@@ -542,7 +556,7 @@ class Client:
         while True:
             if pool.closed or self._tg is None:
                 raise ClosedError("the client is closed")
-            checkout = pool.checkout(key, self._now(), want_h2=want_h2)
+            checkout = pool.checkout(key, self._now(), want_h2=want_h2, fresh=fresh)
             if checkout.to_close:
                 self._close(checkout.to_close)
             kind = checkout.kind
@@ -706,6 +720,12 @@ class Client:
                 ) from error
             if attempt == 0 and reused and self._retry and may_retry(conn, exc, request):
                 raise _Retry(error) from None
+            if isinstance(error, CanceledError) and isinstance(error.__cause__, HyperError):
+                # "Not ready" because the connection had already failed: its
+                # failure is the answer (say, a server that speaks only
+                # HTTP/2 answering an HTTP/1.1 connection with SETTINGS).
+                reason = error.__cause__
+                raise reason from reason.__cause__  # its own chain, not ours
             # Keep the error's own cause (the OS error behind a broken
             # connection); only the TrySendError wrapper is left out.
             raise error from error.__cause__

@@ -263,7 +263,7 @@ class Pool:
             conn.counted = False
             self._open -= 1
 
-    def checkout(self, key: PoolKey, now: float, *, want_h2: bool) -> Checkout:
+    def checkout(self, key: PoolKey, now: float, *, want_h2: bool, fresh: bool = False) -> Checkout:
         """Decide how a request to ``key`` gets a connection.
 
         Args:
@@ -271,6 +271,10 @@ class Pool:
             now: The timer's clock, in seconds.
             want_h2: The request will speak HTTP/2 (``http2_only``), so it
                 may share a connection that is being opened.
+            fresh: Never an idle HTTP/1 connection (a retry: see the
+                client): a new one, or a wait for a slot. A shared HTTP/2
+                connection is still used (there is one per origin; a closed
+                one is never chosen).
         """
         to_close: list[PooledConn] = []
         if self.closed:
@@ -310,7 +314,7 @@ class Pool:
             self._waiters.append(waiter)
             return Checkout(CheckoutKind.WAIT, to_close, waiter=waiter)
         # HTTP/1: the newest idle connection that is still good.
-        idle = self._idle.get(key)
+        idle = None if fresh else self._idle.get(key)
         while idle:
             conn = idle.pop()
             if (

@@ -20,7 +20,14 @@ A timed-out write is reported by raising :class:`WriteTimedOut`, a subclass
 of ``anyio.BrokenResourceError``, from ``send``: to the connection it is a
 broken stream (which it is, once part of a message may be on the wire), and
 the client finds it in the error's ``__cause__`` chain to raise
-``WriteTimeoutError`` instead.
+``WriteTimeoutError`` instead. It breaks the stream both ways: the wrapped
+IO is closed at once (forcefully: a peer that took nothing for that long
+would not take the rest), which wakes a ``receive`` waiting in another task,
+and every ``receive`` then raises ``WriteTimedOut`` too. A streamed request
+body is written by a task of its own while the caller waits for the
+response, and hyper-core reads on after a failed body write (the server may
+have answered early): without this, the caller would wait for a response
+that a server not reading never sends.
 """
 
 from __future__ import annotations
@@ -34,7 +41,11 @@ import anyio
 from hyper_core.body import Frame, Incoming, SizeHint
 from hyper_core.error import HyperError
 from hyper_core.rt import IO, Timer, send_all
-from hyper_util.client.legacy._errors import ReadTimeoutError, TotalTimeoutError
+from hyper_util.client.legacy._errors import (
+    ReadTimeoutError,
+    TotalTimeoutError,
+    WriteTimeoutError,
+)
 
 __all__ = ["PooledBodySource", "TimedWriteIO", "WriteTimedOut", "drive_sync", "find_cause"]
 
@@ -85,6 +96,7 @@ class TimedWriteIO:
 
     __slots__ = (
         "_io",
+        "_timed_out",
         "_timer",
         "interrupt_receive",
         "notify_receivable",
@@ -100,6 +112,7 @@ class TimedWriteIO:
         self._io = io
         self._timer = timer
         self.timeout = timeout
+        self._timed_out = False
         # Reads are not timed here: the inner IO's read capabilities serve
         # as they are (left unset, so absent, when the inner IO lacks one).
         capabilities = [getattr(io, name, None) for name in _READ_CAPABILITIES]
@@ -113,11 +126,31 @@ class TimedWriteIO:
         return self._io
 
     async def receive(self, max_bytes: int = 65536, /) -> bytes:
-        """Read from the wrapped IO (no time limit here)."""
-        return await self._io.receive(max_bytes)
+        """Read from the wrapped IO (no time limit here).
+
+        Raises:
+            WriteTimedOut: A write timed out (now or earlier): the stream is broken.
+        """
+        try:
+            return await self._io.receive(max_bytes)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            if self._timed_out:
+                raise WriteTimedOut from None
+            raise
+
+    async def _timed_out_now(self) -> None:
+        """Break the stream both ways (see the module docstring)."""
+        self._timed_out = True
+        # anyio.aclose_forcefully's way: a stream closed in a cancelled scope
+        # aborts instead of flushing; the close wakes a waiting receive.
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await self._io.aclose()
 
     async def send(self, item: bytes, /) -> None:
         """Write ``item``; raise :class:`WriteTimedOut` after the write timeout."""
+        if self._timed_out:
+            raise WriteTimedOut
         timeout = self.timeout
         if timeout is None:
             await self._io.send(item)
@@ -126,10 +159,13 @@ class TimedWriteIO:
         with timer.deadline(timer.now() + timeout) as deadline:
             await self._io.send(item)
         if deadline.expired:
+            await self._timed_out_now()
             raise WriteTimedOut
 
     async def send_many(self, items: Sequence[bytes], /) -> None:
         """Write every chunk (vectored when the IO can); same limit as :meth:`send`."""
+        if self._timed_out:
+            raise WriteTimedOut
         timeout = self.timeout
         if timeout is None:
             await send_all(self._io, items)
@@ -138,6 +174,7 @@ class TimedWriteIO:
         with timer.deadline(timer.now() + timeout) as deadline:
             await send_all(self._io, items)
         if deadline.expired:
+            await self._timed_out_now()
             raise WriteTimedOut
 
     async def send_eof(self) -> None:
@@ -145,8 +182,9 @@ class TimedWriteIO:
         await self._io.send_eof()
 
     async def aclose(self) -> None:
-        """Close the wrapped IO."""
-        await self._io.aclose()
+        """Close the wrapped IO (already closed, at once, after a timed-out write)."""
+        if not self._timed_out:
+            await self._io.aclose()
 
     def extra(self, attribute: Any, default: Any = None) -> Any:
         """Pass anyio typed attributes through (``SocketAttribute``...)."""
@@ -202,6 +240,8 @@ class PooledBodySource:
         Raises:
             ReadTimeoutError: No data within ``read_timeout``.
             TotalTimeoutError: The total deadline passed.
+            WriteTimeoutError: The request body, still being written, timed
+                out (the connection broke).
             hyper_core.error.HyperError: Reading failed (the connection's error).
 
         Cancel safety: cancelled from outside while waiting, nothing is lost.
@@ -225,8 +265,10 @@ class PooledBodySource:
                     raise ReadTimeoutError(
                         f"no response body data within the read timeout ({read_timeout} s)"
                     )
-        except (HyperError, Exception):
+        except (HyperError, Exception) as exc:
             self._end(False)
+            if find_cause(exc, WriteTimedOut) is not None:
+                raise WriteTimeoutError("writing the request body timed out") from exc
             raise
         if frame is None:
             self._end(True)

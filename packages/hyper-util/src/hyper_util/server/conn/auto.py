@@ -24,8 +24,11 @@ first bytes of the connection. Sniffing reads only until it can decide: the
 first byte that differs from the 24-byte HTTP/2 client preface
 (:data:`H2_PREFACE`), or an end of stream, means HTTP/1;
 all 24 bytes matching means HTTP/2. The bytes read are replayed to the
-chosen protocol through a small rewind IO, so nothing is lost or reordered
-(a request shorter than the preface works). Per-version options are the
+chosen protocol, so nothing is lost or reordered (a request shorter than
+the preface works): put back into the stream when it can take them back
+(``unreceive``, the asyncio fast path's capability), else through a small
+rewind IO in front of it (which costs a call per read for the life of the
+connection). Per-version options are the
 per-version builders themselves, passed in whole: every option hyper-core
 has is reachable, with its own defaults and validation, and nothing is
 copied here.
@@ -294,9 +297,15 @@ class Connection:
                     return
                 version, prefix = sniffed
                 if prefix:
-                    # The sniffed bytes go back in front: an Upgraded replays
-                    # read-ahead before reading the IO (hyper's Rewind).
-                    io = Upgraded(io, prefix)
+                    # The sniffed bytes go back in front: into the stream
+                    # itself if it can take them, else through an Upgraded,
+                    # which replays read-ahead before reading the IO
+                    # (hyper's Rewind).
+                    unreceive = getattr(io, "unreceive", None)
+                    if unreceive is not None:
+                        unreceive(prefix)
+                    else:
+                        io = Upgraded(io, prefix)
             self._version = version
             handed_over = True
             if version is Version.HTTP_2:

@@ -1,0 +1,217 @@
+"""The reading, writing and timing half of the HTTP/1 server connection.
+
+What belongs here: :class:`ServerIO`, the base class of
+``_server.ServerDispatcher`` with everything that touches the IO or the
+clock outside the request loop: ``receive``, the writes (``_write``,
+``_write_all``), and the watchdog task behind ``header_read_timeout`` and
+``send_stall_timeout``. The request loop, the responses and upgrades are in
+``_server.py``. The state these methods use has its slots here; the
+dispatcher sets it.
+
+Strategy (bounded memory and time, nothing per request):
+
+* No ``send`` carries more than ``WRITE_CHUNK`` bytes of a larger write: a
+  big body goes out in pieces (bytes slices, as the IO contract says), so
+  what waits in the IO's write buffer for a slow reader is bounded by that
+  buffer's own limit plus one piece, not by the size of the response, and
+  a big ``Full`` body is never joined to its head in one more copy (the
+  dispatcher writes the head first).
+* ``header_read_timeout`` costs no timer and no clock read per request: the
+  connection only counts the idle periods it starts (an integer increment),
+  and a watchdog task, waking a few times per timeout period, reads the
+  clock and closes the connection once one idle period has lasted the
+  timeout. An idle period is timed from the watchdog's first look at it, so
+  the connection closes between ``header_read_timeout`` and
+  ``header_read_timeout * (1 + 1 / WATCHDOG_LOOKS)`` after it went idle,
+  never earlier (the first period, from the connection's start, is timed
+  exactly). Idle means waiting for a request head or draining an unread
+  body: a silent or slow client is closed, never left holding the task.
+* ``send_stall_timeout`` (nginx's ``send_timeout``) uses the same watchdog:
+  each write counts itself in and out (two integer increments), and the
+  watchdog closes the connection once one write has not finished for the
+  timeout. Each write is at most ``WRITE_CHUNK`` bytes, so a client must
+  read at least ``WRITE_CHUNK / send_stall_timeout`` bytes per second
+  (about 1 KiB/s with the defaults) or be cut off.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final, final
+
+import anyio
+
+from hyper_core.error import ClosedError
+from hyper_core.rt import IO, send_all
+
+from ._server_config import ServerConfig
+
+if TYPE_CHECKING:
+    from ._codec import Codec
+
+__all__ = ["READ_SIZE", "WATCHDOG_LOOKS", "WRITE_CHUNK", "ServerIO"]
+
+#: Bytes asked of the IO per read (anyio's default receive size).
+READ_SIZE: Final = 65536
+#: Looks the timeout watchdog takes per timeout period: the bound on how
+#: late it notices an idle period or a stalled write (1/4 of the timeout).
+WATCHDOG_LOOKS: Final = 4
+#: Most bytes one ``send`` carries: a larger body goes out in pieces of this
+#: size (64 KiB, asyncio's default transport high-water mark), so a slow
+#: reader makes the IO buffer at most its own limit plus one piece. A body up
+#: to this size is still written together with its head, in one ``send``.
+WRITE_CHUNK: Final = 65_536
+
+_IO_ERRORS: Final = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+
+
+class ServerIO:
+    """Reads, bounded writes and the timeout watchdog of one HTTP/1 server connection.
+
+    Holds the slots of the state these use; ``ServerDispatcher`` sets them.
+    """
+
+    __slots__ = (
+        "_config",
+        "_idle",
+        "_idle_mark",
+        "_io",
+        "_opened_at",
+        "_scope",
+        "_send",
+        "_send_mark",
+        "_send_timed_out",
+        "_timed_out",
+        "codec",
+    )
+
+    _config: ServerConfig
+    _io: IO
+    _send: Any  # the IO's send when writes are joined (writev=False), else None
+    _send_mark: int  # writes started plus writes finished: odd while one runs
+    _idle: bool  # waiting for the client (a request head, or a drain)
+    _idle_mark: int  # idle periods started so far
+    _opened_at: float
+    _scope: anyio.CancelScope | None
+    _timed_out: bool  # header_read_timeout fired
+    _send_timed_out: bool  # send_stall_timeout fired
+    codec: Codec
+
+    async def receive(self) -> bytes:
+        """Read from the IO; ``b""`` at end of stream or on a reset connection."""
+        try:
+            return await self._io.receive(READ_SIZE)
+        except anyio.EndOfStream:
+            return b""
+        except _IO_ERRORS:
+            # A reset while reading is an end of the client's data; what it
+            # means (clean close or cut-off message) is the codec's call.
+            return b""
+
+    async def _write(self, data: bytes) -> None:
+        if len(data) > WRITE_CHUNK:
+            await self._write_all([data])
+            return
+        self._send_mark += 1
+        try:
+            await self._io.send(data)
+        except _IO_ERRORS as exc:
+            self.codec.send_failed()
+            raise ClosedError("the connection failed while writing the response") from exc
+        except BaseException:
+            self.codec.send_failed()
+            raise
+        finally:
+            self._send_mark += 1
+
+    async def _write_all(self, chunks: list[bytes]) -> None:
+        try:
+            if sum(map(len, chunks)) > WRITE_CHUNK:
+                await self._write_pieces(chunks)
+                return
+            self._send_mark += 1
+            try:
+                if self._send is not None and len(chunks) > 1:
+                    await self._send(b"".join(chunks))
+                else:
+                    await send_all(self._io, chunks)
+            finally:
+                self._send_mark += 1
+        except _IO_ERRORS as exc:
+            self.codec.send_failed()
+            raise ClosedError("the connection failed while writing the response") from exc
+        except BaseException:
+            self.codec.send_failed()
+            raise
+
+    async def _write_pieces(self, chunks: list[bytes]) -> None:
+        # A large write, in sends of at most WRITE_CHUNK bytes each (see the
+        # module docstring). The slices are bytes, as the IO contract says.
+        send = self._io.send
+        for chunk in chunks:
+            for offset in range(0, len(chunk), WRITE_CHUNK):
+                self._send_mark += 1
+                try:
+                    await send(chunk[offset : offset + WRITE_CHUNK])
+                finally:
+                    self._send_mark += 1
+
+    async def _watchdog(self) -> None:
+        timer = self._config.timer
+        header_timeout = self._config.header_read_timeout
+        send_timeout = self._config.send_stall_timeout
+        step = min(t for t in (header_timeout, send_timeout) if t is not None) / WATCHDOG_LOOKS
+        # The connection starts idle, at a time read once per connection.
+        header = None
+        if header_timeout is not None:
+            header = _Stopwatch(header_timeout, self._idle_mark, self._opened_at)
+        send = None if send_timeout is None else _Stopwatch(send_timeout, 0, None)
+        while True:
+            now = timer.now()
+            wake = now + step
+            send_mark = self._send_mark
+            for watch, waiting, mark in (
+                (header, self._idle, self._idle_mark),
+                (send, bool(send_mark & 1), send_mark),  # odd: a write in progress
+            ):
+                if watch is None:
+                    continue
+                expires = watch.look(waiting, mark, now)
+                if expires is None:
+                    continue
+                if now >= expires:
+                    if watch is header:
+                        self._timed_out = True
+                    else:
+                        self._send_timed_out = True
+                    assert self._scope is not None
+                    self._scope.cancel()
+                    return
+                wake = min(expires, wake)
+            await timer.sleep_until(wake)
+
+
+@final
+class _Stopwatch:
+    """Times one kind of wait (idle periods, or writes) from the watchdog's looks."""
+
+    __slots__ = ("mark", "since", "timeout")
+
+    def __init__(self, timeout: float, mark: int, since: float | None) -> None:
+        self.timeout = timeout
+        self.mark = mark  # the counter of waits when this one was first seen
+        self.since = since  # when it was first seen (None: nothing is waited for)
+
+    def look(self, waiting: bool, mark: int, now: float) -> float | None:
+        """When the wait in progress expires, or None when nothing is waited for.
+
+        A wait seen for the first time (the counter moved since the last
+        look) is timed from now: never earlier than its timeout, at most one
+        look's step later.
+        """
+        if not waiting:
+            self.since = None
+            return None
+        if self.since is None or mark != self.mark:
+            self.mark = mark
+            self.since = now
+        return self.since + self.timeout
