@@ -409,7 +409,9 @@ class ServerDispatcher(ServerIO):
         request.version = _HTTP_11 if head.version == b"1.1" else _HTTP_10
         request.headers = headers
         exchange = self._exchange = Exchange(self._write_informational)
-        extensions: Extensions = object.__new__(Extensions)
+        # Extensions() and not object.__new__: Extensions is compiled in the
+        # compiled build, and a compiled class refuses object.__new__.
+        extensions = Extensions()
         extensions._map = {Exchange: exchange}
         request._extensions = extensions
         request.body = body
