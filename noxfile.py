@@ -159,10 +159,11 @@ OTHER_PYTHONS = [
 ]
 
 
-#: The other suite runs (dependency ranges, other Pythons) are quick passes:
-#: every test module, the async tests on asyncio only (not also trio and
-#: uvloop), which keeps CI within its time. The full `tests` session runs
-#: every backend. Set HYPER_TEST_BACKENDS=asyncio,trio,uvloop for a full pass.
+#: The other suite runs (the compiled build, dependency ranges, other
+#: Pythons) are quick passes: every test module, the async tests on asyncio
+#: only (not also trio and uvloop), which keeps CI within its time. The full
+#: `tests` session runs every backend. Set HYPER_TEST_BACKENDS=asyncio,trio,uvloop
+#: for a full pass.
 QUICK_PASS = {"HYPER_TEST_BACKENDS": os.environ.get("HYPER_TEST_BACKENDS", "asyncio")}
 
 #: What the dependency sessions check, and print, for each resolution.
@@ -230,13 +231,19 @@ def pythons(session: nox.Session) -> None:
 
 @nox.session
 def tests_compiled(session: nox.Session) -> None:
-    """The whole suite on the compiled build (mypyc; docs/performance.md), every backend.
+    """The whole suite on the compiled build (mypyc; docs/performance.md), as a quick pass.
 
-    Once, without the h11-codec rerun of ``tests``: that proves the codec
-    seam, which compiling does not change.
+    Every test module runs, the async tests on asyncio only: what mypyc
+    compiles (the HTTP/1 codec, parser and encoder, the date cache, the
+    bodies and small types) does no I/O and runs the same whatever the event
+    loop, and the I/O layers it runs under, which differ per loop, are Python
+    in both builds and run on every loop in ``tests``. Once, without the
+    h11-codec rerun of ``tests``: that proves the codec seam, which compiling
+    does not change. ``HYPER_TEST_BACKENDS=asyncio,trio,uvloop nox -s
+    tests_compiled`` runs every backend.
     """
     uv_sync_compiled(session, "--all-packages", "--group", "test", "--group", "lint")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-q", *session.posargs, env=QUICK_PASS)
 
 
 @nox.session
