@@ -660,3 +660,29 @@ def test_http3_example_discovers_http3_from_alt_svc(backend: str, tmp_path: Path
     assert re.fullmatch(r'Hello over HTTP/2!  alt-svc: h3=":\d+"; ma=86400', lines[0])
     # ...then HTTP/3, once the background QUIC handshake is done.
     assert lines[-1] == "Hello over HTTP/3!  alt-svc: None"
+
+
+@backends
+def test_asgi_http3_example_serves_an_asgi_app_over_quic(backend: str, tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "trustme", "-d", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
+    result = run_example(
+        "asgi_http3.py",
+        "--certfile",
+        str(tmp_path / "server.pem"),
+        "--keyfile",
+        str(tmp_path / "server.key"),
+        "--cacert",
+        str(tmp_path / "client.pem"),
+        "--backend",
+        backend,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().splitlines() == [
+        "HTTP/3: http_version=3 scheme=https",
+        "WebSocket over HTTP/3: echo hello",
+    ]

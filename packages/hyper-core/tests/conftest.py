@@ -35,7 +35,8 @@ from hyper_core.error import HyperError
 from hyper_core.http import Request, Response
 from hyper_core.server.conn import http1
 
-# Test helper modules beside this file (h3_support) import by name.
+# Test helper modules beside this file (h1_recording_io, h3_support) import by
+# name: pytest's importlib mode does not put this folder on sys.path.
 sys.path.insert(0, str(Path(__file__).parent))
 
 Service = Callable[[Request[Incoming]], Awaitable[Response[Body]]]

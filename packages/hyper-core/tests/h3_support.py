@@ -1,9 +1,10 @@
-"""Helpers for the HTTP/3-over-UDP tests: certificates, a loopback server, a lossy relay.
+"""Helpers for the HTTP/3 tests: in-memory pairs, certificates, a loopback server, a lossy relay.
 
-What belongs here: only what several HTTP/3 test files need to run our
-HTTP/3 server on a real UDP socket (``serve_h3``), certificates from
-trustme, and :class:`LossyRelay`, a UDP relay that drops and reorders a
-fraction of datagrams (seeded, so a failure replays). Every socket is on
+What belongs here: only what several HTTP/3 test files need: our client and
+server over the in-memory QUIC double (``h3``), our HTTP/3 server on a real
+UDP socket (``serve_h3``), certificates from trustme, and
+:class:`LossyRelay`, a UDP relay that drops and reorders a fraction of
+datagrams (seeded, so a failure replays). Every socket is on
 127.0.0.1; every loop is bounded by the test's timeouts.
 """
 
@@ -22,10 +23,60 @@ import trustme
 
 from hyper_core import quic
 from hyper_core.body import Body, Incoming
+from hyper_core.client.conn import http3 as client_http3
 from hyper_core.http import Request, Response
 from hyper_core.server.conn import http3
+from hyper_core.testing import quic_pair
 
 Service = Callable[[Request[Incoming]], Awaitable[Response[Body]]]
+
+#: Seconds a peer client run in a worker thread (aioquic's own, on its own
+#: event loop) may take in all: a bug then fails the test with TimeoutError
+#: instead of leaving a thread that never returns (the run would hang).
+PEER_TIMEOUT = 30.0
+
+
+class Served:
+    """What happened to the server connection."""
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self.done = anyio.Event()
+        self.connection: http3.Connection | None = None
+
+
+@asynccontextmanager
+async def h3(
+    service: Service,
+    *,
+    server: dict[str, Any] | None = None,
+    stream_window: int = 65536,
+    max_streams: int = 100,
+) -> AsyncIterator[tuple[client_http3.SendRequest, Served]]:
+    client_quic, server_quic = quic_pair(stream_window=stream_window, max_streams=max_streams)
+    served = Served()
+
+    async def run_server() -> None:
+        conn = http3.Builder(**(server or {})).serve_connection(server_quic, service)
+        served.connection = conn
+        try:
+            await conn
+        except Exception as exc:
+            served.error = exc
+        finally:
+            served.done.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run_server)
+        sender, driver = await client_http3.handshake(client_quic)
+        tg.start_soon(driver.serve)
+        try:
+            yield sender, served
+        finally:
+            await sender.aclose()
+            with anyio.move_on_after(5):
+                await served.done.wait()
+            tg.cancel_scope.cancel()
 
 
 @dataclass
@@ -115,6 +166,7 @@ class LossyRelay:
         self.reordered = 0
         self.forwarded = 0
         self.blackhole = False  # drop everything (a vanished peer)
+        self.blackhole_downstream = False  # drop everything the server sends
         self.port = 0
 
     @asynccontextmanager
@@ -130,38 +182,38 @@ class LossyRelay:
                 async for data, addr in front:
                     if not client:
                         client.append((addr[0], addr[1]))
-                    for packet in self._shuffle(data, held):
+                    packets, held = self._shuffle(data, held, self.blackhole)
+                    for packet in packets:
                         await back.send(packet)
-                    held = self._held
 
             async def downstream() -> None:
                 held: bytes | None = None
                 async for data in back:
                     if not client:
                         continue
-                    for packet in self._shuffle(data, held):
+                    lost = self.blackhole or self.blackhole_downstream
+                    packets, held = self._shuffle(data, held, lost)
+                    for packet in packets:
                         await front.sendto(packet, *client[0])
-                    held = self._held
 
             tg.start_soon(upstream)
             tg.start_soon(downstream)
             yield self
             tg.cancel_scope.cancel()
 
-    _held: bytes | None = None
-
-    def _shuffle(self, data: bytes, held: bytes | None) -> list[bytes]:
-        self._held = None
-        if self.blackhole:
+    def _shuffle(
+        self, data: bytes, held: bytes | None, lost: bool
+    ) -> tuple[list[bytes], bytes | None]:
+        """What to forward now, and the datagram held back (each direction holds its own)."""
+        if lost:
             self.dropped += 1
-            return []
+            return [], held
         roll = self.random.random()
         if roll < self.drop:
             self.dropped += 1
-            return [held] if held is not None else []
+            return ([held] if held is not None else []), None
         if roll < self.drop + self.reorder and held is None:
             self.reordered += 1
-            self._held = data
-            return []
+            return [], data
         self.forwarded += 1
-        return [data, held] if held is not None else [data]
+        return ([data, held] if held is not None else [data]), None

@@ -19,10 +19,10 @@ not have): ``client_requires_absolute_uri``,
 ``client_always_rejects_http09`` (the pooled Client's request rewriting and
 checks; at this level the URI is written as given and an HTTP/2 request is
 coerced, see ``test_uri_absolute_form`` and
-``test_http1_conn_coerces_http2_request``), ``client_allows_http09_when_requested``
-and ``client_100_then_http09`` (``http09_responses`` is not supported: an
-HTTP/0.9 reply is a ParseError, see the robustness suite), and the
-``http2_*`` / ``h2_*`` cases (HTTP/2).
+``test_http1_conn_coerces_http2_request``; hyper-util's suite has the
+pooled Client's), and the ``http2_*`` / ``h2_*`` cases (HTTP/2).
+``client_allows_http09_when_requested`` and ``client_100_then_http09`` need
+``http09_responses``, which the h11 codec refuses at build time.
 """
 
 from __future__ import annotations
@@ -811,6 +811,24 @@ async def test_client_handles_contentlength_values_on_same_line(kind: str) -> No
     assert body == b"abc"
 
 
+async def test_client_allows_http09_when_requested(kind: str) -> None:
+    if H11:
+        with pytest.raises(ValueError, match="http09_responses"):
+            http1.Builder(http09_responses=True)
+        return
+    response, body, _ = await exchange(
+        kind,
+        req(headers=host()),
+        expected=b"GET / HTTP/1.1\r\nhost: %s\r\n\r\n" % A,
+        reply=b"Mmmmh, baguettes.",
+        http09_responses=True,
+    )
+    assert response.status == 200
+    assert response.version is Version.HTTP_09
+    assert len(response.headers) == 0
+    assert body == b"Mmmmh, baguettes."
+
+
 async def test_client_obs_fold_headers(kind: str) -> None:
     response, _, _ = await exchange(
         kind,
@@ -1014,6 +1032,29 @@ async def test_client_on_informational_ext(kind: str) -> None:
         response = await outcome.get()
         assert response.status == 200
         assert [r.status for r in seen] == [100]
+
+
+async def test_client_100_then_http09(kind: str) -> None:
+    if H11:
+        return  # http09_responses is refused at build time (test above)
+    async with harness(kind, http09_responses=True) as h:
+        outcome = h.send(req(uri="/a"))
+        await h.peer.read_until(b"\r\n\r\n")
+        await h.peer.send(
+            b"HTTP/1.1 100 Continue\r\nContent-Type: text/plain\r\n"
+            b"Server: BaseHTTP/0.6 Python/3.12.5\r\nDate: Mon, 16 Dec 2024 03:08:27 GMT\r\n"
+        )
+        # That it's separate writes is important to this test (hyper's words).
+        await anyio.sleep(0.05)
+        await h.peer.send(b"\r\n")
+        await anyio.sleep(0.05)
+        await h.peer.send(b"This is a sample text/plain document, without final headers.\n\n")
+        await h.peer.send_eof()
+        response = await outcome.get()
+        assert response.status == 200
+        assert response.version is Version.HTTP_09
+        body = (await collect(response.body)).to_bytes()
+        assert body == b"This is a sample text/plain document, without final headers.\n\n"
 
 
 async def test_test_try_send_request(kind: str) -> None:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio
 import anyio.abc
 import pytest
+from h3_support import Served, h3
 
 from hyper_core.body import Body, Full, Incoming, StreamBody, channel, collect
 from hyper_core.client.conn import http3 as client_http3
@@ -33,49 +33,6 @@ pytestmark = pytest.mark.anyio
 
 Service = Callable[[Request[Incoming]], Awaitable[Response[Body]]]
 ErrorCode = server_http3.ErrorCode
-
-
-class Served:
-    """What happened to the server connection."""
-
-    def __init__(self) -> None:
-        self.error: BaseException | None = None
-        self.done = anyio.Event()
-        self.connection: server_http3.Connection | None = None
-
-
-@asynccontextmanager
-async def h3(
-    service: Service,
-    *,
-    server: dict[str, Any] | None = None,
-    stream_window: int = 65536,
-    max_streams: int = 100,
-) -> AsyncIterator[tuple[client_http3.SendRequest, Served]]:
-    client_quic, server_quic = quic_pair(stream_window=stream_window, max_streams=max_streams)
-    served = Served()
-
-    async def run_server() -> None:
-        conn = server_http3.Builder(**(server or {})).serve_connection(server_quic, service)
-        served.connection = conn
-        try:
-            await conn
-        except Exception as exc:
-            served.error = exc
-        finally:
-            served.done.set()
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(run_server)
-        sender, driver = await client_http3.handshake(client_quic)
-        tg.start_soon(driver.serve)
-        try:
-            yield sender, served
-        finally:
-            await sender.aclose()
-            with anyio.move_on_after(5):
-                await served.done.wait()
-            tg.cancel_scope.cancel()
 
 
 async def echo(request: Request[Incoming]) -> Response[Body]:
@@ -354,12 +311,12 @@ async def test_extended_connect_tunnel() -> None:
         anyio.create_task_group() as tg,
         h3(tunnel, server={"enable_connect_protocol": True}) as (sender, _),
     ):
-        await anyio.sleep(0.01)  # the server's SETTINGS arrive
-        assert sender.is_extended_connect_protocol_enabled()
+        # Sent at once: the request waits for the server's SETTINGS (RFC 9220 section 3).
         request = Request("CONNECT", "https://h/chat")
         request.extensions.insert(client_http3.Protocol("websocket"))
         response = await sender.send_request(request)
         assert response.status == 200
+        assert sender.is_extended_connect_protocol_enabled()
         upgraded = await on_upgrade(response)
         async with upgraded:
             await upgraded.send(b"hello")
@@ -370,7 +327,6 @@ async def test_extended_connect_tunnel() -> None:
 
 async def test_extended_connect_needs_the_server_setting() -> None:
     async with h3(echo) as (sender, _):
-        await anyio.sleep(0.01)
         request = Request("CONNECT", "https://h/chat")
         request.extensions.insert(client_http3.Protocol("websocket"))
         with pytest.raises(UserError):

@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import pytest
-from h3_support import Certs, make_certs, serve_h3
+from h3_support import PEER_TIMEOUT, Certs, LossyRelay, make_certs, serve_h3
 
 from hyper_core import quic
 from hyper_core.body import Body, Full, Incoming, collect
@@ -111,7 +111,7 @@ def aioquic_client(port: int, ca_file: str, count: int) -> list[dict[str, Any]]:
             results.append({"headers": dict(head.headers), "body": data})
         return results
 
-    return asyncio.run(main())
+    return asyncio.run(asyncio.wait_for(main(), PEER_TIMEOUT))
 
 
 async def test_aioquic_h3_client_against_our_server(certs: Certs) -> None:
@@ -125,6 +125,16 @@ async def test_aioquic_h3_client_against_our_server(certs: Certs) -> None:
         assert result["body"] == b"d" * (i * 1000)
     assert results[-1]["headers"][b"x-trailer"] == b"ok"
     assert server.endings in ([], [None])
+
+
+async def test_aioquic_h3_client_through_a_lossy_path(certs: Certs) -> None:
+    """A tenth of the datagrams lost and as many reordered, each way: all 30 exchanges finish."""
+    async with serve_h3(echo, certs) as server:
+        relay = LossyRelay(server.port, drop=0.1, reorder=0.1, seed=11)
+        async with relay.running():
+            results = await anyio.to_thread.run_sync(aioquic_client, relay.port, certs.ca_file, 30)
+    assert [result["body"] for result in results] == [b"d" * (i * 1000) for i in range(30)]
+    assert relay.dropped > 10
 
 
 # -- niquests (qh3) ---------------------------------------------------------------------

@@ -241,12 +241,12 @@ def test_status_code_pickles_to_the_interned_instance() -> None:
 
 
 def test_version_strings() -> None:
-    assert [str(v) for v in Version] == ["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/3"]
+    assert [str(v) for v in Version] == ["HTTP/0.9", "HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/3"]
     assert f"{Version.HTTP_11}" == "HTTP/1.1"
 
 
 def test_versions_are_ordered_by_age() -> None:
-    assert Version.HTTP_10 < Version.HTTP_11 < Version.HTTP_2 < Version.HTTP_3
+    assert Version.HTTP_09 < Version.HTTP_10 < Version.HTTP_11 < Version.HTTP_2 < Version.HTTP_3
     assert Version.HTTP_11 >= Version.HTTP_11
     assert Version.HTTP_11 <= Version.HTTP_11
     assert Version.HTTP_3 > Version.HTTP_10

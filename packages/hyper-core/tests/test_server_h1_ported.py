@@ -11,9 +11,8 @@ loopback TCP connection and :func:`hyper_core.testing.memory_pipe`. The
 server side is one ``http1.Connection`` driven in the test's task group;
 the client side writes and reads raw bytes. Timeouts run on a
 :class:`~hyper_core.testing.FakeTimer` in autojump mode, so they take no
-wall time. Not ported (see the end of the file for why): the HTTP/2 tests,
-``pipeline_enabled`` (hyper's experimental ``pipeline_flush``) and
-``chunked_response_trumps_length`` (ignored in hyper itself).
+wall time. Not ported (see the end of the file for why): the HTTP/2 tests
+and ``chunked_response_trumps_length`` (ignored in hyper itself).
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 import pytest
+from h1_recording_io import io_pair
 
 from hyper_core import upgrade
 from hyper_core.body import Body, Frame, Full, Incoming, StreamBody, collect
@@ -41,9 +41,8 @@ from hyper_core.error import (
 from hyper_core.ext import ReasonPhrase
 from hyper_core.http import Headers, Request, Response, Version
 from hyper_core.proto.h1 import _codec
-from hyper_core.rt import IO
 from hyper_core.server.conn import http1
-from hyper_core.testing import FakeTimer, memory_pipe
+from hyper_core.testing import FakeTimer
 
 pytestmark = pytest.mark.anyio
 
@@ -66,24 +65,6 @@ ANSWER_TO_10 = b"HTTP/1.1" if H11 else b"HTTP/1.0"
 def transport(request: pytest.FixtureRequest) -> str:
     """Every test runs over a loopback socket and over an in-memory pipe."""
     return str(request.param)
-
-
-@asynccontextmanager
-async def io_pair(transport: str) -> AsyncIterator[tuple[IO, anyio.abc.ByteStream]]:
-    if transport == "memory":
-        server_io, client_io = memory_pipe()
-        async with server_io, client_io:
-            yield server_io, client_io
-        return
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-    async with listener:
-        port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        inner = listener.listeners[0]
-        assert isinstance(inner, anyio.abc.SocketListener)
-        client = await anyio.connect_tcp("127.0.0.1", port)
-        server = await inner.accept()
-        async with server, client:
-            yield server, client
 
 
 @dataclass
@@ -736,6 +717,33 @@ async def test_pipeline_disabled(transport: str) -> None:
     assert [r.uri.path for r in svc.requests] == ["/a", "/b"]
 
 
+async def test_pipeline_enabled(transport: str) -> None:
+    svc = Recorder(
+        lambda: Response(200, headers={"content-length": "12"}, body=Full(b"Hello World\n"))
+    )
+    async with serving(svc, transport, pipeline_flush=True) as s:
+        await s.send(request(b"GET", b"/") + request(b"GET", b"/", close=True))
+        with anyio.fail_after(WAIT):
+            first = await s.client.receive()
+        lines = re.sub(rb"date: [^\r]+\r\n", b"", first).split(b"\n")
+        assert lines == [
+            b"HTTP/1.1 200 OK\r",
+            b"content-length: 12\r",
+            b"\r",
+            b"Hello World",
+            b"HTTP/1.1 200 OK\r",
+            b"content-length: 12\r",
+            # close because the last request said to close
+            b"connection: close\r" if not H11 else b"Connection: close\r",
+            b"\r",
+            b"Hello World",
+            b"",
+        ]
+        # With pipeline_flush both responses were in the first read: the next is EOF.
+        assert await s.closed()
+        assert await s.finished() is None
+
+
 async def test_streaming_body(transport: str) -> None:
     async def svc(req: Request[Incoming]) -> Response[Any]:
         return Response(200, body=stream(*[b"x" * 1000] * 100))
@@ -1102,8 +1110,6 @@ async def test_http1_trailer_recv_keep_alive(transport: str) -> None:
 
 # Not ported:
 # - http2_* and h2_*: HTTP/2 (hyper_core.server.conn.http2 has its own suite).
-# - pipeline_enabled: hyper's experimental pipeline_flush option (coalescing the
-#   responses to pipelined requests into one write) is not offered.
 # - chunked_response_trumps_length: #[ignore]d in hyper. Here a response with
 #   both fields is a UserError (test_server_h1_behaviour.py pins it).
 # - max_buf_size_panic_too_small: ported as a ValueError (Python has no panic).

@@ -11,6 +11,11 @@ with hyper-tls because discovery happens on HTTPS responses.
 from __future__ import annotations
 
 import io
+import re
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,7 +34,7 @@ from hyper_util.cli import main
 from hyper_util.cli._get import GetOptions, run_get
 from hyper_util.client.legacy import Client, ReadTimeoutError
 from hyper_util.client.legacy._h3 import parse_alt_svc
-from hyper_util.server import serve
+from hyper_util.server import Supervisor, bind_udp_sockets, serve, split_sockets
 
 pytestmark = pytest.mark.anyio
 
@@ -242,3 +247,88 @@ async def test_make_service_sees_the_quic_connection_like_a_tcp_stream(certs: Ce
     host, client_port = seen[0]
     assert host == "127.0.0.1"
     assert client_port > 0
+
+
+async def test_cli_serve_http3_with_workers(certs: CertFiles) -> None:
+    command = [sys.executable, "-m", "hyper_util", "serve", "--port", "0", "--workers", "2"]
+    command += ["--certfile", str(certs.certfile), "--keyfile", str(certs.keyfile), "--http3"]
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once; its output is read in a thread
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = await anyio.to_thread.run_sync(proc.stdout.readline)
+        match = re.search(
+            r"listening on https://127.0.0.1:(\d+) \(.*HTTP/3 on UDP.*2 workers", line
+        )
+        assert match, line
+        port = int(match.group(1))
+        with anyio.fail_after(30):
+            for _ in range(6):  # new QUIC connections: spread over the workers
+                while True:  # until the workers are up
+                    try:
+                        async with (
+                            quic.connect(
+                                "127.0.0.1",
+                                port,
+                                server_name="localhost",
+                                cafile=str(certs.cafile),
+                                handshake_timeout=1,
+                            ) as q,
+                            anyio.create_task_group() as tg,
+                        ):
+                            sender, driver = await http3.handshake(q)
+                            tg.start_soon(driver.serve)
+                            response = await sender.send_request(
+                                Request("GET", f"https://localhost:{port}/x")
+                            )
+                            head = (await collect(response.body)).to_bytes()
+                            assert head.startswith(b"GET /x HTTP/3")
+                            await sender.aclose()
+                        break
+                    except quic.QuicConnectionClosed:
+                        await anyio.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert await anyio.to_thread.run_sync(proc.wait, 30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def test_bind_udp_sockets_form_one_reuseport_group() -> None:
+    with socket.socket() as tcp:
+        tcp.bind(("127.0.0.1", 0))
+        port = tcp.getsockname()[1]
+        udp = bind_udp_sockets("127.0.0.1", port, 3)
+        try:
+            assert {s.getsockname() for s in udp} == {("127.0.0.1", port)}
+            assert all(s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) for s in udp)
+            streams, datagram = split_sockets([tcp, udp[0]])
+            assert (streams, datagram) == ([tcp], udp[0])
+            with pytest.raises(ValueError, match="one UDP socket"):
+                split_sockets(udp)
+        finally:
+            for sock in udp:
+                sock.close()
+    with pytest.raises(ValueError, match="port number"):
+        bind_udp_sockets("127.0.0.1", 0, 2)
+
+
+def _never_run(sockets: list[socket.socket]) -> None:  # pragma: no cover - not started
+    raise AssertionError
+
+
+def test_supervisor_gives_each_slot_its_own_socket() -> None:
+    udp = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+    supervisor = Supervisor(_never_run, [], workers=2, worker_sockets=udp, handle_signals=False)
+    slots = supervisor._slots
+    assert [slot.own for slot in slots] == [[udp[0]], [udp[1]]]
+    supervisor._run("fewer")  # the removed slot's socket waits for the next one
+    assert supervisor._spare == [udp[1], udp[2]]
+    assert supervisor._new_slot().own == [udp[1]]
+    supervisor._close_sockets()
+    supervisor._commands.close()
+    assert all(sock.fileno() == -1 for sock in udp)

@@ -8,11 +8,11 @@ message's :class:`~hyper_core.http.Extensions` (hyper's ``hyper::ext``):
   canonical one.
 * :class:`HeaderCaseMap` (HTTP/1): the original spelling of received header
   names, recorded when ``preserve_header_case`` is on and reused on output.
-* :func:`on_informational` (HTTP/1 client): a callback for each 1xx
+* :func:`on_informational` (clients): a callback for each 1xx
   response other than 101.
-* :func:`send_informational` (HTTP/1 and HTTP/2 servers): write a 1xx
+* :func:`send_informational` (servers): write a 1xx
   response, such as ``103 Early Hints``, before the final one.
-* :func:`on_client_gone` (HTTP/1 and HTTP/2 servers): learn that the client
+* :func:`on_client_gone` (servers): learn that the client
   went away while the service runs or its response body is written.
 
 Strategy: each value is its own small final class, stored under its type,
@@ -161,7 +161,7 @@ class HeaderCaseMap:
 
 @final
 class InformationalResponse:
-    """A 1xx response (other than 101) seen by an HTTP/1 client.
+    """A 1xx response (other than 101) seen by a client connection.
 
     Attributes:
         status: The status code, 100-199.
@@ -196,7 +196,7 @@ class _OnInformational:
 def on_informational(request: Request[Any], callback: InformationalCallback) -> None:
     """Call ``callback`` for each 1xx response (other than 101) to ``request``.
 
-    HTTP/1 client only. The callback runs synchronously inside the
+    HTTP/1, HTTP/2 and HTTP/3 clients. The callback runs synchronously inside the
     connection while it reads the response, so it must be quick and must not
     raise; an exception it raises fails the request.
     """
@@ -224,8 +224,8 @@ async def send_informational(
 
     For ``103 Early Hints`` (RFC 8297) and the like; a service calls it while
     it runs, as often as it likes, before it returns the final response (or,
-    for a streamed response, before the connection starts writing it). HTTP/1.1
-    and HTTP/2 server connections support it. An HTTP/1.0 client cannot be sent
+    for a streamed response, before the connection starts writing it). HTTP/1.1,
+    HTTP/2 and HTTP/3 server connections support it. An HTTP/1.0 client cannot be sent
     a 1xx (RFC 9110 section 15.2), so there the call does nothing.
 
     Args:
@@ -255,7 +255,8 @@ def on_client_gone(request: Request[Any], callback: Callable[[], None]) -> None:
     while the service runs (once the request body has been read) and while a
     streamed response body is written; with ``half_close`` on, an end of
     stream is not a departure. HTTP/2: the client reset the stream, or the
-    connection was lost. On either protocol, a connection that closes before
+    connection was lost. HTTP/3: the client reset the request stream or sent
+    STOP_SENDING, or the QUIC connection closed. On either protocol, a connection that closes before
     the response is complete (a failed write, a shutdown timeout) counts too.
     Once the response is complete the callback is dropped unrun. If the
     client is already gone, ``callback`` runs at once.

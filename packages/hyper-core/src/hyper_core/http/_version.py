@@ -15,8 +15,13 @@ __all__ = ["Version"]
 
 
 class Version(enum.Enum):
-    """The HTTP version of a request or response."""
+    """The HTTP version of a request or response.
 
+    ``HTTP_09`` appears only on a response read by an HTTP/1 client built
+    with ``http09_responses=True`` (a response with no status line).
+    """
+
+    HTTP_09 = "HTTP/0.9"
     HTTP_10 = "HTTP/1.0"
     HTTP_11 = "HTTP/1.1"
     HTTP_2 = "HTTP/2"

@@ -43,6 +43,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
+import anyio.lowlevel
 
 from hyper_core.quic._stream import QuicStreamHandle, RecvHalf
 from hyper_core.rt._quic import QuicConnectionClosed, QuicStreamReset
@@ -90,12 +91,16 @@ def _flow_controlled_class() -> type[_AioquicConnection]:
         hyper_consumed: dict[int, int]
 
         def _write_stream_limits(self, builder: Any, space: Any, stream: Any) -> None:
-            if stream.max_stream_data_local:
-                consumed = self.hyper_consumed.get(stream.stream_id, 0)
-                wanted = consumed + self.hyper_stream_window
+            # Called for every stream in every packet: the usual case returns early.
+            local = stream.max_stream_data_local
+            if local:
+                window = self.hyper_stream_window
+                wanted = self.hyper_consumed.get(stream.stream_id, 0) + window
                 # Batch the updates: raise the limit once half a window was read.
-                if wanted - stream.max_stream_data_local >= self.hyper_stream_window // 2:
-                    stream.max_stream_data_local = wanted
+                if wanted - local >= window // 2:
+                    stream.max_stream_data_local = local = wanted
+            if stream.max_stream_data_local_sent == local:
+                return  # nothing to announce (aioquic's own doubling is what is skipped)
             receiver = stream.receiver
             highest = receiver.highest_offset
             receiver.highest_offset = 0  # hides the arrival count: no doubling
@@ -109,6 +114,14 @@ def _flow_controlled_class() -> type[_AioquicConnection]:
             wanted = self.hyper_consumed_total + self.hyper_connection_window
             if wanted - max_data.value >= self.hyper_connection_window // 2:
                 max_data.value = wanted
+            bidi = self._local_max_streams_bidi
+            uni = self._local_max_streams_uni
+            if (
+                max_data.value == max_data.sent
+                and bidi.value == bidi.sent
+                and uni.value == uni.sent
+            ):
+                return  # no limit to announce: the usual case, once per packet
             used = max_data.used
             max_data.used = 0
             try:
@@ -166,6 +179,11 @@ class AioquicConnection:
         self._is_client = bool(quic.configuration.is_client)
         self._streams: dict[int, QuicStreamHandle] = {}
         self._peer_seen: dict[int, int] = {}  # highest peer stream id per stream type
+        # Peer stream ids below the highest seen whose first bytes have not
+        # arrived yet (a lost or reordered packet): still new streams when
+        # they come. Bounded by the stream limit we grant (aioquic refuses
+        # ids beyond it).
+        self._peer_gaps: set[int] = set()
         self._accept_queue: list[QuicStreamHandle] = []
         self._accept_waiter: anyio.Event | None = None
         self._wake: anyio.Event | None = None
@@ -192,17 +210,36 @@ class AioquicConnection:
         return self._remote
 
     def extra(self, attribute: Any, default: Any = None) -> Any:
-        """anyio-style typed attributes: the socket addresses (as on a TCP stream).
+        """anyio-style typed attributes, as a TLS stream over TCP has them.
 
-        ``SocketAttribute.remote_address`` and ``local_address`` are known;
-        anything else gives ``default``.
+        Known: ``SocketAttribute.remote_address`` and ``local_address``;
+        ``TLSAttribute.alpn_protocol``, ``tls_version`` (QUIC is always
+        ``"TLSv1.3"``), ``cipher`` (``(name, "TLSv1.3", secret bits)``, as
+        ``ssl``'s ``cipher()``) and ``server_side``. Anything else (there is
+        no ``ssl_object``: QUIC's TLS is aioquic's own) gives ``default``.
         """
         from anyio.abc import SocketAttribute
+        from anyio.streams.tls import TLSAttribute
 
         if attribute is SocketAttribute.remote_address and self._remote is not None:
             return self._remote
         if attribute is SocketAttribute.local_address and self.local_address is not None:
             return self.local_address
+        if self.alpn_protocol is None:
+            return default  # no handshake yet: no TLS attributes
+        if attribute is TLSAttribute.tls_version:
+            return "TLSv1.3"
+        if attribute is TLSAttribute.alpn_protocol:
+            return self.alpn_protocol
+        if attribute is TLSAttribute.server_side:
+            return not self._is_client
+        if attribute is TLSAttribute.cipher:
+            schedule = getattr(self._quic.tls, "key_schedule", None)
+            suite = getattr(schedule, "cipher_suite", None)
+            if suite is None:
+                return default
+            name = f"TLS_{suite.name}"
+            return (name, "TLSv1.3", 128 if "128" in name else 256)
         return default
 
     async def open_stream(self) -> QuicStreamHandle:
@@ -355,9 +392,17 @@ class AioquicConnection:
 
     def datagram_received(self, data: bytes, addr: Address, now: float) -> None:
         """Feed one datagram (called by whoever reads the socket)."""
+        self.feed_datagram(data, addr, now)
+        self.datagrams_fed()
+
+    def feed_datagram(self, data: bytes, addr: Address, now: float) -> None:
+        """Feed one datagram of a batch; call :meth:`datagrams_fed` after the batch."""
         if self._remote is None:
             self._remote = (str(addr[0]), int(addr[1]))
         self._quic.receive_datagram(data, addr, now=now)
+
+    def datagrams_fed(self) -> None:
+        """A batch was fed: dispatch its events and let the driver answer it once."""
         self._process_events()
         self.wake()
         self._wake_room()  # acknowledgements may have freed send buffers
@@ -379,6 +424,14 @@ class AioquicConnection:
                 if self._wake_pending:
                     continue  # woken while sending: there may be more to send
                 timer_at = quic.get_timer()
+                if timer_at is not None and timer_at <= anyio.current_time():
+                    # Already due (most often the pacer's next send time,
+                    # passed while this loop ran): no timer to arm. One
+                    # scheduling round lets the socket's reader go first.
+                    quic.handle_timer(now=anyio.current_time())
+                    self._process_events()
+                    await anyio.lowlevel.checkpoint()
+                    continue
                 self._wake = wake = anyio.Event()
                 if timer_at is None:
                     await wake.wait()
@@ -403,7 +456,7 @@ class AioquicConnection:
                 handle = self._streams.get(event.stream_id)
                 if handle is not None and handle.recv is not None:
                     unread = len(handle.recv.buffer)
-                    handle.recv.fail(QuicStreamReset(event.error_code))
+                    handle.fail_recv(QuicStreamReset(event.error_code))
                     if unread:
                         self.consumed(event.stream_id, unread)
             elif kind is events.StopSendingReceived:
@@ -437,11 +490,16 @@ class AioquicConnection:
         if handle is None:
             ours = bool(sid & 0x1) != self._is_client
             kind = sid & 0x3
-            if ours or self._closed is not None or sid <= self._peer_seen.get(kind, -1):
+            highest = self._peer_seen.get(kind, kind - 4)
+            if ours or self._closed is not None or (sid <= highest and sid not in self._peer_gaps):
                 if data:
                     self.consumed(sid, len(data))  # a stream we let go of
                 return
-            self._peer_seen[kind] = sid
+            if sid > highest:
+                self._peer_gaps.update(range(highest + 4, sid, 4))
+                self._peer_seen[kind] = sid
+            else:
+                self._peer_gaps.discard(sid)
             handle = QuicStreamHandle(self, sid, RecvHalf())
             self._streams[sid] = handle
             self._accept_queue.append(handle)

@@ -7,10 +7,13 @@ packet; a client endpoint is one connected UDP socket and one connection.
 Both return :class:`~hyper_core.quic._aioquic.AioquicConnection` objects
 once their TLS handshake is done.
 
-Strategy: sockets come from anyio (``create_udp_socket``,
-``create_connected_udp_socket``), so this runs on asyncio, uvloop and trio.
-Each connection has its own driver task; sends to the shared server
-socket are serialized by a lock (anyio sockets allow one sender at a time).
+Strategy: each endpoint owns a plain non-blocking socket and waits for it
+through anyio (``wait_readable``/``wait_writable``), so this runs on
+asyncio, uvloop and trio, and reads every datagram the kernel has queued
+in one go (see :class:`_UdpSocket` for why that matters). Each connection
+has its own driver task; they send on the shared server socket directly
+(a send never waits unless the kernel's buffer is full; then one task at a
+time waits for room).
 
 Packets for unknown connection ids that are not a new client's Initial
 are dropped. A stateless reset (RFC 9000 section 10.3) would need the
@@ -35,7 +38,6 @@ from typing import Any, Final
 import anyio
 import anyio.abc
 import anyio.lowlevel
-from anyio.abc import SocketAttribute
 
 from hyper_core.quic._aioquic import (
     DEFAULT_SEND_BUFFER,
@@ -78,67 +80,84 @@ _CLOSE_GRACE: Final = 0.25
 _H3: Final = ("h3",)
 
 
-class _DatagramIO:
-    """Batched datagram I/O on an anyio UDP socket.
+class _UdpSocket:
+    """A non-blocking UDP socket, read and written in batches, waiting through anyio.
 
-    anyio costs a scheduling round (and a coroutine) per datagram; QUIC
-    moves hundreds per round trip. So, beside the anyio socket, this keeps a
-    duplicate of its file descriptor in non-blocking mode: a batch of
-    datagrams goes out with plain ``sendto`` calls, and after each datagram
-    anyio hands over, the ones already queued in the kernel are read the
-    same way. anyio's own calls remain the way to *wait* (for readability,
-    or for room after ``EAGAIN``), so every backend keeps its scheduling
-    and cancellation. Where a duplicate cannot be made, anyio does all of it.
+    QUIC moves hundreds of datagrams per round trip, so per datagram costs
+    decide its speed. anyio's UDP sockets hand datagrams out one per
+    ``receive``, each a scheduling round; between two of them the
+    connection's driver runs and answers what it has so far. On uvloop,
+    whose transport reads every queued datagram into anyio's queue at once,
+    that made the receiver acknowledge every one to three packets (16 times
+    asyncio's acknowledgements, each a send system call) and downloads 5 to
+    8 times slower. So this owns a plain socket: it waits for readability
+    with ``anyio.wait_readable`` (asyncio's and uvloop's ``add_reader``,
+    trio's ``wait_readable``), then reads everything the kernel has queued
+    (up to ``limit``) before anything else runs, and the driver answers
+    the whole batch once. Sends are plain ``sendto`` calls, waiting with
+    ``anyio.wait_writable`` only when the kernel's buffer is full.
     """
 
-    def __init__(self, sock: Any, *, connected: bool) -> None:
-        self._sock = sock
+    __slots__ = ("_closed", "_connected", "_writable", "sock")
+
+    def __init__(self, sock: socket.socket, *, connected: bool) -> None:
+        sock.setblocking(False)
+        self.sock = sock
         self._connected = connected
-        raw: socket.socket | None = None
-        with contextlib.suppress(Exception):
-            fileno = sock.extra(SocketAttribute.raw_socket).fileno()
-            raw = socket.socket(fileno=os.dup(fileno))
-            raw.setblocking(False)
-        self._raw = raw
+        self._closed = False
+        # Several drivers send on a server's socket; only one task may wait
+        # for writability at a time (trio's rule), and only when it is full.
+        self._writable = anyio.Lock()
+
+    async def receive(self, limit: int = 256) -> list[tuple[bytes, Any]]:
+        """Wait for datagrams; return every one queued now (1 to ``limit``).
+
+        Raises:
+            anyio.ClosedResourceError: The socket was closed.
+        """
+        sock = self.sock
+        while True:
+            if self._closed:
+                raise anyio.ClosedResourceError
+            await anyio.wait_readable(sock)
+            batch: list[tuple[bytes, Any]] = []
+            while len(batch) < limit:
+                try:
+                    batch.append(sock.recvfrom(65536))
+                except BlockingIOError:
+                    break
+                except OSError:
+                    # An ICMP error from an earlier send (port unreachable...):
+                    # UDP is best effort, QUIC's timers deal with the loss.
+                    continue
+            if batch:
+                return batch
 
     async def send(self, datagrams: list[tuple[bytes, Address]]) -> None:
-        raw = self._raw
-        sock = self._sock
+        """Send every datagram, waiting only while the kernel's buffer is full."""
+        sock = self.sock
+        connected = self._connected
         for data, addr in datagrams:
-            if raw is not None:
+            while not self._closed:
                 try:
-                    if self._connected:
-                        raw.send(data)
+                    if connected:
+                        sock.send(data)
                     else:
-                        raw.sendto(data, (addr[0], addr[1]))
-                    continue
+                        sock.sendto(data, (addr[0], addr[1]))
                 except BlockingIOError:
-                    pass  # the kernel buffer is full: wait through anyio below
+                    async with self._writable:
+                        await anyio.wait_writable(sock)
+                    continue
                 except OSError:
-                    continue  # UDP is best effort (an ICMP error from a past send...)
-            with contextlib.suppress(OSError, anyio.BrokenResourceError):
-                if self._connected:
-                    await sock.send(data)
-                else:
-                    await sock.sendto(data, addr[0], addr[1])
-
-    def drain(self, limit: int = 64) -> list[tuple[bytes, Any]]:
-        """Datagrams already queued in the kernel, without waiting."""
-        raw = self._raw
-        out: list[tuple[bytes, Any]] = []
-        if raw is None:
-            return out
-        while len(out) < limit:
-            try:
-                out.append(raw.recvfrom(65536))
-            except OSError:  # BlockingIOError: nothing more queued now
+                    pass  # UDP is best effort (unreachable, an ICMP error...)
                 break
-        return out
 
     def close(self) -> None:
-        if self._raw is not None:
-            self._raw.close()
-            self._raw = None
+        """Close the socket; a task waiting in :meth:`receive` gets ClosedResourceError."""
+        if not self._closed:
+            self._closed = True
+            anyio.notify_closing(self.sock)
+            self.sock.close()
 
 
 def _system_verify_paths() -> tuple[str | None, str | None]:
@@ -218,15 +237,14 @@ async def connect(
     else:
         system_file, system_path = _system_verify_paths()
         config.load_verify_locations(cafile=system_file, capath=system_path)
-    sock = await anyio.create_connected_udp_socket(host, port)
-    remote: Address = tuple(sock.extra(SocketAttribute.remote_address))
-    io = _DatagramIO(sock, connected=True)
+    io = _UdpSocket(await _connected_socket(host, port), connected=True)
+    remote: Address = tuple(io.sock.getpeername())
     quic = new_quic(config, stream_window=stream_window, connection_window=connection_window)
     conn = AioquicConnection(quic, io.send, send_buffer=send_buffer)
     failure: QuicConnectionClosed | None = None
     try:
-        async with sock, anyio.create_task_group() as tg:
-            tg.start_soon(_receive_connected, sock, io, conn, remote)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_receive_connected, io, conn, remote)
             tg.start_soon(conn.drive)
             quic.connect(remote, now=anyio.current_time())
             conn.wake()
@@ -252,15 +270,47 @@ async def connect(
         raise failure  # outside the task group: one exception, not a group
 
 
-async def _receive_connected(
-    sock: anyio.abc.ConnectedUDPSocket, io: _DatagramIO, conn: AioquicConnection, remote: Address
-) -> None:
-    with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
-        async for data in sock:
+async def _bound_socket(host: str, port: int) -> socket.socket:
+    """A UDP socket bound to ``host:port`` (the first address the name resolves to)."""
+    infos = await anyio.getaddrinfo(
+        host or None, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
+    )
+    if not infos:  # pragma: no cover - getaddrinfo raises instead
+        raise OSError(f"{host} has no address")
+    family, _, proto, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_DGRAM, proto)
+    try:
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def _connected_socket(host: str, port: int) -> socket.socket:
+    """A UDP socket connected to ``host:port`` (the name resolved by anyio)."""
+    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    if not infos:  # pragma: no cover - getaddrinfo raises instead
+        raise OSError(f"{host} has no address")
+    family, _, proto, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_DGRAM, proto)
+    try:
+        sock.setblocking(False)
+        sock.connect(address)  # UDP: no packet, only the kernel's routing
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def _receive_connected(io: _UdpSocket, conn: AioquicConnection, remote: Address) -> None:
+    with contextlib.suppress(anyio.ClosedResourceError):
+        while True:
+            batch = await io.receive()
             now = anyio.current_time()
-            conn.datagram_received(data, remote, now)
-            for more, _ in io.drain():
-                conn.datagram_received(more, remote, now)
+            for data, _ in batch:
+                conn.feed_datagram(data, remote, now)
+            conn.datagrams_fed()
 
 
 _PEM_BLOCK: Final = re.compile(rb"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----\s*", re.DOTALL)
@@ -303,17 +353,21 @@ def _load_cert_chain(
 class QuicListener:
     """A server's UDP endpoint: accepts QUIC connections (see :func:`listen`)."""
 
-    def __init__(self, sock: anyio.abc.UDPSocket, config: Any, options: dict[str, Any]) -> None:
+    def __init__(self, sock: socket.socket, config: Any, options: dict[str, Any]) -> None:
+        from aioquic._buffer import Buffer
+        from aioquic.quic.packet import pull_quic_header
         from aioquic.quic.retry import QuicRetryTokenHandler
 
-        self._sock = sock
-        self._io = _DatagramIO(sock, connected=False)
+        # Used per datagram: bound once, not imported on each call.
+        self._buffer = Buffer
+        self._pull_header = pull_quic_header
+
+        self._io = _UdpSocket(sock, connected=False)
         self._config = config
         self._options = options
         self._retry = QuicRetryTokenHandler() if options["retry"] else None
         self._by_cid: dict[bytes, AioquicConnection] = {}
         self._count = 0
-        self._send_lock = anyio.Lock()
         self._ready_send, self._ready = anyio.create_memory_object_stream[AioquicConnection](
             options["backlog"]
         )
@@ -323,7 +377,7 @@ class QuicListener:
     @property
     def local_address(self) -> tuple[str, int]:
         """The bound ``(host, port)``."""
-        address = self._sock.extra(SocketAttribute.local_address)
+        address = self._io.sock.getsockname()
         return (str(address[0]), int(address[1]))
 
     async def accept(self) -> AioquicConnection:
@@ -352,37 +406,41 @@ class QuicListener:
         return self._count
 
     async def _send(self, datagrams: list[tuple[bytes, Address]]) -> None:
-        async with self._send_lock:
-            await self._io.send(datagrams)
+        await self._io.send(datagrams)  # shared by every connection's driver
 
     async def _receive_loop(self) -> None:
-        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-            async for data, addr in self._sock:
-                self._datagram(data, addr)
-                for more, more_addr in self._io.drain():
-                    self._datagram(more, (more_addr[0], more_addr[1]))
+        with contextlib.suppress(anyio.ClosedResourceError):
+            while True:
+                fed: set[AioquicConnection] = set()
+                batch = await self._io.receive()
+                now = anyio.current_time()
+                for data, addr in batch:
+                    conn = self._datagram(data, addr, now)
+                    if conn is not None:
+                        fed.add(conn)
+                for conn in fed:
+                    conn.datagrams_fed()
 
-    def _datagram(self, data: bytes, addr: Address) -> None:
-        from aioquic._buffer import Buffer
+    def _datagram(self, data: bytes, addr: Address, now: float) -> AioquicConnection | None:
+        """Route one datagram; return the connection it was fed to (then call datagrams_fed)."""
+        config = self._config
+        try:
+            header = self._pull_header(
+                self._buffer(data=data), host_cid_length=config.connection_id_length
+            )
+        except ValueError:
+            return None
+        conn = self._by_cid.get(header.destination_cid)
+        if conn is not None:
+            conn.feed_datagram(data, addr, now)
+            return conn
         from aioquic.quic.configuration import SMALLEST_MAX_DATAGRAM_SIZE
         from aioquic.quic.packet import (
             QuicPacketType,
             encode_quic_retry,
             encode_quic_version_negotiation,
-            pull_quic_header,
         )
 
-        config = self._config
-        try:
-            header = pull_quic_header(
-                Buffer(data=data), host_cid_length=config.connection_id_length
-            )
-        except ValueError:
-            return
-        conn = self._by_cid.get(header.destination_cid)
-        if conn is not None:
-            conn.datagram_received(data, addr, anyio.current_time())
-            return
         if (
             header.packet_type != QuicPacketType.VERSION_NEGOTIATION
             and header.version is not None
@@ -396,15 +454,14 @@ class QuicListener:
                 ),
                 addr,
             )
-            return
+            return None
         if header.packet_type != QuicPacketType.INITIAL or len(data) < SMALLEST_MAX_DATAGRAM_SIZE:
-            return  # an unknown connection: dropped (see the module doc)
+            return None  # an unknown connection: dropped (see the module doc)
         if self._count >= self._options["max_connections"] or self._tg is None:
-            return  # at the cap: the client retries its Initial, or gives up
+            return None  # at the cap: the client retries its Initial, or gives up
         original_dcid: bytes | None = header.destination_cid
         retry_scid: bytes | None = None
         if self._retry is not None and header.version is not None:
-            now = anyio.current_time()
             if not header.token:
                 source_cid = os.urandom(8)
                 token = self._retry.create_token(
@@ -423,7 +480,7 @@ class QuicListener:
                     ),
                     addr,
                 )
-                return
+                return None
             try:
                 original_dcid = self._retry.validate_token(
                     address=addr,
@@ -432,7 +489,7 @@ class QuicListener:
                     now=now,
                 )
             except ValueError:
-                return  # a bad or stale token: ignore it (the client times out)
+                return None  # a bad or stale token: ignore it (the client times out)
             retry_scid = header.destination_cid
         quic = new_quic(
             config,
@@ -451,7 +508,8 @@ class QuicListener:
         self._count += 1
         self._conns.add(conn)
         self._tg.start_soon(self._run_connection, conn)
-        conn.datagram_received(data, addr, anyio.current_time())
+        conn.feed_datagram(data, addr, now)
+        return conn
 
     def _send_soon(self, data: bytes, addr: Address) -> None:
         if self._tg is not None:
@@ -492,7 +550,6 @@ class QuicListener:
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
         self._io.close()
-        await self._sock.aclose()
 
 
 @contextlib.asynccontextmanager
@@ -514,6 +571,7 @@ async def listen(
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     retry: bool = False,
     backlog: int = 128,
+    sock: socket.socket | None = None,
 ) -> AsyncIterator[QuicListener]:
     """Listen for QUIC connections on UDP ``host:port``; yield the :class:`QuicListener`.
 
@@ -536,10 +594,14 @@ async def listen(
         retry: Validate each client's address with a Retry packet first
             (one more round trip; a defence against spoofed floods).
         backlog: Handshaken connections waiting for :meth:`QuicListener.accept`.
+        sock: A bound UDP socket to serve instead of binding ``host`` and
+            ``port`` (a supervisor's, for a worker process); closed with
+            the listener.
 
     Raises:
         ImportError: aioquic is not installed (``hyper-core[http3]``).
         OSError: The address could not be bound, or a file not read.
+        ValueError: ``sock`` is not a UDP socket.
     """
     require_aioquic()
     from aioquic.quic.configuration import QuicConfiguration
@@ -553,7 +615,10 @@ async def listen(
         max_datagram_size=max_datagram_size,
     )
     _load_cert_chain(config, certfile, keyfile, password)
-    sock = await anyio.create_udp_socket(local_host=host, local_port=port)
+    if sock is None:
+        sock = await _bound_socket(host, port)
+    elif sock.type != socket.SOCK_DGRAM:
+        raise ValueError("sock must be a UDP (SOCK_DGRAM) socket")
     options = {
         "stream_window": stream_window,
         "connection_window": connection_window,

@@ -15,6 +15,7 @@ asyncio and trio alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, final
 
 import anyio
@@ -110,7 +111,7 @@ class QuicStreamHandle:
     ``anyio.ClosedResourceError``.
     """
 
-    __slots__ = ("_ended", "_owner", "_stream_id", "recv", "send_error")
+    __slots__ = ("_ended", "_on_abort", "_owner", "_stream_id", "recv", "send_error")
 
     def __init__(self, owner: StreamOwner, stream_id: int, recv: RecvHalf | None) -> None:
         self._owner = owner
@@ -118,6 +119,7 @@ class QuicStreamHandle:
         self.recv = recv
         self._ended = recv is not None and bool(stream_id & 0x2)  # receive-only
         self.send_error: BaseException | None = None  # STOP_SENDING or a closed connection
+        self._on_abort: Callable[[], None] | None = None
 
     @property
     def stream_id(self) -> int:
@@ -182,10 +184,35 @@ class QuicStreamHandle:
         if self._ended:
             raise anyio.ClosedResourceError("the stream's sending half is ended")
 
+    def notify_abort(self, callback: Callable[[], None] | None, /) -> None:
+        """Call ``callback`` once if the peer abandons the stream; ``None`` forgets it.
+
+        Abandoning is RESET_STREAM or STOP_SENDING from the peer, or the
+        connection closing. The callback runs synchronously where the event
+        is processed: it must be quick and must not raise. This is an
+        optional capability of :class:`hyper_core.rt.QuicStream` that a
+        server uses to tell a service its client went away while nobody
+        reads or writes the stream.
+        """
+        self._on_abort = callback
+
+    def _aborted(self) -> None:
+        callback = self._on_abort
+        if callback is not None:
+            self._on_abort = None
+            callback()
+
+    def fail_recv(self, error: QuicStreamReset) -> None:
+        """RESET_STREAM arrived: the reader gets ``error``."""
+        if self.recv is not None:
+            self.recv.fail(error)
+        self._aborted()
+
     def fail_send(self, error: BaseException) -> None:
         """STOP_SENDING arrived, or the connection closed: sends raise ``error`` from now on."""
         if self.send_error is None and not (self._ended and isinstance(error, QuicStreamReset)):
             self.send_error = error
+        self._aborted()
 
     def fail(self, error: QuicConnectionClosed) -> None:
         """The connection is gone: both halves fail."""
@@ -193,6 +220,7 @@ class QuicStreamHandle:
             self.recv.fail(error)
         if self.send_error is None:
             self.send_error = error
+        self._aborted()
 
     def __repr__(self) -> str:
         return f"<QuicStream {self._stream_id}>"

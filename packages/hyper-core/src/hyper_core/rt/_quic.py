@@ -150,7 +150,16 @@ class QuicSendStream(Protocol):
 
 
 class QuicStream(QuicReceiveStream, QuicSendStream, Protocol):
-    """A bidirectional QUIC stream: both halves."""
+    """A bidirectional QUIC stream: both halves.
+
+    Optional capability, found by attribute lookup (as ``IO``'s are):
+    ``notify_abort(callback | None)`` calls ``callback`` once when the peer
+    abandons the stream (RESET_STREAM, STOP_SENDING, or the connection
+    closing) and ``None`` forgets it. The HTTP/3 server uses it to tell a
+    running service that its client went away (``ext.on_client_gone``)
+    while nobody reads or writes the stream; without it that is noticed at
+    the next read or write.
+    """
 
 
 class QuicConnection(Protocol):

@@ -204,7 +204,7 @@ class MemoryQuicConnection:
         peer = self._other()
         target = peer._peer_stream(stream_id)
         if target is not None and target.recv is not None:
-            target.recv.fail(QuicStreamReset(error_code))
+            target.fail_recv(QuicStreamReset(error_code))
             peer._remote_finished(stream_id)
         self._local_finished(stream_id)
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import h11
 import llhttp
@@ -166,10 +166,14 @@ def _pieces(data: bytes, cuts: Sequence[int]) -> list[bytes]:
 # -- our codec --------------------------------------------------------------------
 
 
-def run_native(case: Case, cuts: Sequence[int] = (), *, impl: str = "native") -> Outcome:
-    """Drive our codec (``impl``) over ``case``, fed in pieces split at ``cuts``."""
+def run_native(
+    case: Case, cuts: Sequence[int] = (), *, impl: str = "native", **options: Any
+) -> Outcome:
+    """Drive our codec (``impl``, with ``new_codec`` ``options``) over ``case``, in pieces."""
     server = case.role == "request"
-    codec = new_codec(Role.SERVER if server else Role.CLIENT, max_buf_size=MAX_HEAD, impl=impl)
+    codec = new_codec(
+        Role.SERVER if server else Role.CLIENT, max_buf_size=MAX_HEAD, impl=impl, **options
+    )
     if not server:
         method, target, fields = _client_request(case.request)
         codec.send_message(RequestHead(method, target, b"1.1", fields), b"")

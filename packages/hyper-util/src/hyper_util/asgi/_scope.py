@@ -7,8 +7,10 @@ Strategy: everything that is the same for every request of a connection is
 computed once into :class:`ConnectionInfo`; a scope is then one dict built
 from the request's parts. The percent-decoded path is cached per raw path
 (a bounded dict: services see the same few paths over and over). Header
-names are lower-cased as the spec asks; HTTP/2 pseudo-fields never reach the
-service, and ``:authority`` comes back as the first ``host`` field (spec).
+names are lower-cased as the spec asks; HTTP/2 and HTTP/3 pseudo-fields never
+reach the service, and ``:authority`` comes back as the first ``host`` field
+(spec). A QUIC connection (HTTP/3) is TLS without an ``ssl`` object: its
+``tls`` extension comes from the connection's TLS typed attributes.
 """
 
 from __future__ import annotations
@@ -31,8 +33,19 @@ __all__ = ["ConnectionInfo", "http_scope", "websocket_scope"]
 _PATH_CACHE: dict[str, tuple[bytes, str]] = {}
 #: Distinct raw paths whose decoded form is kept (bounded: paths come from clients).
 _PATH_CACHE_MAX: Final = 1024
-_HTTP_VERSIONS: Final = {Version.HTTP_11: "1.1", Version.HTTP_10: "1.0", Version.HTTP_2: "2"}
+_HTTP_VERSIONS: Final = {
+    Version.HTTP_11: "1.1",
+    Version.HTTP_10: "1.0",
+    Version.HTTP_2: "2",
+    Version.HTTP_3: "3",
+}
 _TLS_VERSIONS: Final = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+#: The TLS 1.3 cipher suites by name (RFC 8446 appendix B.4), all QUIC uses.
+_TLS13_SUITES: Final = {
+    "TLS_AES_128_GCM_SHA256": 0x1301,
+    "TLS_AES_256_GCM_SHA384": 0x1302,
+    "TLS_CHACHA20_POLY1305_SHA256": 0x1303,
+}
 
 
 def _paths(path: str) -> tuple[bytes, str]:
@@ -70,6 +83,20 @@ def _tls_extension(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> dict[str, Any]:
         "client_cert_error": None,
         "tls_version": _TLS_VERSIONS.get(ssl_object.version() or ""),
         "cipher_suite": None,
+    }
+
+
+def _quic_tls_extension(extra: Any) -> dict[str, Any]:
+    # QUIC (HTTP/3): TLS 1.3 run by the QUIC library, without an ssl object;
+    # its typed attributes give the version and the cipher suite.
+    cipher = extra(TLSAttribute.cipher, None)
+    return {
+        "server_cert": None,
+        "client_cert_chain": [],
+        "client_cert_name": None,
+        "client_cert_error": None,
+        "tls_version": _TLS_VERSIONS.get(extra(TLSAttribute.tls_version, None) or ""),
+        "cipher_suite": _TLS13_SUITES.get(cipher[0]) if cipher else None,
     }
 
 
@@ -114,20 +141,27 @@ class ConnectionInfo:
         if extra is None:
             return cls(root_path=root_path, state=state)
         ssl_object = extra(TLSAttribute.ssl_object, None)
+        if ssl_object is not None:
+            tls = _tls_extension(ssl_object)
+        elif extra(TLSAttribute.tls_version, None) is not None:
+            tls = _quic_tls_extension(extra)
+        else:
+            tls = None
         return cls(
             client=_address(extra(SocketAttribute.remote_address, None)),
             server=_address(extra(SocketAttribute.local_address, None)),
-            secure=ssl_object is not None,
+            secure=tls is not None,
             root_path=root_path,
-            tls=_tls_extension(ssl_object) if ssl_object is not None else None,
+            tls=tls,
             state=state,
         )
 
 
 def _headers(request: Request[Any]) -> list[tuple[bytes, bytes]]:
     fields = request.headers.raw()
-    if request.version is Version.HTTP_2:
-        # Names are lower-case on HTTP/2 already; :authority becomes host (spec).
+    version = request.version
+    if version is Version.HTTP_2 or version is Version.HTTP_3:
+        # Names are lower-case on HTTP/2 and 3 already; :authority becomes host (spec).
         authority = request.uri.authority
         out = [(n, v) for n, v in fields if n != b"host"]
         if authority is not None:

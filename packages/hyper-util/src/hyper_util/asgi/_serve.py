@@ -10,7 +10,9 @@ and graceful shutdown are :func:`hyper_util.server.serve`'s; this module
 adds the lifespan protocol before and after it, turns the app into a
 service per connection (:class:`~hyper_util.asgi.ASGIService`), and sets the
 two protocol options WebSockets need: HTTP/1 upgrades and HTTP/2 extended
-CONNECT (``SETTINGS_ENABLE_CONNECT_PROTOCOL``, RFC 8441).
+CONNECT (``SETTINGS_ENABLE_CONNECT_PROTOCOL``, RFC 8441). With ``http3=True``
+the same service also answers HTTP/3 on UDP (``serve``'s QUIC side), with
+extended CONNECT on there too (RFC 9220).
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from anyio.abc import TaskStatus
 
 from hyper_core.rt import IO
 from hyper_core.server.conn import http1, http2
+from hyper_core.server.conn import http3 as http3_conn
 from hyper_util.rt import StreamListener, wrap_socket_listener
-from hyper_util.server import DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT
+from hyper_util.server import DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT, split_sockets
 from hyper_util.server import serve as serve_http
 from hyper_util.server.conn import auto
 
@@ -103,6 +106,10 @@ async def serve(
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     websocket: WebSocketOptions | None = None,
     builder: auto.Builder | None = None,
+    http3: bool = False,
+    certfile: str | os.PathLike[str] | None = None,
+    keyfile: str | os.PathLike[str] | None = None,
+    http3_builder: http3_conn.Builder | None = None,
     handle_signals: bool = True,
     shutdown_event: anyio.Event | None = None,
     task_status: TaskStatus[Any] = anyio.TASK_STATUS_IGNORED,
@@ -125,7 +132,9 @@ async def serve(
         port: TCP port; ``0`` picks a free one (reported through ``task_status``).
         uds: Listen on this Unix socket instead.
         fd: Listen on this inherited, already listening socket file descriptor.
-        sockets: Listen on these already listening sockets (gunicorn).
+        sockets: Listen on these already listening sockets (gunicorn, a
+            supervised worker); a UDP socket among them is where HTTP/3 is
+            served (see :func:`hyper_util.server.bind_udp_sockets`).
         http: ``auto``, ``1`` or ``2`` (see :func:`build_builder`).
         tls: A TLS hook such as ``hyper_tls.TlsAcceptor(context)``.
         lifespan: ``auto``, ``on`` or ``off`` (as uvicorn's ``--lifespan``).
@@ -138,6 +147,15 @@ async def serve(
         max_connections: Connections served at once (more wait in the backlog).
         websocket: WebSocket limits and keep-alive.
         builder: Connection options instead of :func:`build_builder`'s.
+        http3: Also serve HTTP/3 on UDP, on the TCP port's number (needs
+            ``certfile`` and ``pip install 'hyper-util[http3]'``); TCP
+            responses advertise it with ``Alt-Svc``. The app sees
+            ``http_version`` ``"3"``; WebSockets work over it (RFC 9220).
+        certfile: The certificate chain (PEM) QUIC's handshake presents;
+            usually the one behind ``tls``.
+        keyfile: Its private key (PEM; default: inside ``certfile``).
+        http3_builder: HTTP/3 options (default: extended CONNECT on, for
+            WebSockets).
         handle_signals: Shut down gracefully on SIGINT/SIGTERM.
         shutdown_event: Shut down gracefully when set.
         task_status: Receives the bound address once listening.
@@ -145,11 +163,30 @@ async def serve(
     Raises:
         LifespanFailure: the application's startup failed (the server never listened).
         OSError: the address could not be bound.
+        ValueError: an option is out of range, or ``http3`` without
+            ``certfile`` or with ``uds``, ``fd`` or ``sockets``.
+        ImportError: ``http3`` without aioquic (the message names the extra).
     """
     if limit_max_requests is not None and limit_max_requests < 1:
         raise ValueError("limit_max_requests must be at least 1")
     if limit_concurrency is not None and limit_concurrency < 1:
         raise ValueError("limit_concurrency must be at least 1")
+    udp: socket.socket | None = None
+    if sockets is not None:
+        sockets, udp = split_sockets(sockets)  # a supervised worker's UDP socket (HTTP/3)
+    if http3:
+        if certfile is None:
+            raise ValueError("http3=True needs certfile (HTTP/3 is always encrypted)")
+        if uds is not None or fd is not None or (sockets is not None and udp is None):
+            raise ValueError(
+                "http3=True listens on UDP host and port itself: not with uds or fd, "
+                "nor with sockets unless one of them is the UDP socket to serve"
+            )
+        from hyper_core.quic import require_aioquic
+
+        require_aioquic()  # before the app's startup runs: one clear error
+        if http3_builder is None:
+            http3_builder = http3_conn.Builder(enable_connect_protocol=True)
     stop = anyio.Event()
     served = [0]
 
@@ -205,6 +242,11 @@ async def serve(
                     access_log=access_log,
                     tls=tls,
                     make_service=service.for_connection,
+                    http3=http3,
+                    certfile=certfile,
+                    keyfile=keyfile,
+                    http3_builder=http3_builder,
+                    http3_socket=udp if http3 else None,
                     task_status=task_status,
                 )
             except Exception as exc:

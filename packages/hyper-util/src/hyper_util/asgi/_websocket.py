@@ -1,12 +1,12 @@
-"""The ASGI ``websocket`` scope over HTTP/1.1 Upgrade and HTTP/2 extended CONNECT.
+"""The ASGI ``websocket`` scope over HTTP/1.1 Upgrade and HTTP/2 and HTTP/3 extended CONNECT.
 
 What belongs here: telling WebSocket requests apart, checking the handshake,
 and :class:`WebSocketSession`: the app's ``receive``/``send`` for one
 WebSocket, from ``websocket.connect`` to ``websocket.disconnect``.
 
 Strategy: the handshake is HTTP and stays with hyper-core: the service
-returns ``101`` (HTTP/1.1, RFC 6455) or ``200`` (HTTP/2, RFC 8441) once the
-app accepted, and takes the raw stream through :func:`hyper_core.upgrade.on`.
+returns ``101`` (HTTP/1.1, RFC 6455) or ``200`` (HTTP/2, RFC 8441; HTTP/3,
+RFC 9220) once the app accepted, and takes the raw stream through :func:`hyper_core.upgrade.on`.
 Frames are then :class:`hyper_util.ws.WebSocketConnection`'s job (wsproto),
 the same on both protocols. Before acceptance the app may refuse
 (``websocket.close``: 403) or answer with any HTTP response
@@ -46,9 +46,14 @@ _EXTENSIONS: Final[dict[str, dict[str, Any]]] = {"websocket.http.response": {}}
 _CONNECTING, _ACCEPTED, _CLOSED = "connecting", "accepted", "closed"
 
 
+def _extended_connect(request: Request[Any]) -> bool:
+    """HTTP/2 (RFC 8441) and HTTP/3 (RFC 9220) open WebSockets with extended CONNECT."""
+    return request.version is Version.HTTP_2 or request.version is Version.HTTP_3
+
+
 def is_websocket_request(request: Request[Any]) -> bool:
-    """An HTTP/1.1 ``Upgrade: websocket`` or an HTTP/2 CONNECT with ``:protocol websocket``."""
-    if request.version is Version.HTTP_2:
+    """An HTTP/1.1 ``Upgrade: websocket``, or a CONNECT with ``:protocol websocket`` (HTTP/2, 3)."""
+    if _extended_connect(request):
         if request.method != "CONNECT":
             return False
         protocol = request.extensions.get(H2Protocol)
@@ -61,11 +66,11 @@ def _bad_handshake(request: Request[Any]) -> Response[Full] | None:
     headers = request.headers
     if headers.get_raw(b"sec-websocket-version") != b"13":
         return Response(
-            426 if request.version is not Version.HTTP_2 else 400,
+            400 if _extended_connect(request) else 426,
             headers={"sec-websocket-version": "13", "content-length": "0"},
             body=Full(b""),
         )
-    if request.version is Version.HTTP_2:
+    if _extended_connect(request):
         return None
     key = headers.get_raw(b"sec-websocket-key")
     connection = (headers.get_raw(b"connection") or b"").lower()
@@ -255,7 +260,7 @@ class WebSocketSession:
             self._invalid("websocket.accept 'subprotocol' must be a string")
         extension = None
         fields: list[tuple[str | bytes, str | bytes]] = []
-        h2 = request.version is Version.HTTP_2
+        h2 = _extended_connect(request)
         if not h2:
             key = request.headers.get_raw(b"sec-websocket-key") or b""
             fields += [

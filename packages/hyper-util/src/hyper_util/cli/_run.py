@@ -48,6 +48,7 @@ examples:
   python -m hyper_util run myproject.asgi:application    Django
   python -m hyper_util run main:create_app --factory
   python -m hyper_util run main:app --certfile cert.pem --keyfile key.pem
+  python -m hyper_util run main:app --certfile cert.pem --keyfile key.pem --http3
 
 exit status: 0 after SIGINT/SIGTERM, 1 cannot listen, 2 bad command line,
 3 the application could not be imported or its startup failed.
@@ -83,6 +84,7 @@ class RunOptions:
     certfile: str | None = None
     keyfile: str | None = None
     ca_certs: str | None = None
+    http3: bool = False
     ws_max_size: int = 16 * 1024 * 1024
     ws_ping_interval: float | None = 20.0
     ws_ping_timeout: float | None = 20.0
@@ -145,6 +147,11 @@ def add_run_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     protocol.add_argument("--certfile", metavar="FILE", help="serve HTTPS with this chain (PEM)")
     protocol.add_argument("--keyfile", metavar="FILE", help="the private key of --certfile (PEM)")
+    protocol.add_argument(
+        "--http3",
+        action="store_true",
+        help="also serve HTTP/3 on UDP, same port (needs --certfile and hyper-util[http3])",
+    )
     protocol.add_argument(
         "--ca-certs",
         metavar="FILE",
@@ -316,7 +323,11 @@ def _tls_hook(options: RunOptions) -> Any:
     if options.certfile is None:
         if options.keyfile is not None or options.ca_certs is not None:
             raise ValueError("--keyfile and --ca-certs need --certfile")
+        if options.http3:
+            raise ValueError("--http3 needs --certfile (HTTP/3 is always encrypted)")
         return None
+    if options.http3:
+        _check_http3(options)
     try:
         from hyper_tls import TlsAcceptor, server_ssl_context
     except ImportError:
@@ -329,6 +340,23 @@ def _tls_hook(options: RunOptions) -> Any:
     except (OSError, ssl.SSLError) as exc:
         raise ValueError(f"cannot load the TLS files: {exc}") from None
     return TlsAcceptor(context)
+
+
+def _check_http3(options: RunOptions) -> None:
+    if options.uds is not None or options.fd is not None:
+        raise ValueError("--http3 listens on UDP --host and --port itself: not with --uds or --fd")
+    if _supervising(options) and not sys.platform.startswith("linux"):
+        # Each worker needs a UDP socket of its own in one SO_REUSEPORT
+        # group (docs/guides/http3.md, "Worker processes").
+        from hyper_util.server._bind import REUSEPORT_UNAVAILABLE
+
+        raise ValueError(f"--http3 with --workers or --reload: {REUSEPORT_UNAVAILABLE}")
+    from hyper_core.quic import require_aioquic
+
+    try:
+        require_aioquic()
+    except ImportError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _proxy_headers(app: ASGIApp, options: RunOptions) -> ASGIApp:
@@ -400,6 +428,9 @@ async def _serve(
         sockets=sockets,
         http=options.http,  # type: ignore[arg-type]
         tls=_tls_hook(options),
+        http3=options.http3,
+        certfile=options.certfile if options.http3 else None,
+        keyfile=options.keyfile if options.http3 else None,
         lifespan=options.lifespan,  # type: ignore[arg-type]
         root_path=options.root_path,
         access_log=options.access_log,
@@ -461,18 +492,36 @@ def _serve_one(
 def main_run(options: RunOptions) -> int:
     """Run the ``run`` command; return the exit status."""
     _configure_logging(options)
-    if (options.workers is not None and options.workers > 1) or options.reload:
+    if options.http3:
+        try:
+            _tls_hook(options)  # --http3's rules, before any worker is started
+        except ValueError as exc:
+            print(f"run: {exc}", file=sys.stderr)
+            return 2
+    if _supervising(options):
         return _supervised(options)
     return _serve_one(options)
 
 
+def _supervising(options: RunOptions) -> bool:
+    return (options.workers is not None and options.workers > 1) or options.reload
+
+
 def _supervised(options: RunOptions) -> int:
     """``--workers N``/``--reload``: bind here, serve in supervised worker processes."""
-    from hyper_util.server import bind_sockets, run_workers
+    from hyper_util.server import bind_sockets, bind_udp_sockets, run_workers
 
+    workers = options.workers or 1
+    sockets: list[Any] = []
+    udp: list[Any] = []
     try:
         sockets = bind_sockets(options.host, options.port, uds=options.uds, fd=options.fd)
+        if options.http3:  # one UDP socket per worker, on the TCP port's number
+            port = sockets[0].getsockname()[1]
+            udp = bind_udp_sockets(options.host, port, workers)
     except OSError as exc:
+        for sock in sockets:
+            sock.close()
         print(f"run: cannot listen: {exc.strerror or exc}", file=sys.stderr)
         return 1
     graceful = options.timeout_graceful_shutdown
@@ -480,17 +529,18 @@ def _supervised(options: RunOptions) -> int:
         return run_workers(
             partial(_worker, options),
             sockets,
-            workers=options.workers or 1,
+            workers=workers,
             reload=options.reload,
             reload_dirs=options.reload_dirs or [options.app_dir],
             # The worker's own graceful shutdown, then 5 s for the lifespan shutdown.
             stop_timeout=None if graceful is None else graceful + WORKER_STOP_MARGIN,
+            worker_sockets=udp,
         )
     except (RuntimeError, ValueError) as exc:  # --reload without watchfiles, a bad --reload-dir
         print(f"run: {exc}", file=sys.stderr)
         return 2
     finally:
-        for sock in sockets:
+        for sock in sockets + udp:
             sock.close()
         if options.uds is not None and options.fd is None:
             with contextlib.suppress(OSError):

@@ -42,9 +42,11 @@ from hyper_util.cli._static import StaticFiles
 from hyper_util.rt import run
 from hyper_util.server import (
     bind_sockets,
+    bind_udp_sockets,
     listen_on,
     run_workers,
     serve,
+    split_sockets,
     startup_line,
     worker_ready,
 )
@@ -99,13 +101,16 @@ def make_tls(options: ServeOptions) -> TlsHook | None:
             raise ValueError("--http3 needs --certfile (HTTP/3 is always encrypted)")
         return None
     if options.http3:
-        if options.uds is not None or options.fd is not None or options.workers:
-            # UDP is not inherited by workers (yet): QUIC's connection ids
-            # would also need routing to the worker that owns each one.
+        if options.uds is not None or options.fd is not None:
             raise ValueError(
-                "--http3 listens on UDP in this process: it needs --host and --port, "
-                "not --uds, --fd or --workers"
+                "--http3 listens on UDP --host and --port itself: not with --uds or --fd"
             )
+        if options.workers and not sys.platform.startswith("linux"):
+            # Each worker needs a UDP socket of its own in one SO_REUSEPORT
+            # group (docs/guides/http3.md, "Worker processes").
+            from hyper_util.server._bind import REUSEPORT_UNAVAILABLE
+
+            raise ValueError(f"--http3 with --workers: {REUSEPORT_UNAVAILABLE}")
         from hyper_core.quic import require_aioquic
 
         try:
@@ -155,6 +160,7 @@ async def run_serve(
     shutdown_event: anyio.Event | None = None,
     tls: TlsHook | None = None,
     listener: anyio.abc.Listener[Any] | None = None,
+    http3_socket: socket.socket | None = None,
     task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until shut down; print the one "listening on" line first.
@@ -169,6 +175,8 @@ async def run_serve(
         shutdown_event: Shut down gracefully when it is set.
         tls: The TLS hook (default: :func:`make_tls` of ``options``).
         listener: Accept from this instead of binding ``options``' address.
+        http3_socket: With ``--http3``, serve QUIC on this bound UDP socket
+            (a worker's) instead of binding one.
         task_status: Receives ADDRESS (``http://host:port`` or
             ``unix:PATH``) once the server accepts connections.
 
@@ -197,6 +205,7 @@ async def run_serve(
                 http3=options.http3,
                 certfile=options.certfile if options.http3 else None,
                 keyfile=options.keyfile if options.http3 else None,
+                http3_socket=http3_socket,
             )
         )
         if out is not None:
@@ -228,10 +237,14 @@ def serve_worker(options: ServeOptions, backend: str, sockets: list[socket.socke
     service = make_service(options)
     tls = make_tls(options)
 
+    streams, udp = split_sockets(sockets)
+
     async def main() -> None:
-        listener = await listen_on(sockets)
+        listener = await listen_on(streams)
         async with anyio.create_task_group() as tg:
-            serving = partial(run_serve, service, options, out=None, tls=tls, listener=listener)
+            serving = partial(
+                run_serve, service, options, out=None, tls=tls, listener=listener, http3_socket=udp
+            )
             await tg.start(serving)
             worker_ready()
 
@@ -277,9 +290,16 @@ def _main_bound(
     options: ServeOptions, backend: str, service: Service[Any], tls: TlsHook | None
 ) -> int:
     """Bind here, then serve in worker processes (or, for ``--fd`` alone, in this one)."""
+    sockets: list[socket.socket] = []
+    udp: list[socket.socket] = []
     try:
         sockets = bind_sockets(options.host, options.port, uds=options.uds, fd=options.fd)
+        if options.http3 and options.workers is not None:
+            # One UDP socket per worker, on the TCP port's number.
+            udp = bind_udp_sockets(options.host, sockets[0].getsockname()[1], options.workers)
     except (OSError, ValueError) as exc:
+        for sock in sockets:
+            sock.close()
         return _cannot_listen(exc)
     try:
         if options.workers is None:  # --fd, one process
@@ -296,9 +316,10 @@ def _main_bound(
             sockets,
             workers=options.workers,
             stop_timeout=SHUTDOWN_GRACE + WORKER_STOP_MARGIN,
+            worker_sockets=udp,
         )
     finally:
-        for sock in sockets:
+        for sock in sockets + udp:
             sock.close()
         if options.uds is not None and options.fd is None:
             with contextlib.suppress(OSError):

@@ -21,12 +21,19 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 from collections.abc import Sequence
 
 from hyper_util.rt import DEFAULT_BACKLOG, StreamListener, wrap_socket_listener
 from hyper_util.server._serve import _remove_stale_socket
 
-__all__ = ["bind_sockets", "listen_on"]
+__all__ = ["bind_sockets", "bind_udp_sockets", "listen_on", "split_sockets"]
+
+#: Why HTTP/3 cannot be shared between worker processes elsewhere.
+REUSEPORT_UNAVAILABLE = (
+    "HTTP/3 with several worker processes needs Linux's SO_REUSEPORT for UDP "
+    "(each worker gets its own socket and the kernel keeps a client on one of them)"
+)
 
 
 def bind_sockets(
@@ -108,6 +115,68 @@ def _bind_tcp(host: str | None, port: int, backlog: int) -> list[socket.socket]:
             sock.close()
         raise
     return sockets
+
+
+def bind_udp_sockets(host: str | None, port: int, count: int) -> list[socket.socket]:
+    """Bind ``count`` UDP sockets to one address and port, one per worker (HTTP/3).
+
+    QUIC packets belong to connections that live in one process, so the
+    workers cannot share one UDP socket as they share a TCP accept queue:
+    each would read the others' packets. These sockets form one
+    ``SO_REUSEPORT`` group, and Linux sends each datagram to the member its
+    source and destination addresses hash to, so every packet of a client
+    reaches the same socket. The hash only holds while the group's members
+    stay the same: the supervisor keeps every socket open (a worker that
+    restarts gets its slot's socket back), so a restart moves nobody.
+
+    Args:
+        host: The address or name to bind (its first address, as
+            :func:`hyper_core.quic.listen` binds); ``None`` or ``""``:
+            every interface.
+        port: The UDP port: the TCP listener's port number (not 0).
+        count: How many sockets (one per worker slot).
+
+    Raises:
+        ValueError: Not on Linux (``REUSEPORT_UNAVAILABLE``), or ``port`` is 0.
+        OSError: The address could not be bound.
+    """
+    if not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
+        raise ValueError(REUSEPORT_UNAVAILABLE)
+    if port == 0:
+        raise ValueError("bind_udp_sockets needs the TCP listener's port number, not 0")
+    infos = socket.getaddrinfo(
+        host or None, port, socket.AF_UNSPEC, socket.SOCK_DGRAM, 0, socket.AI_PASSIVE
+    )
+    family, *_, address = infos[0]
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def split_sockets(
+    sockets: Sequence[socket.socket],
+) -> tuple[list[socket.socket], socket.socket | None]:
+    """A worker's inherited sockets: the listening (TCP or Unix) ones, and its UDP one.
+
+    Raises:
+        ValueError: More than one UDP socket.
+    """
+    streams = [s for s in sockets if s.type != socket.SOCK_DGRAM]
+    datagrams = [s for s in sockets if s.type == socket.SOCK_DGRAM]
+    if len(datagrams) > 1:
+        raise ValueError("a worker serves one UDP socket at most")
+    return streams, datagrams[0] if datagrams else None
 
 
 async def listen_on(

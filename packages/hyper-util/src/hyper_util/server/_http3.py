@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -78,8 +79,10 @@ class Http3Side:
         builder: http3.Builder,
         access_log: bool,
         max_connections: int,
+        sock: socket.socket | None = None,
     ) -> None:
         self._service = service
+        self._sock = sock
         self._host = host
         self._port = port
         self._certfile = certfile
@@ -128,6 +131,7 @@ class Http3Side:
                 certfile=self._certfile,
                 keyfile=self._keyfile,
                 max_connections=self._max_connections,
+                sock=self._sock,
             ) as listener,
             anyio.create_task_group() as tg,
         ):

@@ -55,6 +55,7 @@ def run_workers(
     stop_timeout: float | None = DEFAULT_STOP_TIMEOUT,
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
     handle_signals: bool = True,
+    worker_sockets: Sequence[socket.socket] = (),
 ) -> int:
     """Run ``target`` in ``workers`` processes sharing ``sockets``, until stopped.
 
@@ -91,6 +92,8 @@ def run_workers(
         startup_timeout: Seconds a new worker gets to call
             :func:`~hyper_util.server.worker_ready`.
         handle_signals: Stop on SIGTERM/SIGINT, replace workers on SIGHUP.
+        worker_sockets: One socket per worker, after ``sockets`` (HTTP/3's
+            UDP sockets: :func:`~hyper_util.server.bind_udp_sockets`).
 
     Returns:
         The exit status: 0 after SIGTERM or SIGINT, 3 if a worker could not
@@ -119,6 +122,7 @@ def run_workers(
         startup_timeout=startup_timeout,
         wait_for_changes=reload,
         handle_signals=handle_signals,
+        worker_sockets=worker_sockets,
     )
     if not reload:
         return supervisor.run()

@@ -44,6 +44,7 @@ import logging
 import math
 import os
 import signal
+import socket
 import stat
 import sys
 import threading
@@ -125,6 +126,7 @@ async def serve(
     certfile: str | os.PathLike[str] | None = None,
     keyfile: str | os.PathLike[str] | None = None,
     http3_builder: Http3Builder | None = None,
+    http3_socket: socket.socket | None = None,
     task_status: TaskStatus[Any] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``service`` on HTTP/1.1 and HTTP/2 until shut down.
@@ -185,6 +187,9 @@ async def serve(
         keyfile: Its private key (PEM; default: inside ``certfile``).
         http3_builder: The HTTP/3 connection options (default
             ``http3.Builder()``).
+        http3_socket: A bound UDP socket to serve HTTP/3 on instead of
+            binding ``host`` and the TCP port (a worker's, from
+            :func:`bind_udp_sockets`); with it, ``listener`` may be given.
         task_status: For ``await task_group.start(serve, ...)``: reports
             the bound address (``(host, port)`` for TCP, the path for a Unix
             socket) once the server is accepting.
@@ -198,8 +203,12 @@ async def serve(
     """
     if max_connections < 1:
         raise ValueError("max_connections must be at least 1")
-    if http3 and (certfile is None or uds is not None or listener is not None):
-        raise ValueError("http3=True needs certfile, and host and port (not uds or listener)")
+    if http3 and (
+        certfile is None or uds is not None or (listener is not None and http3_socket is None)
+    ):
+        raise ValueError(
+            "http3=True needs certfile, and host and port (not uds), or a listener and http3_socket"
+        )
     if shutdown_timeout is not None and shutdown_timeout < 0:
         raise ValueError("shutdown_timeout cannot be negative")
     owned = listener is None
@@ -216,7 +225,15 @@ async def serve(
     if http3:
         assert certfile is not None
         h3_side = _http3_side(
-            service, listener, host, certfile, keyfile, http3_builder, access_log, max_connections
+            service,
+            listener,
+            host,
+            certfile,
+            keyfile,
+            http3_builder,
+            access_log,
+            max_connections,
+            http3_socket,
         )
         h3_side.make_service = make_service
         tcp_service, make_service = h3_side.advertise(service, make_service)
@@ -284,14 +301,16 @@ def _http3_side(
     builder: Http3Builder | None,
     access_log: bool,
     max_connections: int,
+    sock: socket.socket | None,
 ) -> Http3Side:
-    """The UDP side, on the TCP port's number."""
-    address = _listener_address(listener)
+    """The UDP side, on the TCP port's number (or on ``sock``)."""
+    address = sock.getsockname() if sock is not None else _listener_address(listener)
     udp_port = address[1] if isinstance(address, tuple) else 0
     return Http3Side(
         service,
         host=host,
         port=udp_port,
+        sock=sock,
         certfile=certfile,
         keyfile=keyfile,
         builder=builder if builder is not None else Http3Builder(),

@@ -27,6 +27,15 @@ Strategy:
   keeps its copy of the sockets open until shutdown, so a connection that
   arrives while a worker restarts waits in the kernel's queue for the next
   ``accept`` instead of being refused.
+* **HTTP/3: one UDP socket per slot.** QUIC connections live in one
+  process and are found by connection id, so workers cannot share one UDP
+  socket (each would read the others' packets). ``worker_sockets`` gives
+  each slot its own socket of a ``SO_REUSEPORT`` group (Linux hashes a
+  client's addresses to one member); the supervisor holds them all, so the
+  group never changes and a restarted worker's clients come back to its
+  replacement. While a replacement and the worker it replaces both run
+  (SIGHUP), they share that slot's socket and may read each other's
+  packets: QUIC retransmits, and the old one's connections are ending.
 * **No event loop in the supervisor.** It blocks in
   ``multiprocessing.connection.wait`` on each worker's exit sentinel and
   ready pipe and on a socket pair that signal handlers (through
@@ -133,6 +142,7 @@ class _Worker:
 
 @dataclass(eq=False)
 class _Slot:
+    own: list[socket.socket] = field(default_factory=list)  # this slot's alone (UDP)
     current: _Worker | None = None
     pending: _Worker | None = None  # a replacement that is not ready yet
     failures: int = 0
@@ -205,6 +215,12 @@ class Supervisor:
         sockets: Bound, listening sockets (see :func:`bind_sockets`). The
             supervisor closes its copies when the shutdown begins.
         workers: How many worker processes.
+        worker_sockets: One more socket per worker slot, given to that
+            slot's worker only, after ``sockets`` (HTTP/3's UDP sockets
+            from :func:`bind_udp_sockets`). A worker that replaces another
+            gets the same one. Slots beyond them (SIGTTIN) get none; a
+            slot removed by SIGTTOU leaves its socket unread until a
+            later SIGTTIN takes it again. Closed with ``sockets``.
         stop_timeout: Seconds a worker gets after SIGTERM before SIGKILL
             (``None``: no limit). Give it more than the worker's own graceful
             shutdown timeout.
@@ -230,6 +246,7 @@ class Supervisor:
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
         wait_for_changes: bool = False,
         handle_signals: bool = True,
+        worker_sockets: Sequence[socket.socket] = (),
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -246,7 +263,9 @@ class Supervisor:
             ) from exc
         self._target = target
         self._sockets = list(sockets)
-        self._slots = [_Slot() for _ in range(workers)]
+        self._worker_sockets = list(worker_sockets)
+        self._spare = list(self._worker_sockets)  # not held by a slot now
+        self._slots = [self._new_slot() for _ in range(workers)]
         self._retiring: list[_Worker] = []
         self._stop_timeout = stop_timeout
         self._startup_timeout = startup_timeout
@@ -360,10 +379,11 @@ class Supervisor:
             self._begin_reload()
         elif command == "more":
             _log.info("one more worker (now %d)", len(self._slots) + 1)
-            self._slots.append(_Slot())
+            self._slots.append(self._new_slot())
             self._start(self._slots[-1])
         elif command == "fewer" and len(self._slots) > 1:
             slot = self._slots.pop()
+            self._spare[:0] = slot.own
             _log.info("one worker fewer (now %d)", len(self._slots))
             for worker in (slot.pending, slot.current):
                 if worker is not None:
@@ -371,9 +391,15 @@ class Supervisor:
 
     # --- workers ----------------------------------------------------------
 
+    def _new_slot(self) -> _Slot:
+        slot = _Slot()
+        if self._spare:
+            slot.own.append(self._spare.pop(0))
+        return slot
+
     def _start(self, slot: _Slot, *, replacing: bool = False) -> None:
         try:
-            worker = self._spawn()
+            worker = self._spawn(slot)
         except OSError as exc:  # out of processes or memory: try again later
             if replacing:  # the current worker keeps serving
                 _log.error("cannot start a replacement worker: %s", exc)
@@ -388,11 +414,11 @@ class Supervisor:
         else:
             slot.current = worker
 
-    def _spawn(self) -> _Worker:
+    def _spawn(self, slot: _Slot) -> _Worker:
         reader, writer = _SPAWN.Pipe(duplex=False)
         process = _SPAWN.Process(
             target=worker_main,
-            args=(self._target, self._sockets, writer),
+            args=(self._target, self._sockets + slot.own, writer),
             name="hyper-util-worker",
         )
         try:
@@ -522,7 +548,7 @@ class Supervisor:
             self._start(slot, replacing=slot.current is not None)
 
     def _close_sockets(self) -> None:
-        for sock in self._sockets:
+        for sock in self._sockets + self._worker_sockets:
             sock.close()
 
     def _install_signals(self) -> dict[int, Any]:

@@ -41,12 +41,13 @@ from hyper_core.body import Body, Incoming
 from hyper_core.client.conn._errors import TrySendError
 from hyper_core.error import HyperError, UserError
 from hyper_core.http import Request, Response
+from hyper_core.proto.h1 import _codec
 from hyper_core.proto.h1._client import ClientConfig as _ClientConfig
 from hyper_core.proto.h1._client import ClientDispatcher as _ClientDispatcher
 from hyper_core.proto.h1._client import _Exchange
 from hyper_core.proto.h1._codec import MIN_BUF_SIZE as _MIN_BUF_SIZE
 from hyper_core.proto.h1._parse import HeadLimits as _HeadLimits
-from hyper_core.rt import IO, Timer
+from hyper_core.rt import IO
 from hyper_core.upgrade import Parts
 
 __all__ = [
@@ -119,19 +120,42 @@ class Builder:
         allow_obsolete_multiline_headers_in_responses: Accept obsolete line
             folding in response heads, replacing each fold with one space
             (hyper: off, and a folded header is a ``ParseError``).
+        allow_spaces_after_header_name_in_responses: Read a response header
+            line with spaces or tabs between the name and the colon
+            (``Name : value``) as ``Name: value``, as RFC 9112 section 5.1
+            tells a proxy to (hyper: off, and such a line is a
+            ``ParseError``).
+        ignore_invalid_headers_in_responses: Drop invalid header lines of a
+            response head (a bad name, a control byte in a value, no colon,
+            obs-fold when not allowed) instead of failing with
+            ``ParseError`` (hyper: off). A line holding NUL, CR or LF, or
+            one that could be read as ``Content-Length``,
+            ``Transfer-Encoding`` or ``Host`` (or continues one), still
+            fails: dropping it could frame the response differently from
+            another parser (see the HTTP/1 parsing guide).
+        http09_responses: Accept an HTTP/0.9 answer to the connection's first
+            request: when the bytes received do not start with an HTTP/1.0
+            or HTTP/1.1 status line, the response is ``200``, version
+            ``Version.HTTP_09``, no headers, and its
+            body is every byte up to the close (none for ``HEAD``); the
+            connection is not reused (hyper: off, and such an answer is a
+            ``ParseError``). Later responses must be HTTP/1.x.
         read_buf_exact_size: Ask the IO for exactly this many bytes per read
             instead of the adaptive size (which starts at 8 KiB, doubles
             after a read that filled it, up to ``max_buf_size``, and halves
             after two reads that used less than half). ``None``: adaptive.
-        timer: Accepted for symmetry with the server builder; the HTTP/1
-            client has no timeouts of its own (as in hyper). Bound a request
-            with a cancel scope, which closes the connection, or use the
-            pooled client's timeouts.
+        writev: How the pieces of a streamed request body (chunk header,
+            data, CRLF) reach the IO; the bytes on the wire are the same.
+            ``None`` (auto, hyper's default): one vectored ``send_many`` when
+            the IO has it, else joined into one ``send``. ``True``: never
+            copied: ``send_many``, else one ``send`` per piece. ``False``:
+            always joined into one ``send``.
 
     Raises:
         ValueError: ``max_buf_size`` below 8192, ``max_headers`` or
             ``read_buf_exact_size`` below 1, ``max_informational_responses``
-            negative.
+            negative, or ``http09_responses`` with the h11 codec
+            (``HYPER_CORE_H1_CODEC=h11``), which cannot read HTTP/0.9.
     """
 
     __slots__ = ("_config",)
@@ -148,8 +172,11 @@ class Builder:
         max_reason_size: int = DEFAULT_MAX_REASON_SIZE,
         max_informational_responses: int | None = DEFAULT_MAX_INFORMATIONAL_RESPONSES,
         allow_obsolete_multiline_headers_in_responses: bool = False,
+        allow_spaces_after_header_name_in_responses: bool = False,
+        ignore_invalid_headers_in_responses: bool = False,
+        http09_responses: bool = False,
         read_buf_exact_size: int | None = None,
-        timer: Timer | None = None,
+        writev: bool | None = None,
     ) -> None:
         for name, size in (
             ("max_header_name_size", max_header_name_size),
@@ -166,6 +193,11 @@ class Builder:
             raise ValueError("max_headers must be at least 1")
         if read_buf_exact_size is not None and read_buf_exact_size < 1:
             raise ValueError("read_buf_exact_size must be at least 1 byte")
+        if http09_responses and _codec.DEFAULT_IMPL == "h11":
+            raise ValueError(
+                "http09_responses is not supported by the h11 codec (HYPER_CORE_H1_CODEC=h11): "
+                "h11 reads only HTTP/1.x status lines"
+            )
         self._config = _ClientConfig(
             title_case_headers=title_case_headers,
             preserve_header_case=preserve_header_case,
@@ -174,10 +206,13 @@ class Builder:
             max_informational=max_informational_responses,
             allow_obs_fold=allow_obsolete_multiline_headers_in_responses,
             read_buf_exact_size=read_buf_exact_size,
-            timer=timer,
             limits=_HeadLimits(
                 name=max_header_name_size, value=max_header_value_size, reason=max_reason_size
             ),
+            http09_responses=http09_responses,
+            allow_space_before_colon=allow_spaces_after_header_name_in_responses,
+            ignore_invalid_headers=ignore_invalid_headers_in_responses,
+            writev=writev,
         )
 
     async def handshake(self, io: IO) -> tuple[SendRequest, Connection]:
@@ -205,8 +240,11 @@ async def handshake(
     max_reason_size: int = DEFAULT_MAX_REASON_SIZE,
     max_informational_responses: int | None = DEFAULT_MAX_INFORMATIONAL_RESPONSES,
     allow_obsolete_multiline_headers_in_responses: bool = False,
+    allow_spaces_after_header_name_in_responses: bool = False,
+    ignore_invalid_headers_in_responses: bool = False,
+    http09_responses: bool = False,
     read_buf_exact_size: int | None = None,
-    timer: Timer | None = None,
+    writev: bool | None = None,
 ) -> tuple[SendRequest, Connection]:
     """``Builder(**options).handshake(io)``: see :class:`Builder` for the options."""
     builder = Builder(
@@ -219,8 +257,11 @@ async def handshake(
         max_reason_size=max_reason_size,
         max_informational_responses=max_informational_responses,
         allow_obsolete_multiline_headers_in_responses=allow_obsolete_multiline_headers_in_responses,
+        allow_spaces_after_header_name_in_responses=allow_spaces_after_header_name_in_responses,
+        ignore_invalid_headers_in_responses=ignore_invalid_headers_in_responses,
+        http09_responses=http09_responses,
         read_buf_exact_size=read_buf_exact_size,
-        timer=timer,
+        writev=writev,
     )
     return await builder.handshake(io)
 

@@ -41,6 +41,7 @@ from hyper_core.client.conn._errors import TrySendError
 from hyper_core.error import ClosedError, HyperError
 from hyper_core.http import Request, Response
 from hyper_core.proto.h2 import _client
+from hyper_core.proto.h2 import _client_resets as _resets
 from hyper_core.proto.h2._client import RequestNotProcessedError
 from hyper_core.proto.h2._common import H2Protocol
 from hyper_core.rt import IO, Executor, Timer
@@ -49,9 +50,12 @@ __all__ = [
     "DEFAULT_CONNECTION_WINDOW",
     "DEFAULT_INITIAL_MAX_SEND_STREAMS",
     "DEFAULT_KEEP_ALIVE_TIMEOUT",
+    "DEFAULT_MAX_CONCURRENT_RESET_STREAMS",
     "DEFAULT_MAX_FRAME_SIZE",
     "DEFAULT_MAX_HEADER_LIST_SIZE",
+    "DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS",
     "DEFAULT_MAX_SEND_BUF_SIZE",
+    "DEFAULT_RESET_STREAM_DURATION",
     "DEFAULT_STREAM_WINDOW",
     "Builder",
     "Connection",
@@ -81,7 +85,15 @@ DEFAULT_MAX_SEND_BUF_SIZE: Final = 1024 * 1024
 #: Seconds to wait for a keep-alive PING's ACK (hyper: 20 s).
 DEFAULT_KEEP_ALIVE_TIMEOUT: Final = 20.0
 
+#: Locally reset streams remembered at once (h2's default).
+DEFAULT_MAX_CONCURRENT_RESET_STREAMS: Final = _resets.DEFAULT_MAX_CONCURRENT_RESET_STREAMS
+#: Seconds a locally reset stream is remembered (h2's default).
+DEFAULT_RESET_STREAM_DURATION: Final = _resets.DEFAULT_RESET_STREAM_DURATION
+#: RST_STREAM frames the server may make us send before GOAWAY (hyper: 1024).
+DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS: Final = _resets.DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS
+
 _MAX_WINDOW: Final = 2**31 - 1
+_MAX_U32: Final = 2**32 - 1
 
 B = TypeVar("B", bound=Body)
 
@@ -115,9 +127,27 @@ class Builder:
         adaptive_window: Start from the RFC's 64 KiB windows and grow them
             with the measured bandwidth-delay product (up to 16 MiB),
             overriding the two window sizes (hyper: off).
-        max_concurrent_reset_streams: Accepted for parity with hyper; the
-            h2 library tracks closed streams itself (up to 65,536) and
-            ignores late frames on them.
+        max_concurrent_streams: Our SETTINGS_MAX_CONCURRENT_STREAMS: how many
+            streams the server may open (``None``, hyper's default: the
+            setting is not sent, so no limit). Push is disabled, so a server
+            opens none; the value is announced and reported by
+            :meth:`SendRequest.current_max_recv_streams`.
+        max_concurrent_reset_streams: How many streams we reset (cancelled
+            requests, bodies closed early) are remembered at once, so that
+            the DATA and HEADERS the server had already sent on them are
+            ignored (RFC 9113 section 5.1) instead of answered with
+            RST_STREAM(STREAM_CLOSED) (h2's default: 50). A stream reset
+            while this many are remembered is not remembered.
+        reset_stream_duration: Seconds a reset stream is remembered (h2's
+            default: 1 s, about a round trip); afterwards a frame on it is
+            answered with RST_STREAM(STREAM_CLOSED), which counts against
+            ``max_local_error_reset_streams``.
+        max_local_error_reset_streams: How many RST_STREAM frames the server
+            may make us send (answers to frames on closed streams); one
+            more ends the connection with GOAWAY(ENHANCE_YOUR_CALM) and
+            :class:`~hyper_core.error.ProtocolError` (``error_code`` 11)
+            for its requests (hyper: 1024; ``None``: no limit, not
+            advised).
         executor: Spawns the tasks that stream request bodies (default: the
             connection's own task group).
         timer: The clock for keep-alive (default: the anyio timer).
@@ -142,7 +172,10 @@ class Builder:
         keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
         keep_alive_while_idle: bool = False,
         adaptive_window: bool = False,
-        max_concurrent_reset_streams: int | None = None,
+        max_concurrent_streams: int | None = None,
+        max_concurrent_reset_streams: int = DEFAULT_MAX_CONCURRENT_RESET_STREAMS,
+        reset_stream_duration: float = DEFAULT_RESET_STREAM_DURATION,
+        max_local_error_reset_streams: int | None = DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS,
         executor: Executor | None = None,
         timer: Timer | None = None,
     ) -> None:
@@ -162,6 +195,14 @@ class Builder:
             raise ValueError("keep_alive_interval must be positive seconds")
         if keep_alive_timeout <= 0:
             raise ValueError("keep_alive_timeout must be positive seconds")
+        if max_concurrent_streams is not None and not 0 <= max_concurrent_streams <= _MAX_U32:
+            raise ValueError("max_concurrent_streams must be within 0..2**32-1 (or None)")
+        if max_concurrent_reset_streams < 0:
+            raise ValueError("max_concurrent_reset_streams cannot be negative")
+        if reset_stream_duration < 0:
+            raise ValueError("reset_stream_duration cannot be negative seconds")
+        if max_local_error_reset_streams is not None and max_local_error_reset_streams < 0:
+            raise ValueError("max_local_error_reset_streams cannot be negative (None: no limit)")
         self._config = _client.ClientConfig(
             initial_stream_window_size=initial_stream_window_size,
             initial_connection_window_size=initial_connection_window_size,
@@ -177,6 +218,9 @@ class Builder:
             max_concurrent_reset_streams=max_concurrent_reset_streams,
             executor=executor,
             timer=timer,
+            max_concurrent_streams=max_concurrent_streams,
+            max_local_error_reset_streams=max_local_error_reset_streams,
+            reset_stream_duration=reset_stream_duration,
         )
 
     async def handshake(self, io: IO) -> tuple[SendRequest, Connection]:
@@ -211,7 +255,10 @@ async def handshake(
     keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT,
     keep_alive_while_idle: bool = False,
     adaptive_window: bool = False,
-    max_concurrent_reset_streams: int | None = None,
+    max_concurrent_streams: int | None = None,
+    max_concurrent_reset_streams: int = DEFAULT_MAX_CONCURRENT_RESET_STREAMS,
+    reset_stream_duration: float = DEFAULT_RESET_STREAM_DURATION,
+    max_local_error_reset_streams: int | None = DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS,
     executor: Executor | None = None,
     timer: Timer | None = None,
 ) -> tuple[SendRequest, Connection]:
@@ -228,7 +275,10 @@ async def handshake(
         keep_alive_timeout=keep_alive_timeout,
         keep_alive_while_idle=keep_alive_while_idle,
         adaptive_window=adaptive_window,
+        max_concurrent_streams=max_concurrent_streams,
         max_concurrent_reset_streams=max_concurrent_reset_streams,
+        reset_stream_duration=reset_stream_duration,
+        max_local_error_reset_streams=max_local_error_reset_streams,
         executor=executor,
         timer=timer,
     )

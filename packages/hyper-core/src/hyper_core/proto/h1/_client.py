@@ -76,12 +76,13 @@ from hyper_core.ext import (
 )
 from hyper_core.http import Extensions, Headers, Request, Response, StatusCode, Uri, Version
 from hyper_core.http._status import _BY_CODE
-from hyper_core.rt import IO, Timer, send_all
+from hyper_core.rt import IO
 from hyper_core.upgrade import _attach_pending, _Pending
 
 from ._codec import CodecState, Role, new_codec
 from ._events import NEED_DATA, ConnectionClosed, Data, EndOfMessage, RequestHead, ResponseHead
 from ._parse import DEFAULT_LIMITS, HeadLimits
+from ._writev import chunk_sender
 
 __all__ = ["ClientConfig", "ClientDispatcher", "ResponseBodySource"]
 
@@ -95,6 +96,7 @@ _DONE: Final = CodecState.DONE
 _SWITCHED: Final = CodecState.SWITCHED_PROTOCOL
 _HTTP_10: Final = Version.HTTP_10
 _HTTP_11: Final = Version.HTTP_11
+_VERSIONS: Final = {b"1.0": _HTTP_10, b"0.9": Version.HTTP_09}
 _IO_ERRORS: Final = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 _UNKNOWN_SIZE: Final = SizeHint()
 _ZERO_SIZE: Final = SizeHint.with_exact(0)
@@ -152,14 +154,17 @@ class ClientConfig:
 
     __slots__ = (
         "allow_obs_fold",
+        "allow_space_before_colon",
+        "http09_responses",
+        "ignore_invalid_headers",
         "limits",
         "max_buf_size",
         "max_headers",
         "max_informational",
         "preserve_header_case",
         "read_buf_exact_size",
-        "timer",
         "title_case_headers",
+        "writev",
     )
 
     def __init__(
@@ -171,10 +176,17 @@ class ClientConfig:
         max_headers: int,
         allow_obs_fold: bool,
         read_buf_exact_size: int | None,
-        timer: Timer | None,
         max_informational: int | None = None,
         limits: HeadLimits = DEFAULT_LIMITS,
+        http09_responses: bool = False,
+        allow_space_before_colon: bool = False,
+        ignore_invalid_headers: bool = False,
+        writev: bool | None = None,
     ) -> None:
+        self.http09_responses = http09_responses
+        self.allow_space_before_colon = allow_space_before_colon
+        self.ignore_invalid_headers = ignore_invalid_headers
+        self.writev = writev
         self.limits = limits
         self.title_case_headers = title_case_headers
         self.preserve_header_case = preserve_header_case
@@ -183,7 +195,6 @@ class ClientConfig:
         self.max_informational = max_informational
         self.allow_obs_fold = allow_obs_fold
         self.read_buf_exact_size = read_buf_exact_size
-        self.timer = timer
 
 
 @final
@@ -262,6 +273,7 @@ class ClientDispatcher:
         "_reading",
         "_reads",
         "_running",
+        "_send_chunks",
         "_sender_closed",
         "_serving",
         "_started",
@@ -280,7 +292,11 @@ class ClientDispatcher:
             limits=config.limits,
             title_case_headers=config.title_case_headers,
             allow_obs_fold=config.allow_obs_fold,
+            http09_responses=config.http09_responses,
+            allow_space_before_colon=config.allow_space_before_colon,
+            ignore_invalid_headers=config.ignore_invalid_headers,
         )
+        self._send_chunks = chunk_sender(io, config.writev)
         self._reads = _ReadStrategy(config.read_buf_exact_size, config.max_buf_size)
         self._state = _IDLE
         self._exchange: _Exchange | None = None
@@ -517,7 +533,7 @@ class ClientDispatcher:
     async def _write_body(self, exchange: _Exchange, body: Body) -> None:
         """Stream a request body (a task of the connection's task group)."""
         codec = self._codec
-        io = self._io
+        send_chunks = self._send_chunks
         try:
             try:
                 while True:
@@ -533,10 +549,10 @@ class ClientDispatcher:
                         chunks = codec.send_data(data)
                         if body.is_end_stream():
                             chunks.append(self._end_bytes(None))
-                            await send_all(io, chunks)
+                            await send_chunks(chunks)
                             break
                         if chunks:
-                            await send_all(io, chunks)
+                            await send_chunks(chunks)
                         continue
                     trailers = frame.trailers_ref
                     if trailers is not None:
@@ -746,7 +762,7 @@ class ClientDispatcher:
             if extensions is None:
                 extensions = Extensions()
             extensions.insert(HeaderCaseMap.from_fields(head.headers))
-        version = _HTTP_10 if head.version == b"1.0" else _HTTP_11
+        version = _HTTP_11 if head.version == b"1.1" else _VERSIONS[head.version]
         headers = Headers._from_trusted(head.headers)
         code = _BY_CODE.get(status) or StatusCode(status)
         exchange.head_delivered = True

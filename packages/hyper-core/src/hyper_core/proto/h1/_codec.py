@@ -185,6 +185,11 @@ class Codec(Protocol):
         """Bytes received but not parsed, and whether EOF was received."""
         ...
 
+    @property
+    def input_pending(self) -> bool:
+        """Received bytes wait to be parsed and the peer has not closed (no copy made)."""
+        ...
+
     def receive_data(self, data: bytes) -> None:
         """Buffer bytes from the peer; ``b""`` means the peer closed (EOF).
 
@@ -278,6 +283,10 @@ def new_codec(
     allow_obs_fold: bool = False,
     limits: HeadLimits | None = None,
     impl: str | None = None,
+    ignore_invalid_headers: bool = False,
+    allow_space_before_colon: bool = False,
+    http09_responses: bool = False,
+    allow_multiple_spaces_in_request_line: bool = False,
 ) -> Codec:
     """Make a codec for one connection.
 
@@ -292,6 +301,16 @@ def new_codec(
             that have none.
         allow_obs_fold: Client: unfold obsolete line folding in response
             heads instead of rejecting it (never allowed in requests).
+        ignore_invalid_headers: Drop invalid header lines of received heads
+            instead of rejecting them, except lines that touch framing or
+            Host (see ``_lenient.py``).
+        allow_space_before_colon: Client: read ``Name : value`` in a
+            response head as ``Name: value``.
+        http09_responses: Client: take a first response that does not start
+            with an HTTP/1.x status line as HTTP/0.9 (the bytes up to the
+            close are its body). The h11 codec cannot (ValueError).
+        allow_multiple_spaces_in_request_line: Server: accept runs of SP
+            between the parts of a request line.
         limits: The bound on each element of a head (method, target, field
             name and value, reason phrase); None: the defaults of
             :class:`~hyper_core.proto.h1._parse.HeadLimits`.
@@ -299,8 +318,8 @@ def new_codec(
             (``native`` unless ``HYPER_CORE_H1_CODEC`` says otherwise).
 
     Raises:
-        ValueError: an unknown ``impl``, or ``max_buf_size`` below
-            :data:`MIN_BUF_SIZE`.
+        ValueError: an unknown ``impl``, ``max_buf_size`` below
+            :data:`MIN_BUF_SIZE`, or ``http09_responses`` with the h11 codec.
     """
     chosen = DEFAULT_IMPL if impl is None else impl
     if chosen == "native":
@@ -314,6 +333,10 @@ def new_codec(
             auto_date_header=auto_date_header,
             allow_obs_fold=allow_obs_fold,
             limits=limits if limits is not None else DEFAULT_LIMITS,
+            ignore_invalid_headers=ignore_invalid_headers,
+            allow_space_before_colon=allow_space_before_colon,
+            http09_responses=http09_responses,
+            allow_multiple_spaces_in_request_line=allow_multiple_spaces_in_request_line,
         )
     if chosen == "h11":
         from ._h11_codec import H11Codec
@@ -326,5 +349,9 @@ def new_codec(
             auto_date_header=auto_date_header,
             allow_obs_fold=allow_obs_fold,
             limits=limits if limits is not None else DEFAULT_LIMITS,
+            ignore_invalid_headers=ignore_invalid_headers,
+            allow_space_before_colon=allow_space_before_colon,
+            http09_responses=http09_responses,
+            allow_multiple_spaces_in_request_line=allow_multiple_spaces_in_request_line,
         )
     raise ValueError(f"unknown HTTP/1 codec {chosen!r}: expected one of {', '.join(IMPLS)}")

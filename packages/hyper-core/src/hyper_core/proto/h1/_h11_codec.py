@@ -215,6 +215,7 @@ class H11Codec:
         "_held",
         "_keep_alive",
         "_left",
+        "_lenient",
         "_limits",
         "_max_buf_size",
         "_max_headers",
@@ -240,9 +241,19 @@ class H11Codec:
         auto_date_header: bool = False,
         allow_obs_fold: bool = False,
         limits: HeadLimits = DEFAULT_LIMITS,
+        ignore_invalid_headers: bool = False,
+        allow_space_before_colon: bool = False,
+        http09_responses: bool = False,
+        allow_multiple_spaces_in_request_line: bool = False,
     ) -> None:
         if max_buf_size < MIN_BUF_SIZE:
             raise ValueError(f"max_buf_size must be at least {MIN_BUF_SIZE} bytes")
+        if http09_responses:
+            raise ValueError(
+                "http09_responses is not supported by the h11 codec (HYPER_CORE_H1_CODEC=h11): "
+                "h11 reads only HTTP/1.x status lines, and a status line made up for it "
+                "would test our code, not h11's"
+            )
         self._role = role
         self._limits = limits
         self._conn = h11.Connection(
@@ -254,6 +265,14 @@ class H11Codec:
         self._title_case = title_case_headers
         self._auto_date = auto_date_header
         self._allow_obs_fold = allow_obs_fold and role is Role.CLIENT
+        # (ignore invalid lines, whitespace before a colon, SP runs in a
+        # request line): the gate reads the head leniently, and h11 gets it
+        # written out again clean.
+        self._lenient = (
+            ignore_invalid_headers,
+            allow_space_before_colon and role is Role.CLIENT,
+            allow_multiple_spaces_in_request_line and role is Role.SERVER,
+        )
         self._held = bytearray()  # received, not handed to h11 yet
         self._eof = False
         self._eof_given = False  # h11 was told about the EOF
@@ -345,6 +364,11 @@ class H11Codec:
         """Bytes received and not parsed (h11's, then the gate's), and EOF."""
         inside, _ = self._conn.trailing_data
         return inside + self._held, self._eof
+
+    @property
+    def input_pending(self) -> bool:
+        """Received bytes wait to be parsed and the peer has not closed."""
+        return not self._eof and bool(self._held or self._conn.trailing_data[0])
 
     def disable_keep_alive(self) -> None:
         """Close after the current cycle (h11 hears of it through ``connection: close``)."""
@@ -561,28 +585,46 @@ class H11Codec:
             raise ParseError("message head is larger than max_buf_size", status_hint=431)
         self._scanned = 0
         block = bytes(held[: end + 2])
-        if server:
-            self._check_request(block)
-        else:
-            self._check_response(block)
-        self._conn.receive_data(extract(held, end + 4))
+        clean = self._check_request(block) if server else self._check_response(block)
+        head = extract(held, end + 4)
+        self._conn.receive_data(head if clean is None else clean)
         return True
 
-    def _check_request(self, block: bytes) -> None:
+    def _clean_head(
+        self, block: bytes, start: int, fields: HeaderList, line: bytes | None = None
+    ) -> bytes | None:
+        """The head written out again (``line``, or the first line as is, then ``fields``).
+
+        Only when a lenient switch is on: h11 has none, and a line they
+        dropped or mended would make it refuse the head, so it gets the head
+        as it was read.
+        """
+        if not any(self._lenient):
+            return None
+        lines = [block[:start] if line is None else line]
+        lines.extend(b"%s: %s\r\n" % pair for pair in fields)
+        lines.append(b"\r\n")
+        return b"".join(lines)
+
+    def _check_request(self, block: bytes) -> bytes | None:
         if self._conn.our_state is h11.ERROR:
             # Our side failed (a write, or misuse): h11 cannot take a new
             # request in that state, and no answer could be written.
             raise ParseError("our side of the connection has failed", status_hint=None)
         # The native codec's checks and framing decision (see _native_codec).
         limits = self._limits
-        method, target, version, start = parse_request_line(block, limits)
+        method, target, version, start = parse_request_line(
+            block, limits, multiple_spaces=self._lenient[2]
+        )
         if version != b"1.1" and version != b"1.0":
             if version == b"2.0" and method == b"PRI":
                 raise ParseError(
                     "HTTP/2 connection preface on an HTTP/1 connection", status_hint=None
                 )
             raise ParseError(f"unsupported HTTP version {version!r}", status_hint=505)
-        fields = parse_fields(block, start, self._max_headers, limits)
+        fields = parse_fields(
+            block, start, self._max_headers, limits, ignore_invalid=self._lenient[0]
+        )
         info = read_request_fields(method, target, version, fields)
         if info.chunked:
             self._feed = _CHUNKED
@@ -600,15 +642,25 @@ class H11Codec:
         self._upgrade_asked = info.upgrade
         self._expect_continue = info.expect_continue
         self._te_trailers = info.te_trailers
+        line = b"%s %s HTTP/%s\r\n" % (method, target, version)
+        return self._clean_head(block, start, fields, line)
 
-    def _check_response(self, block: bytes) -> None:
+    def _check_response(self, block: bytes) -> bytes | None:
         limits = self._limits
         version, status, _, start = parse_status_line(block, limits)
         if version != b"1.1" and version != b"1.0":
             raise ParseError(f"unsupported HTTP version {version!r}", status_hint=None)
+        ignore_invalid, space_before_colon, _ = self._lenient
         fields = parse_fields(
-            block, start, self._max_headers, limits, allow_obs_fold=self._allow_obs_fold
+            block,
+            start,
+            self._max_headers,
+            limits,
+            allow_obs_fold=self._allow_obs_fold,
+            ignore_invalid=ignore_invalid,
+            allow_space_before_colon=space_before_colon,
         )
+        clean = self._clean_head(block, start, fields)
         if status < 200:
             if status == 101:
                 if not self._upgrade_asked:
@@ -616,7 +668,7 @@ class H11Codec:
                         "101 response to a request that asked for no upgrade", status_hint=None
                     )
                 self._feed = _HOLD
-            return  # another head follows a 1xx
+            return clean  # another head follows a 1xx
         info = read_response_fields(version, fields)
         if not info.keep_alive or version != b"1.1":
             self._keep_alive = False
@@ -641,6 +693,7 @@ class H11Codec:
             self._feed = _UNTIL_EOF
             self._remaining = None
             self._keep_alive = False
+        return clean
 
     # -- sending ------------------------------------------------------------
     #

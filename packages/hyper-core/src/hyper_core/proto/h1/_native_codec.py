@@ -26,6 +26,12 @@ Strategy:
   verdict to the states and picks the body reader.
 * State changes happen only after a check passed; any exception moves the
   side that caused it to ERROR, from which nothing more is parsed or sent.
+* The lenient switches (``_lenient.py``) reach this class as flags read on
+  the slow paths only; HTTP/0.9 (``_http09_head``) is looked for only on a
+  client built with ``http09_responses``, before its first final response.
+
+Size: over 600 lines, because one class holds the state machine of both
+roles; splitting it by role belongs to the dispatcher refactor (issue 12).
 """
 
 from __future__ import annotations
@@ -86,6 +92,9 @@ ERROR: Final = CodecState.ERROR
 # The reader of every message without a body: a ContentLengthReader at 0
 # bytes never changes, so one instance serves all.
 _NO_BODY: Final = ContentLengthReader(0)
+# How an HTTP/1.x status line starts (http09_responses tells them from 0.9).
+_H10_START: Final = b"HTTP/1.0 "
+_H11_START: Final = b"HTTP/1.1 "
 
 
 class NativeCodec:
@@ -97,8 +106,11 @@ class NativeCodec:
         "_buf",
         "_direct",
         "_eof",
+        "_h09",
+        "_ignore_invalid",
         "_keep_alive",
         "_limits",
+        "_line_spaces",
         "_max_buf_size",
         "_max_headers",
         "_our",
@@ -108,6 +120,7 @@ class NativeCodec:
         "_role",
         "_scanned",
         "_server",
+        "_space_before_colon",
         "_switching",
         "_te_trailers",
         "_their",
@@ -127,6 +140,10 @@ class NativeCodec:
         auto_date_header: bool = False,
         allow_obs_fold: bool = False,
         limits: HeadLimits = DEFAULT_LIMITS,
+        ignore_invalid_headers: bool = False,
+        allow_space_before_colon: bool = False,
+        http09_responses: bool = False,
+        allow_multiple_spaces_in_request_line: bool = False,
     ) -> None:
         if max_buf_size < MIN_BUF_SIZE:
             raise ValueError(f"max_buf_size must be at least {MIN_BUF_SIZE} bytes")
@@ -138,7 +155,14 @@ class NativeCodec:
         self._max_headers = max_headers
         self._title_case = title_case_headers
         self._auto_date = auto_date_header
+        # The lenient switches (see _lenient.py); those for responses only
+        # ever apply to a client.
         self._allow_obs_fold = allow_obs_fold and role is Role.CLIENT
+        self._space_before_colon = allow_space_before_colon and role is Role.CLIENT
+        self._ignore_invalid = ignore_invalid_headers
+        self._line_spaces = allow_multiple_spaces_in_request_line and role is Role.SERVER
+        # Until the first final response: it may be HTTP/0.9 (hyper's rule).
+        self._h09 = http09_responses and role is Role.CLIENT
         self._buf = bytearray()
         # A received chunk that is all body of a Content-Length message,
         # handed out as Data as it is (see receive_data).
@@ -215,6 +239,11 @@ class NativeCodec:
         if self._direct is not None:
             return self._direct + self._buf, self._eof
         return bytes(self._buf), self._eof
+
+    @property
+    def input_pending(self) -> bool:
+        """Received bytes wait to be parsed and the peer has not closed."""
+        return not self._eof and (bool(self._buf) or self._direct is not None)
 
     def disable_keep_alive(self) -> None:
         """Close after the current cycle."""
@@ -347,6 +376,10 @@ class NativeCodec:
             raise ParseError(
                 "unexpected bytes from the server before any request", status_hint=None
             )
+        elif self._h09 and buf:
+            head = self._http09_head(buf)
+            if head is not None:
+                return head
         if not buf:
             if self._eof:
                 self._their = CLOSED
@@ -390,14 +423,18 @@ class NativeCodec:
             method, target, version, fields = parsed
         else:
             # Malformed or unusual: the step-by-step parse says what is wrong.
-            method, target, version, start = parse_request_line(block, limits)
+            method, target, version, start = parse_request_line(
+                block, limits, multiple_spaces=self._line_spaces
+            )
             if version != b"1.1" and version != b"1.0":
                 if version == b"2.0" and method == b"PRI":
                     raise ParseError(
                         "HTTP/2 connection preface on an HTTP/1 connection", status_hint=None
                     )
                 raise ParseError(f"unsupported HTTP version {version!r}", status_hint=505)
-            fields = parse_fields(block, start, self._max_headers, limits)
+            fields = parse_fields(
+                block, start, self._max_headers, limits, ignore_invalid=self._ignore_invalid
+            )
         fields, chunked, length, keep_alive, upgrade, expect_continue, te_trailers = (
             request_framing(method, target, version, fields)
         )
@@ -424,7 +461,13 @@ class NativeCodec:
         if version != b"1.1" and version != b"1.0":
             raise ParseError(f"unsupported HTTP version {version!r}", status_hint=None)
         fields = parse_fields(
-            block, start, self._max_headers, limits, allow_obs_fold=self._allow_obs_fold
+            block,
+            start,
+            self._max_headers,
+            limits,
+            allow_obs_fold=self._allow_obs_fold,
+            ignore_invalid=self._ignore_invalid,
+            allow_space_before_colon=self._space_before_colon,
         )
         self._their_version = version
         if status < 200:
@@ -433,8 +476,10 @@ class NativeCodec:
                     raise ParseError(
                         "101 response to a request that asked for no upgrade", status_hint=None
                     )
+                self._h09 = False
                 self._switch()
             return ResponseHead(status, reason, version, fields)
+        self._h09 = False
         info = read_response_fields(version, fields)
         if not info.keep_alive:
             self._keep_alive = False
@@ -454,6 +499,29 @@ class NativeCodec:
             self._keep_alive = False
         self._their = SEND_BODY
         return ResponseHead(status, reason, version, fields)
+
+    def _http09_head(self, buf: bytearray) -> ResponseHead | None:
+        """The head of an HTTP/0.9 response, if ``buf`` starts one (``http09_responses``).
+
+        As hyper (httparse) decides: after any empty lines, bytes that cannot
+        begin ``HTTP/1.0 `` or ``HTTP/1.1 `` are HTTP/0.9, whose response is
+        all the bytes up to the close (status 200, no fields; nothing is
+        consumed). Empty lines before a real status line stay an error.
+        """
+        start = bytes(buf[:64]).lstrip(b"\r\n")[:9]
+        if not start or _H10_START.startswith(start) or _H11_START.startswith(start):
+            return None  # HTTP/1.x, or not known yet
+        self._h09 = False
+        self._their_version = b"0.9"
+        self._keep_alive = False
+        head = ResponseHead(200, b"OK", b"0.9", [])
+        method = self._request_method
+        if method == b"CONNECT":
+            self._switch()  # a 2xx to CONNECT, as hyper reads it: the rest is the tunnel's
+        else:
+            self._reader = _NO_BODY if method == b"HEAD" else EofReader()
+            self._their = SEND_BODY
+        return head
 
     def _switch(self) -> None:
         self._switching = True

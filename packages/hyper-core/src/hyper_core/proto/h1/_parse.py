@@ -37,6 +37,7 @@ from typing import Final
 from hyper_core.error import IncompleteMessageError, ParseError
 
 from ._events import Data, EndOfMessage, HeaderList
+from ._lenient import SPACED_FIELD_RE, check_droppable
 
 __all__ = [
     "CHUNK_EXTENSIONS_MAX",
@@ -143,6 +144,11 @@ _FIELD_RE: Final = re.compile(_FIELD_LINE)
 _FIELDS_BLOCK_RE: Final = re.compile(rb"(?:" + _FIELD_LINE + rb")*")
 _REQUEST_LINE = rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/([0-9]\.[0-9])\r\n"
 _REQUEST_LINE_RE: Final = re.compile(_REQUEST_LINE)
+# allow_multiple_spaces_in_request_line_delimiters: SP runs between the parts
+# (httparse's option: SP only, no other whitespace, none before the method).
+_SPACED_REQUEST_LINE_RE: Final = re.compile(
+    rb"(" + _TOKEN + rb") +([\x21-\x7e]+) +HTTP/([0-9]\.[0-9])\r\n"
+)
 # A whole valid request head in one match: the request line (its three
 # groups captured) and field lines that are only validated (no groups, which
 # the regex engine would otherwise record for every repetition).
@@ -171,9 +177,12 @@ def extract(buf: bytearray, n: int) -> bytes:
 
 
 def parse_request_line(
-    block: bytes, limits: HeadLimits = DEFAULT_LIMITS
+    block: bytes, limits: HeadLimits = DEFAULT_LIMITS, *, multiple_spaces: bool = False
 ) -> tuple[bytes, bytes, bytes, int]:
     """Parse a request line at the start of ``block``.
+
+    ``multiple_spaces`` (off by default) accepts runs of SP between the three
+    parts (hyper's ``allow_multiple_spaces_in_request_line_delimiters``).
 
     Returns:
         ``(method, target, version, end)``; ``end`` is where fields start.
@@ -183,6 +192,8 @@ def parse_request_line(
             501 for a long method).
     """
     m = _REQUEST_LINE_RE.match(block)
+    if m is None and multiple_spaces:
+        m = _SPACED_REQUEST_LINE_RE.match(block)
     if m is None:
         line = block.split(b"\r\n", 1)[0]
         parts = line.split(b" ")
@@ -275,8 +286,16 @@ def parse_fields(
     limits: HeadLimits = DEFAULT_LIMITS,
     *,
     allow_obs_fold: bool = False,
+    ignore_invalid: bool = False,
+    allow_space_before_colon: bool = False,
 ) -> HeaderList:
     """Parse the field lines in ``block[start:]`` (each ending in CRLF).
+
+    The three lenient options (all off by default, and only looked at once
+    the strict grammar refused the block) are described in ``_lenient.py``:
+    ``allow_obs_fold`` unfolds obsolete line folding, ``ignore_invalid``
+    drops invalid lines except those that touch framing, and
+    ``allow_space_before_colon`` reads ``Name : value`` as ``Name: value``.
 
     Raises:
         ParseError: 431 for too many fields or a name or value over its
@@ -294,7 +313,9 @@ def parse_fields(
     if _FIELDS_BLOCK_RE.fullmatch(block, start) is not None:
         fields: HeaderList = _FIELD_RE.findall(block, start)
     else:
-        fields = _parse_fields_slow(block, start, allow_obs_fold)
+        fields = _parse_fields_slow(
+            block, start, allow_obs_fold, ignore_invalid, allow_space_before_colon
+        )
     return fields
 
 
@@ -314,27 +335,49 @@ def _check_field_sizes(block: bytes, start: int, limits: HeadLimits) -> None:
                 raise ParseError(f"a header value over {limits.value} bytes", status_hint=431)
 
 
-def _parse_fields_slow(block: bytes, start: int, allow_obs_fold: bool) -> HeaderList:
+def _parse_fields_slow(
+    block: bytes,
+    start: int,
+    allow_obs_fold: bool,
+    ignore_invalid: bool = False,
+    space_before_colon: bool = False,
+) -> HeaderList:
     # Reached only for input the fast regexes refused: find the first bad
-    # line and say what is wrong with it, or unfold obs-fold when allowed.
+    # line and say what is wrong with it, or apply the lenient options.
     lines = block[start:].split(b"\r\n")
     del lines[-1]  # the block ends with CRLF
     fields: HeaderList = []
+    previous: bytes | None = None  # the name part of the line before (ignore_invalid)
     for line in lines:
         if line[:1] in (b" ", b"\t"):
+            if allow_obs_fold and fields and previous is fields[-1][0]:
+                name, value = fields[-1]
+                folded = line.strip(b" \t")
+                try:
+                    _check_value(folded)
+                except ParseError:
+                    if not ignore_invalid:
+                        raise
+                    previous = check_droppable(line, previous, "an invalid folded value")
+                    continue
+                fields[-1] = (name, value + b" " + folded if value else folded)
+                continue
+            if ignore_invalid:
+                previous = check_droppable(line, previous, "obsolete line folding")
+                continue
             if not allow_obs_fold:
                 raise ParseError("obsolete line folding in a header field", status_hint=400)
-            if not fields:
-                raise ParseError("continuation line before the first field", status_hint=400)
-            name, value = fields[-1]
-            folded = line.strip(b" \t")
-            _check_value(folded)
-            fields[-1] = (name, value + b" " + folded if value else folded)
-            continue
+            raise ParseError("continuation line before the first field", status_hint=400)
         m = _FIELD_RE.fullmatch(line + b"\r\n")
+        if m is None and space_before_colon:
+            m = SPACED_FIELD_RE.fullmatch(line + b"\r\n")
         if m is None:
+            if ignore_invalid:
+                previous = check_droppable(line, previous, _describe_bad_field(line))
+                continue
             raise ParseError(_describe_bad_field(line), status_hint=400)
-        fields.append((m.group(1), m.group(2)))
+        previous = m.group(1)
+        fields.append((previous, m.group(2)))
     return fields
 
 

@@ -35,6 +35,19 @@ Strategy (speed and bounded resources):
   the client left. The socket is watched for that while the service runs
   (see ``_service_suspended``) and, when a service asked, while a streamed
   response body is produced.
+* ``pipeline_flush`` (off by default; costs an empty-list test per request
+  when off): the usual answer is held instead of written while more
+  request bytes are already received, and the held answers go out in one
+  write (``_hold_or_send`` in ``_server_io.py``). They are written before
+  anything could wait: before a read, before the service of a request with
+  a body runs, by the watcher task as soon as a service suspends, before
+  any other kind of write, at the end of the connection, and when they
+  reach ``max_buf_size`` or ``WRITE_CHUNK`` bytes, whichever is less.
+
+The module is longer than 600 lines because the request loop and the
+response paths share the dispatcher's state and call each other on every
+request; what is separable (I/O, timing, held answers) is in
+``_server_io.py``, the request body in ``_request_body.py``.
 """
 
 from __future__ import annotations
@@ -84,6 +97,7 @@ from ._inline import DisconnectWatcher, resume
 from ._request_body import RequestBodySource
 from ._server_config import ServerConfig
 from ._server_io import _IO_ERRORS, READ_SIZE, WRITE_CHUNK, ServerIO
+from ._writev import chunk_sender
 
 if TYPE_CHECKING:
     from hyper_core.service import Service
@@ -155,10 +169,13 @@ class ServerDispatcher(ServerIO):
             limits=config.limits,
             title_case_headers=config.title_case_headers,
             auto_date_header=config.auto_date_header,
+            ignore_invalid_headers=config.ignore_invalid_headers,
+            allow_multiple_spaces_in_request_line=config.allow_multiple_spaces_in_request_line,
         )
         if not config.keep_alive:
             self.codec.disable_keep_alive()
-        self._send = io.send if config.writev is False else None
+        # hyper's writev (auto, True, False), decided once (see _writev.py).
+        self._send_chunks = chunk_sender(io, config.writev)
         # Read on every request: one attribute instead of two.
         self._preserve_case = config.preserve_header_case
         self.upgrades = False
@@ -185,6 +202,11 @@ class ServerDispatcher(ServerIO):
         self._watcher: DisconnectWatcher | None = None
         self._disconnected = False
         self._exchange: Exchange | None = None
+        # pipeline_flush: answers held for one write, and a failure of the
+        # write the watcher task made of them.
+        self._held: list[bytes] = []
+        self._held_size = 0
+        self._flush_error: HyperError | None = None
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -259,7 +281,8 @@ class ServerDispatcher(ServerIO):
     async def _serve(self) -> None:
         codec = self.codec
         receive = self._io.receive
-        send = self._io.send
+        send = self._hold_or_send if self._config.pipeline_flush else self._io.send
+        held = self._held  # answers held by pipeline_flush (always empty without it)
         service = self._service
         request: Request[Incoming] | None
         awaitable: Awaitable[object] | None
@@ -269,6 +292,8 @@ class ServerDispatcher(ServerIO):
             try:
                 event = codec.next_event()
                 while event is NEED_DATA:
+                    if held:
+                        await self._flush_held()
                     if self._shutdown and not codec.trailing_data[0]:
                         return
                     self._waiting_first_byte = True
@@ -287,6 +312,8 @@ class ServerDispatcher(ServerIO):
                 await self._reject(exc)
                 raise
             if type(event) is ConnectionClosed:
+                if held:
+                    await self._flush_held()
                 return
             assert type(event) is RequestHead
             self._idle = False
@@ -301,6 +328,10 @@ class ServerDispatcher(ServerIO):
                 codec.disable_keep_alive()
                 await self._reject_late(exc)
                 raise
+            if held and self._body is not None:
+                # Its service may read the body, or wait for it: nothing held
+                # may wait with it.
+                await self._flush_held()
             exchange = self._exchange
             assert exchange is not None
             try:
@@ -375,6 +406,9 @@ class ServerDispatcher(ServerIO):
         # Answer a malformed request once, if nothing of a response was sent.
         status = exc.status_hint
         codec = self.codec
+        if self._held:
+            with contextlib.suppress(HyperError):
+                await self._flush_held()
         if status is None or codec.our_state not in (_IDLE, _SEND_RESPONSE):
             return
         head = ResponseHead(status, _reason(status), b"1.1", [])
@@ -459,6 +493,10 @@ class ServerDispatcher(ServerIO):
         # awaited coroutine that has nothing to do still costs a frame.
         if self._watcher is not None:
             await self._stop_watcher()
+            if self._flush_error is not None:
+                raise self._flush_error  # the held answers could not be written
+        if self._held:
+            await self._flush_held()
         if type(result) is not Response and not isinstance(result, Response):
             await self._service_failed()
             raise UserError(f"the service returned {result!r}, not a Response")
@@ -492,6 +530,9 @@ class ServerDispatcher(ServerIO):
     async def _reject_late(self, exc: ParseError) -> None:
         status = exc.status_hint or 400
         codec = self.codec
+        if self._held:
+            with contextlib.suppress(HyperError):
+                await self._flush_held()
         if codec.our_state is _SEND_RESPONSE:
             head = ResponseHead(status, _reason(status), b"1.1", [])
             try:
@@ -502,6 +543,9 @@ class ServerDispatcher(ServerIO):
     async def _service_failed(self) -> None:
         codec = self.codec
         codec.disable_keep_alive()
+        if self._held:
+            with contextlib.suppress(HyperError):
+                await self._flush_held()
         if codec.our_state is _SEND_RESPONSE:
             await self._wait_continue()
             head = ResponseHead(500, b"Internal Server Error", b"1.1", [])
@@ -518,6 +562,8 @@ class ServerDispatcher(ServerIO):
         if codec.their_version == b"1.0":
             return  # RFC 9110 section 15.2: never a 1xx to an HTTP/1.0 client
         await self._wait_continue()
+        if self._held:
+            await self._flush_held()  # pipeline_flush: earlier answers first
         data = codec.send_informational(ResponseHead(status, _reason(status), b"1.1", fields))
         event = self._continue_writing = anyio.Event()
         try:
@@ -548,6 +594,21 @@ class ServerDispatcher(ServerIO):
         codec = self.codec
         limit = self._config.max_buf_size
         try:
+            if self._held:
+                # pipeline_flush: the answers held until now go out while the
+                # service works (outside the watch's scope, so that stopping
+                # the watch never cuts a write in half). Marked as a write in
+                # progress, as a 100 Continue is: the service's own writes
+                # (a 1xx through its Exchange) wait for it.
+                writing = self._continue_writing = anyio.Event()
+                try:
+                    await self._flush_held()
+                except HyperError as exc:
+                    self._flush_error = exc
+                    return
+                finally:
+                    self._continue_writing = None
+                    writing.set()
             with watcher.scope:
                 while not watcher.stopped and len(codec.trailing_data[0]) <= limit:
                     data = await self.receive()

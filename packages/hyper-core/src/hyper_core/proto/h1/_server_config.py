@@ -18,14 +18,17 @@ class ServerConfig:
     """The options of :class:`hyper_core.server.conn.http1.Builder`, checked."""
 
     __slots__ = (
+        "allow_multiple_spaces_in_request_line",
         "auto_date_header",
         "half_close",
         "header_read_timeout",
+        "ignore_invalid_headers",
         "keep_alive",
         "limits",
         "max_buf_size",
         "max_drain_bytes",
         "max_headers",
+        "pipeline_flush",
         "preserve_header_case",
         "send_stall_timeout",
         "timer",
@@ -44,6 +47,9 @@ class ServerConfig:
         title_case_headers: bool,
         preserve_header_case: bool,
         auto_date_header: bool,
+        ignore_invalid_headers: bool = False,
+        allow_multiple_spaces_in_request_line: bool = False,
+        pipeline_flush: bool = False,
         writev: bool | None,
         timer: Timer,
         max_drain_bytes: int,
@@ -58,6 +64,9 @@ class ServerConfig:
         self.title_case_headers = title_case_headers
         self.preserve_header_case = preserve_header_case
         self.auto_date_header = auto_date_header
+        self.ignore_invalid_headers = ignore_invalid_headers
+        self.allow_multiple_spaces_in_request_line = allow_multiple_spaces_in_request_line
+        self.pipeline_flush = pipeline_flush
         self.writev = writev
         self.timer = timer
         self.max_drain_bytes = max_drain_bytes

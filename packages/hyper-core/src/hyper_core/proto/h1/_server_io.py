@@ -3,7 +3,8 @@
 What belongs here: :class:`ServerIO`, the base class of
 ``_server.ServerDispatcher`` with everything that touches the IO or the
 clock outside the request loop: ``receive``, the writes (``_write``,
-``_write_all``), and the watchdog task behind ``header_read_timeout`` and
+``_write_all``, and ``pipeline_flush``'s held answers: ``_hold_or_send``,
+``_flush_held``), and the watchdog task behind ``header_read_timeout`` and
 ``send_stall_timeout``. The request loop, the responses and upgrades are in
 ``_server.py``. The state these methods use has its slots here; the
 dispatcher sets it.
@@ -32,18 +33,22 @@ Strategy (bounded memory and time, nothing per request):
   timeout. Each write is at most ``WRITE_CHUNK`` bytes, so a client must
   read at least ``WRITE_CHUNK / send_stall_timeout`` bytes per second
   (about 1 KiB/s with the defaults) or be cut off.
+* ``pipeline_flush`` holds answers up to ``min(max_buf_size, WRITE_CHUNK)``
+  bytes together, so its one write of them keeps the same bound.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Final, final
 
 import anyio
 
-from hyper_core.error import ClosedError
-from hyper_core.rt import IO, send_all
+from hyper_core.error import ClosedError, HyperError
+from hyper_core.rt import IO
 
+from ._codec import CodecState
 from ._server_config import ServerConfig
+from ._writev import ChunkSender
 
 if TYPE_CHECKING:
     from ._codec import Codec
@@ -62,6 +67,7 @@ WATCHDOG_LOOKS: Final = 4
 WRITE_CHUNK: Final = 65_536
 
 _IO_ERRORS: Final = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+_DONE: Final = CodecState.DONE
 
 
 class ServerIO:
@@ -72,12 +78,15 @@ class ServerIO:
 
     __slots__ = (
         "_config",
+        "_flush_error",
+        "_held",
+        "_held_size",
         "_idle",
         "_idle_mark",
         "_io",
         "_opened_at",
         "_scope",
-        "_send",
+        "_send_chunks",
         "_send_mark",
         "_send_timed_out",
         "_timed_out",
@@ -86,7 +95,10 @@ class ServerIO:
 
     _config: ServerConfig
     _io: IO
-    _send: Any  # the IO's send when writes are joined (writev=False), else None
+    _send_chunks: ChunkSender  # writes a list of pieces as writev says (_writev.py)
+    _held: list[bytes]  # answers held by pipeline_flush (empty without it)
+    _held_size: int
+    _flush_error: HyperError | None  # a failed write of held answers, by the watcher
     _send_mark: int  # writes started plus writes finished: odd while one runs
     _idle: bool  # waiting for the client (a request head, or a drain)
     _idle_mark: int  # idle periods started so far
@@ -130,10 +142,7 @@ class ServerIO:
                 return
             self._send_mark += 1
             try:
-                if self._send is not None and len(chunks) > 1:
-                    await self._send(b"".join(chunks))
-                else:
-                    await send_all(self._io, chunks)
+                await self._send_chunks(chunks)
             finally:
                 self._send_mark += 1
         except _IO_ERRORS as exc:
@@ -154,6 +163,41 @@ class ServerIO:
                     await send(chunk[offset : offset + WRITE_CHUNK])
                 finally:
                     self._send_mark += 1
+
+    async def _hold_or_send(self, data: bytes) -> None:
+        """Send a plain answer, or hold it while more requests are buffered (pipeline_flush).
+
+        The caller counts the write for the watchdog and handles a failed
+        one, as for ``io.send``.
+        """
+        codec = self.codec
+        held = self._held
+        if codec.input_pending and codec.our_state is _DONE and codec.their_state is _DONE:
+            limit = min(self._config.max_buf_size, WRITE_CHUNK)
+            if held and self._held_size + len(data) > limit:
+                # Full: what is held goes out first, so no write exceeds the
+                # bound unless one answer alone does.
+                out = b"".join(held)
+                held.clear()
+                self._held_size = 0
+                await self._io.send(out)
+            if len(data) <= limit:
+                held.append(data)
+                self._held_size += len(data)
+                return
+        if held:
+            held.append(data)
+            data = b"".join(held)
+            held.clear()
+            self._held_size = 0
+        await self._io.send(data)
+
+    async def _flush_held(self) -> None:
+        """Write the answers held by ``pipeline_flush``."""
+        data = b"".join(self._held)
+        self._held.clear()
+        self._held_size = 0
+        await self._write(data)
 
     async def _watchdog(self) -> None:
         timer = self._config.timer

@@ -73,6 +73,11 @@ from hyper_core.error import (
 from hyper_core.ext import InformationalResponse, _get_on_informational
 from hyper_core.http import Headers, Request, Response, StatusCode, Version
 from hyper_core.http._status import _BY_CODE
+from hyper_core.proto.h2._client_resets import (
+    DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS,
+    DEFAULT_RESET_STREAM_DURATION,
+    ResetRecord,
+)
 from hyper_core.proto.h2._common import CONNECTION_HEADERS, H2Protocol, new_h2_connection
 from hyper_core.proto.h2._fast_client import H2ClientConnection
 from hyper_core.proto.h2._stream_io import H2StreamIO
@@ -136,9 +141,12 @@ class ClientConfig:
         "keep_alive_timeout",
         "keep_alive_while_idle",
         "max_concurrent_reset_streams",
+        "max_concurrent_streams",
         "max_frame_size",
         "max_header_list_size",
+        "max_local_error_reset_streams",
         "max_send_buf_size",
+        "reset_stream_duration",
         "timer",
     )
 
@@ -156,9 +164,12 @@ class ClientConfig:
         keep_alive_timeout: float,
         keep_alive_while_idle: bool,
         adaptive_window: bool,
-        max_concurrent_reset_streams: int | None,
+        max_concurrent_reset_streams: int,
         executor: Executor | None,
         timer: Timer | None,
+        max_concurrent_streams: int | None = None,
+        max_local_error_reset_streams: int | None = DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS,
+        reset_stream_duration: float = DEFAULT_RESET_STREAM_DURATION,
     ) -> None:
         self.initial_stream_window_size = initial_stream_window_size
         self.initial_connection_window_size = initial_connection_window_size
@@ -172,6 +183,9 @@ class ClientConfig:
         self.keep_alive_while_idle = keep_alive_while_idle
         self.adaptive_window = adaptive_window
         self.max_concurrent_reset_streams = max_concurrent_reset_streams
+        self.max_concurrent_streams = max_concurrent_streams
+        self.max_local_error_reset_streams = max_local_error_reset_streams
+        self.reset_stream_duration = reset_stream_duration
         self.executor = executor
         self.timer = timer
 
@@ -183,7 +197,7 @@ def _new_h2(config: ClientConfig) -> H2ClientConnection:
         initial_stream_window_size=stream_window,
         max_frame_size=config.max_frame_size,
         max_header_list_size=config.max_header_list_size,
-        max_concurrent_streams=None,
+        max_concurrent_streams=config.max_concurrent_streams,
         header_table_size=config.header_table_size,
     )
     assert isinstance(conn, H2ClientConnection)
@@ -202,6 +216,14 @@ class ClientConnection:
         self._config = config
         self._timer = config.timer if config.timer is not None else default_timer()
         self._h2 = _new_h2(config)
+        self._h2.use_reset_record(
+            ResetRecord(
+                max_reset_streams=config.max_concurrent_reset_streams,
+                duration=config.reset_stream_duration,
+                max_local_error_resets=config.max_local_error_reset_streams,
+                clock=self._timer.now,
+            )
+        )
         self._streams: dict[int, Stream] = {}
         self._active = 0  # streams holding a concurrency slot
         self._max_send = config.initial_max_send_streams
@@ -566,12 +588,16 @@ class ClientConnection:
         """Reset ``stream`` locally; fail whoever waits on it with ``error``."""
         if stream.done:
             return
+        h2c = self._h2
         try:
-            self._h2.reset_stream(stream.id, code)
+            h2c.reset_stream(stream.id, code)
         except h2.exceptions.H2Error:
             pass
         else:
             self._flush_soon()
+            # Its frames still in flight are ignored for a while (RFC 9113 5.1).
+            assert h2c.resets is not None
+            h2c.resets.remember(stream.id)
         failure = error or CanceledError("the request was canceled")
         stream.fail(failure)
         if stream.pump_scope is not None:

@@ -19,6 +19,10 @@ the limit while the table itself is smaller than the limit, so the fast
 path skips it then and prunes in batches. Anything
 outside the preconditions takes h2's own method, and
 ``test_client_h2_fastpath.py`` checks both give the same bytes and state.
+
+It also applies the client's reset policy (``_client_resets.py``): frames on
+a stream we reset lately are ignored before h2 sees them, and the
+RST_STREAM frames h2 sends on its own because of the server are counted.
 """
 
 from __future__ import annotations
@@ -28,10 +32,14 @@ from typing import Any, Final
 
 import h2.config
 import h2.connection
+import h2.exceptions
 import h2.stream
 import h2.utilities
+import hpack
 from hpack import HeaderTuple
+from hyperframe.frame import DataFrame, Frame, HeadersFrame, WindowUpdateFrame
 
+from ._client_resets import ResetRecord
 from ._common import _H2Connection
 from ._fast_server import (
     _CONTINUATION_TYPE,
@@ -52,6 +60,12 @@ __all__ = ["H2ClientConnection"]
 
 # Client streams have odd ids (h2's AllowedStreamIDs.ODD).
 _CLIENT_IDS: Final = h2.connection.AllowedStreamIDs.ODD
+# The frames ignored on a stream we reset lately (the others h2 ignores by
+# itself, or are connection errors anyway); CONTINUATION frames reach us
+# joined to their HEADERS.
+_IGNORABLE: Final = (DataFrame, HeadersFrame)
+_RECV_DATA: Final = h2.connection.ConnectionInputs.RECV_DATA
+_RECV_HEADERS: Final = h2.connection.ConnectionInputs.RECV_HEADERS
 #: Received header lists whose checked form is memoised per connection, and
 #: the largest list memoised (names and values, in bytes): a response head
 #: is a few hundred bytes; the bounds keep what a server can make us hold
@@ -116,6 +130,65 @@ class H2ClientConnection(_H2Connection):
         self._fast_encode_memo: EncodeMemo = {}
         self._fast_prune_at = _PRUNE_SLACK
         self._checked_memo: _CheckedMemo = {}
+        # The reset policy (set by the client connection; see _client_resets).
+        self.resets: ResetRecord | None = None
+        self._recent_resets: dict[int, float] = {}
+
+    def use_reset_record(self, record: ResetRecord) -> None:
+        """Apply ``record``'s policy to the frames received from now on."""
+        self.resets = record
+        self._recent_resets = record.recent
+
+    def _receive_frame(self, frame: Frame) -> list[Any]:
+        recent = self._recent_resets
+        if recent and frame.stream_id in recent and type(frame) in _IGNORABLE:
+            record = self.resets
+            assert record is not None
+            if record.ignores(frame.stream_id):
+                return self._ignore_frame(frame)
+        events: list[Any] = super()._receive_frame(frame)
+        return events
+
+    def _ignore_frame(self, frame: Frame) -> list[Any]:
+        """Ignore a DATA or HEADERS frame on a stream we reset (RFC 9113 section 5.1).
+
+        The connection still accounts for it: DATA against (and back to) the
+        connection's receive window, a header block through the HPACK decoder.
+        """
+        if type(frame) is DataFrame:
+            self.state_machine.process_input(_RECV_DATA)
+            size = frame.flow_controlled_length
+            manager = self._inbound_flow_control_window_manager
+            manager.window_consumed(size)  # raises on a window overrun
+            increment = manager.process_bytes(size)
+            if increment:
+                update = WindowUpdateFrame(0)
+                update.window_increment = increment
+                self._prepare_for_sending([update])
+        else:
+            assert type(frame) is HeadersFrame
+            self.state_machine.process_input(_RECV_HEADERS)
+            try:
+                self.decoder.decode(frame.data, raw=True)
+            except hpack.OversizedHeaderListError as exc:
+                raise h2.exceptions.DenialOfServiceError(f"oversized header block: {exc}") from exc
+            except (hpack.HPACKError, IndexError, TypeError, UnicodeDecodeError) as exc:
+                raise h2.exceptions.ProtocolError(f"error decoding header block: {exc}") from exc
+        return []
+
+    def _handle_data_on_closed_stream(self, events: Any, exc: Any, frame: Any) -> Any:
+        # h2 answers DATA on a closed stream with RST_STREAM(STREAM_CLOSED).
+        if self.resets is not None:
+            self.resets.count_local_error()
+        return super()._handle_data_on_closed_stream(events, exc, frame)
+
+    def _stream_is_closed_by_reset(self, stream_id: int) -> bool:
+        # Asked only when h2 is about to answer a frame on a closed stream
+        # with RST_STREAM(STREAM_CLOSED) (the answer when this is True).
+        closed_by_reset = super()._stream_is_closed_by_reset(stream_id)
+        if closed_by_reset and self.resets is not None:
+            self.resets.count_local_error()
+        return closed_by_reset
 
     def _begin_new_stream(
         self, stream_id: int, allowed_ids: h2.connection.AllowedStreamIDs

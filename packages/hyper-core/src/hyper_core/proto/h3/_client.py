@@ -27,6 +27,7 @@ from hyper_core.error import (
     ProtocolError,
     UserError,
 )
+from hyper_core.ext import InformationalResponse, _get_on_informational
 from hyper_core.http import Headers, Request, Response, StatusCode, Version
 from hyper_core.proto.h2._client import RequestNotProcessedError
 from hyper_core.proto.h2._common import H2Protocol, request_headers_to_h2
@@ -175,6 +176,7 @@ class H3ClientConnection:
     async def _watch_closed(self) -> None:
         closed = await self._quic.wait_closed()
         self._closed = closed
+        self._core.settings_received.set()  # no SETTINGS will come: release the waiters
         if self._close_error is None and not self._core.closing:
             self._close_error = self._core.closed_error(closed)
         self._wake()
@@ -208,6 +210,11 @@ class H3ClientConnection:
     ) -> Response[Incoming]:
         """Send ``request`` on a new stream; return the response once its head arrived."""
         self._check_open()
+        if self._core.peer_settings is None and H2Protocol in request.extensions:
+            # RFC 9220 section 3: extended CONNECT only once the server's
+            # SETTINGS said it is allowed (they may still be on their way).
+            await self._core.settings_received.wait()
+            self._check_open()
         fields = self._request_fields(request)
         body: Body = request.body
         if request.method == "CONNECT" and type(body) is not Empty:
@@ -340,6 +347,7 @@ class H3ClientConnection:
     ) -> Response[Incoming]:
         reader = FrameReader(stream)
         limit = self._config.max_field_section_size
+        callback = _get_on_informational(request)
         while True:
             header = await reader.next_header()
             if header is None:
@@ -357,7 +365,12 @@ class H3ClientConnection:
             fields = decode_field_section(await reader.read_payload(), limit)
             status, headers, content_length = _parse_response(fields)
             if 100 <= status < 200:
-                continue  # informational: skipped, as the HTTP/2 client does
+                if callback is not None:  # else skipped, as the HTTP/2 client does
+                    try:
+                        callback(InformationalResponse(status, _HTTP_3, headers))
+                    except Exception as exc:
+                        raise UserError("the on_informational callback failed") from exc
+                continue
             break
         sid = stream.stream_id
         response: Response[Incoming] = Response(

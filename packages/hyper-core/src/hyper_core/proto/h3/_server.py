@@ -19,11 +19,13 @@ finish, then the connection closes with H3_NO_ERROR.
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import anyio
 import anyio.abc
 
+from hyper_core._exchange import Exchange
 from hyper_core.body import Empty, Incoming
 from hyper_core.error import CanceledError, HyperError, ProtocolError, TimeoutError, UserError
 from hyper_core.http import Extensions, Headers, Method, Request, Response, Uri, Version
@@ -37,7 +39,7 @@ from hyper_core.rt._quic import (
     QuicStreamReset,
     is_unidirectional,
 )
-from hyper_core.upgrade import _attach_pending
+from hyper_core.upgrade import _attach_pending, _Pending
 
 from ._body import BodySource, TunnelIO, head_frame, send_message
 from ._conn import H3Core
@@ -255,12 +257,46 @@ class H3ServerConnection:
         if request is None:
             return False
         pending = _attach_pending(request) if request.method == "CONNECT" else None
+        state = _ExchangeState()
+        exchange = Exchange(partial(self._write_informational, stream, state))
+        request.extensions.insert(exchange)
+        notify_abort = getattr(stream, "notify_abort", None)
+        tunnel = False
+        try:
+            with anyio.CancelScope() as scope:
+                if notify_abort is not None:
+                    # The client abandoned the request (as HTTP/2's RST_STREAM):
+                    # the service hears of it and is cancelled.
+                    notify_abort(partial(_abandoned, exchange, scope))
+                tunnel = await self._respond(stream, reader, request, pending, state)
+            if scope.cancelled_caught:
+                stream.stop_sending(H3ErrorCode.H3_REQUEST_CANCELLED)
+                stream.reset(H3ErrorCode.H3_REQUEST_CANCELLED)
+            return tunnel
+        finally:
+            if notify_abort is not None:
+                notify_abort(None)
+            exchange.finish()
+            if pending is not None and not pending.resolved:
+                pending.fail(CanceledError("the response was not an upgrade"))
+
+    async def _respond(
+        self,
+        stream: QuicStream,
+        reader: FrameReader,
+        request: Request[Incoming],
+        pending: _Pending | None,
+        state: _ExchangeState,
+    ) -> bool:
+        """Call the service and write its response; True when it became a tunnel."""
         try:
             response = await self._service(request)
         except Exception as exc:
+            state.head_started = True
             await self._service_failed(stream, exc, headers_sent=False)
             return False
         status = int(response.status)
+        state.head_started = True
         try:
             if status < 200:
                 raise UserError(f"a service cannot return an informational status ({status})")
@@ -279,9 +315,6 @@ class H3ServerConnection:
         except Exception as exc:
             await self._service_failed(stream, exc, headers_sent=True)
             return False
-        finally:
-            if pending is not None and not pending.resolved:
-                pending.fail(CanceledError("the response was not an upgrade"))
         if not reader.at_eof():
             # RFC 9114 section 4.1: the response is complete; the rest of the
             # request body is not wanted.
@@ -442,6 +475,23 @@ class H3ServerConnection:
             fields.append((b"content-length", str(exact).encode("ascii")))
         return fields
 
+    async def _write_informational(
+        self,
+        stream: QuicStream,
+        state: _ExchangeState,
+        status: int,
+        fields: list[tuple[bytes, bytes]],
+    ) -> None:
+        # Called by the service (ext.send_informational) while it runs: a
+        # HEADERS frame with a 1xx status before the final one (RFC 9114 section 4.1).
+        if state.head_started:
+            raise UserError("the final response has started")
+        frame = head_frame(response_headers_to_h2(status, Headers._from_trusted(fields)))
+        try:
+            await stream.send(frame)
+        except _TRANSPORT_ERRORS as exc:
+            raise UserError(f"cannot send an informational response: {exc}") from exc
+
     # -- failures -------------------------------------------------------------------
 
     def _stream_error(self, stream: QuicStream, exc: H3Error) -> None:
@@ -474,3 +524,17 @@ class H3ServerConnection:
 
 def _ignore(_complete: bool) -> None:
     pass
+
+
+class _ExchangeState:
+    """Per request: whether the final response head has started (1xx are too late then)."""
+
+    __slots__ = ("head_started",)
+
+    def __init__(self) -> None:
+        self.head_started = False
+
+
+def _abandoned(exchange: Exchange, scope: anyio.CancelScope) -> None:
+    exchange.client_gone()
+    scope.cancel()

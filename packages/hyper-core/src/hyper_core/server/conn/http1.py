@@ -119,9 +119,31 @@ class Builder:
             extensions, and apply a map found in a response's extensions.
         auto_date_header: Add a ``date`` field (cached, refreshed each
             second) to responses that have none (hyper: on).
-        writev: ``True`` or ``None`` (auto): hand body pieces to the IO as a
-            list (``send_many`` when the IO has it); ``False``: join them
-            into one bytes object per write.
+        ignore_invalid_headers: Drop invalid header lines of a request (a
+            bad name, whitespace before the colon, a control byte in a
+            value, no colon, obs-fold) instead of answering ``400`` (hyper:
+            off). A line holding NUL, CR or LF, or one that could be read as
+            ``Content-Length``, ``Transfer-Encoding`` or ``Host`` (or
+            continues one), is still answered ``400``: dropping it could
+            frame or route the request differently from a proxy in front
+            (see the HTTP/1 parsing guide).
+        allow_multiple_spaces_in_request_line_delimiters: Accept runs of
+            spaces between the method, the target and the version
+            (``GET  /  HTTP/1.1``) instead of answering ``400`` (hyper: off).
+            Spaces only (RFC 9112 section 3 lets a server also take HTAB, VT,
+            FF and bare CR; neither hyper nor this does).
+        pipeline_flush: Answer pipelined requests with one write: while more
+            requests are already received, the responses to the ones
+            before are held and written together (hyper: off). Held bytes
+            are written before the connection reads, waits for a service,
+            writes anything else, or holds more than ``max_buf_size`` bytes
+            (or 64 KiB, the most one write carries, if that is less).
+        writev: How the pieces of a streamed response body (chunk size
+            line, data, CRLF) reach the IO; the bytes on the wire are the
+            same. ``None`` (auto, hyper's default): one vectored
+            ``send_many`` when the IO has it, else joined into one ``send``.
+            ``True``: never copied: ``send_many``, else one ``send`` per
+            piece. ``False``: always joined into one ``send``.
         timer: The clock for ``header_read_timeout`` and
             ``send_stall_timeout``; default :func:`hyper_core.rt.default_timer`
             (a timeout is never silently off for want of a timer).
@@ -161,6 +183,9 @@ class Builder:
         title_case_headers: bool = False,
         preserve_header_case: bool = False,
         auto_date_header: bool = True,
+        ignore_invalid_headers: bool = False,
+        allow_multiple_spaces_in_request_line_delimiters: bool = False,
+        pipeline_flush: bool = False,
         writev: bool | None = None,
         timer: Timer | None = None,
         max_drain_bytes: int = DEFAULT_MAX_DRAIN_BYTES,
@@ -200,6 +225,9 @@ class Builder:
             title_case_headers=title_case_headers,
             preserve_header_case=preserve_header_case,
             auto_date_header=auto_date_header,
+            ignore_invalid_headers=ignore_invalid_headers,
+            allow_multiple_spaces_in_request_line=allow_multiple_spaces_in_request_line_delimiters,
+            pipeline_flush=pipeline_flush,
             writev=writev,
             timer=timer if timer is not None else default_timer(),
             max_drain_bytes=max_drain_bytes,

@@ -75,6 +75,8 @@ def build_client(
     local_address: str | None,
     retries: int,
     socket_options: Iterable[SocketOption] | None,
+    http3: bool = False,
+    http3_origins: Iterable[str] = (),
 ) -> tuple[Callable[[], Client], bool]:
     """What builds the pooled client for httpx's transport arguments, and whether TLS works.
 
@@ -117,6 +119,10 @@ def build_client(
         # Every limit comes with each request (httpx's Timeout); a request
         # without one has none, as in httpcore.
         connect_timeout=None,
+        http3=http3,
+        http3_origins=tuple(http3_origins),
+        # QUIC trusts what httpx's verify (and SSL_CERT_FILE) means for TLS.
+        http3_ssl_context=ssl_context,
     )
     return make_client, isinstance(connector, TransportConnector) and connector.has_tls
 
@@ -203,6 +209,14 @@ class AsyncHyperTransport(httpx.AsyncBaseTransport):
         local_address: Bind outgoing connections to this local IP address.
         retries: Connect attempts after a failed one (0.5 s backoff, doubling).
         socket_options: ``setsockopt`` arguments applied to each new socket.
+        http3: Speak HTTP/3 (needs ``hyper-util[http3]``) to ``https``
+            origins known to: in ``http3_origins``, or advertised by
+            ``Alt-Svc``, as the pooled client's ``http3`` option (its guide:
+            ``docs/guides/http3.md``). ``response.extensions["http_version"]``
+            is then ``b"HTTP/3"``. Certificates are checked against the CAs
+            of ``verify``.
+        http3_origins: Prior knowledge: ``"host"`` or ``"host:port"``
+            origins that speak HTTP/3, or ``"*"`` for every ``https`` one.
 
     Raises:
         ValueError: An unknown proxy scheme.
@@ -222,6 +236,9 @@ class AsyncHyperTransport(httpx.AsyncBaseTransport):
         local_address: str | None = None,
         retries: int = 0,
         socket_options: Iterable[SocketOption] | None = None,
+        *,
+        http3: bool = False,
+        http3_origins: Iterable[str] = (),
     ) -> None:
         make_client, self._tls = build_client(
             verify=verify,
@@ -235,6 +252,8 @@ class AsyncHyperTransport(httpx.AsyncBaseTransport):
             local_address=local_address,
             retries=retries,
             socket_options=socket_options,
+            http3=http3,
+            http3_origins=http3_origins,
         )
         self._owner = ClientOwner(make_client)
         self._converter = Converter()

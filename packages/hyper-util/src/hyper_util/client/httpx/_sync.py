@@ -125,6 +125,8 @@ class HyperTransport(httpx.BaseTransport):
     done: that closes the connections and stops the loop thread.
 
     Args:
+        http3: Speak HTTP/3 where known (see :class:`AsyncHyperTransport`).
+        http3_origins: Prior knowledge for ``http3``.
         backend: The event loop the connections run on: ``"asyncio"`` or
             ``"trio"`` (anyio's names).
         backend_options: Options of that backend, as :func:`anyio.run`
@@ -145,6 +147,8 @@ class HyperTransport(httpx.BaseTransport):
         retries: int = 0,
         socket_options: Iterable[SocketOption] | None = None,
         *,
+        http3: bool = False,
+        http3_origins: Iterable[str] = (),
         backend: str = "asyncio",
         backend_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -160,6 +164,8 @@ class HyperTransport(httpx.BaseTransport):
             local_address=local_address,
             retries=retries,
             socket_options=socket_options,
+            http3=http3,
+            http3_origins=http3_origins,
         )
         self._backend = backend
         self._backend_options = dict(backend_options or {})

@@ -39,6 +39,7 @@ import asyncio
 import contextlib
 import dataclasses
 import math
+import ssl
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Final, Self, final
@@ -64,7 +65,7 @@ from hyper_util.client.legacy._errors import (
     TotalTimeoutError,
     WriteTimeoutError,
 )
-from hyper_util.client.legacy._h3 import Http3Pool
+from hyper_util.client.legacy._h3 import H3Route, Http3Pool, race_tcp
 from hyper_util.client.legacy._pool import CheckoutKind, Pool, PooledConn, PoolKey
 from hyper_util.client.legacy._rules import (
     HostValues,
@@ -121,6 +122,10 @@ class ClientStatistics:
         connections_opened: Connections opened since the client started.
         reused: Requests sent on a connection that already existed.
         retries: Requests sent a second time (see ``retry_canceled_requests``).
+        http3_connections: QUIC connections open or being opened (one per
+            origin; not counted in ``open_connections``, nor capped by
+            ``max_connections``).
+        http3_requests: Requests sent over HTTP/3 since the client started.
     """
 
     open_connections: int
@@ -130,6 +135,8 @@ class ClientStatistics:
     connections_opened: int
     reused: int
     retries: int
+    http3_connections: int = 0
+    http3_requests: int = 0
 
 
 class _Retry(Exception):
@@ -202,6 +209,11 @@ class Client:
         timeout: Seconds for the whole exchange: waiting, connecting,
             sending, and reading the body to its end (``None``: no limit).
         http1: Options of HTTP/1 connections (default ``http1.Builder()``).
+        http09_responses: Accept an HTTP/0.9 answer (no status line) to a
+            new HTTP/1 connection's first request, as ``200`` with the bytes
+            up to the close as its body (hyper-util: off). The same as
+            ``http1=http1.Builder(http09_responses=True)``; with an
+            ``http1`` builder, set it there.
         http2: Options of HTTP/2 connections (default: ``http2.Builder`` with
             this client's timer and executor).
         executor: Runs the tasks that drive connections (and, through the
@@ -221,6 +233,10 @@ class Client:
             or ``"*"`` for every ``https`` origin.
         http3_cafile: Trust only this CA file (PEM) for HTTP/3, as
             ``--cacert`` does (default: the operating system's store).
+        http3_ssl_context: Without ``http3_cafile``, trust the CAs loaded
+            into this context (the one given to the TLS connector), and
+            verify only if it does; client certificates do not carry over
+            (QUIC's TLS is aioquic's own).
         timer: The clock of every timeout (default: anyio's; tests pass a
             ``hyper_core.testing.FakeTimer``).
 
@@ -251,7 +267,9 @@ class Client:
         http3: bool = False,
         http3_origins: Iterable[str] = (),
         http3_cafile: str | None = None,
+        http3_ssl_context: ssl.SSLContext | None = None,
         timer: Timer | None = None,
+        http09_responses: bool = False,
     ) -> None:
         for name, value in (
             ("pool_idle_timeout", pool_idle_timeout),
@@ -271,11 +289,16 @@ class Client:
             raise ValueError("max_connections must be at least 1")
         if http2_max_connections_per_host < 1:
             raise ValueError("http2_max_connections_per_host must be at least 1")
+        if http09_responses and http1 is not None:
+            raise ValueError(
+                "http09_responses=True with an http1 builder: pass "
+                "http1.Builder(..., http09_responses=True) instead"
+            )
         self._timer: Timer = timer if timer is not None else default_timer()
         # The pool's clock, read twice per request (see __aenter__).
         self._now: Callable[[], float] = self._timer.now
         self._connector: Connector = connector if connector is not None else HttpConnector()
-        self._h1 = http1 if http1 is not None else _http1_builder()
+        self._h1 = http1 if http1 is not None else _http1_builder(http09_responses)
         self._h2 = http2 if http2 is not None else _http2_builder(self._timer, executor)
         self._executor = executor
         # The cancel scope of each driver run by the executor (not in our task group).
@@ -304,7 +327,12 @@ class Client:
         self._uris: dict[str | Uri, Uri] = {}
         self._targets = Targets()
         self._h3 = (
-            Http3Pool(origins=http3_origins, cafile=http3_cafile, now=self._timer.now)
+            Http3Pool(
+                origins=http3_origins,
+                cafile=http3_cafile,
+                ssl_context=http3_ssl_context,
+                now=self._timer.now,
+            )
             if http3
             else None
         )
@@ -351,14 +379,18 @@ class Client:
         self._tg = None
         with anyio.CancelScope(shield=True):
             self._close(self._pool.close_all())
-            if self._h3 is not None:
-                self._h3.close_all()
+            h3 = self._h3
+            if h3 is not None:
+                h3.close_all()  # GOAWAY, then CONNECTION_CLOSE with H3_NO_ERROR
             # Idle connections get a moment to say goodbye; exchanges still
             # in flight would hold the exit up, so then it is immediate.
             if self._drivers and self._active == 0:
                 done = self._drivers_done = anyio.Event()
                 with anyio.move_on_after(_CLOSE_GRACE):
                     await done.wait()
+            if h3 is not None and h3.active_streams == 0:
+                with anyio.move_on_after(_CLOSE_GRACE):
+                    await h3.wait_closed()
             if self._live:
                 # Drivers run by the executor are not in our task group: cut
                 # them off as its cancellation would, and see them end.
@@ -374,6 +406,7 @@ class Client:
     def statistics(self) -> ClientStatistics:
         """Return a snapshot of the pool's counters."""
         pool = self._pool
+        h3 = self._h3
         return ClientStatistics(
             open_connections=pool.open_connections,
             idle_connections=pool.idle_connections,
@@ -382,14 +415,17 @@ class Client:
             connections_opened=pool.opened,
             reused=pool.reused,
             retries=self._retries,
+            http3_connections=0 if h3 is None else h3.open_connections,
+            http3_requests=0 if h3 is None else h3.requests,
         )
 
     def is_extended_connect_protocol_enabled(self, uri: str | Uri) -> bool:
-        """Whether the pool has an HTTP/2 connection to ``uri``'s origin allowing extended CONNECT.
+        """Whether the pool has an HTTP/2 or HTTP/3 connection to ``uri``'s origin allowing it.
 
         True when a request to that origin would go on a shared HTTP/2
         connection already open whose server enabled
-        ``SETTINGS_ENABLE_CONNECT_PROTOCOL`` (RFC 8441): a CONNECT with a
+        ``SETTINGS_ENABLE_CONNECT_PROTOCOL`` (RFC 8441), or on an HTTP/3
+        connection whose server did (RFC 9220): a CONNECT with a
         ``:protocol`` (``hyper_core.client.conn.http2.Protocol``), such as a
         WebSocket, can then be sent through :meth:`request`. Opens nothing.
         The stream a tunnel keeps open holds a stream slot, and the
@@ -399,6 +435,8 @@ class Client:
             InvalidRequestError: ``uri`` is not absolute.
         """
         key = pool_key(Request("GET", self._uri(uri)))
+        if self._h3 is not None and self._h3.connect_protocol_enabled(key):
+            return True
         return any(
             isinstance(conn.sender, http2.SendRequest)
             and conn.sender.is_extended_connect_protocol_enabled()
@@ -507,17 +545,25 @@ class Client:
             timeouts = self._timeouts
         total = self._total_timeout
         total_at = _NEVER if total is None else self._timer.now() + total
-        if self._h3 is not None:
-            response = await self._h3.try_request(
-                self._tg, key, request, self._timer, timeouts.read, total_at
-            )
-            if response is not None:
-                return response
+        first: tuple[PooledConn, bool] | None = None
+        h3 = self._h3
+        if h3 is not None:
+            route = h3.route(self._tg, key)
+            if route is not None:
+                if route.sender is None:  # prior knowledge, QUIC still connecting
+                    first = await self._race(route, key, uri, total_at, timeouts)
+                if route.sender is not None:
+                    response = await h3.send(route, request, self._timer, timeouts.read, total_at)
+                    if response is not None:
+                        return response
         for attempt in (0, 1):
             # A retry never takes another idle HTTP/1 connection: it failed
             # on one that the server had closed, and the next idle one may be
             # just as stale (a server closing idle connections closes many).
-            conn, reused = await self._acquire(key, uri, total_at, timeouts, fresh=attempt == 1)
+            if first is not None:
+                (conn, reused), first = first, None
+            else:
+                conn, reused = await self._acquire(key, uri, total_at, timeouts, fresh=attempt == 1)
             try:
                 return await self._exchange(
                     conn, reused, request, key, origin, total_at, attempt, timeouts
@@ -529,6 +575,21 @@ class Client:
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ------------------------------------------------------------- acquiring
+
+    async def _race(
+        self, route: H3Route, key: PoolKey, uri: Uri, total_at: float, timeouts: Timeouts
+    ) -> tuple[PooledConn, bool] | None:
+        """A TCP connection if TCP beat the QUIC handshake; None if QUIC won (or lost alone)."""
+        race = race_tcp(
+            route,
+            lambda: self._acquire(key, uri, total_at, timeouts),
+            lambda acquired: self._finished(acquired[0], True),
+        )
+        if total_at == _NEVER:
+            return await race
+        with self._timer.deadline(total_at):
+            return await race
+        raise TotalTimeoutError("the exchange took longer than the total timeout")
 
     async def _acquire(
         self,
@@ -827,8 +888,8 @@ class Client:
         )
 
 
-def _http1_builder() -> http1.Builder:
-    return http1.Builder()
+def _http1_builder(http09_responses: bool) -> http1.Builder:
+    return http1.Builder(http09_responses=http09_responses)
 
 
 def _http2_builder(timer: Timer, executor: Executor | None) -> http2.Builder:
