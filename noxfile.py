@@ -16,8 +16,8 @@ import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.sessions = [
-    *("lint", "typecheck", "tests", "fuzz", "docs", "isolated"),
-    *("deps_lowest", "deps_newest", "pythons"),
+    *("lint", "typecheck", "tests", "tests_compiled", "fuzz", "fuzz_compiled", "docs"),
+    *("isolated", "deps_lowest", "deps_newest", "pythons"),
 ]
 nox.options.error_on_missing_interpreters = True
 
@@ -54,6 +54,28 @@ def uv_sync(session: nox.Session, *args: str) -> None:
         f"--python={session.virtualenv.location}",
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
     )
+
+
+def uv_sync_compiled(session: nox.Session, *args: str) -> None:
+    """Install the workspace with hyper-core compiled by mypyc (not editable), and check it.
+
+    ``HYPER_COMPILE=1`` makes the build fail rather than fall back to pure
+    Python, so this session can never test the pure build by mistake. Every
+    workspace package is rebuilt: a non-editable install is a copy, and uv
+    would otherwise reuse a wheel built from older source.
+    """
+    session.run_install(
+        "uv",
+        "sync",
+        "--locked",
+        "--no-default-groups",
+        "--no-editable",
+        *(f"--reinstall-package={package}" for package in PACKAGES),
+        *args,
+        f"--python={session.virtualenv.location}",
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location, "HYPER_COMPILE": "1"},
+    )
+    session.run("python", str(ROOT / "tests" / "compiled_build.py"))
 
 
 #: Lines covered, in percent, below which `nox -s tests` fails: per
@@ -142,10 +164,11 @@ OTHER_PYTHONS = [
 ]
 
 
-#: The other suite runs (dependency ranges, other Pythons) are quick passes:
-#: every test module, the async tests on asyncio only (not also trio and
-#: uvloop), which keeps CI within its time. The full `tests` session runs
-#: every backend. Set HYPER_TEST_BACKENDS=asyncio,trio,uvloop for a full pass.
+#: The other suite runs (the compiled build, dependency ranges, other
+#: Pythons) are quick passes: every test module, the async tests on asyncio
+#: only (not also trio and uvloop), which keeps CI within its time. The full
+#: `tests` session runs every backend. Set HYPER_TEST_BACKENDS=asyncio,trio,uvloop
+#: for a full pass.
 QUICK_PASS = {"HYPER_TEST_BACKENDS": os.environ.get("HYPER_TEST_BACKENDS", "asyncio")}
 
 #: What the dependency sessions check, and print, for each resolution.
@@ -212,6 +235,23 @@ def pythons(session: nox.Session) -> None:
 
 
 @nox.session
+def tests_compiled(session: nox.Session) -> None:
+    """The whole suite on the compiled build (mypyc; docs/performance.md), as a quick pass.
+
+    Every test module runs, the async tests on asyncio only: what mypyc
+    compiles (the HTTP/1 codec, parser and encoder, the date cache, the
+    bodies and small types) does no I/O and runs the same whatever the event
+    loop, and the I/O layers it runs under, which differ per loop, are Python
+    in both builds and run on every loop in ``tests``. Once, without the
+    h11-codec rerun of ``tests``: that proves the codec seam, which compiling
+    does not change. ``HYPER_TEST_BACKENDS=asyncio,trio,uvloop nox -s
+    tests_compiled`` runs every backend.
+    """
+    uv_sync_compiled(session, "--all-packages", "--group", "test", "--group", "lint")
+    session.run("pytest", "-q", *session.posargs, env=QUICK_PASS)
+
+
+@nox.session
 def fuzz(session: nox.Session) -> None:
     """The HTTP/1 parser against h11 and llhttp: 100,000 inputs (``-- --inputs N`` for more).
 
@@ -220,6 +260,17 @@ def fuzz(session: nox.Session) -> None:
     the policy.
     """
     uv_sync(session, "--all-packages", "--group", "test")
+    run_fuzz(session)
+
+
+@nox.session
+def fuzz_compiled(session: nox.Session) -> None:
+    """The differential fuzz harness on the compiled build (as ``fuzz``)."""
+    uv_sync_compiled(session, "--all-packages", "--group", "test")
+    run_fuzz(session)
+
+
+def run_fuzz(session: nox.Session) -> None:
     args = list(session.posargs)
     if "--inputs" not in args:
         args += ["--inputs", "100000"]
@@ -269,12 +320,17 @@ def isolated(session: nox.Session, package: str) -> None:
         "hyper-util": ["hyper-core"],
         "hyper-tls": ["hyper-core", "hyper-util"],
     }
+    # hyper-core as a dependency is built pure (HYPER_COMPILE=0): compiling
+    # it is hyper-core's own session's job, and costs a minute each time.
     for dep in deps[package]:
-        session.install(f"./packages/{dep}")
+        session.install(f"./packages/{dep}", env={"HYPER_COMPILE": "0"})
     # hyper-util's httpx transports import httpx, its ``httpx`` extra.
     extras = {"hyper-util": "[httpx]"}
     session.install(f"./packages/{package}{extras.get(package, '')}")
     session.run("python", str(ROOT / "tests" / "isolated_import.py"), package.replace("-", "_"))
+    # pip built hyper-core as a user's pip does (compiled when a C compiler
+    # works, else pure Python with one line saying so): say which.
+    session.run("python", str(ROOT / "tests" / "compiled_build.py"), "--report")
     if package == "hyper-core":
         for other in ("hyper_util", "hyper_tls"):
             session.run(
@@ -289,8 +345,15 @@ def isolated(session: nox.Session, package: str) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Side-by-side benchmarks against peer servers (needs wrk and taskset)."""
+    """Side-by-side HTTP/1 benchmarks against peer servers, pure build (needs wrk, taskset)."""
     uv_sync(session, "--all-packages", "--group", "test", "--group", "bench")
+    session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session
+def bench_compiled(session: nox.Session) -> None:
+    """The same on the compiled build (``-- --only hyper`` measures hyper alone)."""
+    uv_sync_compiled(session, "--all-packages", "--group", "test", "--group", "bench")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 

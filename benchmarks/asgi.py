@@ -4,7 +4,7 @@ What belongs here: starting each ASGI server on the same application
 (``servers/asgi_app.py``), checking its answers, loading it with five
 scenarios, stopping it, and reporting per scenario with hyper's ratio
 against each peer and the issue's targets. Process handling, pinning and
-CPU accounting come from ``run.py``, so every benchmark here measures alike;
+CPU accounting come from ``_harness.py``, so every benchmark here measures alike;
 the WebSocket load is ``ws_client.py``.
 
 Strategy:
@@ -49,9 +49,7 @@ import datetime
 import http.client
 import json
 import os
-import platform
 import select
-import signal
 import subprocess
 import sys
 import tempfile
@@ -60,28 +58,32 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-# run.py sits next to this file (the script's directory is on sys.path).
-from run import (
+from _harness import (
     HOST,
-    LUA_SCRIPT,
     PROBE_TIMEOUT,
     PYTHON,
     SERVERS_DIR,
     STARTUP_TIMEOUT,
     STOP_TIMEOUT,
     WRK_GRACE,
-    WRK_REQUEST_TIMEOUT,
     BenchError,
     CpuSample,
-    cpu_model,
-    fail,
+    banner,
+    check_cpus,
     free_port,
     log_tail,
     missing_module,
     pinned,
+    process_cpu_seconds,
+    require_tools,
+    run_wrk,
+    server_log,
+    start_server,
     stop,
+    stop_on_sigterm,
     wait_for_idle,
     wait_until_accepting,
+    wrk_script,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -301,46 +303,23 @@ def probe(port: int, scenario: str, args: argparse.Namespace) -> None:
 # --- loads --------------------------------------------------------------------
 
 
-def wrk_script(scenario: str, args: argparse.Namespace, directory: str) -> Path:
-    """The wrk Lua script: the request of the scenario, then wrk_report.lua's done()."""
-    script = Path(directory) / f"{scenario}.lua"
-    prefix = ""
+def scenario_script(scenario: str, args: argparse.Namespace, directory: str) -> Path:
+    """The wrk Lua script of a scenario (the POST body for ``post``)."""
     if scenario == "post":
-        prefix = (
-            'wrk.method = "POST"\n'
-            f'wrk.body = string.rep("x", {args.post_size})\n'
-            'wrk.headers["Content-Type"] = "application/octet-stream"\n'
-        )
-    script.write_text(prefix + LUA_SCRIPT.read_text())
-    return script
+        return wrk_script(directory, scenario, "POST", args.post_size)
+    return wrk_script(directory, scenario)
 
 
-def run_wrk(port: int, scenario: str, seconds: int, args: argparse.Namespace) -> dict[str, float]:
+def load_wrk(port: int, scenario: str, seconds: int, args: argparse.Namespace) -> dict[str, float]:
     path = {"json": "/json", "headers": "/headers", "post": "/echo"}.get(scenario, "/")
-    command = [
-        *pinned(args.client_cpu, args.nice), "wrk", "-t1", f"-c{args.connections}",
-        f"-d{seconds}s", f"--timeout={WRK_REQUEST_TIMEOUT}s", "-s", str(args.scripts[scenario]),
+    return run_wrk(
         f"http://{HOST}:{port}{path}",
-    ]  # fmt: skip
-    try:
-        done = subprocess.run(
-            command, capture_output=True, timeout=seconds + WRK_GRACE, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"wrk did not finish within {seconds + WRK_GRACE:.0f} s") from exc
-    for line in done.stdout.decode(errors="replace").splitlines():
-        if line.startswith("WRK_JSON "):
-            report: dict[str, float] = json.loads(line.removeprefix("WRK_JSON "))
-            return report
-    raise BenchError(f"wrk exited {done.returncode}: {done.stderr.decode(errors='replace')}")
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds one live process has used."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        stat = f.read()
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        seconds,
+        connections=args.connections,
+        cpu=args.client_cpu,
+        nice=args.nice,
+        script=args.scripts[scenario],
+    )
 
 
 def _read_line(proc: subprocess.Popen[bytes], deadline: float) -> str:
@@ -411,9 +390,9 @@ def load(
         result.errors = int(report["errors"])
     else:
         if args.warmup:
-            run_wrk(port, scenario, args.warmup, args)
+            load_wrk(port, scenario, args.warmup, args)
         before = CpuSample.take(proc.pid, args.server_cpu, args.client_cpu)
-        report = run_wrk(port, scenario, args.duration, args)
+        report = load_wrk(port, scenario, args.duration, args)
         cpu = CpuSample.take(proc.pid, args.server_cpu, args.client_cpu) - before
         operations, seconds = int(report["requests"]), report["duration_us"] / 1e6
         result.errors = sum(int(v) for k, v in report.items() if k.startswith("errors_"))
@@ -452,14 +431,9 @@ def measure(server: AsgiServer, args: argparse.Namespace) -> list[Result]:
         return [Result(server.name, s, "skipped", [note]) for s in scenarios]
     results = []
     port = free_port()
-    with tempfile.NamedTemporaryFile(prefix=f"bench-{server.name}-", suffix=".log") as log:
-        proc = subprocess.Popen(
-            [*pinned(args.server_cpu, args.nice), *server.command(port, args.loop)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=HERE.parent,
+    with server_log(server.name) as log:
+        proc = start_server(
+            [*pinned(args.server_cpu, args.nice), *server.command(port, args.loop)], log
         )
         try:
             wait_until_accepting(proc, port, time.monotonic() + STARTUP_TIMEOUT)
@@ -476,7 +450,7 @@ def measure(server: AsgiServer, args: argparse.Namespace) -> list[Result]:
             results = [Result(server.name, s, "failed", [str(exc)]) for s in scenarios]
         finally:
             stop(proc)
-        lines, tail = log_tail(Path(log.name))
+        lines, tail = log_tail(log.name)
     if lines:
         for result in results:
             if result.status == "failed":
@@ -600,22 +574,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    for tool in ("wrk", "taskset"):
-        if not any(os.access(Path(d) / tool, os.X_OK) for d in os.environ["PATH"].split(":")):
-            fail(f"{tool} is not on PATH (Debian: apt-get install wrk util-linux)")
-    usable = os.sched_getaffinity(0)
-    if args.server_cpu == args.client_cpu or not {args.server_cpu, args.client_cpu} <= usable:
-        fail(f"need two distinct usable CPUs for server and client; usable: {sorted(usable)}")
-
-    def terminate(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, terminate)
+    require_tools("wrk", "taskset")
+    check_cpus(args.server_cpu, args.client_cpu)
+    stop_on_sigterm()
     started = datetime.datetime.now(datetime.UTC)
-    print(
-        f"{started.isoformat(timespec='seconds')}  {cpu_model()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, --loop {args.loop}"
-    )
+    print(banner(f"--loop {args.loop}"))
     print(
         f"servers pinned to CPU {args.server_cpu}, load (wrk -t1 -c{args.connections}; "
         f"{args.ws_connections} WebSocket connections) to CPU {args.client_cpu}; "
@@ -623,7 +586,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     table: dict[tuple[str, str], list[Result]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-asgi-") as scripts:
-        args.scripts = {s: wrk_script(s, args, scripts) for s in HTTP_SCENARIOS}
+        args.scripts = {s: scenario_script(s, args, scripts) for s in HTTP_SCENARIOS}
         for number in range(1, args.rounds + 1):
             for server in args.servers:
                 if not server.scenarios & set(args.scenarios):

@@ -13,9 +13,10 @@ Clients: ``hyper_util.client.legacy.Client`` (defaults), ``httpx.AsyncClient``
 (defaults), ``aiohttp.ClientSession`` (defaults). The small responses are a
 13-byte static file.
 
-Strategy: nginx (``/usr/sbin/nginx``, Debian's package) runs in the
-foreground (``daemon off; master_process off;``) from a temporary directory
-with a generated config on 127.0.0.1 and a free port, ``keepalive_requests``
+Strategy: nginx (``/usr/sbin/nginx``, Debian's package; started by
+``_harness.start_nginx``) runs in the foreground (``daemon off;
+master_process off;``) from a temporary directory with a generated config on
+127.0.0.1 and a free port, ``keepalive_requests``
 raised so one connection carries every sequential request, and access logs
 off. Each client and workload runs ``--rounds`` times in a fresh asyncio
 event loop after a warm-up, the clients taking turns round by round; the
@@ -32,8 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -41,94 +40,32 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-NGINX = "/usr/sbin/nginx"
-HELLO = b"Hello, World!"
+from _harness import banner, start_nginx, stop_nginx
 
-NGINX_CONF = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    keepalive_requests 1000000;
-    keepalive_timeout 75s;
+HELLO = b"Hello, World!"
+# Issue 13's target: hyper's rate over aiohttp's on every workload.
+TARGETS = {"aiohttp": 1.2}
+
+NGINX_HTTP = """
     sendfile on;
     tcp_nopush on;
-    client_body_temp_path {tmp}/bodies;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
     server {{
         listen 127.0.0.1:{port} backlog=1024;
         root {tmp}/www;
         default_type application/octet-stream;
     }}
-}}
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"nginx exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
-                probe.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                if probe.recv(5) == b"HTTP/":
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nginx did not answer within {timeout} s")
-
-
-def start_nginx(tmp: Path, download_mib: int) -> tuple[subprocess.Popen[bytes], int]:
-    if not os.access(NGINX, os.X_OK):
-        raise SystemExit(f"nginx not found at {NGINX}: install Debian's nginx-light")
+def start_site(tmp: Path, download_mib: int) -> tuple[subprocess.Popen[bytes], int]:
     www = tmp / "www"
     www.mkdir()
-    (tmp / "bodies").mkdir()
     (www / "hello").write_bytes(HELLO)
     block = os.urandom(1 << 20)
     with (www / "big").open("wb") as f:
         for _ in range(download_mib):
             f.write(block)
-    for _ in range(5):
-        port = free_port()
-        conf = tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
-        proc = subprocess.Popen(
-            [NGINX, "-c", str(conf), "-p", str(tmp)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(0.1)
-        if proc.poll() is not None:
-            continue  # the port was taken in between: try another
-        wait_ready(proc, port, tmp / "error.log")
-        return proc, port
-    raise SystemExit("nginx could not bind a free port in 5 attempts")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+    return start_nginx(tmp, NGINX_HTTP)
 
 
 async def run_concurrent(total: int, concurrency: int, one: Callable[[], Awaitable[None]]) -> None:
@@ -255,11 +192,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", default="hyper,httpx,aiohttp")
     args = parser.parse_args()
+    print(banner())
     names = [n for n in args.only.split(",") if n]
     workloads = [("sequential", "req/s"), ("concurrent", "req/s"), ("download", "MB/s")]
     results: dict[tuple[str, str], float] = {}
     with tempfile.TemporaryDirectory(prefix="hyper-bench-") as tmp_name:
-        proc, port = start_nginx(Path(tmp_name), args.download_mib)
+        proc, port = start_site(Path(tmp_name), args.download_mib)
         base = f"http://127.0.0.1:{port}"
         try:
             for workload, unit in workloads:
@@ -274,7 +212,7 @@ def main() -> None:
                     best = results[workload, name]
                     print(f"{workload:>10} {name:>8}: {best:12,.1f} {unit}", flush=True)
         finally:
-            stop(proc)
+            stop_nginx(proc)
     print()
     print(
         f"sequential: {args.sequential} GETs on one connection; concurrent: {args.requests} GETs, "
@@ -285,12 +223,21 @@ def main() -> None:
     if "hyper" in names:
         header += "".join(f" {'hyper/' + n:>14}" for n in names if n != "hyper")
     print(header)
+    verdicts = []
     for workload, unit in workloads:
         row = f"{workload:>10} " + " ".join(f"{results[workload, n]:>12,.1f}" for n in names)
         if "hyper" in names:
             mine = results[workload, "hyper"]
             row += "".join(f" {mine / results[workload, n]:>13.2f}x" for n in names if n != "hyper")
+            for peer, target in TARGETS.items():
+                if peer in names:
+                    ratio = mine / results[workload, peer]
+                    met = "met" if ratio >= target else "NOT met"
+                    verdicts.append(
+                        f"  {workload}: hyper/{peer} = {ratio:.2f}x  target >= {target}x: {met}"
+                    )
         print(f"{row}   ({unit})")
+    print("\n".join(verdicts))
 
 
 if __name__ == "__main__":

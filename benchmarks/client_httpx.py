@@ -49,34 +49,19 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from client_h1 import HELLO, NGINX, free_port, run_concurrent, stop, wait_ready
+from _harness import start_nginx_two_ports, stop_nginx
+from client_h1 import HELLO, run_concurrent
 
-NGINX_CONF = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    keepalive_requests 1000000;
-    keepalive_timeout 75s;
+NGINX_HTTP = """
     http2_max_concurrent_streams 256;
     sendfile on;
     tcp_nopush on;
-    client_body_temp_path {tmp}/bodies;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
     server {{
         listen 127.0.0.1:{port} backlog=1024;
         listen 127.0.0.1:{h2_port} http2 backlog=1024;
         root {tmp}/www;
         default_type application/octet-stream;
     }}
-}}
 """
 
 WORKLOADS = [
@@ -87,32 +72,15 @@ WORKLOADS = [
 ]
 
 
-def start_nginx(tmp: Path, download_mib: int) -> tuple[subprocess.Popen[bytes], int, int]:
-    if not os.access(NGINX, os.X_OK):
-        raise SystemExit(f"nginx not found at {NGINX}: install Debian's nginx-light")
+def start_site(tmp: Path, download_mib: int) -> tuple[subprocess.Popen[bytes], int, int]:
     www = tmp / "www"
     www.mkdir()
-    (tmp / "bodies").mkdir()
     (www / "hello").write_bytes(HELLO)
     block = os.urandom(1 << 20)
     with (www / "big").open("wb") as f:
         for _ in range(download_mib):
             f.write(block)
-    for _ in range(5):
-        port, h2_port = free_port(), free_port()
-        conf = tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, h2_port=h2_port))
-        proc = subprocess.Popen(
-            [NGINX, "-c", str(conf), "-p", str(tmp)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(0.1)
-        if proc.poll() is not None:
-            continue  # a port was taken in between: try others
-        wait_ready(proc, port, tmp / "error.log")
-        return proc, port, h2_port
-    raise SystemExit("nginx could not bind free ports in 5 attempts")
+    return start_nginx_two_ports(tmp, NGINX_HTTP)
 
 
 # Each client: an async factory returning (get_small, download, close), or None
@@ -288,7 +256,7 @@ def main() -> None:
     results: dict[tuple[str, str], float] = {}
     cpu_costs: dict[tuple[str, str], float] = {}
     with tempfile.TemporaryDirectory(prefix="hyper-bench-") as tmp_name:
-        proc, port, h2_port = start_nginx(Path(tmp_name), args.download_mib)
+        proc, port, h2_port = start_site(Path(tmp_name), args.download_mib)
         bases = (f"http://127.0.0.1:{port}", f"http://127.0.0.1:{h2_port}")
         try:
             if args.profile:
@@ -310,7 +278,7 @@ def main() -> None:
                     shown = "n/a" if best is None else f"{best:12,.1f} {unit}"
                     print(f"{workload:>10} {name:>8}: {shown}", flush=True)
         finally:
-            stop(proc)
+            stop_nginx(proc)
     print()
     print(
         f"sequential: {args.sequential} GETs on one connection; concurrent: {args.requests} "

@@ -22,14 +22,14 @@ measures the cache). New connections per
 request come from ``pool_max_idle_per_host=0``, httpx's
 ``Limits(max_keepalive_connections=0)`` and aiohttp's ``force_close=True``.
 
-Strategy: nginx (``/usr/sbin/nginx``) runs in the foreground (``daemon
-off; master_process off;``) from a temporary folder holding the trustme
-certificate, on 127.0.0.1 and a free port, with ``listen ... ssl http2``,
-``keepalive_requests`` raised and access logs off; it answers a 13-byte
-body. Each client and workload runs ``--rounds`` times on asyncio after a
-warm-up, the clients taking turns round by round (so a burst of load on
-the machine hits them all alike); the best round is kept. nginx is stopped
-by its PID at the end.
+Strategy: nginx (``/usr/sbin/nginx``, started by ``_harness.start_nginx``)
+runs in the foreground (``daemon off; master_process off;``) from a
+temporary folder holding the trustme certificate, on 127.0.0.1 and a free
+port, with ``listen ... ssl http2``, ``keepalive_requests`` raised and
+access logs off; it answers a 13-byte body. Each client and workload runs
+``--rounds`` times on asyncio after a warm-up, the clients taking turns
+round by round (so a burst of load on the machine hits them all alike); the
+best round is kept. nginx is stopped by its PID at the end.
 
 Run: ``.venv/bin/python benchmarks/client_tls.py [--new-conn 500]
 [--sequential 3000] [--requests 5000] [--concurrency 50] [--rounds 3]
@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -50,60 +49,28 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import trustme
+from _harness import banner, start_nginx, stop_nginx
 
-NGINX = "/usr/sbin/nginx"
+# Issue 13's target: hyper's rate over aiohttp's on every workload.
+TARGETS = {"aiohttp": 1.2}
 
-NGINX_CONF = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path {tmp}/bodies;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
+NGINX_HTTP = """
     server {{
         listen 127.0.0.1:{port} ssl http2;
         ssl_certificate {tmp}/cert.pem;
         ssl_certificate_key {tmp}/key.pem;
         location / {{ return 200 "Hello, World!"; }}
     }}
-}}
 """
 
 Get = Callable[[], Awaitable[None]]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_nginx(tmp: Path, ca: trustme.CA) -> tuple[subprocess.Popen[bytes], int]:
+def start_site(tmp: Path, ca: trustme.CA) -> tuple[subprocess.Popen[bytes], int]:
     leaf = ca.issue_cert("localhost")
     (tmp / "cert.pem").write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
     (tmp / "key.pem").write_bytes(leaf.private_key_pem.bytes())
-    port = free_port()
-    (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=port))
-    proc = subprocess.Popen([NGINX, "-p", str(tmp), "-c", str(tmp / "nginx.conf")])
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, (tmp / "error.log").read_text()
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("nginx did not start in 10 s")
+    return start_nginx(tmp, NGINX_HTTP)
 
 
 def context(ca: trustme.CA) -> ssl.SSLContext:
@@ -194,10 +161,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", default="hyper,hyper-h2,httpx,aiohttp")
     args = parser.parse_args()
+    print(banner())
     names = args.only.split(",")
     ca = trustme.CA()
     with tempfile.TemporaryDirectory() as folder:
-        proc, PORT = start_nginx(Path(folder), ca)
+        proc, PORT = start_site(Path(folder), ca)
         try:
             results: dict[tuple[str, str], float] = {}
             for workload in ("new-conn", "keep-alive", "concurrent"):
@@ -212,12 +180,18 @@ def main() -> None:
                         best = results[workload, name]
                         print(f"{workload:<11} {name:<9} {best:>9.0f} req/s", flush=True)
         finally:
-            proc.terminate()
-            proc.wait(10)
-    print("\nworkload     " + "".join(f"{n:>10}" for n in names))
+            stop_nginx(proc)
+    print("\nworkload     " + "".join(f"{n:>10}" for n in names) + "  (req/s)")
     for workload in ("new-conn", "keep-alive", "concurrent"):
         cells = (results.get((workload, n)) for n in names)
         print(f"{workload:<12} " + "".join(f"{c:>10.0f}" if c else f"{'-':>10}" for c in cells))
+    for workload in ("new-conn", "keep-alive", "concurrent"):
+        for peer, target in TARGETS.items():
+            mine, theirs = results.get((workload, "hyper")), results.get((workload, peer))
+            if mine and theirs:
+                ratio = mine / theirs
+                met = "met" if ratio >= target else "NOT met"
+                print(f"  {workload}: hyper/{peer} = {ratio:.2f}x  target >= {target}x: {met}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from run import PYTHON, SERVERS_DIR, free_port, pinned, stop
+from _harness import PYTHON, SERVERS_DIR, free_port, pinned, stop
 
 HERE = Path(__file__).parent
 

@@ -7,7 +7,7 @@ reference points. The full peer comparison is ``run.py``.
 Strategy: this file is both the driver and the hyper server (``--serve
 anyio|fast``: ``hyper_util.rt.create_tcp_listener(fast=...)`` and
 ``http1.Builder().serve_connection`` per connection, the service of
-``servers/hyper_h1.py``). Each server is a fresh subprocess pinned to CPU 1
+``servers/hyper_serve.py``'s hello). Each server is a fresh subprocess pinned to CPU 1
 (``taskset -c 1``), started on 127.0.0.1 and a free port; the driver waits
 (at most 30 s) until the port accepts, checks one answer, runs
 ``taskset -c 0 wrk -t1 -c50 -d10s`` (after a 2 s warm-up) and stops the
@@ -21,23 +21,28 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import re
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-SERVERS = HERE / "servers"
-PYTHON = sys.executable
-HOST = "127.0.0.1"
-STARTUP_TIMEOUT = 30.0  # seconds for a server to accept connections
-STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
-WRK_GRACE = 15.0  # seconds wrk may run past its duration before it is killed
+from _harness import (
+    HOST,
+    PYTHON,
+    SERVERS_DIR,
+    STARTUP_TIMEOUT,
+    free_port,
+    group_cpu_seconds,
+    pinned,
+    run_wrk,
+    server_log,
+    start_server,
+    stop,
+    wait_until_accepting,
+)
+
+SERVERS = SERVERS_DIR
 
 
 # -- the hyper server (run as a subprocess of the driver) --------------------
@@ -74,13 +79,6 @@ def serve(path: str, port: int) -> None:
 # -- the driver ----------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def commands(port: int) -> dict[str, list[str]]:
     me = str(Path(__file__).resolve())
     return {
@@ -109,17 +107,6 @@ def commands(port: int) -> dict[str, list[str]]:
     }
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before listening")
-        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
-            return
-        time.sleep(0.1)
-    raise RuntimeError("server did not listen within the startup timeout")
-
-
 def probe(port: int) -> None:
     with socket.create_connection((HOST, port), timeout=5) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -134,68 +121,32 @@ def probe(port: int) -> None:
     raise RuntimeError(f"unexpected answer: {data!r}")
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(STOP_TIMEOUT)
-
-
-def wrk(port: int, duration: float, connections: int) -> float:
-    cmd = [
-        "taskset",
-        "-c",
-        "0",
-        "wrk",
-        "-t1",
-        f"-c{connections}",
-        f"-d{duration:g}s",
-        f"http://{HOST}:{port}/",
-    ]
-    out = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=duration + WRK_GRACE, check=True
-    ).stdout
-    if "Non-2xx" in out or "Socket errors" in out:
-        print(f"  wrk reported errors:\n{out}", file=sys.stderr)
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if match is None:
-        raise RuntimeError(f"no Requests/sec in wrk output:\n{out}")
-    return float(match.group(1))
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def measure(name: str, duration: float, connections: int) -> tuple[float, float]:
+def measure(name: str, duration: int, connections: int) -> tuple[float, float]:
     """Return (requests/s, server CPU microseconds per request)."""
     port = free_port()
-    # taskset execs the server, so the PID is the server's own.
-    cmd = ["taskset", "-c", "1", *commands(port)[name]]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, proc)
-        probe(port)
-        wrk(port, 2, connections)  # warm-up
-        before = cpu_seconds(proc.pid)
-        rps = wrk(port, duration, connections)
-        cpu = cpu_seconds(proc.pid) - before
-        return rps, cpu / (rps * duration) * 1e6
-    finally:
-        stop(proc)
+    url = f"http://{HOST}:{port}/"
+    with server_log(name) as log:
+        proc = start_server(pinned(1) + commands(port)[name], log)
+        try:
+            wait_until_accepting(proc, port, time.monotonic() + STARTUP_TIMEOUT)
+            probe(port)
+            run_wrk(url, 2, connections=connections, cpu=0)  # warm-up
+            before = group_cpu_seconds(proc.pid)
+            report = run_wrk(url, duration, connections=connections, cpu=0)
+            cpu = group_cpu_seconds(proc.pid) - before
+        finally:
+            stop(proc)
+    errors = sum(v for k, v in report.items() if k.startswith("errors_"))
+    if errors:
+        print(f"  wrk reported {errors:.0f} errors", file=sys.stderr)
+    return report["requests"] / (report["duration_us"] / 1e6), cpu / report["requests"] * 1e6
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--serve", choices=["anyio", "fast"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds; median kept")
     args = parser.parse_args()

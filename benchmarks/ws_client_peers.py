@@ -39,7 +39,7 @@ import anyio
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from run import free_port, pinned, stop, wait_until_accepting  # noqa: E402
+from _harness import free_port, pinned, stop, wait_until_accepting  # noqa: E402
 
 PYTHON = sys.executable
 HOST = "127.0.0.1"

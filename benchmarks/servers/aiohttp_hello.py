@@ -1,31 +1,46 @@
-"""aiohttp.web serving the benchmark's hello-world response.
+"""aiohttp.web serving ``run.py``'s workloads (``_workloads.py``), the access log off.
 
-One route, ``GET /``, answered with the 13-byte ``Hello, World!`` body and
-``Content-Type: text/plain``; the access log is off, as for every other server.
-
-Usage: ``python aiohttp_hello.py --port N``.
+Usage: ``python aiohttp_hello.py --port N [--loop asyncio|uvloop]``.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from _workloads import EXTRA_HEADERS, HELLO, PAGE
 from aiohttp import web
 
-BODY = b"Hello, World!"
+PAGE_HEADERS = {name.decode(): value.decode() for name, value in EXTRA_HEADERS}
 
 
 async def hello(request: web.Request) -> web.Response:
-    return web.Response(body=BODY, content_type="text/plain")
+    return web.Response(body=HELLO, content_type="text/plain")
+
+
+async def page(request: web.Request) -> web.Response:
+    return web.Response(body=PAGE, content_type="text/plain", headers=PAGE_HEADERS)
+
+
+async def upload(request: web.Request) -> web.Response:
+    data = await request.read()
+    return web.Response(body=str(len(data)).encode(), content_type="text/plain")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
-    app = web.Application()
+    app = web.Application(client_max_size=1 << 20)
     app.router.add_get("/", hello)
-    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
+    app.router.add_get("/headers", page)
+    app.router.add_post("/upload", upload)
+    loop = None
+    if args.loop == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None, loop=loop)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,9 @@
-"""The hello-world ASGI 3 application served by uvicorn, hypercorn and granian.
+"""The ASGI 3 application of ``run.py``'s workloads, served by uvicorn, hypercorn and granian.
 
-It answers every HTTP request with the benchmark's fixed response: status 200,
-``Content-Type: text/plain`` and the 13-byte body ``Hello, World!`` (each
-server adds its own ``Content-Length``-independent headers such as ``Date`` and
-``Server``). Lifespan events are acknowledged so that servers which run the
-lifespan protocol start cleanly. The request body is not read: the load is
-bodiless ``GET`` requests.
+Routes (``_workloads.py`` has the bytes): ``GET /`` hello world, ``GET
+/headers`` a 4 KiB body with ten header fields, ``POST /upload`` the request
+body read whole (``more_body``) and its length answered. Lifespan events are
+acknowledged so that servers which run the lifespan protocol start cleanly.
 """
 
 from __future__ import annotations
@@ -13,24 +11,47 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from _workloads import CONTENT_TYPE, HELLO, PAGE, PAGE_HEADERS
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-BODY = b"Hello, World!"
-START: Message = {
-    "type": "http.response.start",
-    "status": 200,
-    "headers": [(b"content-type", b"text/plain"), (b"content-length", b"13")],
-}
-BODY_MESSAGE: Message = {"type": "http.response.body", "body": BODY, "more_body": False}
+
+def _start(headers: list[tuple[bytes, bytes]], length: int) -> Message:
+    return {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [*headers, (b"content-length", str(length).encode())],
+    }
+
+
+HELLO_START = _start([CONTENT_TYPE], len(HELLO))
+HELLO_BODY: Message = {"type": "http.response.body", "body": HELLO, "more_body": False}
+PAGE_START = _start(PAGE_HEADERS, len(PAGE))
+PAGE_BODY: Message = {"type": "http.response.body", "body": PAGE, "more_body": False}
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "http":
-        await send(START)
-        await send(BODY_MESSAGE)
+        path = scope["path"]
+        if path == "/headers":
+            await send(PAGE_START)
+            await send(PAGE_BODY)
+        elif path == "/upload":
+            size = 0
+            while True:
+                message = await receive()
+                size += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            answer = str(size).encode()
+            await send(_start([CONTENT_TYPE], len(answer)))
+            await send({"type": "http.response.body", "body": answer, "more_body": False})
+        else:
+            await send(HELLO_START)
+            await send(HELLO_BODY)
     elif scope["type"] == "lifespan":
         while True:
             message = await receive()

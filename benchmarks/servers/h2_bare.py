@@ -9,7 +9,7 @@ control waits, no request bodies, no limits: it shows what h2 itself costs
 with the I/O structure hyper-core has, which is the floor for hyper-core's
 per-stream machinery.
 
-Usage: ``python h2_bare.py --port N [--backend asyncio|trio]``.
+Usage: ``python h2_bare.py --port N [--loop asyncio|uvloop|trio]``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import h2.config
 import h2.connection
 import h2.events
 from anyio.abc import SocketStream
+
+from hyper_util.rt import run
 
 BODY = b"Hello, World!"
 _date_second = 0
@@ -79,9 +81,9 @@ async def serve(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop", "trio"], default="asyncio")
     args = parser.parse_args()
-    anyio.run(serve, args.port, backend=args.backend)
+    run(serve, args.port, loop=args.loop)
 
 
 if __name__ == "__main__":

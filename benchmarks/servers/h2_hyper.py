@@ -18,7 +18,7 @@ A connection that ends in an error must not take the listener down, so
 errors are counted and the first few printed to stderr, where
 ``h2_server.py`` reports them.
 
-Usage: ``python h2_hyper.py --port N [--backend asyncio|trio] [--io default|anyio]``.
+Usage: ``python h2_hyper.py --port N [--loop asyncio|uvloop|trio] [--io default|anyio]``.
 """
 
 from __future__ import annotations
@@ -26,13 +26,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-import anyio
 from anyio.abc import SocketStream
 
 from hyper_core.body import Full, Incoming
 from hyper_core.http import Headers, Request, Response
 from hyper_core.server.conn import http2
-from hyper_util.rt import create_tcp_listener
+from hyper_util.rt import create_tcp_listener, run
 
 BODY = b"Hello, World!"
 # Enough to see what went wrong without flooding the log under load.
@@ -65,10 +64,10 @@ async def serve(port: int, io: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop", "trio"], default="asyncio")
     parser.add_argument("--io", choices=["default", "anyio"], default="default")
     args = parser.parse_args()
-    anyio.run(serve, args.port, args.io, backend=args.backend)
+    run(serve, args.port, args.io, loop=args.loop)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ so that hypercorn, like the other servers, keeps its connections for the
 whole run. Hypercorn accepts h2c with prior knowledge on a cleartext
 listener by itself.
 
-Usage: ``python h2_hypercorn.py --port N``.
+Usage: ``python h2_hypercorn.py --port N [--loop asyncio|uvloop]``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ MAX_REQUESTS_PER_CONNECTION = 10**9
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
     config = Config()
     config.bind = [f"127.0.0.1:{args.port}"]
@@ -35,7 +36,12 @@ def main() -> None:
     config.errorlog = "-"
     config.loglevel = "WARNING"
     config.keep_alive_max_requests = MAX_REQUESTS_PER_CONNECTION
-    asyncio.run(serve(app, config, mode="asgi"))  # type: ignore[arg-type]
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(serve(app, config, mode="asgi"))  # type: ignore[arg-type]
+    else:
+        asyncio.run(serve(app, config, mode="asgi"))  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--app", default="asgi_hello:app")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--keep-alive-timeout", type=float, default=None)
     args = parser.parse_args()
     module, _, attr = args.app.partition(":")
     app = getattr(importlib.import_module(module), attr)
@@ -32,6 +33,8 @@ def main() -> None:
     config.accesslog = None
     config.errorlog = "-"
     config.loglevel = "WARNING"
+    if args.keep_alive_timeout is not None:
+        config.keep_alive_timeout = args.keep_alive_timeout
     if args.loop == "uvloop":
         import uvloop
 

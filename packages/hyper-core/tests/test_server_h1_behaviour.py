@@ -14,6 +14,7 @@ bounded.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -461,3 +462,33 @@ def test_header_case_map() -> None:
         (b"other", b"o"),
     ]
     assert HeaderCaseMap().apply(fields) is fields
+
+
+# -- what an idle keep-alive connection holds -------------------------------------------
+
+
+async def test_an_idle_connection_keeps_nothing_of_the_exchange_it_served() -> None:
+    # Each idle keep-alive connection costs memory for as long as it stays
+    # open: the request, its headers, the response and its body must be
+    # freed once the answer is written, not when the next request comes.
+    marker = "m" * 300
+
+    async def service(request: Request[Incoming]) -> Response[Full]:
+        return Response(200, headers={"x-marker": marker}, body=Full(b"y" * 1000))
+
+    def leftovers() -> list[object]:
+        gc.collect()
+        return [
+            obj
+            for obj in gc.get_objects()
+            if (isinstance(obj, Request) and marker in str(obj.uri))
+            or (isinstance(obj, Response) and obj.headers.get("x-marker") == marker)
+            or (isinstance(obj, Full) and obj.size_hint().exact == 1000)
+        ]
+
+    async with serving(service) as served:
+        for _ in range(2):
+            await served.client.send(get(b"/" + marker.encode(), b"X-Field: " + b"v" * 300))
+            await served.read_until(b"y" * 1000)
+            await anyio.wait_all_tasks_blocked()
+            assert leftovers() == []

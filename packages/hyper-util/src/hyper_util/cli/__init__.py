@@ -5,7 +5,8 @@ What belongs here: the argument parser and :func:`main`, which dispatches to
 user guide is ``docs/guides/cli.md``.
 
 Strategy: argparse, one sub-parser per command, and a shared ``--backend``
-option (asyncio or trio) on each. ``main`` returns the exit status instead
+option on each (``auto``: uvloop when installed, else asyncio; ``asyncio``,
+``uvloop``, ``trio``). ``main`` returns the exit status instead
 of exiting, so tests can call it.
 
 HTTPS (``get https://...``, ``serve --certfile``) uses hyper-tls, imported
@@ -29,6 +30,7 @@ from hyper_util.cli import _get, _run, _serve
 from hyper_util.cli._echo import echo
 from hyper_util.cli._get import Exit
 from hyper_util.cli._static import StaticFiles
+from hyper_util.rt import LOOPS, loop_backend
 
 __all__ = ["Exit", "StaticFiles", "build_parser", "echo", "main"]
 
@@ -76,9 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--backend",
-        choices=["asyncio", "trio"],
-        default="asyncio",
-        help="event loop to run on (default asyncio)",
+        choices=list(LOOPS),
+        default="auto",
+        help="event loop to run on: auto takes uvloop when it is installed, else asyncio "
+        "(default auto)",
     )
     parser = argparse.ArgumentParser(
         prog="python -m hyper_util",
@@ -246,6 +249,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "run":
         return _run.main_run(_run.options_from_args(args))
+    try:
+        loop_backend(args.backend)
+    except ValueError as exc:  # --backend uvloop without uvloop
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return 2
     if args.command == "get":
         options = _get.GetOptions(
             url=args.url,

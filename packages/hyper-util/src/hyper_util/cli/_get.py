@@ -44,6 +44,7 @@ from hyper_util import __version__
 from hyper_util.cli._progress import Progress
 from hyper_util.client.legacy import Client, ConnectError, TotalTimeoutError
 from hyper_util.client.legacy.connect import Connector
+from hyper_util.rt import run
 
 __all__ = ["Exit", "GetOptions", "UsageError", "prepare", "run_get"]
 
@@ -355,8 +356,8 @@ def _writer(stdout: BinaryIO) -> Callable[[bytes], object]:
 def main_get(options: GetOptions, backend: str) -> int:
     """Run ``get`` on a new event loop; the entry point used by :mod:`hyper_util.cli`."""
     try:
-        return anyio.run(
-            lambda: run_get(options, stdout=sys.stdout.buffer, stderr=sys.stderr), backend=backend
+        return run(
+            lambda: run_get(options, stdout=sys.stdout.buffer, stderr=sys.stderr), loop=backend
         )
     except UsageError as exc:
         sys.stderr.write(f"get: {exc}\n")

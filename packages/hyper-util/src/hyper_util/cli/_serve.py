@@ -39,6 +39,7 @@ from hyper_core.rt import IO
 from hyper_core.service import Service
 from hyper_util.cli._echo import echo
 from hyper_util.cli._static import StaticFiles
+from hyper_util.rt import run
 from hyper_util.server import (
     bind_sockets,
     bind_udp_sockets,
@@ -247,7 +248,7 @@ def serve_worker(options: ServeOptions, backend: str, sockets: list[socket.socke
             await tg.start(serving)
             worker_ready()
 
-    anyio.run(main, backend=backend)
+    run(main, loop=backend)
 
 
 def main_serve(options: ServeOptions, backend: str) -> int:
@@ -266,7 +267,7 @@ def main_serve(options: ServeOptions, backend: str) -> int:
     if options.workers is not None or options.fd is not None:
         return _main_bound(options, backend, service, tls)
     try:
-        anyio.run(lambda: run_serve(service, options, out=sys.stdout, tls=tls), backend=backend)
+        run(lambda: run_serve(service, options, out=sys.stdout, tls=tls), loop=backend)
     except KeyboardInterrupt:
         return 130
     except Exception as raised:
@@ -307,7 +308,7 @@ def _main_bound(
                 listener = await listen_on(sockets)
                 await run_serve(service, options, out=sys.stdout, tls=tls, listener=listener)
 
-            anyio.run(main, backend=backend)
+            run(main, loop=backend)
             return 0
         _announce(sys.stdout, sockets[0].getsockname(), options, tls is not None)
         return run_workers(

@@ -11,6 +11,8 @@ hyper-core talks to the runtime through :mod:`hyper_core.rt` (``Executor``,
   :func:`connect_tcp`, :func:`create_tcp_listener` and their Unix and
   wrap-a-socket siblings choose it on asyncio and anyio streams elsewhere
   (``fast=False`` forces anyio streams).
+* :func:`run`: ``anyio.run`` on uvloop when it is installed (``loop="auto"``),
+  else asyncio; :func:`loop_backend` names the backend for other entry points.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ._connect import (
 )
 from ._executor import AnyioExecutor
 from ._listener import AsyncioSocketListener, StreamListener
+from ._run import LOOPS, Loop, loop_backend, run
 
 __all__ = [
     "DEFAULT_BACKLOG",
@@ -44,17 +47,21 @@ __all__ = [
     "DEFAULT_HAPPY_EYEBALLS_DELAY",
     "DEFAULT_READ_HIGH_WATER",
     "DEFAULT_WRITE_HIGH_WATER",
+    "LOOPS",
     "AnyioExecutor",
     "AnyioTimer",
     "AsyncioSocketListener",
     "AsyncioSocketStream",
     "AsyncioStreamStatistics",
+    "Loop",
     "StreamListener",
     "connect_tcp",
     "connect_unix",
     "create_tcp_listener",
     "create_unix_listener",
     "current_library",
+    "loop_backend",
+    "run",
     "wrap_connected_socket",
     "wrap_socket_listener",
 ]

@@ -53,6 +53,7 @@ request; what is separable (I/O, timing, held answers) is in
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Generator
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -316,6 +317,10 @@ class ServerDispatcher(ServerIO):
         send = self._hold_or_send if self._config.pipeline_flush else self._io.send
         held = self._held  # answers held by pipeline_flush (always empty without it)
         service = self._service
+        request: Request[Incoming] | None
+        awaitable: Awaitable[object] | None
+        step: Generator[Any, None, object] | CoroutineType[Any, Any, object] | None
+        answer: bytes | None
         while True:
             try:
                 event = codec.next_event()
@@ -415,6 +420,11 @@ class ServerDispatcher(ServerIO):
             codec.start_next_cycle()
             self._idle_mark += 1
             self._idle = True
+            # An idle connection keeps nothing of the request it served: the
+            # head, request, response and encoded bytes go now, not when the
+            # next request replaces them (memory per idle connection).
+            data = b""
+            request = awaitable = step = result = answer = None
 
     def _log_service_error(self, request: Request[Incoming], exc: Exception) -> None:
         # A service that raised because reading the request body failed
@@ -468,7 +478,9 @@ class ServerDispatcher(ServerIO):
         request.version = _HTTP_11 if head.version == b"1.1" else _HTTP_10
         request.headers = headers
         exchange = self._exchange = Exchange(self._write_informational)
-        extensions: Extensions = object.__new__(Extensions)
+        # Extensions() and not object.__new__: Extensions is compiled in the
+        # compiled build, and a compiled class refuses object.__new__.
+        extensions = Extensions()
         extensions._map = {Exchange: exchange}
         request._extensions = extensions
         request.body = body
