@@ -248,7 +248,7 @@ def tests_compiled(session: nox.Session) -> None:
     tests_compiled`` runs every backend.
     """
     uv_sync_compiled(session, "--all-packages", "--group", "test", "--group", "lint")
-    session.run("pytest", "-q", *session.posargs, env=QUICK_PASS)
+    session.run("pytest", "-q", *PARALLEL, *session.posargs, env=QUICK_PASS)
 
 
 @nox.session
