@@ -322,12 +322,14 @@ class Connection:
         return self
 
     def graceful_shutdown(self) -> None:
-        """Stop after the request in flight; close at once if there is none.
+        """Stop after the request in flight; close soon if there is none.
 
-        The response in flight carries ``connection: close``. A connection
-        waiting for a request (including one that has not received a byte
-        yet) ends immediately. Does nothing after an upgrade. Safe to call
-        from another task, before or while the connection runs.
+        The response in flight carries ``connection: close``. An idle
+        keep-alive connection ends immediately. One that has not received a
+        byte yet keeps up to 0.25 s for its first request, which is most
+        likely on its way (closing it unread would reset it); that request
+        is served with ``connection: close``. Does nothing after an upgrade.
+        Safe to call from another task, before or while the connection runs.
         """
         self._dispatcher.graceful_shutdown()
 
