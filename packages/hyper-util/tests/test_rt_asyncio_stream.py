@@ -40,6 +40,7 @@ from hyper_util.rt import (
     wrap_connected_socket,
     wrap_socket_listener,
 )
+from hyper_util.rt._asyncio_stream import writelines_pauses
 
 pytestmark = pytest.mark.anyio
 
@@ -407,3 +408,32 @@ def test_interleave_alternates_families_first_family_first() -> None:
     assert _interleave([v6a, v6b, v4a, v4b]) == [v6a, v4a, v6b, v4b]
     assert _interleave([v4a, v6a, v6b]) == [v4a, v6a, v6b]
     assert _interleave([]) == []
+
+
+def test_writelines_that_never_pauses_is_recognised() -> None:
+    # CPython 3.12.x and 3.13.0's selector transports buffer in writelines()
+    # without pausing the protocol; send_many then writes its last piece
+    # with write(), which pauses. Read from the method's code.
+    class NeverPauses:
+        _loop: Any
+
+        def writelines(self, data: list[bytes]) -> None:
+            self._loop._add_writer(0, None)
+
+    class Pauses(NeverPauses):
+        def writelines(self, data: list[bytes]) -> None:
+            self._loop._add_writer(0, None)
+            self._maybe_pause_protocol()
+
+        def _maybe_pause_protocol(self) -> None: ...
+
+    class Joins:
+        def write(self, data: bytes) -> None: ...
+
+        def writelines(self, data: list[bytes]) -> None:
+            self.write(b"".join(data))
+
+    assert writelines_pauses(NeverPauses) is False
+    assert writelines_pauses(Pauses) is True
+    assert writelines_pauses(Joins) is True
+    assert writelines_pauses(object) is True  # no writelines of its own code: uvloop's

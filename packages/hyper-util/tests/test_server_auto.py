@@ -342,11 +342,11 @@ async def test_per_version_options_are_used() -> None:
             await sender.aclose()
 
 
-async def test_graceful_shutdown_while_sniffing_closes_at_once() -> None:
+async def test_graceful_shutdown_while_sniffing_closes_after_the_grace() -> None:
     server_io, client_io = memory_pipe()
     conn = auto.Builder().serve_connection(server_io, app)
     outcome: list[BaseException | None] = []
-    with anyio.fail_after(5):
+    with anyio.fail_after(auto.FIRST_REQUEST_GRACE + 5):
         async with anyio.create_task_group() as tg:
             await tg.start(run_server, conn, outcome)
             await client_io.send(b"PRI * HTTP")  # a partial preface: still undecided
@@ -358,11 +358,44 @@ async def test_graceful_shutdown_while_sniffing_closes_at_once() -> None:
     assert conn.version is None
 
 
+async def read_to_end(client_io: Any) -> bytes:
+    received = b""
+    while True:
+        try:
+            received += await client_io.receive()
+        except anyio.EndOfStream:
+            return received
+
+
+@pytest.mark.parametrize("when", ["before it runs", "while sniffing"])
+async def test_graceful_shutdown_serves_a_first_request_arriving_within_the_grace(
+    when: str,
+) -> None:
+    # A connection accepted just before the shutdown (workers being
+    # replaced) has its request on the way: served, not reset.
+    server_io, client_io = memory_pipe()
+    conn = auto.Builder().serve_connection(server_io, app)
+    outcome: list[BaseException | None] = []
+    if when == "before it runs":
+        conn.graceful_shutdown()
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            await tg.start(run_server, conn, outcome)
+            await anyio.wait_all_tasks_blocked()
+            if when == "while sniffing":
+                conn.graceful_shutdown()
+            await client_io.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            received = await read_to_end(client_io)
+    assert received.startswith(b"HTTP/1.1 200 ")
+    assert b"connection: close" in received.lower()
+    assert outcome == [None]
+
+
 async def test_graceful_shutdown_before_it_runs() -> None:
     server_io, client_io = memory_pipe()
     conn = auto.Builder().serve_connection(server_io, app)
     conn.graceful_shutdown()
-    with anyio.fail_after(5):
+    with anyio.fail_after(auto.FIRST_REQUEST_GRACE + 5):
         await conn
         with pytest.raises(anyio.EndOfStream):
             await client_io.receive()

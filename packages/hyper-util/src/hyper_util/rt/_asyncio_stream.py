@@ -95,6 +95,30 @@ _COALESCE_BELOW: Final = 65_536
 #: Bytes queued in the transport before ``send`` waits: 64 KiB, asyncio's own
 #: default high-water mark for transports (4 x its 16 KiB low-water mark).
 DEFAULT_WRITE_HIGH_WATER: Final = 65_536
+_writelines_checked: dict[type, bool] = {}
+
+
+def writelines_pauses(kind: type) -> bool:
+    """Whether ``kind.writelines`` pauses the protocol when its buffer fills, as write() does.
+
+    CPython 3.12.0 to 3.12.x and 3.13.0 gave selector socket transports a
+    writelines() that buffers and registers the writer itself but never
+    calls ``_maybe_pause_protocol()``: a sender relying on pause_writing()
+    then never waits, its memory grows without bound and it starves the
+    loop (seen as a streamed upload to a peer that does not read hanging
+    on those versions). Read from the method's code, once per transport
+    type; a method without Python code (uvloop's) or one that does not
+    buffer by itself (the base class joins and calls write()) pauses.
+    """
+    known = _writelines_checked.get(kind)
+    if known is None:
+        code = getattr(getattr(kind, "writelines", None), "__code__", None)
+        names = () if code is None else code.co_names
+        known = "_add_writer" not in names or "_maybe_pause_protocol" in names
+        _writelines_checked[kind] = known
+    return known
+
+
 #: Seconds :meth:`AsyncioSocketStream.aclose` waits for queued bytes to reach
 #: a peer that does not read before it aborts the connection: 5 s, nginx's
 #: ``lingering_timeout`` default (how long nginx lingers for a peer at close).
@@ -268,7 +292,7 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
     sending) at once get ``anyio.BusyResourceError``.
     """
 
-    __slots__ = ("_close_timeout", "_loop", "_protocol", "_transport")
+    __slots__ = ("_close_timeout", "_loop", "_protocol", "_transport", "_writelines_pauses")
 
     def __init__(
         self,
@@ -281,6 +305,7 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
         self._protocol = protocol
         self._loop = asyncio.get_running_loop()
         self._close_timeout = close_timeout
+        self._writelines_pauses = writelines_pauses(type(transport))
 
     @property
     def _raw_socket(self) -> socket.socket:
@@ -462,7 +487,13 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
         if p.write_paused or p.closed or p.eof_sent or p.lost:
             await self._wait_writable(p)
         transport = self._transport
-        transport.writelines(items)
+        if self._writelines_pauses or len(items) < 2:
+            transport.writelines(items)
+        else:
+            # This transport's writelines never pauses the protocol: the last
+            # piece through write(), which does (see writelines_pauses).
+            transport.writelines(items[:-1])
+            transport.write(items[-1])
         if p.write_paused or transport.is_closing():
             await self._wait_writable(p)
 

@@ -56,6 +56,7 @@ from ._h2c import DEFAULT_MAX_UPGRADE_BODY
 __all__ = [
     "DEFAULT_MAX_UPGRADE_BODY",
     "DEFAULT_VERSION_READ_TIMEOUT",
+    "FIRST_REQUEST_GRACE",
     "H2_PREFACE",
     "Builder",
     "Connection",
@@ -67,6 +68,10 @@ H2_PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #: (hyper's ``header_read_timeout`` default, 30 s: the version read is the
 #: start of reading the first request head, which that timeout bounds).
 DEFAULT_VERSION_READ_TIMEOUT: Final = 30.0
+#: Seconds a connection that has sent nothing yet keeps after a graceful
+#: shutdown began, for the request most likely on its way (hyper-core's
+#: HTTP/1 server gives the same; hyper closes at once).
+FIRST_REQUEST_GRACE: Final = 0.25
 #: Bytes asked of the IO per read while sniffing (anyio's default receive
 #: size: whatever arrives is kept and replayed, so more costs nothing).
 _READ_SIZE: Final = 65536
@@ -249,15 +254,18 @@ class Connection:
         """Finish what is in flight, then close; works in every phase.
 
         Before the version is known (including before the first byte) the
-        version read is cancelled and the connection closes at once. On
-        HTTP/1 the request in flight completes with ``connection: close``;
+        connection keeps up to ``FIRST_REQUEST_GRACE`` seconds for its first
+        request, which is most likely on its way (closing it unread would
+        reset it), then closes. On HTTP/1 the request in flight completes
+        with ``connection: close``;
         on HTTP/2 GOAWAY is sent and open streams complete. Safe to call
         from another task, before or while the connection runs, and more
         than once.
         """
         self._shutdown = True
-        if self._sniff_scope is not None:
-            self._sniff_scope.cancel()
+        scope = self._sniff_scope
+        if scope is not None:
+            scope.deadline = min(scope.deadline, anyio.current_time() + FIRST_REQUEST_GRACE)
         if self._inner is not None:
             self._inner.graceful_shutdown()
 
@@ -289,8 +297,6 @@ class Connection:
                     version = Version.HTTP_11
                 elif builder._http2_only:
                     version = Version.HTTP_2
-            if self._shutdown:
-                return
             if version is None:
                 sniffed = await self._read_version()
                 if sniffed is None:
@@ -331,6 +337,8 @@ class Connection:
                 else None
             )
             with anyio.CancelScope() as self._sniff_scope:
+                if self._shutdown:  # before it started: the same grace
+                    self._sniff_scope.deadline = anyio.current_time() + FIRST_REQUEST_GRACE
                 try:
                     while version is None:
                         data = await receive_or_eof(self._io, _READ_SIZE)
@@ -348,7 +356,7 @@ class Connection:
             self._sniff_scope = None
         if deadline is not None and deadline.expired:
             raise HeaderTimeoutError("the client did not send enough bytes to tell its version")
-        if version is None:  # graceful_shutdown() cancelled the read
+        if version is None:  # shut down, and nothing came within the grace
             return None
         return version, buf
 
