@@ -88,8 +88,9 @@ def uv_sync_compiled(session: nox.Session, *args: str) -> None:
 #: half a point), when the HTTP/3 follow-up, hardening and builder-option
 #: work landed together with less covered paths (proto/h3 and quic at 82-90%,
 #: the HTTP/1 server's late-rejection and held-answer paths); raise it back
-#: with tests for those paths.
-COVERAGE_FLOORS = {"hyper-core": 93.8, "hyper-util": 91.5, "hyper-tls": 94.5}
+#: with tests for those paths. hyper-util's likewise went from 91.5 to 91.3
+#: (91.8 reached, less half a point).
+COVERAGE_FLOORS = {"hyper-core": 93.8, "hyper-util": 91.3, "hyper-tls": 94.5}
 
 
 def coverage_env(session: nox.Session) -> dict[str, str]:
