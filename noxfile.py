@@ -7,6 +7,7 @@ needs only Python, pip, nox and uv.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -123,8 +124,13 @@ def tests(session: nox.Session) -> None:
             "coverage", "report", f"--include=*/packages/{package}/src/*", "--format=total",
             *under, silent=True, success_codes=[0, 2],
         )  # fmt: skip
-        # With --fail-under, coverage adds a line of its own after the figure.
-        figure = str(total).strip().splitlines()[0]
+        # The figure's own line: with --fail-under coverage adds a line after
+        # it, and a warning before it when a subprocess killed by a test
+        # (the worker tests) left a partial data file.
+        figure = next(
+            (line for line in str(total).splitlines() if re.fullmatch(r"\d+(\.\d+)?", line)),
+            str(total).strip(),
+        )
         session.log(f"{package}: {figure}% of lines covered (floor {floor}%)")
         if under and float(figure) < floor:
             session.error(f"{package} coverage {figure}% is below its floor of {floor}%")
