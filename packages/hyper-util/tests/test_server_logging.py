@@ -94,11 +94,12 @@ async def test_service_error_is_logged_once_with_a_500_access_record(
     access = [r for r in caplog.records if r.name == ACCESS_LOGGER]
     assert [getattr(r, "status", None) for r in access] == statuses
     # Nothing above DEBUG beyond the errors and the access records (and the
-    # startup and shutdown notices at INFO).
+    # startup and shutdown notices at INFO). asyncio's debug mode (the test
+    # backend's) warns of slow callbacks on a loaded machine: not ours.
     noisy = [
         r
         for r in caplog.records
-        if logging.DEBUG < r.levelno < logging.ERROR and r.name != ACCESS_LOGGER
+        if logging.DEBUG < r.levelno < logging.ERROR and r.name not in (ACCESS_LOGGER, "asyncio")
     ]
     assert all(r.name == "hyper_util.server" for r in noisy), [r.getMessage() for r in noisy]
 

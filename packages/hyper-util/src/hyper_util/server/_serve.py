@@ -392,6 +392,10 @@ class _Server:
         self._stop = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
         self._last_accept = -math.inf
+        # Accepted connections whose task has not registered with _graceful
+        # yet; the shutdown waits for them (see run()).
+        self._starting = 0
+        self._all_started: anyio.Event | None = None
         self.http3: Http3Side | None = None
 
     def request_stop(self) -> None:
@@ -433,6 +437,14 @@ class _Server:
             grace = self._last_accept + FIRST_REQUEST_GRACE - anyio.current_time()
             if grace > 0:
                 await anyio.sleep(grace)
+            if self._starting:
+                # A connection accepted whose task has not run yet (a busy
+                # loop, or a TLS handshake) is not watched: the shutdown
+                # below would not wait for it, and cancelling its task would
+                # close it with its request unread (a reset for the client).
+                self._all_started = anyio.Event()
+                with anyio.move_on_after(self._shutdown_timeout):
+                    await self._all_started.wait()
             _log.info("shutting down: %d connection(s) open", self._graceful.count())
             clean = await self._graceful.shutdown(timeout=self._shutdown_timeout)
             if not clean:
@@ -489,14 +501,22 @@ class _Server:
                     slots.release()
                     raise
                 self._last_accept = anyio.current_time()
-                tg.start_soon(self._handle, stream)
+                self._starting += 1
+                tg.start_soon(self._handle, stream, True)
 
     async def _handle_after_slot(self, stream: IO) -> None:
         self._last_accept = anyio.current_time()
         await self._slots.acquire()
         await self._handle(stream)
 
-    async def _handle(self, stream: IO) -> None:
+    def _started_one(self) -> bool:
+        self._starting -= 1
+        if not self._starting and self._all_started is not None:
+            self._all_started.set()
+        return False
+
+    async def _handle(self, stream: IO, starting: bool = False) -> None:
+        """Serve one accepted connection; ``starting``: counted in ``_starting`` until watched."""
         try:
             if self._tls is not None:
                 try:
@@ -519,12 +539,17 @@ class _Server:
                 with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                     await stream.aclose()
                 return
+            watched = self._graceful.watch(conn)
+            if starting:
+                starting = self._started_one()
             try:
-                await self._graceful.watch(conn)
+                await watched
             except HyperError as exc:
                 # A client's fault (bad request, timeout, reset): not the server's.
                 _log.debug("connection from %s ended: %s", format_address(remote), exc)
             except Exception:
                 _log.exception("connection from %s failed", format_address(remote))
         finally:
+            if starting:
+                self._started_one()
             self._slots.release()
