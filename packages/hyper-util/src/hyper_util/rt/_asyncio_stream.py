@@ -487,13 +487,13 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
         if p.write_paused or p.closed or p.eof_sent or p.lost:
             await self._wait_writable(p)
         transport = self._transport
-        if self._writelines_pauses or len(items) < 2:
+        if self._writelines_pauses:
             transport.writelines(items)
         else:
-            # This transport's writelines never pauses the protocol: the last
-            # piece through write(), which does (see writelines_pauses).
-            transport.writelines(items[:-1])
-            transport.write(items[-1])
+            # This transport's writelines never pauses the protocol: one
+            # write(), which does (see writelines_pauses); mixing the two
+            # lost a piece on CPython 3.13.0.
+            transport.write(b"".join(items))
         if p.write_paused or transport.is_closing():
             await self._wait_writable(p)
 
