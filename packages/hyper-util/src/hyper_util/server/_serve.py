@@ -96,8 +96,9 @@ ACCEPT_RETRY_DELAY: Final = 0.1
 #: deliver its first request before it is told to finish: a client sends the
 #: request right after its handshake completes, so without this a connection
 #: accepted a moment before the shutdown would be closed with its request
-#: unread (the client sees a reset). Waited only after such an accept.
-FIRST_REQUEST_GRACE: Final = 0.25
+#: unread (the client sees a reset). Waited only after such an accept; the
+#: auto connection gives a silent connection the same grace once signalled.
+FIRST_REQUEST_GRACE: Final = auto.FIRST_REQUEST_GRACE
 #: The logger for server events (start, stop, failed connections).
 SERVER_LOGGER: Final = "hyper_util.server"
 
