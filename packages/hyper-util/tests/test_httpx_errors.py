@@ -122,7 +122,7 @@ async def test_unsupported_protocol() -> None:
 
 
 async def test_read_timeout_waiting_for_the_head_and_between_chunks() -> None:
-    async with running_server() as server, client(httpx.Timeout(5.0, read=0.2)) as c:
+    async with running_server() as server, client(httpx.Timeout(5.0, read=1.0)) as c:
         with pytest.raises(httpx.ReadTimeout) as info:
             await c.get(f"{server.base}/slow-head?delay=10")
         check_mapped(info.value, httpx.ReadTimeout)
