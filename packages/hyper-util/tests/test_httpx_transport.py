@@ -351,9 +351,12 @@ def test_one_transport_serves_successive_event_loops() -> None:
 
 async def test_serves_many_concurrent_requests_over_http1(server_and_client: Any) -> None:
     server, c = server_and_client
+    # A generous timeout: this counts connections, and 100 requests at once
+    # under asyncio's debug mode (the asyncio test backend) on a loaded
+    # machine took longer than httpx's default 5 s.
     async with anyio.create_task_group() as tg:
         for _ in range(100):
-            tg.start_soon(c.get, f"{server.base}/bytes/10")
+            tg.start_soon(lambda: c.get(f"{server.base}/bytes/10", timeout=60))
     assert server.accepted <= 100
 
 
