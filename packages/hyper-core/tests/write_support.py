@@ -1,0 +1,133 @@
+"""Helpers for the write-observability tests: real sockets with small buffers.
+
+What belongs here: a loopback server of ours (HTTP/1 or HTTP/2) whose
+accepted sockets have a small send buffer, a raw non-blocking client
+socket with a small receive buffer (a peer that can stop reading), and an
+event recorder for ``ext.on_write``. With both buffers small, a peer that
+does not read stops the server's writes after a few hundred KiB at most
+(the kernel buffers plus the event loop's transport buffer), so the tests
+can tell "written" from "queued" without large transfers.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from anyio.abc import SocketAttribute, SocketStream
+
+from hyper_core.body import Body, Incoming
+from hyper_core.ext import WriteEvent, WriteStage
+from hyper_core.http import Request, Response
+from hyper_core.server.conn import http1, http2
+
+Service = Callable[[Request[Incoming]], Awaitable[Response[Body]]]
+SMALL_BUFFER = 8192
+
+
+class Recorder:
+    """Collects the ``WriteEvent`` objects of one message; wakes waiters on each."""
+
+    def __init__(self) -> None:
+        self.events: list[WriteEvent] = []
+        self._changed = anyio.Event()
+
+    def __call__(self, event: WriteEvent) -> None:
+        self.events.append(event)
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    @property
+    def stages(self) -> list[WriteStage]:
+        return [e.stage for e in self.events]
+
+    @property
+    def body_bytes(self) -> int:
+        return self.events[-1].body_bytes if self.events else 0
+
+    @property
+    def ended(self) -> bool:
+        return bool(self.events) and self.events[-1].stage in (
+            WriteStage.FINISHED,
+            WriteStage.FAILED,
+        )
+
+    async def wait_for(self, check: Callable[[], bool], timeout: float = 5) -> None:
+        with anyio.fail_after(timeout):
+            while not check():
+                await self._changed.wait()
+
+    async def settles(self, quiet: float = 0.3) -> int:
+        """Wait until no event came for ``quiet`` seconds; return the body bytes then."""
+        while True:
+            with anyio.move_on_after(quiet) as scope:
+                await self._changed.wait()
+            if scope.cancel_called:
+                return self.body_bytes
+
+
+@asynccontextmanager
+async def serve(service: Service, protocol: str, **options: Any) -> AsyncIterator[int]:
+    """Serve on 127.0.0.1 with small send buffers; yield the port."""
+    builder: Any = http2.Builder(**options) if protocol == "h2" else http1.Builder(**options)
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+
+    async def handle(stream: SocketStream) -> None:
+        raw = stream.extra(SocketAttribute.raw_socket)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
+        async with stream:
+            try:
+                await builder.serve_connection(stream, service)
+            except Exception:
+                pass  # the tests judge the write reports, not how the connection ended
+
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, handle, tg)
+        yield listener.extra(SocketAttribute.local_port)
+        tg.cancel_scope.cancel()
+
+
+class RawClient:
+    """A non-blocking client socket with a small receive buffer."""
+
+    def __init__(self, port: int) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
+        sock.connect(("127.0.0.1", port))  # loopback: completes in the backlog
+        sock.setblocking(False)
+        self.sock = sock
+        self.received = bytearray()
+
+    async def send(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            await anyio.wait_writable(self.sock)
+            sent = self.sock.send(view)
+            view = view[sent:]
+
+    async def receive(self) -> bytes:
+        await anyio.wait_readable(self.sock)
+        try:
+            data = self.sock.recv(262144)
+        except ConnectionResetError:
+            data = b""
+        self.received += data
+        return data
+
+    async def read_until(self, check: Callable[[bytes], bool], timeout: float = 5) -> None:
+        with anyio.fail_after(timeout):
+            while not check(bytes(self.received)):
+                if not await self.receive():
+                    raise EOFError("the server closed")
+
+    def reset(self) -> None:
+        """Close with a reset (SO_LINGER 0): the server's next write fails at once."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+    def close(self) -> None:
+        self.sock.close()
