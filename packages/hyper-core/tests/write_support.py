@@ -18,6 +18,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import h2.config
+import h2.connection
+import h2.events
+import h2.settings
 from anyio.abc import SocketAttribute, SocketStream
 
 from hyper_core.body import Body, Incoming
@@ -131,3 +135,61 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+class H2Client(RawClient):
+    """python-h2 over a :class:`RawClient` socket; keeps every event it saw."""
+
+    def __init__(self, port: int, *, window: int = 65535) -> None:
+        super().__init__(port)
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.h2.local_settings = h2.settings.Settings(
+            client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window}
+        )
+        self.h2.initiate_connection()
+        self.events: list[h2.events.Event] = []
+
+    async def flush(self) -> None:
+        await self.send(self.h2.data_to_send())
+
+    async def request(self) -> int:
+        sid = self.h2.get_next_available_stream_id()
+        headers = [(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x")]
+        self.h2.send_headers(sid, headers, end_stream=True)
+        await self.flush()
+        return sid
+
+    async def pump_until(self, check: Callable[[], bool], timeout: float = 5) -> None:
+        """Read and answer frames (no automatic window updates) until ``check()``."""
+        with anyio.fail_after(timeout):
+            while not check():
+                data = await self.receive()
+                if not data:
+                    raise EOFError("the server closed")
+                self.events.extend(self.h2.receive_data(data))
+                await self.flush()
+
+    def data_received(self, sid: int) -> int:
+        return sum(
+            len(e.data or b"")
+            for e in self.events
+            if isinstance(e, h2.events.DataReceived) and e.stream_id == sid
+        )
+
+    def ended(self, sid: int) -> bool:
+        return any(
+            isinstance(e, h2.events.StreamEnded) and e.stream_id == sid for e in self.events
+        )
+
+    def head_frame_bytes(self, sid: int) -> int:
+        """Bytes of the HEADERS and CONTINUATION frames the server sent on ``sid``."""
+        data = bytes(self.received)[0:]
+        offset = total = 0
+        while offset + 9 <= len(data):
+            length = int.from_bytes(data[offset : offset + 3], "big")
+            kind = data[offset + 3]
+            stream = int.from_bytes(data[offset + 5 : offset + 9], "big") & 0x7FFFFFFF
+            if stream == sid and kind in (0x1, 0x9):
+                total += 9 + length
+            offset += 9 + length
+        return total
