@@ -11,15 +11,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
 import pytest
+from write_support import RawClient, Recorder, serve
 
 from hyper_core import ext
 from hyper_core.body import Frame, Full, Incoming, StreamBody
 from hyper_core.error import BodyError, HyperError
 from hyper_core.ext import WriteStage
 from hyper_core.http import Headers, Request, Response
-from write_support import RawClient, Recorder, serve
 
 pytestmark = pytest.mark.anyio
 

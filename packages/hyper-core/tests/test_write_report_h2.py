@@ -13,13 +13,13 @@ from typing import Any
 
 import anyio
 import pytest
+from write_support import H2Client, Recorder, serve
 
 from hyper_core import ext
 from hyper_core.body import Frame, Full, Incoming, StreamBody
 from hyper_core.error import HyperError
 from hyper_core.ext import WriteStage
 from hyper_core.http import Headers, Request, Response
-from write_support import H2Client, Recorder, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -99,7 +99,8 @@ async def test_data_is_reported_only_once_the_window_let_it_out() -> None:
         await client.pump_until(lambda: client.data_received(sid) == 4)
         await recorder.wait_for(lambda: recorder.body_bytes == 4)
         await recorder.settles()
-        assert recorder.body_bytes == 4 and not recorder.ended
+        assert recorder.body_bytes == 4
+        assert not recorder.ended
         client.h2.increment_flow_control_window(100, stream_id=sid)
         await client.flush()
         await client.pump_until(lambda: client.ended(sid))

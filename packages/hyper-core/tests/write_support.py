@@ -177,9 +177,7 @@ class H2Client(RawClient):
         )
 
     def ended(self, sid: int) -> bool:
-        return any(
-            isinstance(e, h2.events.StreamEnded) and e.stream_id == sid for e in self.events
-        )
+        return any(isinstance(e, h2.events.StreamEnded) and e.stream_id == sid for e in self.events)
 
     def head_frame_bytes(self, sid: int) -> int:
         """Bytes of the HEADERS and CONTINUATION frames the server sent on ``sid``."""

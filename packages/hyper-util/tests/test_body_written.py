@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import anyio
@@ -66,10 +66,8 @@ async def _pair(protocol: str, service: Service) -> AsyncIterator[Any]:
         sender, connection = await handshake(stream)
 
         async def drive() -> None:
-            try:
+            with suppress(Exception):
                 await connection.serve()
-            except Exception:
-                pass
 
         tg.start_soon(drive)
         try:
@@ -196,10 +194,8 @@ async def test_server_pending_acks_raise_when_the_client_leaves(protocol: str) -
 
 async def _produce_until_closed(sender: WrittenSender, acks: list[WriteAck]) -> None:
     # The connection drops the body when the client leaves: sending then fails.
-    try:
+    with suppress(ClosedError):
         await _produce(sender, acks)
-    except ClosedError:
-        pass
 
 
 async def _data(body: Incoming) -> AsyncIterator[bytes]:

@@ -79,7 +79,8 @@ from ._common import (
 )
 from ._fast_server import H2ServerConnection
 from ._server_stream import ServerConfig, StreamServing, _IdleWorker
-from ._stream_record import WriteMarks, _Stream
+from ._stream_record import _Stream
+from ._write_marks import WriteMarks
 
 if TYPE_CHECKING:
     from hyper_core.service import Service

@@ -28,7 +28,7 @@ import h2.events
 import h2.exceptions
 
 from hyper_core._write_report import WriteReport
-from hyper_core.body import Empty, Full, Incoming, IncomingSender
+from hyper_core.body import Empty, Full, Incoming
 from hyper_core.error import (
     BodyWriteAbortedError,
     CanceledError,
@@ -42,7 +42,6 @@ from hyper_core.http import Headers, Request, Response
 from hyper_core.proto._date import http_date
 from hyper_core.proto._log import body_aborted, client_fault, service_failed
 from hyper_core.rt import IO, Executor, Timer, send_all
-from hyper_core.upgrade import _Pending
 
 from ._common import (
     ErrorCode,
@@ -51,7 +50,8 @@ from ._common import (
 )
 from ._fast_server import H2ServerConnection
 from ._stream_io import H2StreamIO
-from ._stream_record import DATA, END, HEAD, WriteMarks, _Stream
+from ._stream_record import _Stream
+from ._write_marks import DATA, END, HEAD, WriteMarks
 
 if TYPE_CHECKING:
     from hyper_core.service import Service
@@ -515,7 +515,7 @@ class StreamServing:
                         raise _StreamGone
                     h2c.send_headers(sid, trailers_to_h2(trailers), end_stream=True)
                     if report is not None:
-                        self._marks.add(h2c, self._raw_out, report, END, 0)
+                        self._marks.add(h2c, len(self._raw_out), report, END, 0)
                     self._want_write()
                     break
             stream.response_done = True
@@ -531,7 +531,7 @@ class StreamServing:
             raise _StreamGone
         self._h2.end_stream(stream.id)
         if stream.report is not None:
-            self._marks.add(self._h2, self._raw_out, stream.report, END, 0)
+            self._marks.add(self._h2, len(self._raw_out), stream.report, END, 0)
         self._want_write()
 
     def _send_head(self, stream: _Stream, fields: list[tuple[bytes, bytes]], end: bool) -> None:
@@ -543,9 +543,9 @@ class StreamServing:
             return
         before = len(h2c._data_to_send)
         h2c.send_final_headers(stream.id, fields, end)
-        self._marks.add(h2c, self._raw_out, report, HEAD, len(h2c._data_to_send) - before)
+        self._marks.add(h2c, len(self._raw_out), report, HEAD, len(h2c._data_to_send) - before)
         if end:
-            self._marks.add(h2c, self._raw_out, report, END, 0)
+            self._marks.add(h2c, len(self._raw_out), report, END, 0)
 
     async def _send_data(self, stream: _Stream, data: bytes, end: bool) -> None:
         """Send ``data`` within the peer's windows, waiting for WINDOW_UPDATE as needed."""
@@ -567,9 +567,9 @@ class StreamServing:
             last = offset >= total
             h2c.send_data_fast(sid, chunk, end and last)
             if stream.report is not None:
-                self._marks.add(h2c, self._raw_out, stream.report, DATA, n)
+                self._marks.add(h2c, len(self._raw_out), stream.report, DATA, n)
                 if end and last:
-                    self._marks.add(h2c, self._raw_out, stream.report, END, 0)
+                    self._marks.add(h2c, len(self._raw_out), stream.report, END, 0)
             self._buffered_data += n
             self._want_write()
             if last:
