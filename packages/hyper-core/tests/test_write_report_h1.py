@@ -110,8 +110,8 @@ def _big_stream(recorder: Recorder) -> Response[Any]:
         for _ in range(CHUNKS):
             yield Frame.data(b"x" * CHUNK)
 
-    response = Response(200, headers=Headers({"content-length": str(CHUNK * CHUNKS)}))
-    response.body = StreamBody(frames())
+    length = Headers({"content-length": str(CHUNK * CHUNKS)})
+    response = Response(200, headers=length, body=StreamBody(frames()))
     ext.on_write(response, recorder)
     return response
 

@@ -91,7 +91,7 @@ async def test_data_is_reported_only_once_the_window_let_it_out() -> None:
         client = H2Client(port, window=0)
         await client.flush()
         sid = await client.request()
-        await client.pump_until(lambda: recorder.stages == [HEAD])
+        await recorder.wait_for(lambda: recorder.stages == [HEAD])
         await recorder.settles()
         assert recorder.stages == [HEAD]  # window 0: no DATA frame, no report
         client.h2.increment_flow_control_window(4, stream_id=sid)
