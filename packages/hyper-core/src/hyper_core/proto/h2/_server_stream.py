@@ -4,9 +4,10 @@ What belongs here: :class:`StreamServing`, the half of the server
 connection that runs in per-stream tasks (call the service, write its
 response within the peer's windows, settle the stream afterwards, carry a
 CONNECT tunnel), the writer task every stream feeds, and the helpers both
-halves share (resets, connection failure). :class:`ServerConfig` and the
-per-stream record :class:`_Stream` live here too. The reading half, events
-and connection lifecycle are in ``_server.py``, which subclasses this.
+halves share (resets, connection failure), and :class:`ServerConfig`. The
+per-stream record :class:`_Stream` is in ``_stream_record.py``; the reading
+half, events and connection lifecycle are in ``_server.py``, which
+subclasses this.
 
 Strategy: h2 is only touched between awaits, so tasks share it without a
 lock; whoever queues frames calls :meth:`StreamServing._want_write` and the
