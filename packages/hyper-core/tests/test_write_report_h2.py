@@ -203,3 +203,24 @@ async def test_unobserved_streams_beside_an_observed_one_are_unaffected() -> Non
     assert recorder.stages == [HEAD, DATA, FINISHED]
     assert recorder.body_bytes == 1000
     assert client.data_received(second) == 5
+
+
+async def test_a_connect_tunnel_response_is_finished_once_its_head_is_written() -> None:
+    recorder = Recorder()
+
+    async def service(request: Request[Incoming]) -> Response[Full]:
+        response = Response(200, body=Full(b""))
+        ext.on_write(response, recorder)
+        return response
+
+    async with serve(service, "h2") as port:
+        client = H2Client(port)
+        await client.flush()
+        sid = client.h2.get_next_available_stream_id()
+        client.h2.send_headers(sid, [(":method", "CONNECT"), (":authority", "example.com:443")])
+        await client.flush()
+        await recorder.wait_for(lambda: recorder.ended)
+        await client.pump_until(lambda: client.head_frame_bytes(sid) > 0)
+        client.close()
+    assert recorder.stages == [HEAD, FINISHED]
+    assert recorder.events[0].head_bytes == client.head_frame_bytes(sid)

@@ -360,7 +360,7 @@ class StreamServing:
                     stream.report.fail(exc)
                 self._stream_failed(stream, exc, request)
         finally:
-            if stream.report is not None and not stream.response_done:
+            if stream.report is not None and not (stream.response_done or stream.tunnel_open):
                 stream.report.fail(self._error or ClosedError("the stream closed first"))
             if stream.response_done and stream.exchange is not None:
                 stream.exchange.finish()
@@ -469,7 +469,13 @@ class StreamServing:
         sid = stream.id
         report = stream.report
         if stream.pending is not None and 200 <= status < 300:
+            before = len(h2c._data_to_send)
             h2c.send_headers(sid, fields, end_stream=False)
+            if report is not None:  # the response is its head; the tunnel is no body
+                self._marks.add(
+                    h2c, len(self._raw_out), report, HEAD, len(h2c._data_to_send) - before
+                )
+                self._marks.add(h2c, len(self._raw_out), report, END, 0)
             self._want_write()
             self._open_tunnel(stream, request)
             return
