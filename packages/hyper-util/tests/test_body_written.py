@@ -129,6 +129,8 @@ async def test_server_acks_arrive_in_order_and_the_end_after_the_last(protocol: 
         sender.observe(response)
 
         async def produce() -> None:
+            await sender.head_written()  # the head goes out before any data is sent
+            done.append("head")
             for piece in (b"one", b"two", b"three"):
                 ack = await sender.send_data(piece)
                 acks.append(ack)
@@ -146,7 +148,7 @@ async def test_server_acks_arrive_in_order_and_the_end_after_the_last(protocol: 
         assert (await collect(response.body)).to_bytes() == b"onetwothree"
         with anyio.fail_after(5):
             await ended.wait()
-    assert done == ["one", "two", "three", "end"]
+    assert done == ["head", "one", "two", "three", "end"]
     assert [a.offset for a in acks] == [3, 6, 11]
     assert all(a.done for a in acks)
 
