@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final, final
 
 from hyper_core._exchange import Exchange as _Exchange
-from hyper_core._write_report import WriteCallback, WriteEvent, WriteReport, WriteStage
+from hyper_core._write_report import WriteCallback, WriteEvent, WriteStage
+from hyper_core._write_report import WriteReport as _WriteReport
 from hyper_core.error import HyperError, UserError
 from hyper_core.http import Headers, Request, Response, Version
 from hyper_core.http._headers import HeaderInit as _HeaderInit
@@ -315,8 +316,8 @@ def on_write(message: Request[Any] | Response[Any], callback: WriteCallback) -> 
     written once (do not reuse an observed message object).
     """
     extensions = message.extensions
-    report = extensions.get(WriteReport)
+    report = extensions.get(_WriteReport)
     if report is None:
-        extensions.insert(WriteReport(callback))
+        extensions.insert(_WriteReport(callback))
     else:
         report.add(callback)
