@@ -686,3 +686,24 @@ def test_asgi_http3_example_serves_an_asgi_app_over_quic(backend: str, tmp_path:
         "HTTP/3: http_version=3 scheme=https",
         "WebSocket over HTTP/3: echo hello",
     ]
+
+
+# -- download_receipts.py ---------------------------------------------------------
+
+
+@backends
+def test_download_receipts_only_for_downloads_written_whole(backend: str) -> None:
+    result = run_example("download_receipts.py", "--backend", backend)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    size = 16 * 1024 * 1024
+    assert lines[:2] == [
+        f"receipt: download 1 over HTTP/1.1, {size} bytes written",
+        f"receipt: download 2 over HTTP/2, {size} bytes written",
+    ]
+    assert len(lines) == 3
+    match = re.fullmatch(
+        rf"no receipt: download 3 over HTTP/1\.1 failed after (\d+) of {size} bytes", lines[2]
+    )
+    assert match is not None, lines[2]
+    assert int(match[1]) < size

@@ -14,6 +14,9 @@ message's :class:`~hyper_core.http.Extensions` (hyper's ``hyper::ext``):
   response, such as ``103 Early Hints``, before the final one.
 * :func:`on_client_gone` (servers): learn that the client
   went away while the service runs or its response body is written.
+* :func:`on_write` (both roles): hear when a message's head, body data and
+  end were written, or that it failed, with byte counts
+  (:class:`WriteEvent`, :class:`WriteStage`).
 
 Strategy: each value is its own small final class, stored under its type,
 so a lookup is one dict access and unrelated extensions never collide.
@@ -26,8 +29,10 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final, final
 
 from hyper_core._exchange import Exchange as _Exchange
+from hyper_core._write_report import WriteCallback, WriteEvent, WriteStage
+from hyper_core._write_report import WriteReport as _WriteReport
 from hyper_core.error import HyperError, UserError
-from hyper_core.http import Headers, Request, Version
+from hyper_core.http import Headers, Request, Response, Version
 from hyper_core.http._headers import HeaderInit as _HeaderInit
 
 __all__ = [
@@ -35,8 +40,12 @@ __all__ = [
     "InformationalResponse",
     "InvalidReasonPhrase",
     "ReasonPhrase",
+    "WriteCallback",
+    "WriteEvent",
+    "WriteStage",
     "on_client_gone",
     "on_informational",
+    "on_write",
     "send_informational",
 ]
 
@@ -270,3 +279,45 @@ def on_client_gone(request: Request[Any], callback: Callable[[], None]) -> None:
         UserError: the request did not come from a server connection.
     """
     _exchange(request).add_callback(callback)
+
+
+def on_write(message: Request[Any] | Response[Any], callback: WriteCallback) -> None:
+    """Call ``callback`` as the connection writes ``message``: head, data, end or failure.
+
+    Put it on the ``Response`` a service returns (servers) or on the
+    ``Request`` given to a client connection or the pooled client. HTTP/1.1
+    and HTTP/2, both roles; HTTP/3 connections do not report (yet). The
+    callback gets a :class:`WriteEvent` for each stage, in this order:
+
+    * ``HEAD`` once the head was written (``head_bytes``);
+    * ``DATA`` after each write of body data (``chunk_bytes``, and the
+      running ``body_bytes``);
+    * then exactly one of ``FINISHED`` (the whole message, end and trailers
+      included, was written) or ``FAILED`` (with ``error``: the peer went
+      away, the stream was reset, the body raised, or the connection closed
+      before the message could be written, even before its head).
+
+    *Written* means handed to the transport, not received by the peer: the
+    IO's ``send`` returned (on HTTP/2, the connection's ``send`` of the
+    frames carrying the bytes, hence within flow control). On trio that is
+    the kernel's socket buffer; on asyncio and uvloop it is the event
+    loop's transport buffer, which the loop empties into the kernel by
+    itself and which holds at most its high-water mark (64 KiB by default)
+    beyond what the kernel took. A peer that stops reading stops the
+    reports once those buffers are full.
+
+    A message carrying the hook is written as a stream, its head first,
+    even when its body is ``Full`` (a separate send for the head on
+    HTTP/1), so that each report is true when it arrives.
+
+    The callback runs synchronously in the connection's task: it must be
+    quick (set an event, count); an exception it raises is logged at ERROR
+    and ignored. Calling ``on_write`` again adds a callback; one message is
+    written once (do not reuse an observed message object).
+    """
+    extensions = message.extensions
+    report = extensions.get(_WriteReport)
+    if report is None:
+        extensions.insert(_WriteReport(callback))
+    else:
+        report.add(callback)

@@ -58,6 +58,7 @@ from typing import Any, Final, final
 import anyio
 import anyio.abc
 
+from hyper_core._write_report import WriteReport, report_of
 from hyper_core.body import Body, Frame, Full, Incoming, SizeHint
 from hyper_core.error import (
     BodyWriteAbortedError,
@@ -454,13 +455,16 @@ class ClientDispatcher:
             started.append(exchange)
         self._exchange = exchange
         self._state = _BUSY
+        report = report_of(request)
         try:
-            await self._write_request(exchange, request)
+            await self._write_request(exchange, request, report)
             if self._watch is not None:
                 # A close interrupts the read itself (see _close): no scope.
                 return await self._read_head(exchange, request)
             return await self._read_response(exchange, request)
         except BaseException as exc:
+            if report is not None:  # ext.on_write: a no-op once the request was written
+                report.fail(exc)
             # Part of the exchange may be on the wire: the stream is lost.
             if self._exchange is exchange:
                 if isinstance(exc, HyperError):
@@ -496,11 +500,13 @@ class ClientDispatcher:
             _METHOD_BYTES.get(method) or method.encode("ascii"), target, version, fields
         )
 
-    async def _write_request(self, exchange: _Exchange, request: Request[Any]) -> None:
+    async def _write_request(
+        self, exchange: _Exchange, request: Request[Any], report: WriteReport | None
+    ) -> None:
         codec = self._codec
         head = self._request_head(request)
         body: Body = request.body
-        if type(body) is Full or body.is_end_stream():
+        if report is None and (type(body) is Full or body.is_end_stream()):
             data = codec.send_message(head, body.data if type(body) is Full else b"")
             exchange.written = True
             await self._send_bytes(data)
@@ -511,17 +517,21 @@ class ClientDispatcher:
         head_bytes = codec.send_head(head, body.size_hint().exact)
         exchange.written = True
         await self._send_bytes(head_bytes)
+        if report is not None:  # ext.on_write: a reported request is always written so
+            report.head(len(head_bytes))
         if not codec.our_body_allowed:
             # GET, HEAD, CONNECT and HTTP/1.0 requests of unknown length
             # carry no body (hyper's rule); the body is dropped unread.
             codec.send_end()
             exchange.request_done = True
             await body.aclose()
+            if report is not None:
+                report.finish()
             return
         tg = self._tg
         if tg is None or self._exchange is not exchange:
             raise exchange.error or self._closed_error()
-        tg.start_soon(self._write_body, exchange, body)
+        tg.start_soon(self._write_body, exchange, body, report)
 
     async def _send_bytes(self, data: bytes) -> None:
         try:
@@ -530,10 +540,13 @@ class ClientDispatcher:
             self._codec.send_failed()
             raise ClosedError("connection closed while writing the request") from exc
 
-    async def _write_body(self, exchange: _Exchange, body: Body) -> None:
+    async def _write_body(
+        self, exchange: _Exchange, body: Body, report: WriteReport | None = None
+    ) -> None:
         """Stream a request body (a task of the connection's task group)."""
         codec = self._codec
         send_chunks = self._send_chunks
+        failure: BaseException = ClosedError("the request body was not written whole")
         try:
             try:
                 while True:
@@ -543,6 +556,8 @@ class ClientDispatcher:
                         raise UserError("the request body failed") from exc
                     if frame is None:
                         await self._end_body(None)
+                        if report is not None:
+                            report.finish()
                         break
                     data = frame.data_ref
                     if data is not None:
@@ -550,23 +565,32 @@ class ClientDispatcher:
                         if body.is_end_stream():
                             chunks.append(self._end_bytes(None))
                             await send_chunks(chunks)
+                            if report is not None:
+                                report.data(len(data))
+                                report.finish()
                             break
                         if chunks:
                             await send_chunks(chunks)
+                            if report is not None:
+                                report.data(len(data))
                         continue
                     trailers = frame.trailers_ref
                     if trailers is not None:
                         await self._end_body(trailers.raw())
+                        if report is not None:
+                            report.finish()
                         break
                     # Frames of kinds HTTP/1 has no use for are skipped.
-            except _IO_ERRORS:
+            except _IO_ERRORS as exc:
                 # The server closed or reset: it may still have answered (an
                 # early 413, say), so the response is read on; the
                 # connection is not reused.
                 codec.send_failed()
+                failure.__cause__ = exc
             except HyperError as exc:
                 codec.send_failed()
                 self._close(exc)
+                failure = exc
                 return
             except Exception as exc:  # the body's is_end_stream() or a frame was bad
                 codec.send_failed()
@@ -578,6 +602,8 @@ class ClientDispatcher:
                 exchange.request_done = True
                 self._maybe_finish(exchange)
         finally:
+            if report is not None:
+                report.fail(failure)  # a no-op once finished
             # A body that fails to close must not take the connection task
             # (and the caller's task group) down with it.
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):

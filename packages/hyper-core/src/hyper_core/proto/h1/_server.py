@@ -61,6 +61,7 @@ import anyio
 import anyio.abc
 
 from hyper_core._exchange import Exchange
+from hyper_core._write_report import WriteReport
 from hyper_core.body import Empty, Full, Incoming
 from hyper_core.error import (
     BodyError,
@@ -212,6 +213,7 @@ class ServerDispatcher(ServerIO):
         self._held: list[bytes] = []
         self._held_size = 0
         self._flush_error: HyperError | None = None
+        self._report: WriteReport | None = None
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -524,6 +526,18 @@ class ServerDispatcher(ServerIO):
     async def _answer(self, result: object) -> None:
         """Check and write the service's answer, then finish the request's body or upgrade."""
         codec = self.codec
+        if type(result) is Response and result._extensions is not None and self._report is None:
+            report = result._extensions.get(WriteReport)
+            if report is not None:  # ext.on_write: written as a stream, reported
+                self._report = report
+                try:
+                    await self._answer(result)
+                except BaseException as exc:
+                    report.fail(exc)
+                    raise
+                finally:
+                    self._report = None
+                return
         # Each ``await`` below is behind the test that makes it needed: an
         # awaited coroutine that has nothing to do still costs a frame.
         if self._watcher is not None:
@@ -547,6 +561,7 @@ class ServerDispatcher(ServerIO):
             and self._continue_writing is None
             and self._body is None
             and len(body.data) <= WRITE_CHUNK
+            and self._report is None
         ):
             # Nothing to wait for: one encode, one write.
             await self._write(codec.send_message(self._response_head(response), body.data))
@@ -699,7 +714,7 @@ class ServerDispatcher(ServerIO):
             codec.disable_keep_alive()
         head = self._response_head(response)
         body = response.body
-        kind = type(body)
+        kind = type(body) if self._report is None else None
         if kind is Full and len(body.data) <= WRITE_CHUNK:
             data = codec.send_message(head, body.data)
         elif kind is Empty:
@@ -714,12 +729,16 @@ class ServerDispatcher(ServerIO):
         try:
             exact = body.size_hint().exact
             first = codec.send_head(head, exact)
+            report = self._report
+            await self._write(first)
+            if report is not None:
+                report.head(len(first))
             if not codec.our_body_allowed:
-                await self._write(first)
                 if codec.our_state is _SEND_BODY:
                     await self._write_end(None)
+                if report is not None:
+                    report.finish()
                 return
-            await self._write(first)
             exchange = self._exchange
             if exchange is not None and exchange.watched:
                 # A service wants to hear of a client that leaves while the
@@ -739,10 +758,14 @@ class ServerDispatcher(ServerIO):
                     chunks = codec.send_data(data)
                     if chunks:
                         await self._write_all(chunks)
+                        if report is not None:
+                            report.data(len(data))
                 elif frame.trailers_ref is not None:
                     trailers = frame.trailers_ref.raw()
                     break
             await self._write_end(trailers)
+            if report is not None:
+                report.finish()
         finally:
             if self._watcher is not None:
                 with anyio.CancelScope(shield=True):

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Final, final
 
 import anyio
 
+from hyper_core._write_report import WriteReport
 from hyper_core.error import ClosedError, HyperError
 from hyper_core.rt import IO
 
@@ -85,6 +86,7 @@ class ServerIO:
         "_idle_mark",
         "_io",
         "_opened_at",
+        "_report",
         "_scope",
         "_send_chunks",
         "_send_mark",
@@ -103,6 +105,7 @@ class ServerIO:
     _idle: bool  # waiting for the client (a request head, or a drain)
     _idle_mark: int  # idle periods started so far
     _opened_at: float
+    _report: WriteReport | None  # the response being written carries on_write's hook
     _scope: anyio.CancelScope | None
     _timed_out: bool  # header_read_timeout fired
     _send_timed_out: bool  # send_stall_timeout fired

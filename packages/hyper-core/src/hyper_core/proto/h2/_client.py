@@ -60,6 +60,7 @@ import h2.settings
 from h2.errors import ErrorCodes
 
 from hyper_core import upgrade
+from hyper_core._write_report import WriteReport
 from hyper_core.body import Body, Full, Incoming, IncomingSender, SizeHint
 from hyper_core.error import (
     CanceledError,
@@ -82,6 +83,7 @@ from hyper_core.proto.h2._common import CONNECTION_HEADERS, H2Protocol, new_h2_c
 from hyper_core.proto.h2._fast_client import H2ClientConnection
 from hyper_core.proto.h2._ping import Pinger
 from hyper_core.proto.h2._stream_io import H2StreamIO
+from hyper_core.proto.h2._write_marks import DATA, END, HEAD, WriteMarks
 from hyper_core.rt import IO, Executor, Timer, default_timer, receive_or_eof, send_all
 
 __all__ = [
@@ -227,6 +229,7 @@ class ClientConnection:
         self._flush_event = anyio.Event()
         self._flush_pending = False
         self._unflushed = 0  # DATA bytes handed to h2 and not yet written
+        self._marks = WriteMarks()  # ext.on_write reports waiting for the writer
         self._flushed_waiters: list[anyio.Event] = []
         self._closed = False  # no new requests (GOAWAY, failure, sender closed)
         self._close_error: HyperError | None = None
@@ -335,12 +338,19 @@ class ClientConnection:
             end_stream = not full_data
         elif body.is_end_stream():
             end_stream = True
+        before = len(h2c._data_to_send)
         try:
             h2c.send_request_headers(stream_id, fields, end_stream)
         except h2.exceptions.H2Error as exc:
             self._release_slot()
             raise CanceledError("could not open a stream") from exc
         stream = Stream(stream_id, is_connect, self._on_consumed, self._on_released)
+        if request._extensions is not None:
+            stream.report = report = request._extensions.get(WriteReport)
+            if report is not None:  # ext.on_write: its body goes through _pump, marked
+                self._mark(stream, HEAD, len(h2c._data_to_send) - before)
+                if end_stream:
+                    self._mark(stream, END, 0)
         stream.local_closed = end_stream
         stream.callback = _get_on_informational(request)
         self._streams[stream_id] = stream
@@ -349,7 +359,7 @@ class ClientConnection:
         self._flush_soon()
         try:
             if full_data:
-                if not self._try_send_inline(stream, full_data):
+                if stream.report is not None or not self._try_send_inline(stream, full_data):
                     self._spawn_pump(stream, body, full_data)
             elif not end_stream and not is_connect:
                 stream.body_read = True
@@ -481,6 +491,10 @@ class ClientConnection:
                 h2c.send_data(stream.id, chunk, end_stream=last)
             except h2.exceptions.H2Error:
                 raise _StreamGone from None
+            if stream.report is not None:
+                self._mark(stream, DATA, size)
+                if last:
+                    self._mark(stream, END, 0)
             self._unflushed += size
             self._flush_soon()
             if last:
@@ -495,6 +509,8 @@ class ClientConnection:
             self._h2.send_headers(stream.id, fields, end_stream=True)
         except h2.exceptions.H2Error:
             return
+        if stream.report is not None:
+            self._mark(stream, END, 0)
         stream.local_closed = True
         self._flush_soon()
         self._maybe_done(stream)
@@ -506,9 +522,16 @@ class ClientConnection:
             self._h2.end_stream(stream.id)
         except h2.exceptions.H2Error:
             return
+        if stream.report is not None:
+            self._mark(stream, END, 0)
         stream.local_closed = True
         self._flush_soon()
         self._maybe_done(stream)
+
+    def _mark(self, stream: Stream, kind: int, size: int) -> None:
+        assert stream.report is not None
+        outside = sum(map(len, self._outbox))
+        self._marks.add(self._h2, outside, stream.report, kind, size)
 
     async def _wait_window(self, stream: Stream) -> None:
         event = anyio.Event()
@@ -630,15 +653,19 @@ class ClientConnection:
             self._outbox = []
             written = self._unflushed
             if chunks:
+                self._marks.taken += sum(map(len, chunks))
                 try:
                     await send_all(self.io, chunks)
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
                     error = ClosedError("connection error while writing")
                     error.__cause__ = exc
+                    self._marks.fail_all(error)
                     self._finish(error, send_goaway=False)
                     self._done.set()
                     return
             self._unflushed -= written
+            if self._marks.due:
+                self._marks.settle()
             if self._flushed_waiters:
                 waiters, self._flushed_waiters = self._flushed_waiters, []
                 for event in waiters:
@@ -977,6 +1004,7 @@ class Stream:
         "pump_scope",
         "release_cb",
         "remote_closed",
+        "report",
         "response",
         "sender",
         "window",
@@ -1003,11 +1031,14 @@ class Stream:
         self.pump_data: bytes | None = None
         self.body_read = False  # the request body was read (it cannot be sent again)
         self.callback: Callable[[InformationalResponse], None] | None = None
+        self.report: WriteReport | None = None  # ext.on_write's hook on the request
         self.consumed_cb = functools.partial(on_consumed, self)
         self.release_cb = functools.partial(on_released, self)
 
     def fail(self, error: HyperError) -> None:
         """Fail the waiting ``send_request``, or else the response body being read."""
+        if self.report is not None:
+            self.report.fail(error)  # nothing once the request was written whole
         if not self.head.is_set():
             self.error = error
             self.head.set()

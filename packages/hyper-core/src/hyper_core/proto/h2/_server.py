@@ -79,7 +79,9 @@ from ._common import (
 )
 from ._fast_server import H2ServerConnection
 from ._ping import Pinger
-from ._server_stream import ServerConfig, StreamServing, _IdleWorker, _Stream
+from ._server_stream import ServerConfig, StreamServing, _IdleWorker
+from ._stream_record import _Stream
+from ._write_marks import WriteMarks
 
 if TYPE_CHECKING:
     from hyper_core.service import Service
@@ -143,6 +145,7 @@ class ServerConnection(StreamServing):
         self._uri_templates: dict[tuple[bytes, bytes], Uri] = {}
         self._idle_workers: list[_IdleWorker] = []
         self._raw_out = bytearray()  # frames written around h2 (graceful GOAWAY)
+        self._marks = WriteMarks()
         self._write_wake: anyio.Event | None = None
         self._drained: anyio.Event | None = None
         self._buffered_data = 0  # DATA bytes queued in h2 and not yet written

@@ -4,9 +4,10 @@ What belongs here: :class:`StreamServing`, the half of the server
 connection that runs in per-stream tasks (call the service, write its
 response within the peer's windows, settle the stream afterwards, carry a
 CONNECT tunnel), the writer task every stream feeds, and the helpers both
-halves share (resets, connection failure). :class:`ServerConfig` and the
-per-stream record :class:`_Stream` live here too. The reading half, events
-and connection lifecycle are in ``_server.py``, which subclasses this.
+halves share (resets, connection failure), and :class:`ServerConfig`. The
+per-stream record :class:`_Stream` is in ``_stream_record.py``; the reading
+half, events and connection lifecycle are in ``_server.py``, which
+subclasses this.
 
 Strategy: h2 is only touched between awaits, so tasks share it without a
 lock; whoever queues frames calls :meth:`StreamServing._want_write` and the
@@ -27,11 +28,12 @@ import anyio
 import h2.events
 import h2.exceptions
 
-from hyper_core._exchange import Exchange
-from hyper_core.body import Empty, Full, Incoming, IncomingSender
+from hyper_core._write_report import WriteReport
+from hyper_core.body import Empty, Full, Incoming
 from hyper_core.error import (
     BodyWriteAbortedError,
     CanceledError,
+    ClosedError,
     HyperError,
     ProtocolError,
     TimeoutError,
@@ -41,7 +43,6 @@ from hyper_core.http import Headers, Request, Response
 from hyper_core.proto._date import http_date
 from hyper_core.proto._log import body_aborted, client_fault, service_failed
 from hyper_core.rt import IO, Executor, Timer, send_all
-from hyper_core.upgrade import _Pending
 
 from ._common import (
     ErrorCode,
@@ -50,11 +51,13 @@ from ._common import (
 )
 from ._fast_server import H2ServerConnection
 from ._stream_io import H2StreamIO
+from ._stream_record import _Stream
+from ._write_marks import DATA, END, HEAD, WriteMarks
 
 if TYPE_CHECKING:
     from hyper_core.service import Service
 
-__all__ = ["MAX_IDLE_WORKERS", "ServerConfig", "StreamServing"]
+__all__ = ["MAX_IDLE_WORKERS", "ServerConfig", "StreamServing", "_Stream"]
 
 _IO_ERRORS: Final = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 _NO_BODY_STATUS: Final = frozenset({204, 304})
@@ -110,41 +113,6 @@ class _StreamGone(Exception):
     """Internal: the stream was reset or the connection ended; stop serving it."""
 
 
-class _Stream:
-    """What the server knows about one stream it serves."""
-
-    __slots__ = (
-        "closed",
-        "detached",
-        "exchange",
-        "id",
-        "pending",
-        "request_open",
-        "reset_counted",
-        "response_done",
-        "scope",
-        "sender",
-        "task_running",
-        "tunnel_open",
-        "window_event",
-    )
-
-    def __init__(self, stream_id: int) -> None:
-        self.id = stream_id
-        self.sender: IncomingSender | None = None
-        self.request_open = False
-        self.detached = False  # the service is done: its unread body no longer holds window
-        self.closed = False  # reset (either side) or the connection is gone
-        self.response_done = False
-        self.scope: anyio.CancelScope | None = None
-        self.window_event: anyio.Event | None = None
-        self.task_running = False
-        self.tunnel_open = False
-        self.reset_counted = False
-        self.pending: _Pending | None = None
-        self.exchange: Exchange | None = None
-
-
 #: Idle worker tasks a connection keeps for its next streams. Enough for a
 #: browser's burst of requests or a load tester's ``-m``; a worker beyond it
 #: ends after its stream (a new one costs a task spawn, ~50 us).
@@ -196,6 +164,7 @@ class StreamServing:
     _pending_resets: int
     _local_resets: int
     _idle_workers: list[_IdleWorker]
+    _marks: WriteMarks  # when observed responses' reports fall due (_stream_record.py)
 
     def _ack(self, sid: int, size: int) -> None:
         if not self._dead:
@@ -218,6 +187,8 @@ class StreamServing:
 
     def _close_stream(self, stream: _Stream, error: HyperError) -> None:
         stream.closed = True
+        if stream.report is not None:
+            stream.report.fail(error)
         if stream.exchange is not None and not stream.response_done:
             stream.exchange.client_gone()
         if stream.sender is not None:
@@ -284,6 +255,7 @@ class StreamServing:
         if self._raw_out:
             data = bytes(self._raw_out) + data
             self._raw_out.clear()
+        self._marks.taken += len(data)
         return data
 
     async def _write_loop(self) -> None:
@@ -311,12 +283,15 @@ class StreamServing:
                     self._fail(TimeoutError("the client stopped reading the connection"))
                     return
                 self._buffered_data -= taken
+                if self._marks.due:
+                    self._marks.settle()
                 drained = self._drained
                 if drained is not None:
                     self._drained = None
                     drained.set()
         finally:
             self._writer_done.set()
+            self._marks.fail_all(self._error or ClosedError("the connection closed"))
             drained = self._drained
             if drained is not None:
                 drained.set()
@@ -374,13 +349,19 @@ class StreamServing:
             except Exception as exc:
                 self._stream_failed(stream, exc, request)
                 return
+            if type(response) is Response and response._extensions is not None:
+                stream.report = response._extensions.get(WriteReport)
             try:
                 await self._send_response(stream, request, response)
             except _StreamGone:
                 pass
             except Exception as exc:
+                if stream.report is not None:
+                    stream.report.fail(exc)
                 self._stream_failed(stream, exc, request)
         finally:
+            if stream.report is not None and not (stream.response_done or stream.tunnel_open):
+                stream.report.fail(self._error or ClosedError("the stream closed first"))
             if stream.response_done and stream.exchange is not None:
                 stream.exchange.finish()
             stream.task_running = False
@@ -486,8 +467,15 @@ class StreamServing:
             fields.append((b"content-length", str(exact).encode("ascii")))
         h2c = self._h2
         sid = stream.id
+        report = stream.report
         if stream.pending is not None and 200 <= status < 300:
+            before = len(h2c._data_to_send)
             h2c.send_headers(sid, fields, end_stream=False)
+            if report is not None:  # the response is its head; the tunnel is no body
+                self._marks.add(
+                    h2c, len(self._raw_out), report, HEAD, len(h2c._data_to_send) - before
+                )
+                self._marks.add(h2c, len(self._raw_out), report, END, 0)
             self._want_write()
             self._open_tunnel(stream, request)
             return
@@ -499,7 +487,7 @@ class StreamServing:
                 or kind is Empty
                 or (kind is Full and not body.data)
             ):
-                h2c.send_final_headers(sid, fields, True)
+                self._send_head(stream, fields, True)
                 stream.response_done = True
                 self._want_write()
                 return
@@ -507,16 +495,16 @@ class StreamServing:
                 data = body.data
                 # The usual small response: HEADERS and its one DATA frame
                 # at once, when the windows and the frame size allow.
-                if h2c.send_response_fast(sid, fields, data):
+                if report is None and h2c.send_response_fast(sid, fields, data):
                     self._buffered_data += len(data)
                     stream.response_done = True
                     self._want_write()
                     return
-                h2c.send_final_headers(sid, fields, False)
+                self._send_head(stream, fields, False)
                 await self._send_data(stream, data, True)
                 stream.response_done = True
                 return
-            h2c.send_final_headers(sid, fields, False)
+            self._send_head(stream, fields, False)
             self._want_write()
             while True:
                 frame = await body.frame()
@@ -533,6 +521,8 @@ class StreamServing:
                     if stream.closed:
                         raise _StreamGone
                     h2c.send_headers(sid, trailers_to_h2(trailers), end_stream=True)
+                    if report is not None:
+                        self._marks.add(h2c, len(self._raw_out), report, END, 0)
                     self._want_write()
                     break
             stream.response_done = True
@@ -547,7 +537,22 @@ class StreamServing:
         if stream.closed or self._dead:
             raise _StreamGone
         self._h2.end_stream(stream.id)
+        if stream.report is not None:
+            self._marks.add(self._h2, len(self._raw_out), stream.report, END, 0)
         self._want_write()
+
+    def _send_head(self, stream: _Stream, fields: list[tuple[bytes, bytes]], end: bool) -> None:
+        """``send_final_headers``, marking the head (and the end) of an observed response."""
+        h2c = self._h2
+        report = stream.report
+        if report is None:
+            h2c.send_final_headers(stream.id, fields, end)
+            return
+        before = len(h2c._data_to_send)
+        h2c.send_final_headers(stream.id, fields, end)
+        self._marks.add(h2c, len(self._raw_out), report, HEAD, len(h2c._data_to_send) - before)
+        if end:
+            self._marks.add(h2c, len(self._raw_out), report, END, 0)
 
     async def _send_data(self, stream: _Stream, data: bytes, end: bool) -> None:
         """Send ``data`` within the peer's windows, waiting for WINDOW_UPDATE as needed."""
@@ -568,6 +573,10 @@ class StreamServing:
             offset += n
             last = offset >= total
             h2c.send_data_fast(sid, chunk, end and last)
+            if stream.report is not None:
+                self._marks.add(h2c, len(self._raw_out), stream.report, DATA, n)
+                if end and last:
+                    self._marks.add(h2c, len(self._raw_out), stream.report, END, 0)
             self._buffered_data += n
             self._want_write()
             if last:
