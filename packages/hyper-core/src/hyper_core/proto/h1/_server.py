@@ -504,16 +504,18 @@ class ServerDispatcher(ServerIO):
         """The usual answer encoded whole, or None when :meth:`_answer` must write it.
 
         Usual: a ``Response`` with a ``Full`` body of at most ``WRITE_CHUNK``
-        bytes, a final status and no extensions, to a request without a body
-        or an upgrade, with no watcher or ``100 Continue`` in flight; nothing
-        is left to do after its one write.
+        bytes, a final status and no extensions, to a request without an
+        upgrade whose body (if any) the service read to its end, with no
+        watcher or ``100 Continue`` in flight; nothing is left to do after
+        its one write.
         """
+        source = self._body
         if (
             type(result) is not Response
-            or self._body is not None
             or self._pending is not None
             or self._watcher is not None
             or self._continue_writing is not None
+            or (source is not None and not self._body_read(source))
         ):
             return None
         body = result.body
@@ -523,6 +525,7 @@ class ServerDispatcher(ServerIO):
         data = body.data
         if len(data) > WRITE_CHUNK:
             return None
+        self._body = None
         head = ResponseHead(
             status,
             _reasons.get(status) or _reason(status),
@@ -530,6 +533,22 @@ class ServerDispatcher(ServerIO):
             result.headers._list,
         )
         return self.codec.send_message(head, data)
+
+    def _body_read(self, source: RequestBodySource) -> bool:
+        """Whether the service read the request body to its end.
+
+        A Content-Length body read to its last byte still has its end to
+        parse: it is parsed here (no I/O), so the usual echo or upload
+        answer takes the plain path too.
+        """
+        if source.done:
+            return True
+        codec = self.codec
+        if source.reading or codec.their_body_length != 0 or codec.their_state is not _SEND_BODY:
+            return False
+        codec.next_event()  # the EndOfMessage, as _request parses it for an empty body
+        source.done = True
+        return True
 
     async def _answer(self, result: object) -> None:
         """Check and write the service's answer, then finish the request's body or upgrade."""
