@@ -114,7 +114,7 @@ _DONE: Final = CodecState.DONE
 _SWITCHED: Final = CodecState.SWITCHED_PROTOCOL
 _IDLE: Final = CodecState.IDLE
 # Our side's states once a whole response was written.
-_RESPONSE_COMPLETE: Final = frozenset({_DONE, CodecState.MUST_CLOSE, _SWITCHED})
+_MUST_CLOSE: Final = CodecState.MUST_CLOSE
 _HTTP_11: Final = Version.HTTP_11
 _HTTP_10: Final = Version.HTTP_10
 _CONTINUE: Final = ResponseHead(100, b"Continue", b"1.1", [])
@@ -423,9 +423,11 @@ class ServerDispatcher(ServerIO):
                     raise
                 finally:
                     self._send_mark += 1
-            if codec.our_state in _RESPONSE_COMPLETE:
+            # Identity tests, not a set: an enum member's hash is a Python call.
+            our = codec.our_state
+            if our is _DONE or our is _MUST_CLOSE or our is _SWITCHED:
                 exchange.finish()
-            if codec.our_state is not _DONE or codec.their_state is not _DONE:
+            if our is not _DONE or codec.their_state is not _DONE:
                 return  # closing, switched protocols, or broken
             codec.start_next_cycle()
             self._idle_mark += 1
