@@ -43,20 +43,31 @@ REQUESTS = {
 
 
 class OneRequestPerRead:
-    """An IO that returns one request per ``receive``, ``count`` times, and drops writes."""
+    """An IO that returns one request per ``receive``, ``count`` times, and drops writes.
+
+    As a keep-alive client does, the next request comes only once the
+    response went out: a read made while the app runs (the disconnect
+    watch, on trio where every app call is a task) waits for it.
+    """
 
     def __init__(self, request: bytes, count: int) -> None:
         self.request = request
         self.left = count
+        self.answered: anyio.Event | None = None  # set by the response's send
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
+        if self.answered is not None:
+            await self.answered.wait()
         if self.left == 0:
             raise anyio.EndOfStream
         self.left -= 1
+        self.answered = anyio.Event()
         return self.request
 
     async def send(self, data: bytes) -> None:
-        pass
+        if self.answered is not None:
+            self.answered.set()
+            self.answered = None
 
     async def send_eof(self) -> None:
         pass

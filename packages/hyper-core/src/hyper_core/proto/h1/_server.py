@@ -393,6 +393,12 @@ class ServerDispatcher(ServerIO):
                     result = await resume(step, signal)
             except Exception as exc:
                 await self._stop_watcher()
+                if self._disconnected:
+                    # The client left while the service ran and the reader
+                    # cancelled it: what it raised follows from that, and
+                    # run() reports the disconnect (on trio the service may
+                    # see client_gone before the cancellation reaches it).
+                    return
                 await self._service_failed()
                 self._log_service_error(request, exc)
                 raise UserError("the service raised an exception") from exc
