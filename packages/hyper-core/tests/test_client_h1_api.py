@@ -235,7 +235,8 @@ async def test_into_parts_refused_while_driven() -> None:
 # -- readiness, keep-alive, closing ------------------------------------------------
 
 
-async def test_keep_alive_reuses_the_connection_for_every_body_kind() -> None:
+@pytest.mark.parametrize("sync", [False, True], ids=["aclose", "close"])
+async def test_keep_alive_reuses_the_connection_for_every_body_kind(sync: bool) -> None:
     bodies: list[Body] = [Empty(), Full(b"abc"), StreamBody(_one(b"xyz")), Full(b"")]
     async with client() as c:
         for body in bodies:
@@ -250,7 +251,10 @@ async def test_keep_alive_reuses_the_connection_for_every_body_kind() -> None:
             response = await outcome.get()
             assert (await collect(response.body)).to_bytes() == b"ok"
         assert c.sender.is_ready()
-        await c.sender.aclose()
+        if sync:
+            c.sender.close()
+        else:
+            await c.sender.aclose()
         assert c.sender.is_closed()
         await c.served.wait()
         assert await c.peer.read_to_eof() == b""  # closed, nothing more written

@@ -967,7 +967,8 @@ async def test_try_send_request_gives_back_unsent_request() -> None:
         assert isinstance(info.value.error, CanceledError)
 
 
-async def test_sender_aclose_ends_connection_with_goaway() -> None:
+@pytest.mark.parametrize("sync", [False, True], ids=["aclose", "close"])
+async def test_sender_aclose_ends_connection_with_goaway(sync: bool) -> None:
     client_io, server_io = memory_pipe()
     peer = Peer(server_io)
     async with anyio.create_task_group() as tg:
@@ -984,7 +985,10 @@ async def test_sender_aclose_ends_connection_with_goaway() -> None:
         response = await sender.send_request(Request("GET", url()))
         await collect(response.body)
         assert not served.is_set()
-        await sender.aclose()
+        if sync:
+            sender.close()
+        else:
+            await sender.aclose()
         with anyio.fail_after(5):
             await served.wait()  # serve() returns once the GOAWAY is written
         await eventually(lambda: isinstance(peer.last_event, h2.events.ConnectionTerminated))

@@ -185,6 +185,44 @@ def test_trailers_on_an_open_stream_fall_back_to_h2() -> None:
     twins.respond(sid)
 
 
+def _stream_state(conn: Any, sid: int) -> object:
+    s = conn.streams[sid]
+    return (
+        s.stream_id,
+        s.state_machine.state,
+        s.inbound_flow_control_window,
+        s.outbound_flow_control_window,
+        s.max_outbound_frame_size,
+        s.request_method,
+        sorted(name for name in vars(s) if name != "_hc_memo"),
+        conn.highest_outbound_stream_id,
+        conn.highest_inbound_stream_id,
+    )
+
+
+def test_streams_begin_as_h2_begins_them() -> None:
+    ours, h2s = _client(), _client()
+    begin = h2.connection.H2Connection._begin_new_stream
+    odd, even = h2.connection.AllowedStreamIDs.ODD, h2.connection.AllowedStreamIDs.EVEN
+    for conn in (ours, h2s):
+        conn.receive_data(
+            b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x04\x00\x00\x00\x07"
+        )  # the server's SETTINGS: INITIAL_WINDOW_SIZE 7, so both windows differ
+    for sid, allowed in ((1, odd), (7, odd), (2, even), (8, even)):
+        made = ours._begin_new_stream(sid, allowed)
+        assert type(made) is not h2.stream.H2Stream  # the memoising stream
+        begin(h2s, sid, allowed)
+        assert _stream_state(ours, sid) == _stream_state(h2s, sid)
+    for sid, allowed in ((5, odd), (3, even), (6, even)):
+        errors = []
+        for conn, call in ((ours, ours._begin_new_stream), (h2s, lambda *a: begin(h2s, *a))):
+            with pytest.raises(h2.exceptions.ProtocolError) as info:
+                call(sid, allowed)
+            errors.append((type(info.value), str(info.value)))
+            assert sid not in conn.streams
+        assert errors[0] == errors[1]
+
+
 def test_peer_stream_limit_raises_as_h2_does() -> None:
     twins = Twins({h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 3})
     for _ in range(3):

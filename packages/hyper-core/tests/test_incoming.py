@@ -94,6 +94,16 @@ async def test_aclose_releases_the_source_once() -> None:
     assert "closed" in repr(body)
 
 
+def test_close_from_sync_code_releases_the_source_once() -> None:
+    source = ScriptedSource([Frame.data(b"unread")], SizeHint.exact(6))
+    body = Incoming(source)
+    body.close()
+    body.close()
+    assert source.released == 1
+    assert body.is_end_stream()
+    assert "closed" in repr(body)
+
+
 # --- Incoming.from_channel -----------------------------------------------------------
 
 

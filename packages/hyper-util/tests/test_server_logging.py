@@ -117,7 +117,10 @@ async def test_client_faults_are_not_errors(caplog: pytest.LogCaptureFixture) ->
                     except (anyio.EndOfStream, anyio.BrokenResourceError):
                         break
     assert reply.startswith(b"HTTP/1.1 400 ")
-    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    # asyncio's debug mode (the asyncio test backend) warns of slow callbacks
+    # when the machine is loaded: not the server's words.
+    ours = [r for r in caplog.records if r.name != "asyncio"]
+    assert [r for r in ours if r.levelno >= logging.WARNING] == []
 
 
 # -- the startup line --------------------------------------------------------------

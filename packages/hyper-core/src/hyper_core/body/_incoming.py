@@ -195,6 +195,10 @@ class Incoming:
 
     async def aclose(self) -> None:
         """Stop reading: the connection may discard the rest. Idempotent; never waits."""
+        self.close()
+
+    def close(self) -> None:
+        """:meth:`aclose`, for synchronous code (a finalizer, a sync wrapper)."""
         if not self._released:
             self._released = True
             self._source.release()

@@ -375,6 +375,10 @@ class SendRequest:
         """
         self._dispatcher.close_sender()
 
+    def close(self) -> None:
+        """:meth:`aclose`, for synchronous code."""
+        self._dispatcher.close_sender()
+
     async def __aenter__(self) -> Self:
         return self
 

@@ -410,6 +410,10 @@ class SendRequest:
         """
         self._conn.close_sender()
 
+    def close(self) -> None:
+        """:meth:`aclose`, for synchronous code."""
+        self._conn.close_sender()
+
     async def __aenter__(self) -> Self:
         return self
 

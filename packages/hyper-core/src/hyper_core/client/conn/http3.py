@@ -202,6 +202,10 @@ class SendRequest:
         """No new requests; the connection sends GOAWAY and ends once its streams are done."""
         self._conn.close_sender()
 
+    def close(self) -> None:
+        """:meth:`aclose`, for synchronous code."""
+        self._conn.close_sender()
+
     async def __aenter__(self) -> Self:
         return self
 

@@ -30,12 +30,11 @@ Strategy:
   exactly as for the native codec (Content-Length or chunked, ``connection:
   close``, ``date``, Title-Case, fields stripped from 204 / 304 / 1xx /
   CONNECT), the resulting fields go into an h11 event, and h11 runs its
-  framing rules and state machine on it and writes it. h11's own check of
-  each name and value (two regexes per field, in Python) is made here
-  instead, on the user's fields, with h11's grammar, in one C pass; the
-  event is then built with ``_parsed=True``. Checking the user's fields,
-  not the encoded lines, is what keeps a CR LF inside a value from passing
-  as two fields.
+  framing rules and state machine on it and writes it. The events are built
+  with h11's public constructors, so h11 checks each encoded name and value
+  itself; the user's fields are checked first with h11's grammar, in one C
+  pass. Checking the user's fields, not the encoded lines, is what keeps a
+  CR LF inside a value from passing as two fields.
 * Hot paths, where h11's answer is known in advance, skip asking: no
   ``next_event()`` call while the gate has no complete head to give (h11
   then holds no bytes and would say NEED_DATA), one shared
@@ -148,10 +147,10 @@ _HOLD: Final = 5  # nothing until the next cycle (the message ended, or a switch
 
 # h11's grammar for the fields it is given to send (h11/_abnf.py: a token,
 # and a value of field-content without leading or trailing whitespace,
-# where a field-vchar is any byte but NUL and ASCII whitespace). h11 checks
-# each name and value with its own fullmatch, two per field, in Python; the
-# same grammar checked here over all the user's fields in one C pass lets
-# the event be made with ``_parsed=True``. Joined as ``name NUL value`` with
+# where a field-vchar is any byte but NUL and ASCII whitespace), checked
+# over all the user's fields in one C pass before they are encoded: h11's
+# own check sees only the encoded lines, where a CR LF inside a value would
+# already look like two fields. Joined as ``name NUL value`` with
 # LF between fields, a byte that neither a token nor a field-vchar admits,
 # the split is unambiguous: a CR, LF or NUL inside a name or value fails.
 _TOKEN: Final = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
@@ -752,8 +751,8 @@ class H11Codec:
         )
         if not out.keep_alive:
             self._keep_alive = False
-        # h11's own checks of the fields, done here at once (see
-        # _H11_FIELDS_RE); h11 still applies its framing rules to them.
+        # The user's fields against h11's grammar before they are encoded
+        # (see _H11_FIELDS_RE); h11 checks the encoded ones again.
         user_fields = head.headers
         if user_fields and not _H11_FIELDS_RE.fullmatch(b"\n".join(map(b"\x00".join, user_fields))):
             _refuse_fields(user_fields)
@@ -764,10 +763,8 @@ class H11Codec:
         if type(status) is not int:
             status = int(status)  # an int subclass (StatusCode) may print differently
         if status == 101:
-            return h11.InformationalResponse(
-                status_code=101, reason=reason, headers=fields, _parsed=True
-            )
-        return h11.Response(status_code=status, reason=reason, headers=fields, _parsed=True)
+            return h11.InformationalResponse(status_code=101, reason=reason, headers=fields)
+        return h11.Response(status_code=status, reason=reason, headers=fields)
 
     def _request_event(self, head: RequestHead, body_length: int | None) -> h11.Request:
         if self._role is not Role.CLIENT:
@@ -792,7 +789,7 @@ class H11Codec:
         target = head.target
         # The request line is "method target HTTP/1.1"; h11 checks both.
         fields = _encoded_fields(block, len(method) + len(target) + 12)
-        return h11.Request(method=method, target=target, headers=fields, _parsed=True)
+        return h11.Request(method=method, target=target, headers=fields)
 
     def send_informational(self, head: ResponseHead) -> bytes:
         """Serialize a 1xx response other than 101 (server only)."""
@@ -846,7 +843,7 @@ class H11Codec:
                 # and writes them); the others are dropped unchecked, as before.
                 _check_fields([p for p in trailers if p[0].lower() in declared], "trailers")
                 block = encode_trailers(out, trailers, title_case=self._title_case)
-                event = h11.EndOfMessage(headers=_encoded_fields(block, 3), _parsed=True)
+                event = h11.EndOfMessage(headers=_encoded_fields(block, 3))
         except UserError:
             self._fail_ours()
             raise

@@ -80,6 +80,7 @@ from hyper_core.proto.h2._client_resets import (
 )
 from hyper_core.proto.h2._common import CONNECTION_HEADERS, H2Protocol, new_h2_connection
 from hyper_core.proto.h2._fast_client import H2ClientConnection
+from hyper_core.proto.h2._ping import Pinger
 from hyper_core.proto.h2._stream_io import H2StreamIO
 from hyper_core.rt import IO, Executor, Timer, default_timer, receive_or_eof, send_all
 
@@ -91,14 +92,8 @@ __all__ = [
 ]
 
 _SETTINGS = h2.settings.SettingCodes
-# Largest window the adaptive (BDP) estimate may grow to, in bytes: hyper's
-# BDP_LIMIT of 16 MiB.
-_BDP_LIMIT: Final = 16 * 1024 * 1024
 # The initial windows adaptive_window starts from (RFC 9113 default, bytes).
 _DEFAULT_WINDOW: Final = 65_535
-# PING payloads (8 bytes): tell keep-alive pings from BDP samples.
-_KEEPALIVE_PING: Final = b"hyperka\x00"
-_BDP_PING: Final = b"hyperbdp"
 # Bytes asked from the IO per read.
 _READ_SIZE: Final = 65_536
 # Seconds the final flush (GOAWAY), and then closing the IO, may take before
@@ -243,14 +238,13 @@ class ClientConnection:
         self.running = False
         self._tg: anyio.abc.TaskGroup | None = None
         self._pending_pumps: list[tuple[Stream, Body]] = []
-        self._last_read = 0.0
-        self._keepalive_ack: anyio.Event | None = None
-        # The receive window the BDP estimate grows (adaptive_window starts small).
-        self._stream_window = (
-            _DEFAULT_WINDOW if config.adaptive_window else config.initial_stream_window_size
+        # Keep-alive and the BDP estimate (adaptive_window starts small).
+        self._pinger = Pinger(
+            self._h2,
+            self._timer,
+            _DEFAULT_WINDOW if config.adaptive_window else config.initial_stream_window_size,
+            _DEFAULT_WINDOW if config.adaptive_window else config.initial_connection_window_size,
         )
-        self._bdp_bytes = 0
-        self._bdp_sent_at: float | None = None
         self.connect_protocol_enabled = False
         # The server's first SETTINGS arrived (or the connection ended first):
         # extended CONNECT may be decided only then (RFC 8441 section 3).
@@ -268,7 +262,7 @@ class ClientConnection:
         )
         if conn_window > _DEFAULT_WINDOW:
             h2c.increment_flow_control_window(conn_window - _DEFAULT_WINDOW)
-        self._last_read = self._timer.now()
+        self._pinger.last_read = self._timer.now()
         await self.io.send(h2c.data_to_send())
 
     def is_closed(self) -> bool:
@@ -659,6 +653,7 @@ class ClientConnection:
         h2c = self._h2
         io = self.io
         timer = self._timer
+        pinger = self._pinger
         while True:
             try:
                 data = await receive_or_eof(io, _READ_SIZE)
@@ -673,7 +668,7 @@ class ClientConnection:
                     send_goaway=False,
                 )
                 return
-            self._last_read = timer.now()
+            pinger.last_read = timer.now()
             pending = h2c.data_to_send()
             if pending:
                 self._outbox.append(pending)
@@ -713,7 +708,7 @@ class ClientConnection:
                     if data:
                         sender.send_data_nowait(data)
                 if self._config.adaptive_window:
-                    self._bdp_sample(size)
+                    self._pinger.record_data(size)
             elif kind is h2.events.ResponseReceived:
                 self._on_response(ev)
             elif kind is h2.events.StreamEnded:
@@ -741,7 +736,7 @@ class ClientConnection:
             elif kind is h2.events.RemoteSettingsChanged:
                 self._on_settings(ev)
             elif kind is h2.events.PingAckReceived:
-                self._on_ping_ack(ev.ping_data)
+                self._pinger.on_ack(ev.ping_data)
             elif kind is h2.events.ConnectionTerminated:
                 self._on_goaway(ev)
             elif kind is h2.events.InformationalResponseReceived:
@@ -889,51 +884,23 @@ class ClientConnection:
     # ----------------------------------------------------------- keep-alive
 
     async def _keep_alive(self, interval: float) -> None:
-        timer = self._timer
-        timeout = self._config.keep_alive_timeout
-        while True:
-            await timer.sleep_until(self._last_read + interval)
-            if timer.now() < self._last_read + interval:
-                continue  # something arrived meanwhile: the peer is alive
-            if self._active == 0 and not self._config.keep_alive_while_idle:
-                await timer.sleep(interval)
-                continue
-            ack = self._keepalive_ack = anyio.Event()
-            self._h2.ping(_KEEPALIVE_PING)
-            self._flush_soon()
-            with timer.deadline(timer.now() + timeout) as deadline:
-                await ack.wait()
-            if deadline.expired:
-                self._finish(TimeoutError("HTTP/2 keep-alive ping timed out"), send_goaway=True)
-                return
+        config = self._config
+        timed_out = await self._pinger.keep_alive(
+            interval,
+            config.keep_alive_timeout,
+            config.keep_alive_while_idle,
+            lambda: self._active == 0,
+            self._send_ping,
+        )
+        if timed_out:
+            self._finish(TimeoutError("HTTP/2 keep-alive ping timed out"), send_goaway=True)
 
-    def _on_ping_ack(self, data: bytes) -> None:
-        if data == _KEEPALIVE_PING:
-            if self._keepalive_ack is not None:
-                self._keepalive_ack.set()
-        elif data == _BDP_PING and self._bdp_sent_at is not None:
-            self._bdp_update()
-
-    def _bdp_sample(self, size: int) -> None:
-        self._bdp_bytes += size
-        if self._bdp_sent_at is None and self._stream_window < _BDP_LIMIT:
-            self._bdp_sent_at = self._timer.now()
-            self._h2.ping(_BDP_PING)
-
-    def _bdp_update(self) -> None:
-        # One sample per round trip: the bytes received while the PING was in
-        # flight estimate the bandwidth-delay product. When it fills most of
-        # the window, the windows grow to twice the estimate (as hyper does).
-        received, self._bdp_bytes = self._bdp_bytes, 0
-        self._bdp_sent_at = None
-        window = self._stream_window
-        if received * 3 >= window * 2 and window < _BDP_LIMIT:
-            new = min(received * 2, _BDP_LIMIT)
-            if new > window:
-                self._h2.update_settings({_SETTINGS.INITIAL_WINDOW_SIZE: new})
-                self._h2.increment_flow_control_window(new - window)
-                self._stream_window = new
-                self._flush_soon()
+    def _send_ping(self, payload: bytes) -> bool:
+        if self._finishing:
+            return False
+        self._h2.ping(payload)
+        self._flush_soon()
+        return True
 
     # ----------------------------------------------------------------- run
 

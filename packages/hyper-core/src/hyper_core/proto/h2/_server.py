@@ -78,6 +78,7 @@ from ._common import (
     translate_h2_error,
 )
 from ._fast_server import H2ServerConnection
+from ._ping import Pinger
 from ._server_stream import ServerConfig, StreamServing, _IdleWorker, _Stream
 
 if TYPE_CHECKING:
@@ -98,12 +99,8 @@ MAX_EMPTY_DATA_PER_SECOND: Final = 1000
 #: GOAWAY (Go's http2 server waits 1 s too). h2-based clients drop the ACK
 #: when the PING and the GOAWAY arrive together, so this is the usual case.
 SHUTDOWN_PING_WAIT: Final = 1.0
-#: Largest window adaptive flow control grows to, in bytes (hyper's BDP limit).
-BDP_LIMIT: Final = 16 * 1024 * 1024
 _MAX_STREAM_ID: Final = 2**31 - 1
-_BDP_PING: Final = b"hyperBD\x01"
 _SHUTDOWN_PING: Final = b"hyperGA\x01"
-_KEEPALIVE_PING: Final = b"hyperKA\x01"
 _IO_ERRORS: Final = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 _HTTP_2: Final = Version.HTTP_2
 
@@ -119,17 +116,10 @@ class ServerConnection(StreamServing):
         # Adaptive flow control starts from the RFC windows and grows them by
         # bandwidth-delay product estimates (as hyper does).
         self._adaptive = config.adaptive_window
-        self._stream_window = (
-            SPEC_INITIAL_WINDOW if self._adaptive else config.initial_stream_window_size
-        )
-        self._conn_window = (
-            SPEC_INITIAL_WINDOW if self._adaptive else config.initial_connection_window_size
-        )
-        self._bdp_bytes = 0
-        self._bdp_in_flight = False
+        stream_window = SPEC_INITIAL_WINDOW if self._adaptive else config.initial_stream_window_size
         h2c = new_h2_connection(
             client_side=False,
-            initial_stream_window_size=self._stream_window,
+            initial_stream_window_size=stream_window,
             max_frame_size=config.max_frame_size,
             max_header_list_size=config.max_header_list_size,
             max_concurrent_streams=config.max_concurrent_streams,
@@ -139,6 +129,12 @@ class ServerConnection(StreamServing):
         )
         assert isinstance(h2c, H2ServerConnection)
         self._h2 = h2c
+        self._pinger = Pinger(
+            h2c,
+            self._timer,
+            stream_window,
+            SPEC_INITIAL_WINDOW if self._adaptive else config.initial_connection_window_size,
+        )
         self._initiated = False  # the preface is queued (done early by an h2c upgrade)
         self._streams: dict[int, _Stream] = {}
         self._to_spawn: list[tuple[_Stream, Request[Incoming]]] = []
@@ -165,7 +161,6 @@ class ServerConnection(StreamServing):
         self._shutdown_requested = False
         self._shutdown_ack = anyio.Event()
         self._last_stream_id: int | None = None  # set by the final graceful GOAWAY
-        self._keepalive_ack: anyio.Event | None = None
         self._pending_resets = 0
         self._local_resets = 0
         self._flood_epoch = -math.inf
@@ -221,7 +216,7 @@ class ServerConnection(StreamServing):
         h2c = self._h2
         if not self._initiated:
             initiate(h2c)
-        extra = self._conn_window - SPEC_INITIAL_WINDOW
+        extra = self._pinger.conn_window - SPEC_INITIAL_WINDOW
         if extra > 0:
             h2c.increment_flow_control_window(extra)
         try:
@@ -300,7 +295,7 @@ class ServerConnection(StreamServing):
                 return
 
     def _start_flood_window(self) -> None:
-        now = self._timer.now()
+        now = self._pinger.last_read = self._timer.now()
         if now - self._flood_epoch >= 1.0:
             self._flood_epoch = now
             self._settings_count = self._ping_count = self._empty_data_count = 0
@@ -465,7 +460,7 @@ class ServerConnection(StreamServing):
         sender = None if stream is None else stream.sender
         unused = flow - len(data)  # padding never reaches the application
         if self._adaptive:
-            self._bdp_sample(flow)
+            self._pinger.record_data(flow)
         if not data and event.stream_ended is None:
             self._empty_data_count += 1
             if self._empty_data_count > MAX_EMPTY_DATA_PER_SECOND:
@@ -539,42 +534,16 @@ class ServerConnection(StreamServing):
         if self._ping_count > MAX_PINGS_PER_SECOND:
             self._calm("PING flood")
 
-    def _bdp_sample(self, size: int) -> None:
-        # Count what arrives during one round trip (DATA sent before our PING
-        # ACK comes back): that is the bandwidth-delay product.
-        self._bdp_bytes += size
-        if not self._bdp_in_flight and not self._dead:
-            self._bdp_in_flight = True
-            self._bdp_bytes = size
-            self._h2.ping(_BDP_PING)
-
-    def _bdp_update(self) -> None:
-        self._bdp_in_flight = False
-        bdp = self._bdp_bytes
-        window = self._stream_window
-        # The window was (nearly) full for a whole round trip: it is what
-        # limits throughput, so double it, up to BDP_LIMIT.
-        if 3 * bdp >= 2 * window and window < BDP_LIMIT and not self._dead:
-            new = min(2 * window, BDP_LIMIT)
-            self._stream_window = new
-            self._h2.update_settings({SettingCodes.INITIAL_WINDOW_SIZE: new})
-            if new > self._conn_window:
-                self._h2.increment_flow_control_window(new - self._conn_window)
-                self._conn_window = new
-            self._want_write()
-
     @property
     def stream_window(self) -> int:
         """The receive window each new stream gets, in bytes (grows when adaptive)."""
-        return self._stream_window
+        return self._pinger.stream_window
 
     def _on_ping_ack(self, event: h2.events.PingAckReceived) -> None:
-        if event.ping_data == _BDP_PING:
-            self._bdp_update()
-        elif event.ping_data == _SHUTDOWN_PING:
+        if event.ping_data == _SHUTDOWN_PING:
             self._shutdown_ack.set()
-        elif event.ping_data == _KEEPALIVE_PING and self._keepalive_ack is not None:
-            self._keepalive_ack.set()
+        elif not self._dead:  # a window grown now would never be used
+            self._pinger.on_ack(event.ping_data)
 
     def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
         code = int(event.error_code or 0)
@@ -637,18 +606,20 @@ class ServerConnection(StreamServing):
             self._read_scope.cancel()
 
     async def _keep_alive_loop(self) -> None:
-        interval = self._config.keep_alive_interval
+        config = self._config
+        interval = config.keep_alive_interval
         assert interval is not None
-        timer = self._timer
-        while not self._dead:
-            await timer.sleep(interval)
-            if self.dead:
-                return
-            self._keepalive_ack = ack = anyio.Event()
-            self._h2.ping(_KEEPALIVE_PING)
-            self._want_write()
-            with timer.deadline(timer.now() + self._config.keep_alive_timeout) as deadline:
-                await ack.wait()
-            if deadline.expired:
-                self._fail(TimeoutError("the client did not answer a keep-alive PING in time"))
-                return
+        # hyper's server pings while idle too: an idle connection that died
+        # is what keep-alive is for.
+        timed_out = await self._pinger.keep_alive(
+            interval, config.keep_alive_timeout, True, lambda: False, self._send_ping
+        )
+        if timed_out:
+            self._fail(TimeoutError("the client did not answer a keep-alive PING in time"))
+
+    def _send_ping(self, payload: bytes) -> bool:
+        if self.dead:
+            return False
+        self._h2.ping(payload)
+        self._want_write()
+        return True

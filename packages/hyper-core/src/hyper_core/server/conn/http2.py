@@ -81,11 +81,11 @@ class Builder:
             slow reader makes the server buffer per stream.
         initial_connection_window_size: The same for all streams together
             (hyper: 1 MiB).
-        adaptive_window: Start both windows at 65,535 bytes and double them
-            (up to 16 MiB) whenever a PING round trip shows the client
-            filled the window within it (bandwidth-delay product
-            estimation, as hyper does); the two window options are then
-            ignored. Off by default.
+        adaptive_window: Start both windows at 65,535 bytes and grow them
+            to twice what the client sent within a PING round trip (up to
+            16 MiB) whenever that filled most of the window at a new best
+            bandwidth (bandwidth-delay product estimation, as hyper does);
+            the two window options are then ignored. Off by default.
         max_frame_size: Largest frame payload the client may send, in bytes
             (16,384 to 16,777,215; hyper: 16 KiB).
         max_concurrent_streams: Streams the client may have open at once
@@ -97,8 +97,9 @@ class Builder:
             GOAWAY(ENHANCE_YOUR_CALM).
         max_send_buf_size: Bytes of response data queued for the socket
             before a response body waits (hyper: 400 KiB).
-        keep_alive_interval: Seconds between PINGs sent to the client, also
-            while idle; ``None`` (default) sends none.
+        keep_alive_interval: Seconds of silence from the client after which
+            a PING is sent, also while no stream is open; ``None`` (default)
+            sends none.
         keep_alive_timeout: Seconds a PING may go unanswered before the
             connection is closed with :class:`~hyper_core.error.TimeoutError`
             (hyper: 20 s). Also bounds the wait for the PING of a graceful

@@ -80,7 +80,6 @@ from hyper_util.client.legacy._wrappers import (
     PooledBodySource,
     TimedWriteIO,
     WriteTimedOut,
-    drive_sync,
     find_cause,
 )
 from hyper_util.client.legacy.connect._http import (
@@ -854,10 +853,7 @@ class Client:
     def _close(self, conns: list[PooledConn]) -> None:
         """Close connections the pool gave up: their drivers then end and close the IO."""
         for conn in conns:
-            if not drive_sync(conn.sender.aclose()):  # pragma: no cover (aclose never waits)
-                tg = self._tg
-                if tg is not None:
-                    tg.start_soon(conn.sender.aclose)
+            conn.sender.close()
 
     # ------------------------------------------------------------- idle reaper
 

@@ -44,7 +44,7 @@ from hyper_core.error import HyperError
 from hyper_core.http import Request, Response
 from hyper_core.rt import Timer
 from hyper_util.client.legacy._errors import ReadTimeoutError, TotalTimeoutError
-from hyper_util.client.legacy._wrappers import PooledBodySource, drive_sync
+from hyper_util.client.legacy._wrappers import PooledBodySource
 
 __all__ = [
     "BROKEN_FOR",
@@ -380,7 +380,7 @@ class Http3Pool:
         """Close every HTTP/3 connection (GOAWAY, then close once streams finish)."""
         for conn in list(self._connections.values()):
             if conn.sender is not None:
-                drive_sync(conn.sender.aclose())  # never waits
+                conn.sender.close()
             elif conn.scope is not None:
                 conn.scope.cancel()
 

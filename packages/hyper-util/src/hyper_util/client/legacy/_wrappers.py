@@ -33,7 +33,7 @@ that a server not reading never sends.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, final
 
 import anyio
@@ -47,7 +47,7 @@ from hyper_util.client.legacy._errors import (
     WriteTimeoutError,
 )
 
-__all__ = ["PooledBodySource", "TimedWriteIO", "WriteTimedOut", "drive_sync", "find_cause"]
+__all__ = ["PooledBodySource", "TimedWriteIO", "WriteTimedOut", "find_cause"]
 
 _NEVER: Final = math.inf
 #: The optional IO capabilities hyper-core's HTTP/1 client uses together.
@@ -68,21 +68,6 @@ def find_cause(exc: BaseException, kind: type[BaseException]) -> BaseException |
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
-
-
-def drive_sync(coro: Coroutine[Any, Any, None]) -> bool:
-    """Run a coroutine that never suspends to its end, synchronously.
-
-    For the documented non-waiting ``aclose()`` methods (``Incoming``,
-    ``SendRequest``) called from synchronous code. Returns False (and closes
-    the coroutine) if it did suspend after all; the caller then falls back.
-    """
-    try:
-        coro.send(None)
-    except StopIteration:
-        return True
-    coro.close()
-    return False
 
 
 @final
@@ -230,8 +215,8 @@ class PooledBodySource:
         self._done = True
         if not complete:
             # HTTP/1: an unfinished body closes its connection; HTTP/2:
-            # the stream is reset. Incoming.aclose() never waits.
-            drive_sync(self._inner.aclose())
+            # the stream is reset.
+            self._inner.close()
         self._on_end(complete)
 
     async def next_frame(self) -> Frame | None:
@@ -285,8 +270,8 @@ class PooledBodySource:
     def release(self) -> None:
         """The reader closed the body: the connection is kept only if nothing was left."""
         if self._done:
-            drive_sync(self._inner.aclose())
+            self._inner.close()
             return
         complete = self._inner.is_end_stream()
-        drive_sync(self._inner.aclose())
+        self._inner.close()
         self._end(complete)
