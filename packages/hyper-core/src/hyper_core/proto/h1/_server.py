@@ -17,7 +17,8 @@ Strategy (speed and bounded resources):
   are written frame by frame, each write awaited (backpressure). A body
   over ``WRITE_CHUNK`` bytes, ``Full`` or not, goes out after its head in
   sends of at most that size (see ``_server_io``).
-* The usual request (no body, no upgrade) answered with a ``Full`` body by a
+* The usual request (no upgrade, and no body or one the service read to its
+  end) answered with a ``Full`` body by a
   service that does not suspend costs no coroutine of the dispatcher's own:
   the request loop takes the service's first step itself and encodes the
   answer in a plain method, so each request awaits only the IO's
