@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import email.message
 import email.parser
+import os
 import shutil
 import subprocess
 import sys
@@ -43,12 +44,17 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     uv = shutil.which("uv")
     assert uv is not None, "uv is required to build the distributions (pip install uv)"
     out = tmp_path_factory.mktemp("dist")
+    # Pure Python: what is checked here (metadata, files, imports) is the
+    # same in the compiled build, and compiling (tens of seconds, in every
+    # test worker that runs this module) would be timed as this test's setup.
+    env = {**os.environ, "HYPER_COMPILE": "0"}
     for name in DISTRIBUTIONS:
         subprocess.run(
             [uv, "build", "--quiet", "--package", name, "--out-dir", str(out)],
             cwd=ROOT,
             check=True,
             timeout=300,
+            env=env,
         )
     return out
 

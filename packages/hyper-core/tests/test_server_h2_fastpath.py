@@ -29,7 +29,8 @@ from hpack.struct import HeaderTuple, NeverIndexedHeaderTuple
 from hyper_core.body import Full, Incoming
 from hyper_core.http import Headers, Request, Response
 from hyper_core.proto.h2._common import initiate, new_h2_connection
-from hyper_core.proto.h2._fast_server import H2ServerConnection, _MemoDecoder
+from hyper_core.proto.h2._fast_common import MemoDecoder
+from hyper_core.proto.h2._fast_server import H2ServerConnection
 from hyper_core.server.conn import http2
 from hyper_core.testing import memory_pipe
 
@@ -300,7 +301,7 @@ VOCABULARY = [
 def test_memo_decoder_matches_hpack_on_random_sequences() -> None:
     rng = random.Random(1234)
     for _ in range(20):  # bounded: 20 connections x 200 blocks
-        encoder, plain, memo = Encoder(), Decoder(), _MemoDecoder()
+        encoder, plain, memo = Encoder(), Decoder(), MemoDecoder()
         for step in range(200):
             if rng.random() < 0.05:
                 size = rng.choice([0, 64, 256, 4096])
@@ -341,7 +342,7 @@ def test_memo_decoder_tells_an_equal_front_entry_from_the_same_one() -> None:
     # [Y', Z]: same length, same size, a front entry equal to the old
     # one, yet index 63 now means Z.
     x, y, z = (b"x-a", b"1"), (b"x-b", b"2"), (b"x-c", b"3")
-    plain, memo = Decoder(), _MemoDecoder()
+    plain, memo = Decoder(), MemoDecoder()
     second = b"\xbf"
     for block in (b"\x3f\x29" + _insert(*x), _insert(*y), second, _insert(*z), _insert(*y), second):
         assert memo.decode(block, raw=True) == plain.decode(block, raw=True)
@@ -355,7 +356,7 @@ def test_memo_decoder_rechecks_when_the_limits_change() -> None:
     fields = [(b"x-a", b"1" * 50)]
     encoder.encode(fields)
     block = encoder.encode(fields)  # now a reference to the table
-    for decoder in (Decoder(), _MemoDecoder()):
+    for decoder in (Decoder(), MemoDecoder()):
         decoder.decode(_insert(b"x-a", b"1" * 50), raw=True)
         assert decoder.decode(block, raw=True) == fields
         assert decoder.decode(block, raw=True) == fields
@@ -371,7 +372,7 @@ def test_memo_decoder_rechecks_when_the_limits_change() -> None:
 
 
 def test_memo_decoder_hands_out_copies() -> None:
-    decoder = _MemoDecoder()
+    decoder = MemoDecoder()
     block = Encoder().encode([(b":method", b"GET")])
     first = decoder.decode(block, raw=True)
     first.append(HeaderTuple(b"x", b"y"))

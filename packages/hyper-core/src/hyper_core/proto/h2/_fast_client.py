@@ -10,7 +10,7 @@ machines, doing exactly what ``H2Connection.send_headers`` does with our
 configuration (outbound normalization and validation off, no priority),
 with fewer layers; its HPACK block is memoised while the encoder's dynamic
 table is unchanged (a client sends the same few request heads again and
-again); the response heads are decoded with the server's memoising
+again); the response heads are decoded with the shared memoising
 decoder, and h2's checks of a received header list (a pure function of the
 list) run once per distinct head (:class:`_MemoStream`). h2 prunes closed
 streams from its table on every new stream while it counts the open ones
@@ -41,18 +41,18 @@ from hyperframe.frame import DataFrame, Frame, HeadersFrame, WindowUpdateFrame
 
 from ._client_resets import ResetRecord
 from ._common import _H2Connection
-from ._fast_server import (
-    _CONTINUATION_TYPE,
-    _END_HEADERS,
-    _END_STREAM,
-    _HEADERS_TYPE,
-    _PRUNE_SLACK,
-    _SEND_HEADERS,
-    _STREAM_SEND_END_STREAM,
-    _STREAM_SEND_HEADERS,
+from ._fast_common import (
+    CONTINUATION_TYPE,
+    END_HEADERS,
+    END_STREAM,
+    HEADERS_TYPE,
+    PRUNE_SLACK,
+    SEND_HEADERS,
+    STREAM_SEND_END_STREAM,
+    STREAM_SEND_HEADERS,
     EncodeMemo,
-    _frame_head,
-    _MemoDecoder,
+    MemoDecoder,
+    frame_head,
     memo_encode,
 )
 
@@ -125,10 +125,10 @@ class H2ClientConnection(_H2Connection):
         assert not config.normalize_outbound_headers
         assert not config.validate_outbound_headers
         limit = self.decoder.max_header_list_size
-        self.decoder = _MemoDecoder()
+        self.decoder = MemoDecoder()
         self.decoder.max_header_list_size = limit
         self._fast_encode_memo: EncodeMemo = {}
-        self._fast_prune_at = _PRUNE_SLACK
+        self._fast_prune_at = PRUNE_SLACK
         self._checked_memo: _CheckedMemo = {}
         # The reset policy (set by the client connection; see _client_resets).
         self.resets: ResetRecord | None = None
@@ -243,34 +243,34 @@ class H2ClientConnection(_H2Connection):
             return
         if len(streams) >= self._fast_prune_at:
             self._open_streams(1)  # prune closed streams, as h2's count does
-            self._fast_prune_at = len(streams) + _PRUNE_SLACK
+            self._fast_prune_at = len(streams) + PRUNE_SLACK
         # What H2Connection.send_headers and H2Stream.send_headers do, in
         # their order: connection transition, new stream, stream transition,
         # encoding, the END_STREAM transition, then the frames.
-        self.state_machine.process_input(_SEND_HEADERS)
+        self.state_machine.process_input(SEND_HEADERS)
         stream: Any = self._begin_new_stream(stream_id, _CLIENT_IDS)
         machine = stream.state_machine
-        machine.process_input(_STREAM_SEND_HEADERS)
+        machine.process_input(STREAM_SEND_HEADERS)
         block = self._fast_encode(headers)
         flags = 0
         if end_stream:
-            machine.process_input(_STREAM_SEND_END_STREAM)
-            flags = _END_STREAM
+            machine.process_input(STREAM_SEND_END_STREAM)
+            flags = END_STREAM
         if stream._authority is None:
             stream._authority = h2.utilities.authority_from_headers(headers)
         stream.request_method = h2.utilities.extract_method_header(headers)
         size = stream.max_outbound_frame_size
         if len(block) <= size:
             self._data_to_send += (
-                _frame_head(len(block), _HEADERS_TYPE, flags | _END_HEADERS, stream_id) + block
+                frame_head(len(block), HEADERS_TYPE, flags | END_HEADERS, stream_id) + block
             )
             return
-        parts = [_frame_head(size, _HEADERS_TYPE, flags, stream_id), block[:size]]
+        parts = [frame_head(size, HEADERS_TYPE, flags, stream_id), block[:size]]
         for offset in range(size, len(block), size):
             chunk = block[offset : offset + size]
             last = offset + size >= len(block)
             parts += (
-                _frame_head(len(chunk), _CONTINUATION_TYPE, _END_HEADERS if last else 0, stream_id),
+                frame_head(len(chunk), CONTINUATION_TYPE, END_HEADERS if last else 0, stream_id),
                 chunk,
             )
         self._data_to_send += b"".join(parts)

@@ -2,7 +2,8 @@
 
 What belongs here: :class:`H2ServerConnection`, the ``h2.connection.H2Connection``
 subclass every server connection uses (made by
-``_common.new_h2_connection``), and the HPACK memo decoder it reads with.
+``_common.new_h2_connection``); the frame heads and HPACK memos it shares
+with the client's are in ``_fast_common``.
 
 Strategy (the server's per-request cost is mostly h2's): this connection has
 fast paths that do exactly what h2's own methods do with our configuration
@@ -20,9 +21,8 @@ same bytes and state.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any
 
 import h2.config
 import h2.connection
@@ -31,118 +31,27 @@ import h2.events
 import h2.exceptions
 import h2.settings
 import h2.stream
-from hpack import Decoder, Encoder, HeaderTuple
 
 from ._common import _H2Connection
+from ._fast_common import (
+    CONTINUATION_TYPE,
+    DATA_TYPE,
+    END_HEADERS,
+    END_STREAM,
+    HEADERS_TYPE,
+    PRUNE_SLACK,
+    SEND_DATA,
+    SEND_HEADERS,
+    STREAM_SEND_DATA,
+    STREAM_SEND_END_STREAM,
+    STREAM_SEND_HEADERS,
+    EncodeMemo,
+    MemoDecoder,
+    frame_head,
+    memo_encode,
+)
 
-__all__ = ["EncodeMemo", "H2ServerConnection", "memo_encode"]
-
-
-#: Memoised HPACK blocks per connection and direction, and the longest block
-#: memoised, in bytes: a hello-world request or response is 5 to 20 bytes
-#: once its fields are in the dynamic table; the bounds keep what a client
-#: can make us hold to a few KiB.
-_HPACK_MEMO_ENTRIES: Final = 32
-_HPACK_MEMO_MAX_BLOCK: Final = 256
-#: Streams h2's table may hold beyond the last pruning before the server
-#: prunes closed ones again (h2 itself prunes on every new stream).
-_PRUNE_SLACK: Final = 32
-
-_FRAME_HEAD: Final = struct.Struct(">HBBBL")
-_DATA_TYPE: Final = 0x0
-_HEADERS_TYPE: Final = 0x1
-_CONTINUATION_TYPE: Final = 0x9
-_END_STREAM: Final = 0x1
-_END_HEADERS: Final = 0x4
-_SEND_HEADERS: Final = h2.connection.ConnectionInputs.SEND_HEADERS
-_SEND_DATA: Final = h2.connection.ConnectionInputs.SEND_DATA
-_STREAM_SEND_HEADERS: Final = h2.stream.StreamInputs.SEND_HEADERS
-_STREAM_SEND_DATA: Final = h2.stream.StreamInputs.SEND_DATA
-_STREAM_SEND_END_STREAM: Final = h2.stream.StreamInputs.SEND_END_STREAM
-
-
-def _frame_head(length: int, frame_type: int, flags: int, stream_id: int) -> bytes:
-    """The 9-byte frame header, packed as hyperframe's ``Frame.serialize`` does."""
-    return _FRAME_HEAD.pack(
-        (length >> 8) & 0xFFFF, length & 0xFF, frame_type, flags, stream_id & 0x7FFFFFFF
-    )
-
-
-def _table_state(table: Any) -> tuple[object, int, int]:
-    # An HPACK dynamic table changes only by inserting a new tuple at the
-    # front, evicting from the back, clearing, or resizing: the identity of
-    # the front entry (kept alive by the memo, so never reused), the length
-    # and the size limit together tell whether it changed.
-    entries = table.dynamic_entries
-    return (entries[0] if entries else None, len(entries), table.maxsize)
-
-
-EncodeMemo = dict[tuple[tuple[bytes, bytes], ...], tuple[bytes, tuple[object, int, int]]]
-
-
-def memo_encode(encoder: Encoder, memo: EncodeMemo, headers: list[tuple[bytes, bytes]]) -> bytes:
-    """``encoder.encode(headers)``, from ``memo`` while the dynamic table is unchanged.
-
-    Only blocks whose encoding left the table as it was are kept (at most
-    ``_HPACK_MEMO_ENTRIES`` of at most ``_HPACK_MEMO_MAX_BLOCK`` bytes), so a
-    hit writes exactly what the encoder would have written.
-    """
-    table = encoder.header_table
-    if table.resized:
-        return encoder.encode(headers)
-    key = tuple(headers)
-    state = _table_state(table)
-    hit = memo.get(key)
-    if hit is not None and hit[1] == state and hit[1][0] is state[0]:
-        return hit[0]
-    block = encoder.encode(headers)
-    after = _table_state(table)
-    if after == state and after[0] is state[0] and len(block) <= _HPACK_MEMO_MAX_BLOCK:
-        if len(memo) >= _HPACK_MEMO_ENTRIES:
-            memo.clear()
-        memo[key] = (block, state)
-    return block
-
-
-class _MemoDecoder(Decoder):
-    """An HPACK decoder that remembers blocks whose decoding left its state unchanged.
-
-    A block made only of references to the table (the usual request once a
-    client has sent its fields once) decodes to the same list as long as
-    the table, its size limits and the header list limit are unchanged; such
-    blocks are decoded once and then looked up. Anything that inserted into
-    or resized the table, or any error, is never memoised.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._block_memo: dict[
-            bytes, tuple[list[HeaderTuple], tuple[object, int, int], int, int]
-        ] = {}
-
-    def decode(self, data: bytes, raw: bool = False) -> list[HeaderTuple]:
-        if not raw or len(data) > _HPACK_MEMO_MAX_BLOCK:
-            return list(super().decode(data, raw))
-        key = bytes(data)
-        state = _table_state(self.header_table)
-        hit = self._block_memo.get(key)
-        if (
-            hit is not None
-            and hit[1] == state
-            and hit[1][0] is state[0]
-            and hit[2] == self.max_allowed_table_size
-            and hit[3] == self.max_header_list_size
-        ):
-            return list(hit[0])
-        headers = list(super().decode(data, raw))
-        after = _table_state(self.header_table)
-        if after == state and after[0] is state[0]:
-            memo = self._block_memo
-            if len(memo) >= _HPACK_MEMO_ENTRIES:
-                memo.clear()
-            memo[key] = (headers, state, self.max_allowed_table_size, self.max_header_list_size)
-            return list(headers)
-        return headers
+__all__ = ["H2ServerConnection"]
 
 
 class H2ServerConnection(_H2Connection):
@@ -157,9 +66,9 @@ class H2ServerConnection(_H2Connection):
         super().__init__(config=config)
         assert not config.normalize_outbound_headers
         assert not config.validate_outbound_headers
-        self.decoder = _MemoDecoder()
+        self.decoder = MemoDecoder()
         self._fast_encode_memo: EncodeMemo = {}
-        self._fast_prune_at = _PRUNE_SLACK
+        self._fast_prune_at = PRUNE_SLACK
 
     @property
     def open_inbound_streams(self) -> int:
@@ -175,7 +84,7 @@ class H2ServerConnection(_H2Connection):
         if len(streams) < self._fast_prune_at:
             return 0
         count = self._open_streams(1)
-        self._fast_prune_at = len(streams) + _PRUNE_SLACK
+        self._fast_prune_at = len(streams) + PRUNE_SLACK
         return count
 
     def _fast_encode(self, headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -202,40 +111,40 @@ class H2ServerConnection(_H2Connection):
         # What H2Connection.send_headers does for a server's final response,
         # in its order: connection and stream transitions, encoding, the
         # END_STREAM transition, then the frames.
-        self.state_machine.process_input(_SEND_HEADERS)
+        self.state_machine.process_input(SEND_HEADERS)
         machine = stream.state_machine
-        machine.process_input(_STREAM_SEND_HEADERS)
+        machine.process_input(STREAM_SEND_HEADERS)
         block = self._fast_encode(headers)
         flags = 0
         if end:
-            machine.process_input(_STREAM_SEND_END_STREAM)
-            flags = _END_STREAM
+            machine.process_input(STREAM_SEND_END_STREAM)
+            flags = END_STREAM
         stream.request_method = None  # h2: the :method of the block sent (none)
         sid = stream.stream_id
         size = stream.max_outbound_frame_size
         if len(block) <= size:
-            return _frame_head(len(block), _HEADERS_TYPE, flags | _END_HEADERS, sid) + block
-        parts = [_frame_head(size, _HEADERS_TYPE, flags, sid), block[:size]]
+            return frame_head(len(block), HEADERS_TYPE, flags | END_HEADERS, sid) + block
+        parts = [frame_head(size, HEADERS_TYPE, flags, sid), block[:size]]
         for offset in range(size, len(block), size):
             chunk = block[offset : offset + size]
             last = offset + size >= len(block)
-            flag = _END_HEADERS if last else 0
-            parts += (_frame_head(len(chunk), _CONTINUATION_TYPE, flag, sid), chunk)
+            flag = END_HEADERS if last else 0
+            parts += (frame_head(len(chunk), CONTINUATION_TYPE, flag, sid), chunk)
         return b"".join(parts)
 
     def _fast_data_bytes(self, stream: Any, data: bytes, end: bool) -> bytes:
         # What H2Connection.send_data does without padding, in its order.
         size = len(data)
-        self.state_machine.process_input(_SEND_DATA)
+        self.state_machine.process_input(SEND_DATA)
         machine = stream.state_machine
-        machine.process_input(_STREAM_SEND_DATA)
+        machine.process_input(STREAM_SEND_DATA)
         flags = 0
         if end:
-            machine.process_input(_STREAM_SEND_END_STREAM)
-            flags = _END_STREAM
+            machine.process_input(STREAM_SEND_END_STREAM)
+            flags = END_STREAM
         stream.outbound_flow_control_window -= size
         self.outbound_flow_control_window -= size
-        return _frame_head(size, _DATA_TYPE, flags, stream.stream_id) + data
+        return frame_head(size, DATA_TYPE, flags, stream.stream_id) + data
 
     def _fast_fits(self, stream: Any, data: bytes) -> bool:
         size = len(data)
