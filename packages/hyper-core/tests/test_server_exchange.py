@@ -175,6 +175,79 @@ async def test_h1_client_gone_not_called_after_a_complete_response(serve_h1: Ser
     assert calls == []
 
 
+async def _read_response(sock: Any, received: bytes, body: bytes) -> bytes:
+    """Read until one response ending in ``body`` is in; the bytes after it."""
+    with anyio.fail_after(5):
+        while body not in received:
+            received += await sock.receive()
+    head, _, rest = received.partition(body)
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n"), received
+    return rest
+
+
+async def _echo_after_a_wait(request: Request[Incoming]) -> Response[Full]:
+    # Suspends with the request read whole (the reader task watches), then
+    # answers with the path and what it read of the body.
+    await anyio.lowlevel.checkpoint()
+    data = b""
+    while (frame := await request.body.frame()) is not None:
+        if frame.data_ref is not None:
+            data += frame.data_ref
+    return Response(200, body=Full(request.uri.path.encode() + b":" + data + b";"))
+
+
+async def test_h1_reader_task_serves_later_reads(serve_h1: ServeH1) -> None:
+    # The reader task started by the first slow service stays for the
+    # connection: its reads feed the next request head, a body sent in
+    # pieces afterwards, and requests pipelined while a service waited.
+    async with serve_h1(_echo_after_a_wait) as server:
+        sock = await anyio.connect_tcp("127.0.0.1", server.port)
+        await sock.send(b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n")
+        rest = await _read_response(sock, b"", b"/a:;")
+        await sock.send(b"POST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\nfirst")
+        await anyio.sleep(0.05)
+        await sock.send(b"-last")
+        rest = await _read_response(sock, rest, b"/b:first-last;")
+        await sock.send(
+            b"GET /c HTTP/1.1\r\nhost: x\r\n\r\n"
+            b"POST /d HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc"
+            b"GET /e HTTP/1.1\r\nhost: x\r\n\r\n"
+        )
+        rest = await _read_response(sock, rest, b"/c:;")
+        rest = await _read_response(sock, rest, b"/d:abc;")
+        rest = await _read_response(sock, rest, b"/e:;")
+        assert rest == b""
+        await sock.aclose()
+        with anyio.fail_after(5):
+            await server.next_outcome()
+
+
+async def test_h1_client_gone_on_a_later_request(serve_h1: ServeH1) -> None:
+    # The reader task, parked after the first request's watch, watches again.
+    gone = anyio.Event()
+    registered = anyio.Event()
+
+    async def service(request: Request[Incoming]) -> Response[Full]:
+        if request.uri.path == "/first":
+            await anyio.lowlevel.checkpoint()
+            return Response(200, body=Full(b"one;"))
+        ext.on_client_gone(request, gone.set)
+        registered.set()
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async with serve_h1(service) as server:
+        sock = await anyio.connect_tcp("127.0.0.1", server.port)
+        await sock.send(b"GET /first HTTP/1.1\r\nhost: x\r\n\r\n")
+        await _read_response(sock, b"", b"one;")
+        await sock.send(b"GET /second HTTP/1.1\r\nhost: x\r\n\r\n")
+        with anyio.fail_after(5):
+            await registered.wait()
+            await sock.aclose()
+            await gone.wait()
+            await server.next_outcome()
+
+
 # -- HTTP/2 -------------------------------------------------------------------
 
 

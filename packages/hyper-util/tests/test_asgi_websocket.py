@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import h2.config
 import h2.connection
 import h2.events
@@ -249,6 +250,48 @@ async def _raw_h1_websocket(port: int) -> tuple[anyio.abc.SocketStream, Connecti
     assert head.startswith(b"HTTP/1.1 101 ")
     assert b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head  # RFC 6455's example key and accept
     return sock, Connection(ConnectionType.CLIENT)
+
+
+async def test_upgrade_after_a_request_on_the_same_connection() -> None:
+    # The first request's app waits, so the connection's reader task watches
+    # for a client that leaves; the upgrade must take the IO back from it,
+    # with the first frame that came in the same packet as the upgrade.
+    echo = EchoApp()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await anyio.lowlevel.checkpoint()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"plain"})
+        else:
+            await echo(scope, receive, send)
+
+    async with running(app, lifespan="off") as url:
+        sock = await anyio.connect_tcp("127.0.0.1", int(url.rsplit(":", 1)[1]))
+        client = Connection(ConnectionType.CLIENT)
+        async with sock:
+            received = b""
+            with anyio.fail_after(5):
+                await sock.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                while not received.endswith(b"plain"):
+                    received += await sock.receive()
+                await sock.send(
+                    b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                    b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+                    + client.send(TextMessage(data="first"))
+                )
+                received = b""
+                while b"\r\n\r\n" not in received:
+                    received += await sock.receive()
+                head, _, rest = received.partition(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 101 ")
+                client.receive_data(rest)
+                events = list(client.events())
+                while not events:
+                    client.receive_data(await sock.receive())
+                    events = list(client.events())
+    assert events == [TextMessage(data="first")]
 
 
 async def test_keepalive_ping_unanswered_closes_with_1011() -> None:

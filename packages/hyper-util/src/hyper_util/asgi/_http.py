@@ -379,16 +379,19 @@ class HTTPCycle:
         body = message.get("body", b"")
         if type(body) is not bytes:
             return False  # the general path converts or refuses it
-        if self._declared_length is not None:
-            self._check_length(len(body), True)
+        declared = self._declared_length
+        if declared is not None and len(body) != declared:
+            self._check_length(len(body), True)  # refuses it, unless HEAD, 204 or 304
         self.response_complete = True
-        response: Response[Full] = Response(
+        # _respond, inlined: once per request.
+        self.response = Response(
             self._status,
             headers=self._headers_fields,
             body=Full(body),
             version=self.request.version,
         )
-        self._respond(response)
+        if self.response_ready is not None:
+            self.response_ready.set()
         return True
 
     async def _send_body(self, message: Message) -> None:

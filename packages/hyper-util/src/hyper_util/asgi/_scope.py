@@ -33,6 +33,7 @@ __all__ = ["ConnectionInfo", "http_scope", "websocket_scope"]
 _PATH_CACHE: dict[str, tuple[bytes, str]] = {}
 #: Distinct raw paths whose decoded form is kept (bounded: paths come from clients).
 _PATH_CACHE_MAX: Final = 1024
+_HTTP_11: Final = Version.HTTP_11
 _HTTP_VERSIONS: Final = {
     Version.HTTP_11: "1.1",
     Version.HTTP_10: "1.0",
@@ -175,6 +176,7 @@ def http_scope(
 ) -> dict[str, Any]:
     """The ``http`` scope of ``request``."""
     uri = request.uri
+    version = request.version
     raw_path, path = _paths(uri.path)
     query = uri.query
     # One dict display: the cheapest way to build it (every key is needed:
@@ -182,7 +184,8 @@ def http_scope(
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": ASGI_VERSION, "spec_version": SPEC_VERSION},
-        "http_version": _HTTP_VERSIONS.get(request.version, "1.1"),
+        # An enum member's hash is a Python call: the usual version by identity.
+        "http_version": "1.1" if version is _HTTP_11 else _HTTP_VERSIONS.get(version, "1.1"),
         "scheme": info.http_scheme,
         "method": str(request.method),
         "path": path,

@@ -53,7 +53,8 @@ def _extended_connect(request: Request[Any]) -> bool:
 
 def is_websocket_request(request: Request[Any]) -> bool:
     """An HTTP/1.1 ``Upgrade: websocket``, or a CONNECT with ``:protocol websocket`` (HTTP/2, 3)."""
-    if _extended_connect(request):
+    version = request.version  # _extended_connect, inlined: once per request
+    if version is Version.HTTP_2 or version is Version.HTTP_3:
         if request.method != "CONNECT":
             return False
         protocol = request.extensions.get(H2Protocol)

@@ -24,7 +24,10 @@ Strategy:
   costs more than the rest of sending a small message.
 * A server's whole messages without extensions are framed by
   :func:`hyper_util.ws._frames.server_frame` (wsproto's generic encoder
-  costs about 4 us a message); everything else is wsproto's.
+  costs about 4 us a message), and the client's simple frames (whole,
+  small, text or binary) are read by :class:`~hyper_util.ws._frames.ClientFrames`
+  (wsproto's decoder costs more than the rest of receiving a small
+  message); everything else is wsproto's.
 * A write cancelled midway may have left part of a frame on the wire: the
   connection is then closed (1006), never reused with a torn frame.
 * Pings carry a payload and wait for the pong that echoes it (a pong also
@@ -63,7 +66,7 @@ from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from hyper_core.rt import IO
-from hyper_util.ws._frames import server_frame
+from hyper_util.ws._frames import ClientFrames, Raw, server_frame
 from hyper_util.ws._inbox import Inbox
 
 __all__ = [
@@ -246,6 +249,9 @@ class WebSocketConnection:
         self._message_done: anyio.Event | None = None
         # A server without extensions frames its whole messages itself.
         self._own_frames = not client and not extensions
+        # A message wsproto delivers in parts, until its last part.
+        self._parts: list[str | bytes] = []
+        self._size = 0
         self._inbox = Inbox(self._options.max_queue)
         self._closed: Closed | None = None
         # Pings awaiting their pong, oldest first (dicts keep insertion order).
@@ -499,10 +505,7 @@ class WebSocketConnection:
                 return
 
     async def _read_loop(self) -> None:
-        ws = self._ws
-        limit = self._options.max_message_size
-        parts: list[str | bytes] = []
-        size = 0
+        frames = ClientFrames(self._options.max_message_size) if self._own_frames else None
         while True:
             try:
                 data = await self._io.receive(self._read_size)
@@ -511,34 +514,50 @@ class WebSocketConnection:
             if not data:
                 self._finish(Closed(1006, ""))
                 return
-            try:
-                ws.receive_data(data)
-            except RemoteProtocolError as exc:  # pragma: no cover (wsproto reports by event)
-                await self._fail(1002, str(exc))
-                return
-            # Lazily: the state right after each event tells a close frame
-            # from the peer apart from wsproto's report of a broken frame.
-            for event in ws.events():
-                if isinstance(event, Message):
-                    chunk = event.data
-                    size += len(chunk)
-                    if size > limit:
-                        await self._fail(int(CloseReason.MESSAGE_TOO_BIG), "message too big")
-                        return
-                    parts.append(chunk)
-                    if event.message_finished:
-                        message = parts[0] if len(parts) == 1 else parts[0][:0].join(parts)  # type: ignore[arg-type]
-                        parts, size = [], 0
-                        await self._deliver(message)
-                elif isinstance(event, Ping):
-                    if ws.state is ConnectionState.OPEN:  # no pong once closing
-                        with contextlib.suppress(*_IO_ERRORS):
-                            await self._write(ws.send(event.response()))
-                elif isinstance(event, Pong):
-                    self._on_pong(bytes(event.payload))
-                elif isinstance(event, CloseConnection):
-                    await self._on_close(event)
+            if frames is None:
+                if await self._feed(data):
                     return
+                continue
+            for item in frames.split(data):
+                if type(item) is Raw:
+                    if await self._feed(item.data):
+                        return
+                else:
+                    await self._deliver(item)  # type: ignore[arg-type]
+
+    async def _feed(self, data: bytes) -> bool:
+        """Give wsproto ``data`` and act on its events; True when reading ends."""
+        ws = self._ws
+        try:
+            ws.receive_data(data)
+        except RemoteProtocolError as exc:  # pragma: no cover (wsproto reports by event)
+            await self._fail(1002, str(exc))
+            return True
+        # Lazily: the state right after each event tells a close frame
+        # from the peer apart from wsproto's report of a broken frame.
+        for event in ws.events():
+            if isinstance(event, Message):
+                chunk = event.data
+                self._size += len(chunk)
+                if self._size > self._options.max_message_size:
+                    await self._fail(int(CloseReason.MESSAGE_TOO_BIG), "message too big")
+                    return True
+                parts = self._parts
+                parts.append(chunk)
+                if event.message_finished:
+                    message = parts[0] if len(parts) == 1 else parts[0][:0].join(parts)  # type: ignore[arg-type]
+                    self._parts, self._size = [], 0
+                    await self._deliver(message)
+            elif isinstance(event, Ping):
+                if ws.state is ConnectionState.OPEN:  # no pong once closing
+                    with contextlib.suppress(*_IO_ERRORS):
+                        await self._write(ws.send(event.response()))
+            elif isinstance(event, Pong):
+                self._on_pong(bytes(event.payload))
+            elif isinstance(event, CloseConnection):
+                await self._on_close(event)
+                return True
+        return False
 
     async def _deliver(self, message: str | bytes) -> None:
         # Closing (or the owner left), the inbox drops it: read on to the

@@ -1,13 +1,13 @@
 """Calling the service inline, and noticing when it is slow.
 
 What belongs here: :func:`run_inline`, an ``await`` that tells the caller
-when the awaited coroutine first suspends, and :class:`DisconnectWatcher`,
-the state of one watch of the socket while a slow service runs.
+when the awaited coroutine first suspends, and :class:`SocketReader`,
+the state of the task that watches the socket while a slow service runs.
 
 Strategy: the HTTP/1 server serves requests inline in the connection task
 (no task per request). A service that answers without waiting costs nothing
 extra. Only one that suspends is worth watching for a client that leaves
-(the dispatcher then starts a watcher task), and knowing that needs the
+(the dispatcher then has its reader task watch the socket), and knowing that needs the
 first step of the await separated from the rest, which is what
 :func:`run_inline` does: it is ``yield from`` spelled out.
 """
@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-__all__ = ["DisconnectWatcher", "resume", "run_inline"]
+__all__ = ["SocketReader", "resume", "run_inline"]
 
 _T = TypeVar("_T")
 
@@ -73,12 +73,26 @@ def resume(
                 return result
 
 
-class DisconnectWatcher:
-    """One watch of the socket while a slow service runs."""
+class SocketReader:
+    """The connection's second reader: reads the socket while a slow service runs.
 
-    __slots__ = ("done", "scope", "stopped")
+    Started the first time a service of the connection suspends with its
+    request read whole, then kept for the connection's life (no task per
+    request): parked between watches, woken by ``wake``. While
+    ``watching`` it reads ahead into the codec (bounded by the codec's
+    buffer limit) and an end of stream means the client left. A read it
+    started stays its own: whoever needs data meanwhile (the request loop,
+    a request body) sets ``wanted`` and gets that read's bytes in ``data``,
+    so two reads never run on one IO at once.
+    """
+
+    __slots__ = ("alive", "data", "done", "scope", "wake", "wanted", "watching")
 
     def __init__(self) -> None:
         self.scope = anyio.CancelScope()
-        self.done = anyio.Event()
-        self.stopped = False
+        self.done = anyio.Event()  # set when the task ended
+        self.alive = True
+        self.watching = False  # a service runs: the end of the stream means the client left
+        self.wake: anyio.Event | None = None  # set while parked: setting it ends the park
+        self.wanted: anyio.Event | None = None  # set by someone waiting for the next read
+        self.data: bytes | None = None  # that read's bytes, handed to whoever wanted them

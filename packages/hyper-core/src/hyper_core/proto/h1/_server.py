@@ -17,7 +17,8 @@ Strategy (speed and bounded resources):
   are written frame by frame, each write awaited (backpressure). A body
   over ``WRITE_CHUNK`` bytes, ``Full`` or not, goes out after its head in
   sends of at most that size (see ``_server_io``).
-* The usual request (no body, no upgrade) answered with a ``Full`` body by a
+* The usual request (no upgrade, and no body or one the service read to its
+  end) answered with a ``Full`` body by a
   service that does not suspend costs no coroutine of the dispatcher's own:
   the request loop takes the service's first step itself and encodes the
   answer in a plain method, so each request awaits only the IO's
@@ -34,13 +35,16 @@ Strategy (speed and bounded resources):
   extensions: the service can write 1xx heads through it and learn that
   the client left. The socket is watched for that while the service runs
   (see ``_service_suspended``) and, when a service asked, while a streamed
-  response body is produced.
+  response body is produced, by one reader task per connection (started
+  by the first service that suspends, parked between watches, never
+  cancelled mid-read: the next ``receive`` takes the bytes of a read it
+  started; see ``SocketReader``).
 * ``pipeline_flush`` (off by default; costs an empty-list test per request
   when off): the usual answer is held instead of written while more
   request bytes are already received, and the held answers go out in one
   write (``_hold_or_send`` in ``_server_io.py``). They are written before
   anything could wait: before a read, before the service of a request with
-  a body runs, by the watcher task as soon as a service suspends, before
+  a body runs, by a task of their own as soon as a service suspends, before
   any other kind of write, at the end of the connection, and when they
   reach ``max_buf_size`` or ``WRITE_CHUNK`` bytes, whichever is less.
 
@@ -94,7 +98,7 @@ from hyper_core.upgrade import _attach_pending, _Pending
 
 from ._codec import CodecState, Role, new_codec
 from ._events import NEED_DATA, ConnectionClosed, Data, EndOfMessage, RequestHead, ResponseHead
-from ._inline import DisconnectWatcher, resume
+from ._inline import SocketReader, resume
 from ._request_body import RequestBodySource
 from ._server_config import ServerConfig
 from ._server_io import _IO_ERRORS, READ_SIZE, WRITE_CHUNK, ServerIO
@@ -112,7 +116,7 @@ _DONE: Final = CodecState.DONE
 _SWITCHED: Final = CodecState.SWITCHED_PROTOCOL
 _IDLE: Final = CodecState.IDLE
 # Our side's states once a whole response was written.
-_RESPONSE_COMPLETE: Final = frozenset({_DONE, CodecState.MUST_CLOSE, _SWITCHED})
+_MUST_CLOSE: Final = CodecState.MUST_CLOSE
 _HTTP_11: Final = Version.HTTP_11
 _HTTP_10: Final = Version.HTTP_10
 _CONTINUE: Final = ResponseHead(100, b"Continue", b"1.1", [])
@@ -152,6 +156,7 @@ class ServerDispatcher(ServerIO):
         "_grace_armed",
         "_pending",
         "_preserve_case",
+        "_reader",
         "_service",
         "_shutdown",
         "_task_group",
@@ -205,11 +210,14 @@ class ServerDispatcher(ServerIO):
         self._opened_at = 0.0
         self._continue_writing: anyio.Event | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
-        self._watcher: DisconnectWatcher | None = None
+        # The reader task (started by the first service that suspends), and
+        # it again while it watches for a client that leaves.
+        self._reader: SocketReader | None = None
+        self._watcher: SocketReader | None = None
         self._disconnected = False
         self._exchange: Exchange | None = None
         # pipeline_flush: answers held for one write, and a failure of the
-        # write the watcher task made of them.
+        # write made of them while a service ran.
         self._held: list[bytes] = []
         self._held_size = 0
         self._flush_error: HyperError | None = None
@@ -336,7 +344,10 @@ class ServerDispatcher(ServerIO):
                     self._waiting_first_byte = True
                     # self.receive(), inlined: once per request.
                     try:
-                        data = await receive(READ_SIZE)
+                        if self._reader is None:
+                            data = await receive(READ_SIZE)
+                        else:
+                            data = await self.receive()
                     except anyio.EndOfStream:
                         data = b""
                     except _IO_ERRORS:
@@ -385,6 +396,12 @@ class ServerDispatcher(ServerIO):
                     result = await resume(step, signal)
             except Exception as exc:
                 await self._stop_watcher()
+                if self._disconnected:
+                    # The client left while the service ran and the reader
+                    # cancelled it: what it raised follows from that, and
+                    # run() reports the disconnect (on trio the service may
+                    # see client_gone before the cancellation reaches it).
+                    return
                 await self._service_failed()
                 self._log_service_error(request, exc)
                 raise UserError("the service raised an exception") from exc
@@ -415,9 +432,11 @@ class ServerDispatcher(ServerIO):
                     raise
                 finally:
                     self._send_mark += 1
-            if codec.our_state in _RESPONSE_COMPLETE:
+            # Identity tests, not a set: an enum member's hash is a Python call.
+            our = codec.our_state
+            if our is _DONE or our is _MUST_CLOSE or our is _SWITCHED:
                 exchange.finish()
-            if codec.our_state is not _DONE or codec.their_state is not _DONE:
+            if our is not _DONE or codec.their_state is not _DONE:
                 return  # closing, switched protocols, or broken
             codec.start_next_cycle()
             self._idle_mark += 1
@@ -496,16 +515,18 @@ class ServerDispatcher(ServerIO):
         """The usual answer encoded whole, or None when :meth:`_answer` must write it.
 
         Usual: a ``Response`` with a ``Full`` body of at most ``WRITE_CHUNK``
-        bytes, a final status and no extensions, to a request without a body
-        or an upgrade, with no watcher or ``100 Continue`` in flight; nothing
-        is left to do after its one write.
+        bytes, a final status and no extensions, to a request without an
+        upgrade whose body (if any) the service read to its end, with no
+        watcher or ``100 Continue`` in flight; nothing is left to do after
+        its one write.
         """
+        source = self._body
         if (
             type(result) is not Response
-            or self._body is not None
             or self._pending is not None
             or self._watcher is not None
             or self._continue_writing is not None
+            or (source is not None and not self._body_read(source))
         ):
             return None
         body = result.body
@@ -515,6 +536,7 @@ class ServerDispatcher(ServerIO):
         data = body.data
         if len(data) > WRITE_CHUNK:
             return None
+        self._body = None
         head = ResponseHead(
             status,
             _reasons.get(status) or _reason(status),
@@ -522,6 +544,22 @@ class ServerDispatcher(ServerIO):
             result.headers._list,
         )
         return self.codec.send_message(head, data)
+
+    def _body_read(self, source: RequestBodySource) -> bool:
+        """Whether the service read the request body to its end.
+
+        A Content-Length body read to its last byte still has its end to
+        parse: it is parsed here (no I/O), so the usual echo or upload
+        answer takes the plain path too.
+        """
+        if source.done:
+            return True
+        codec = self.codec
+        if source.reading or codec.their_body_length != 0 or codec.their_state is not _SEND_BODY:
+            return False
+        codec.next_event()  # the EndOfMessage, as _request parses it for an empty body
+        source.done = True
+        return True
 
     async def _answer(self, result: object) -> None:
         """Check and write the service's answer, then finish the request's body or upgrade."""
@@ -632,54 +670,121 @@ class ServerDispatcher(ServerIO):
 
     def _service_suspended(self) -> None:
         # The service did not answer at once. If the request is fully read,
-        # nobody reads the socket until it answers: watch it, so a client
-        # that leaves cancels the service (half_close off) and pipelined
-        # bytes are buffered meanwhile.
-        their = self.codec.their_state
-        if self._task_group is not None and their is _DONE:
-            watcher = self._watcher = DisconnectWatcher()
-            self._task_group.start_soon(self._watch, watcher)
+        # nobody reads the socket until it answers: the reader task watches
+        # it, so a client that leaves cancels the service (half_close off)
+        # and pipelined bytes are buffered meanwhile. One reader per
+        # connection, parked between watches: a task per request (with its
+        # cancel scope, its cancellation and its end) cost more than the
+        # rest of a request on trio.
+        tg = self._task_group
+        if tg is None or self.codec.their_state is not _DONE:
+            return
+        if self._held:
+            # pipeline_flush: the answers held until now go out while the
+            # service works, in a task of their own (the reader may be in a
+            # read already). Marked as a write in progress, as a 100
+            # Continue is: the service's own writes (a 1xx through its
+            # Exchange) and _stop_watcher wait for it.
+            self._continue_writing = anyio.Event()
+            tg.start_soon(self._flush_for_watch, self._continue_writing)
+        reader = self._reader
+        if reader is None or not reader.alive:
+            reader = self._reader = SocketReader()
+            tg.start_soon(self._read, reader)
+        reader.watching = True
+        self._watcher = reader
+        if reader.wake is not None:
+            reader.wake.set()
 
-    async def _watch(self, watcher: DisconnectWatcher) -> None:
+    async def _flush_for_watch(self, writing: anyio.Event) -> None:
+        try:
+            await self._flush_held()
+        except HyperError as exc:
+            self._flush_error = exc
+        finally:
+            self._continue_writing = None
+            writing.set()
+
+    async def _read(self, reader: SocketReader) -> None:
+        # The reader task (see SocketReader): reads while it watches or while
+        # someone wants data, parks otherwise.
         codec = self.codec
         limit = self._config.max_buf_size
         try:
-            if self._held:
-                # pipeline_flush: the answers held until now go out while the
-                # service works (outside the watch's scope, so that stopping
-                # the watch never cuts a write in half). Marked as a write in
-                # progress, as a 100 Continue is: the service's own writes
-                # (a 1xx through its Exchange) wait for it.
-                writing = self._continue_writing = anyio.Event()
-                try:
-                    await self._flush_held()
-                except HyperError as exc:
-                    self._flush_error = exc
-                    return
-                finally:
-                    self._continue_writing = None
-                    writing.set()
-            with watcher.scope:
-                while not watcher.stopped and len(codec.trailing_data[0]) <= limit:
-                    data = await self.receive()
-                    codec.receive_data(data)
+            with reader.scope:
+                while True:
+                    if reader.wanted is None and (
+                        not reader.watching or len(codec.trailing_data[0]) > limit
+                    ):
+                        reader.wake = wake = anyio.Event()
+                        await wake.wait()
+                        reader.wake = None
+                        continue
+                    data = await ServerIO.receive(self)
+                    wanted = reader.wanted
+                    if wanted is not None:
+                        reader.wanted = None
+                        reader.data = data
+                        wanted.set()
+                    else:
+                        codec.receive_data(data)
                     if not data:
-                        if not self._config.half_close and self._scope is not None:
+                        if (
+                            reader.watching
+                            and not self._config.half_close
+                            and self._scope is not None
+                        ):
                             self._disconnected = True
                             if self._exchange is not None:
                                 self._exchange.client_gone()
                             self._scope.cancel()
                         return
         finally:
-            watcher.done.set()
+            reader.alive = False
+            if reader.wanted is not None:
+                reader.wanted.set()  # nothing read: the one waiting reads itself
+            reader.done.set()
+
+    async def receive(self) -> bytes:
+        """Read from the IO, through the reader task while it runs; ``b""`` at the end."""
+        reader = self._reader
+        if reader is None or not reader.alive:
+            return await ServerIO.receive(self)
+        reader.wanted = wanted = anyio.Event()
+        if reader.wake is not None:
+            reader.wake.set()
+        try:
+            await wanted.wait()
+        except BaseException:
+            if reader.wanted is wanted:
+                reader.wanted = None  # its read, when it comes, goes to the codec
+            elif reader.data is not None:
+                self.codec.receive_data(reader.data)  # read for us: keep it
+                reader.data = None
+            raise
+        data = reader.data
+        reader.data = None
+        if data is None:  # the reader ended without reading
+            return await ServerIO.receive(self)
+        return data
 
     async def _stop_watcher(self) -> None:
+        # The watch ends; a read the reader started stays its own (the next
+        # receive() takes its bytes), so nothing is cancelled.
         watcher = self._watcher
         if watcher is not None:
             self._watcher = None
-            watcher.stopped = True
-            watcher.scope.cancel()
-            await watcher.done.wait()
+            watcher.watching = False
+        if self._continue_writing is not None:
+            await self._wait_continue()  # a flush of held answers (or a 100 Continue)
+
+    async def _stop_reader(self) -> None:
+        # Before the IO is handed over (an upgrade): no read may be left on it.
+        reader = self._reader
+        if reader is not None:
+            self._reader = self._watcher = None
+            reader.scope.cancel()
+            await reader.done.wait()
 
     # -- responses ----------------------------------------------------------
 
@@ -828,6 +933,7 @@ class ServerDispatcher(ServerIO):
                 self._pending = None
             codec.send_failed()
             return
+        await self._stop_reader()
         self.upgraded = True
         self.read_ahead = codec.trailing_data[0]
         pending = self._pending

@@ -100,7 +100,7 @@ class ServerIO:
     _send_chunks: ChunkSender  # writes a list of pieces as writev says (_writev.py)
     _held: list[bytes]  # answers held by pipeline_flush (empty without it)
     _held_size: int
-    _flush_error: HyperError | None  # a failed write of held answers, by the watcher
+    _flush_error: HyperError | None  # a failed write of held answers, while a service ran
     _send_mark: int  # writes started plus writes finished: odd while one runs
     _idle: bool  # waiting for the client (a request head, or a drain)
     _idle_mark: int  # idle periods started so far
