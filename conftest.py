@@ -15,8 +15,15 @@ import pytest
 UVLOOP: tuple[str, dict[str, Any]] = ("asyncio", {"use_uvloop": True})
 
 
+#: asyncio's debug mode (never-awaited coroutines, calls from other threads,
+#: slow callbacks) in the full ``tests`` session; the asyncio-only quick
+#: passes of nox, which repeat the suite on other builds, dependencies and
+#: interpreters, turn it off (``HYPER_ASYNCIO_DEBUG=0``): it slows asyncio
+#: several times over.
+ASYNCIO_DEBUG = os.environ.get("HYPER_ASYNCIO_DEBUG", "1") != "0"
+
 BACKENDS = [
-    pytest.param(("asyncio", {"debug": True}), id="asyncio"),
+    pytest.param(("asyncio", {"debug": ASYNCIO_DEBUG}), id="asyncio"),
     pytest.param(("trio", {}), id="trio"),
     # uvloop replaces asyncio's loop, transports and DNS: hyper-util's
     # fast path must work on it too (hyper-util's ``uvloop`` extra).

@@ -182,8 +182,13 @@ OTHER_PYTHONS = [
 #: Pythons) are quick passes: every test module, the async tests on asyncio
 #: only (not also trio and uvloop), which keeps CI within its time. The full
 #: `tests` session runs every backend. Set HYPER_TEST_BACKENDS=asyncio,trio,uvloop
-#: for a full pass.
-QUICK_PASS = {"HYPER_TEST_BACKENDS": os.environ.get("HYPER_TEST_BACKENDS", "asyncio")}
+#: for a full pass. asyncio's debug mode, which costs about a third of the
+#: asyncio pass's time, is on in `tests` only (HYPER_ASYNCIO_DEBUG; see the
+#: root conftest.py).
+QUICK_PASS = {
+    "HYPER_TEST_BACKENDS": os.environ.get("HYPER_TEST_BACKENDS", "asyncio"),
+    "HYPER_ASYNCIO_DEBUG": os.environ.get("HYPER_ASYNCIO_DEBUG", "0"),
+}
 
 #: What the dependency sessions check, and print, for each resolution.
 DEPENDENCIES = [
