@@ -90,8 +90,9 @@ def uv_sync_compiled(session: nox.Session, *args: str) -> None:
 #: work landed together with less covered paths (proto/h3 and quic at 82-90%,
 #: the HTTP/1 server's late-rejection and held-answer paths); raise it back
 #: with tests for those paths. hyper-util's likewise went from 91.5 to 91.3
-#: (91.8 reached, less half a point).
-COVERAGE_FLOORS = {"hyper-core": 93.8, "hyper-util": 91.3, "hyper-tls": 94.5}
+#: (91.8 reached, less half a point). Raised again after the write-report and
+#: PING tests: 94.5, 91.9 and 95.7 reached.
+COVERAGE_FLOORS = {"hyper-core": 94.0, "hyper-util": 91.4, "hyper-tls": 95.2}
 
 
 def coverage_env(session: nox.Session) -> dict[str, str]:
