@@ -472,10 +472,8 @@ class StreamServing:
             before = len(h2c._data_to_send)
             h2c.send_headers(sid, fields, end_stream=False)
             if report is not None:  # the response is its head; the tunnel is no body
-                self._marks.add(
-                    h2c, len(self._raw_out), report, HEAD, len(h2c._data_to_send) - before
-                )
-                self._marks.add(h2c, len(self._raw_out), report, END, 0)
+                self._mark(report, HEAD, len(h2c._data_to_send) - before)
+                self._mark(report, END, 0)
             self._want_write()
             self._open_tunnel(stream, request)
             return
@@ -522,7 +520,7 @@ class StreamServing:
                         raise _StreamGone
                     h2c.send_headers(sid, trailers_to_h2(trailers), end_stream=True)
                     if report is not None:
-                        self._marks.add(h2c, len(self._raw_out), report, END, 0)
+                        self._mark(report, END, 0)
                     self._want_write()
                     break
             stream.response_done = True
@@ -538,8 +536,12 @@ class StreamServing:
             raise _StreamGone
         self._h2.end_stream(stream.id)
         if stream.report is not None:
-            self._marks.add(self._h2, len(self._raw_out), stream.report, END, 0)
+            self._mark(stream.report, END, 0)
         self._want_write()
+
+    def _mark(self, report: WriteReport, kind: int, size: int) -> None:
+        """Report ``kind`` of ``size`` bytes once what is queued now is written."""
+        self._marks.add(self._h2, len(self._raw_out), report, kind, size)
 
     def _send_head(self, stream: _Stream, fields: list[tuple[bytes, bytes]], end: bool) -> None:
         """``send_final_headers``, marking the head (and the end) of an observed response."""
@@ -550,9 +552,9 @@ class StreamServing:
             return
         before = len(h2c._data_to_send)
         h2c.send_final_headers(stream.id, fields, end)
-        self._marks.add(h2c, len(self._raw_out), report, HEAD, len(h2c._data_to_send) - before)
+        self._mark(report, HEAD, len(h2c._data_to_send) - before)
         if end:
-            self._marks.add(h2c, len(self._raw_out), report, END, 0)
+            self._mark(report, END, 0)
 
     async def _send_data(self, stream: _Stream, data: bytes, end: bool) -> None:
         """Send ``data`` within the peer's windows, waiting for WINDOW_UPDATE as needed."""
@@ -574,9 +576,9 @@ class StreamServing:
             last = offset >= total
             h2c.send_data_fast(sid, chunk, end and last)
             if stream.report is not None:
-                self._marks.add(h2c, len(self._raw_out), stream.report, DATA, n)
+                self._mark(stream.report, DATA, n)
                 if end and last:
-                    self._marks.add(h2c, len(self._raw_out), stream.report, END, 0)
+                    self._mark(stream.report, END, 0)
             self._buffered_data += n
             self._want_write()
             if last:
