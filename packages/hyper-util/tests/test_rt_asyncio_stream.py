@@ -14,6 +14,7 @@ on both backends.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import socket
 from collections.abc import Callable
@@ -314,6 +315,47 @@ async def test_listener_close_wakes_a_waiting_accept() -> None:
             await anyio.wait_all_tasks_blocked()
             await listener.aclose()
     assert len(errors) == 1
+
+
+async def _pending_connection(port: int) -> socket.socket:
+    """A client whose request is already sent, waiting in the listen queue."""
+    client = socket.create_connection(("127.0.0.1", port))
+    client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await anyio.sleep(0.05)  # the handshake has completed: accept() would not block
+    return client
+
+
+@asyncio_only
+async def test_an_accept_cancelled_before_it_starts_accepts_nothing() -> None:
+    async with await create_tcp_listener("127.0.0.1", 0) as listener:
+        client = await _pending_connection(listener.extra(SocketAttribute.local_port))
+        with client, anyio.fail_after(STEP_TIMEOUT):
+            with anyio.CancelScope() as scope:
+                scope.cancel()
+                await listener.accept()
+            assert scope.cancelled_caught  # nothing was accepted ...
+            async with await listener.accept() as server:  # ... so the next accept gets it
+                assert (await server.receive()).startswith(b"GET / ")
+
+
+@asyncio_only
+async def test_an_accept_cancelled_while_it_sets_up_the_stream_keeps_the_connection() -> None:
+    # The connection is taken from the kernel at once; the stream around it is
+    # made over a loop iteration. A cancel in that iteration (a server
+    # stopping gracefully cancels its accept loop) used to close the socket
+    # with the request unread: the client saw a reset.
+    async with await create_tcp_listener("127.0.0.1", 0) as listener:
+        client = await _pending_connection(listener.extra(SocketAttribute.local_port))
+        with client, anyio.fail_after(STEP_TIMEOUT):
+            accepted: list[SocketStream] = []
+            with anyio.CancelScope() as scope:
+                asyncio.get_running_loop().call_soon(scope.cancel)
+                accepted.append(await listener.accept())
+            assert len(accepted) == 1
+            async with accepted[0] as server:
+                assert (await server.receive()).startswith(b"GET / ")
+                await server.send(b"HTTP/1.1 204 No Content\r\n\r\n")
+            assert client.recv(100).startswith(b"HTTP/1.1 204")
 
 
 async def test_anyio_executor_spawns_into_the_callers_task_group() -> None:

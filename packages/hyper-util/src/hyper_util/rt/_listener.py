@@ -8,8 +8,10 @@ whichever path they chose.
 Strategy: sockets are made and owned by anyio's listeners (dual-stack
 binding, ``SO_REUSEADDR``, ``reuse_port``, Unix socket modes are anyio's
 business). On the fast path :class:`AsyncioSocketListener` only replaces
-``accept``: ``loop.sock_accept`` on the listening socket, then an asyncio
-transport with hyper-util's protocol for the new connection. Nothing is
+``accept``: wait until the listening socket is readable, take the
+connection with a non-blocking ``accept()``, then make an asyncio transport
+with hyper-util's protocol for it, shielded from cancellation, so that a
+connection taken from the kernel is never dropped unread. Nothing is
 accepted unless someone is in ``accept`` (or ``serve``), so a server that
 stops calling it pushes back on its clients through the kernel's backlog.
 :class:`StreamListener` combines the listeners of every bound address, as
@@ -81,7 +83,10 @@ class AsyncioSocketListener(anyio.abc.SocketListener):
             anyio.BusyResourceError: Another task is already in ``accept``.
             OSError: The system refused to accept (for example too many open files).
 
-        Cancel safety: a cancelled ``accept`` has accepted nothing.
+        Cancel safety: a cancelled ``accept`` has accepted nothing. A
+        connection taken from the kernel is always returned: a cancel that
+        arrives while its stream is being made takes effect at the caller's
+        next checkpoint.
         """
         if self._closed:
             raise anyio.ClosedResourceError
@@ -89,6 +94,8 @@ class AsyncioSocketListener(anyio.abc.SocketListener):
             raise anyio.BusyResourceError("accepting connections from")
         sock = self._sock
         client: socket.socket | None = None
+        # Already cancelled: take nothing from the kernel's queue.
+        await anyio.lowlevel.checkpoint_if_cancelled()
         with anyio.CancelScope() as self._scope:
             try:
                 # Wait until a connection is there, then take it at once:
@@ -112,12 +119,17 @@ class AsyncioSocketListener(anyio.abc.SocketListener):
         if client is None:  # only aclose() cancels this scope
             raise anyio.ClosedResourceError
         read_high, write_high, close_timeout = self._options
-        return await wrap_asyncio_socket(
-            client,
-            read_high_water=read_high,
-            write_high_water=write_high,
-            close_timeout=close_timeout,
-        )
+        # Taken from the kernel, the connection is ours to hand out: making
+        # its transport takes a loop iteration, and a cancel landing there
+        # would close the socket with the client's request unread (a reset).
+        # The cancel is seen at the caller's next checkpoint instead.
+        with anyio.CancelScope(shield=True):
+            return await wrap_asyncio_socket(
+                client,
+                read_high_water=read_high,
+                write_high_water=write_high,
+                close_timeout=close_timeout,
+            )
 
     async def aclose(self) -> None:
         """Stop accepting and close the socket; a waiting ``accept`` gets ClosedResourceError."""
