@@ -124,12 +124,13 @@ class AsyncioSocketListener(anyio.abc.SocketListener):
         # would close the socket with the client's request unread (a reset).
         # The cancel is seen at the caller's next checkpoint instead.
         with anyio.CancelScope(shield=True):
-            return await wrap_asyncio_socket(
+            stream = await wrap_asyncio_socket(
                 client,
                 read_high_water=read_high,
                 write_high_water=write_high,
                 close_timeout=close_timeout,
             )
+        return stream
 
     async def aclose(self) -> None:
         """Stop accepting and close the socket; a waiting ``accept`` gets ClosedResourceError."""
