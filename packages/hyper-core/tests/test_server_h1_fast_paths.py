@@ -6,7 +6,9 @@ what the step-by-step path gives: the one-regex request-head parse
 ``parse_fields``; ``NativeCodec.send_message``'s one-step finish against
 ``send_head`` + ``send_data`` + ``send_end`` in both roles; and the
 dispatcher's inline first step of the service against services that
-suspend, that are not coroutines, and that raise at once.
+suspend, that are not coroutines, and that raise at once; and the plain
+answer against ``_answer`` (the same response, from a service that answers
+at once and from one that suspends, gives the same bytes).
 
 Strategy: hypothesis builds heads from a grammar that mixes valid and broken
 pieces, so both the shortcut's answer and its refusals (None, then the slow
@@ -17,7 +19,7 @@ shapes run over :func:`hyper_core.testing.memory_pipe`, every wait bounded.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import anyio
@@ -26,9 +28,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hyper_core.body import Full, Incoming
+from hyper_core.body import Full, Incoming, collect
 from hyper_core.error import HyperError, ParseError, UserError
-from hyper_core.http import Request, Response
+from hyper_core.http import Request, Response, Version
 from hyper_core.proto.h1._codec import Role
 from hyper_core.proto.h1._events import HeaderList, RequestHead, ResponseHead
 from hyper_core.proto.h1._native_codec import NativeCodec
@@ -301,3 +303,66 @@ async def test_answers_to_requests_with_bodies_keep_the_connection_in_step() -> 
             await client_io.send_eof()
     bodies = [part.rpartition(b"\r\n\r\n")[2] for part in received.split(b"HTTP/1.1 ")[1:]]
     assert bodies == expected
+
+
+# -- the plain answer against _answer ------------------------------------------------
+
+# Each request asks the server to close after its answer, so the whole
+# answer is what the client reads up to the end of the stream.
+_ANSWERS: list[tuple[bytes, Callable[[], Response[Any]]]] = [
+    (b"GET / HTTP/1.1", lambda: Response(200, body=Full(b"hello"))),
+    (b"GET / HTTP/1.1", lambda: Response(200)),  # Empty
+    (b"GET / HTTP/1.1", lambda: Response(404, headers={"x-a": "1"}, body=Full(b"no"))),
+    (b"HEAD / HTTP/1.1", lambda: Response(200, body=Full(b"hello"))),
+    (b"GET / HTTP/1.1", lambda: Response(204)),
+    (b"GET / HTTP/1.1", lambda: Response(304, body=Full(b"cached"))),
+    (b"GET / HTTP/1.0", lambda: Response(200, body=Full(b"old"))),
+    (b"GET / HTTP/1.1", lambda: Response(200, headers={"connection": "close"})),
+    (b"GET / HTTP/1.1", lambda: Response(200, body=Full(b"z" * 70_000))),  # > WRITE_CHUNK
+    (b"GET / HTTP/1.1", lambda: Response(200, body=Full(b"x"), version=Version.HTTP_10)),
+    (
+        b"POST / HTTP/1.1\r\nContent-Length: 3",
+        lambda: Response(201, headers={"transfer-encoding": "chunked"}, body=Full(b"made")),
+    ),
+]
+
+
+async def _wire(head: bytes, answer: Response[Any], *, suspend: bool) -> bytes:
+    """What the server writes, to its end, for ``head`` answered with ``answer``."""
+
+    async def service(request: Request[Incoming]) -> Response[Any]:
+        if suspend:  # a service that suspends is answered by _answer
+            await anyio.lowlevel.checkpoint()
+        await collect(request.body)
+        return answer
+
+    request = head + b"\r\nHost: a\r\nConnection: close\r\n\r\n"
+    if b"Content-Length: 3" in head:
+        request += b"abc"
+    server_io, client_io = memory_pipe()
+    received = bytearray()
+    async with server_io, client_io, anyio.create_task_group() as tg:
+
+        async def run() -> None:
+            await http1.Builder(auto_date_header=False).serve_connection(server_io, service)
+
+        tg.start_soon(run)
+        with anyio.fail_after(WAIT):
+            await client_io.send(request)
+            while True:
+                try:
+                    received += await client_io.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    break
+    return bytes(received)
+
+
+@anyio_test
+@pytest.mark.parametrize(("head", "answer"), _ANSWERS)
+async def test_the_plain_answer_writes_what_the_general_path_writes(
+    head: bytes, answer: Callable[[], Response[Any]]
+) -> None:
+    plain = await _wire(head, answer(), suspend=False)
+    general = await _wire(head, answer(), suspend=True)
+    assert plain.startswith(b"HTTP/1.")
+    assert plain == general
