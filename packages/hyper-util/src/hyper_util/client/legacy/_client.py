@@ -66,7 +66,8 @@ from hyper_util.client.legacy._errors import (
     WriteTimeoutError,
 )
 from hyper_util.client.legacy._h3 import H3Route, Http3Pool, race_tcp
-from hyper_util.client.legacy._pool import CheckoutKind, Pool, PooledConn, PoolKey
+from hyper_util.client.legacy._pool import Pool
+from hyper_util.client.legacy._pooled import CheckoutKind, PooledConn, PoolKey
 from hyper_util.client.legacy._rules import (
     HostValues,
     Targets,
