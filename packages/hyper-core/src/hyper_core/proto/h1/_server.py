@@ -12,14 +12,15 @@ Strategy (speed and bounded resources):
   channel or event per request. HTTP/1 answers in request order anyway, so
   pipelined requests are simply served one after the other from the codec's
   buffer.
-* A ``Full`` or ``Empty`` response body takes a fast path: head, body and end
-  are encoded in one codec call and written with one ``send``. Other bodies
+* A ``Full`` or ``Empty`` response body is encoded whole, head, body and
+  end in one codec call, by one encoder (``_encode_whole``) whichever path
+  answers, and written with one ``send``. Other bodies
   are written frame by frame, each write awaited (backpressure). A body
   over ``WRITE_CHUNK`` bytes, ``Full`` or not, goes out after its head in
   sends of at most that size (see ``_server_io``).
 * The usual request (no upgrade, and no body or one the service read to its
-  end) answered with a ``Full`` body by a
-  service that does not suspend costs no coroutine of the dispatcher's own:
+  end) answered with a ``Full`` or ``Empty`` body by a service that does
+  not suspend costs no coroutine of the dispatcher's own:
   the request loop takes the service's first step itself and encodes the
   answer in a plain method, so each request awaits only the IO's
   ``receive`` and ``send``. Everything else goes through ``_answer``.
@@ -490,21 +491,18 @@ class ServerDispatcher(ServerIO):
         else:
             source = self._body = RequestBodySource(self)
             body = Incoming(source)
-        # Request.from_parts and Headers._from_trusted, inlined (hot path).
-        headers: Headers = object.__new__(Headers)
-        headers._list = head.headers
-        request: Request[Incoming] = object.__new__(Request)
-        request.method = method
-        request.uri = uri
-        request.version = _HTTP_11 if head.version == b"1.1" else _HTTP_10
-        request.headers = headers
         exchange = self._exchange = Exchange(self._write_informational)
-        # Extensions() and not object.__new__: Extensions is compiled in the
-        # compiled build, and a compiled class refuses object.__new__.
         extensions = Extensions()
-        extensions._map = {Exchange: exchange}
-        request._extensions = extensions
-        request.body = body
+        extensions._map = {Exchange: exchange}  # insert(), less its call (hot path)
+        # The trusted factories: the parser has validated every part.
+        request = Request.from_parts(
+            method,
+            uri,
+            _HTTP_11 if head.version == b"1.1" else _HTTP_10,
+            Headers._from_trusted(head.headers),
+            body,
+            extensions,
+        )
         if self._preserve_case:
             request.extensions.insert(HeaderCaseMap.from_fields(head.headers))
         if codec.upgrade_requested:
@@ -514,8 +512,9 @@ class ServerDispatcher(ServerIO):
     def _plain_answer(self, result: object) -> bytes | None:
         """The usual answer encoded whole, or None when :meth:`_answer` must write it.
 
-        Usual: a ``Response`` with a ``Full`` body of at most ``WRITE_CHUNK``
-        bytes, a final status and no extensions, to a request without an
+        Usual: a ``Response`` whose body :meth:`_encode_whole` takes (``Full``
+        of at most ``WRITE_CHUNK`` bytes, or ``Empty``), with a final status
+        and no extensions, to a request without an
         upgrade whose body (if any) the service read to its end, with no
         watcher or ``100 Continue`` in flight; nothing is left to do after
         its one write.
@@ -526,24 +525,15 @@ class ServerDispatcher(ServerIO):
             or self._pending is not None
             or self._watcher is not None
             or self._continue_writing is not None
+            or result._extensions is not None
+            or result.status < 200
             or (source is not None and not self._body_read(source))
         ):
             return None
-        body = result.body
-        status = result.status
-        if type(body) is not Full or result._extensions is not None or status < 200:
-            return None
-        data = body.data
-        if len(data) > WRITE_CHUNK:
-            return None
-        self._body = None
-        head = ResponseHead(
-            status,
-            _reasons.get(status) or _reason(status),
-            b"1.0" if result.version is _HTTP_10 else b"1.1",
-            result.headers._list,
-        )
-        return self.codec.send_message(head, data)
+        answer = self._encode_whole(result)
+        if answer is not None:
+            self._body = None
+        return answer
 
     def _body_read(self, source: RequestBodySource) -> bool:
         """Whether the service read the request body to its end.
@@ -593,16 +583,11 @@ class ServerDispatcher(ServerIO):
             # hyper answers 500 too: a 1xx is never a final response.
             await self._service_failed()
             raise UserError(f"a service may not return status {status}: 1xx is not final")
-        body = response.body
-        if (
-            type(body) is Full
-            and self._continue_writing is None
-            and self._body is None
-            and len(body.data) <= WRITE_CHUNK
-            and self._report is None
-        ):
-            # Nothing to wait for: one encode, one write.
-            await self._write(codec.send_message(self._response_head(response), body.data))
+        data: bytes | None = None
+        if self._continue_writing is None and self._body is None and self._report is None:
+            data = self._encode_whole(response)  # nothing to wait for: one write
+        if data is not None:
+            await self._write(data)
         else:
             await self._respond(response)
         if codec.their_state is _SEND_BODY:
@@ -788,6 +773,38 @@ class ServerDispatcher(ServerIO):
 
     # -- responses ----------------------------------------------------------
 
+    def _encode_whole(self, response: Response[Any]) -> bytes | None:
+        """The response encoded for one write, or None when its body must be streamed.
+
+        The one encoder of in-memory answers (the plain answer, ``_answer``
+        and ``_respond`` all use it): a ``Full`` body of at most
+        ``WRITE_CHUNK`` bytes or an ``Empty`` one, head, body and end in one
+        codec call. A response without extensions has its head built here;
+        one with a reason phrase or a header case map goes through
+        :meth:`_response_head`.
+        """
+        body = response.body
+        kind = type(body)
+        if kind is Full:
+            data = body.data
+            if len(data) > WRITE_CHUNK:
+                return None
+        elif kind is Empty:
+            data = b""
+        else:
+            return None
+        if response._extensions is None:
+            status = response.status
+            head = ResponseHead(
+                status,
+                _reasons.get(status) or _reason(status),
+                b"1.0" if response.version is _HTTP_10 else b"1.1",
+                response.headers._list,
+            )
+        else:
+            head = self._response_head(response)
+        return self.codec.send_message(head, data)
+
     def _response_head(self, response: Response[Any]) -> ResponseHead:
         status = response.status
         fields = response.headers.raw()
@@ -817,17 +834,11 @@ class ServerDispatcher(ServerIO):
             # The client holds its body back for a 100 Continue that can no
             # longer be sent: say the connection closes after this response.
             codec.disable_keep_alive()
-        head = self._response_head(response)
-        body = response.body
-        kind = type(body) if self._report is None else None
-        if kind is Full and len(body.data) <= WRITE_CHUNK:
-            data = codec.send_message(head, body.data)
-        elif kind is Empty:
-            data = codec.send_message(head, b"")
+        data = self._encode_whole(response) if self._report is None else None
+        if data is None:
+            await self._respond_streaming(self._response_head(response), response.body)
         else:
-            await self._respond_streaming(head, body)
-            return
-        await self._write(data)
+            await self._write(data)
 
     async def _respond_streaming(self, head: ResponseHead, body: Any) -> None:
         codec = self.codec
