@@ -423,7 +423,7 @@ async def test_connect_by_name_races_the_addresses_on_every_loop() -> None:
 async def test_happy_eyeballs_race_connects_and_reports_refusal() -> None:
     import asyncio
 
-    from hyper_util.rt._asyncio_stream import _happy_eyeballs
+    from hyper_util.rt._asyncio_open import _happy_eyeballs
 
     loop = asyncio.get_running_loop()
     async with await create_tcp_listener("127.0.0.1", 0, fast=True) as listener:
@@ -440,7 +440,7 @@ async def test_happy_eyeballs_race_connects_and_reports_refusal() -> None:
 
 
 def test_interleave_alternates_families_first_family_first() -> None:
-    from hyper_util.rt._asyncio_stream import _interleave
+    from hyper_util.rt._asyncio_open import _interleave
 
     v6a, v6b = (socket.AF_INET6, 1, 6, "", ("::1", 1)), (socket.AF_INET6, 1, 6, "", ("::2", 1))
     v4a, v4b = (

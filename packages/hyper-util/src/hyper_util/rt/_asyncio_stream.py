@@ -1,8 +1,10 @@
 """The asyncio fast path: a socket stream driven by an asyncio transport and protocol.
 
 What belongs here: :class:`AsyncioSocketStream` (an ``anyio.abc.SocketStream``
-and so a :class:`hyper_core.rt.IO`), the ``asyncio.Protocol`` behind it, and
-the two ways to make one (over a connected socket, or by connecting).
+and so a :class:`hyper_core.rt.IO`), its buffer limits and statistics, and
+:func:`wrap_asyncio_socket`, which makes one of a connected or accepted
+socket. The ``asyncio.Protocol`` behind it is in ``_asyncio_protocol``;
+connecting (TCP with happy eyeballs, Unix) is in ``_asyncio_open``.
 
 Strategy: anyio's asyncio socket stream pays, on every call, for what a
 portable stream has to promise: ``receive`` resumes and pauses the
@@ -57,17 +59,17 @@ once the buffer is empty ``receive`` must wait.
 from __future__ import annotations
 
 import asyncio
-import asyncio.staggered
 import contextlib
-import functools
 import socket
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, cast, final
+from typing import Final, final
 
 import anyio
 import anyio.abc
+
+from ._asyncio_protocol import StreamProtocol, new_protocol, wake
 
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
@@ -75,7 +77,6 @@ __all__ = [
     "DEFAULT_WRITE_HIGH_WATER",
     "AsyncioSocketStream",
     "AsyncioStreamStatistics",
-    "open_asyncio_stream",
     "set_nodelay",
     "wrap_asyncio_socket",
 ]
@@ -143,139 +144,6 @@ class AsyncioStreamStatistics:
     writing_paused: bool
 
 
-def _wake(waiter: asyncio.Future[None] | None) -> None:
-    if waiter is not None and not waiter.done():
-        waiter.set_result(None)
-
-
-@final
-class _StreamProtocol(asyncio.Protocol):
-    """Buffers what the transport reads and records the transport's state.
-
-    All the stream's state lives here, where the callbacks can reach it
-    without a second attribute lookup; :class:`AsyncioSocketStream` is the
-    awaiting side.
-    """
-
-    __slots__ = (
-        "buffered",
-        "chunks",
-        "closed",
-        "eof",
-        "eof_sent",
-        "exc",
-        "lost",
-        "lost_waiter",
-        "notify",
-        "read_high",
-        "read_low",
-        "read_waiter",
-        "reading_paused",
-        "transport",
-        "write_high",
-        "write_paused",
-        "write_waiter",
-    )
-
-    def __init__(self, read_high_water: int, write_high_water: int) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.chunks: list[bytes] = []
-        self.buffered = 0
-        self.read_high = read_high_water
-        # A quarter, as asyncio's own low-water marks: resuming at a quarter
-        # rather than at "below high" keeps a slow reader from toggling the
-        # socket's registration (an epoll_ctl call each way) on every read.
-        self.read_low = read_high_water // 4
-        self.write_high = write_high_water
-        self.reading_paused = False
-        self.write_paused = False
-        self.eof = False
-        self.eof_sent = False
-        self.lost = False
-        self.closed = False
-        self.exc: Exception | None = None
-        self.read_waiter: asyncio.Future[None] | None = None
-        self.write_waiter: asyncio.Future[None] | None = None
-        self.lost_waiter: asyncio.Future[None] | None = None
-        # notify_receivable()'s one-shot callback.
-        self.notify: Callable[[], object] | None = None
-
-    def fire_notify(self) -> None:
-        callback = self.notify
-        if callback is not None:
-            self.notify = None
-            callback()
-
-    # -- asyncio.Protocol callbacks ----------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # Not isinstance: uvloop's transports do not subclass asyncio's.
-        transport = cast("asyncio.Transport", transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(high=self.write_high)
-
-    def data_received(self, data: bytes) -> None:
-        if self.closed:
-            return
-        # The proactor loop (Windows) may hand over a bytearray.
-        self.chunks.append(data if type(data) is bytes else bytes(data))
-        self.buffered += len(data)
-        if self.buffered >= self.read_high and not self.reading_paused:
-            self.reading_paused = True
-            assert self.transport is not None
-            self.transport.pause_reading()
-        _wake(self.read_waiter)
-        if self.notify is not None:
-            self.fire_notify()
-
-    def eof_received(self) -> bool:
-        self.eof = True
-        _wake(self.read_waiter)
-        self.fire_notify()
-        # Keep the transport open: the peer only shut down its write side,
-        # and this side may still answer (TCP half-close).
-        return True
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = True
-        self.exc = exc
-        self.write_paused = False
-        _wake(self.read_waiter)
-        _wake(self.write_waiter)
-        _wake(self.lost_waiter)
-        self.fire_notify()
-
-    def pause_writing(self) -> None:
-        self.write_paused = True
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        _wake(self.write_waiter)
-
-    # -- helpers for the stream ---------------------------------------------
-
-    def read_error(self) -> Exception:
-        """What ``receive`` raises once the buffer is empty and no more can come."""
-        if self.closed:
-            return anyio.ClosedResourceError()
-        if self.exc is not None:
-            error = anyio.BrokenResourceError()
-            error.__cause__ = self.exc
-            return error
-        return anyio.EndOfStream()
-
-    def write_error(self) -> Exception | None:
-        """What ``send`` raises now, or ``None`` if writing is possible."""
-        if self.closed or self.eof_sent:
-            return anyio.ClosedResourceError()
-        assert self.transport is not None
-        if self.lost or self.transport.is_closing():
-            error = anyio.BrokenResourceError()
-            error.__cause__ = self.exc
-            return error
-        return None
-
-
 @final
 class AsyncioSocketStream(anyio.abc.SocketStream):
     """A socket stream on an asyncio transport: the fast path of :mod:`hyper_util.rt`.
@@ -297,7 +165,7 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
     def __init__(
         self,
         transport: asyncio.Transport,
-        protocol: _StreamProtocol,
+        protocol: StreamProtocol,
         *,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
@@ -420,7 +288,7 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
             p = self._protocol
             p.chunks.insert(0, data)
             p.buffered += len(data)
-            _wake(p.read_waiter)
+            wake(p.read_waiter)
 
     def _take(self, max_bytes: int) -> bytes:
         p = self._protocol
@@ -497,7 +365,7 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
         if p.write_paused or transport.is_closing():
             await self._wait_writable(p)
 
-    async def _wait_writable(self, p: _StreamProtocol) -> None:
+    async def _wait_writable(self, p: StreamProtocol) -> None:
         while True:
             error = p.write_error()
             if error is not None:
@@ -518,7 +386,7 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
             finally:
                 p.write_waiter = None
 
-    async def _wait_lost(self, p: _StreamProtocol) -> None:
+    async def _wait_lost(self, p: StreamProtocol) -> None:
         if not p.lost:
             if p.lost_waiter is None:
                 p.lost_waiter = self._loop.create_future()
@@ -556,8 +424,8 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
             p.closed = True
             p.chunks.clear()
             p.buffered = 0
-            _wake(p.read_waiter)
-            _wake(p.write_waiter)
+            wake(p.read_waiter)
+            wake(p.write_waiter)
             p.fire_notify()
             if not p.lost:
                 self._transport.close()
@@ -604,12 +472,6 @@ def set_nodelay(sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def _factory(read_high_water: int, write_high_water: int) -> _StreamProtocol:
-    if read_high_water < 1 or write_high_water < 1:
-        raise ValueError("read_high_water and write_high_water must be positive byte counts")
-    return _StreamProtocol(read_high_water, write_high_water)
-
-
 async def wrap_asyncio_socket(
     sock: socket.socket,
     *,
@@ -623,7 +485,7 @@ async def wrap_asyncio_socket(
         RuntimeError: No asyncio event loop is running.
         ValueError: A high-water mark is not positive.
     """
-    protocol = _factory(read_high_water, write_high_water)
+    protocol = new_protocol(read_high_water, write_high_water)
     loop = asyncio.get_running_loop()
     try:
         set_nodelay(sock)
@@ -631,109 +493,4 @@ async def wrap_asyncio_socket(
     except BaseException:
         sock.close()
         raise
-    return AsyncioSocketStream(transport, protocol, close_timeout=close_timeout)
-
-
-async def open_asyncio_stream(
-    host: str,
-    port: int,
-    *,
-    local_host: str | None = None,
-    happy_eyeballs_delay: float = 0.25,
-    read_high_water: int = DEFAULT_READ_HIGH_WATER,
-    write_high_water: int = DEFAULT_WRITE_HIGH_WATER,
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-) -> AsyncioSocketStream:
-    """Connect over TCP with ``loop.create_connection`` (happy eyeballs included).
-
-    Raises:
-        OSError: The name did not resolve or every connection attempt failed.
-    """
-    protocol = _factory(read_high_water, write_high_water)
-    loop = asyncio.get_running_loop()
-    if isinstance(loop, asyncio.BaseEventLoop):
-        transport, _ = await loop.create_connection(
-            lambda: protocol,
-            host,
-            port,
-            local_addr=(local_host, 0) if local_host is not None else None,
-            happy_eyeballs_delay=happy_eyeballs_delay,
-        )
-    else:
-        # uvloop's create_connection has no happy eyeballs (and refuses the
-        # argument): race the addresses here and hand it the winner.
-        connected = await _happy_eyeballs(loop, host, port, local_host, happy_eyeballs_delay)
-        transport, _ = await loop.create_connection(lambda: protocol, sock=connected)
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        set_nodelay(sock)
-    return AsyncioSocketStream(transport, protocol, close_timeout=close_timeout)
-
-
-def _interleave(infos: list[Any]) -> list[Any]:
-    # RFC 8305 section 4: alternate address families, the first one first.
-    by_family: dict[int, list[Any]] = {}
-    for info in infos:
-        by_family.setdefault(info[0], []).append(info)
-    queues = list(by_family.values())
-    ordered = []
-    while any(queues):
-        for queue in queues:
-            if queue:
-                ordered.append(queue.pop(0))  # noqa: PERF401 - one from each queue per pass
-    return ordered
-
-
-async def _happy_eyeballs(
-    loop: asyncio.AbstractEventLoop, host: str, port: int, local_host: str | None, delay: float
-) -> socket.socket:
-    """A connected non-blocking socket: attempts started ``delay`` apart, first one wins."""
-    infos = _interleave(await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-    if not infos:
-        raise OSError(f"{host!r} resolved to no address")
-    errors: list[OSError] = []
-
-    async def attempt(info: Any) -> socket.socket:
-        family, kind, proto, _, address = info
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.setblocking(False)
-            if local_host is not None:
-                sock.bind((local_host, 0))
-            await loop.sock_connect(sock, address)
-        except OSError as exc:
-            sock.close()
-            errors.append(exc)
-            raise
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-
-    winner: socket.socket | None
-    winner, _, _ = await asyncio.staggered.staggered_race(
-        [functools.partial(attempt, info) for info in infos], delay
-    )
-    if winner is None:
-        if len(errors) == 1:
-            raise errors[0]
-        raise OSError(f"every connection attempt to {host}:{port} failed: {errors}")
-    return winner
-
-
-async def open_asyncio_unix_stream(
-    path: str,
-    *,
-    read_high_water: int = DEFAULT_READ_HIGH_WATER,
-    write_high_water: int = DEFAULT_WRITE_HIGH_WATER,
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-) -> AsyncioSocketStream:
-    """Connect to a Unix socket with ``loop.create_unix_connection``.
-
-    Raises:
-        OSError: Nothing listens at ``path``.
-    """
-    protocol = _factory(read_high_water, write_high_water)
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_unix_connection(lambda: protocol, path)
     return AsyncioSocketStream(transport, protocol, close_timeout=close_timeout)

@@ -22,12 +22,11 @@ import socket
 import anyio
 import anyio.abc
 
+from ._asyncio_open import open_asyncio_stream, open_asyncio_unix_stream
 from ._asyncio_stream import (
     DEFAULT_CLOSE_TIMEOUT,
     DEFAULT_READ_HIGH_WATER,
     DEFAULT_WRITE_HIGH_WATER,
-    open_asyncio_stream,
-    open_asyncio_unix_stream,
     set_nodelay,
     wrap_asyncio_socket,
 )

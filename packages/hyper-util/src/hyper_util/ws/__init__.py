@@ -25,14 +25,7 @@ from hyper_util.ws._client import (
     DEFAULT_OPEN_TIMEOUT,
     connect,
 )
-from hyper_util.ws._connection import (
-    DEFAULT_MAX_MESSAGE_SIZE,
-    Closed,
-    WebSocketConnection,
-    WebSocketOptions,
-    accept_token,
-    negotiate_deflate,
-)
+from hyper_util.ws._connection import WebSocketConnection
 from hyper_util.ws._errors import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -44,7 +37,8 @@ from hyper_util.ws._errors import (
     WebSocketProtocolError,
     close_code_name,
 )
-from hyper_util.ws._handshake import MAX_REFUSED_BODY_SIZE
+from hyper_util.ws._handshake import MAX_REFUSED_BODY_SIZE, accept_token, negotiate_deflate
+from hyper_util.ws._options import DEFAULT_MAX_MESSAGE_SIZE, Closed, WebSocketOptions
 from hyper_util.ws._websocket import WebSocket
 
 __all__ = [

@@ -47,9 +47,10 @@ from hyper_core.http import HeaderInit, Response, Uri
 from hyper_core.rt import IO
 from hyper_util.client.legacy import Client, ConnectError, InvalidRequestError
 from hyper_util.client.legacy.connect import Connector, HttpConnector
-from hyper_util.ws._connection import WebSocketConnection, WebSocketOptions
+from hyper_util.ws._connection import WebSocketConnection
 from hyper_util.ws._errors import HandshakeError, HandshakeRefusedError, OpenTimeoutError
 from hyper_util.ws._handshake import MAX_REFUSED_BODY_SIZE, Offer, Target, check_response
+from hyper_util.ws._options import WebSocketOptions
 from hyper_util.ws._websocket import WebSocket
 
 __all__ = [

@@ -2,10 +2,11 @@
 
 What belongs here: :class:`WebSocketConnection` (messages in and out over an
 established WebSocket: after an HTTP/1.1 ``101`` or an HTTP/2 extended
-CONNECT ``200``), :class:`WebSocketOptions`, :class:`Closed` and the
-handshake helpers both roles share (:func:`accept_token`,
-:func:`negotiate_deflate`). The ASGI server uses it as the server role; a
-WebSocket client uses it as the client role after its own handshake.
+CONNECT ``200``). The ASGI server uses it as the server role; a WebSocket
+client uses it as the client role after its own handshake. Its options and
+the :class:`~hyper_util.ws.Closed` record are in ``_options``; the
+handshake helpers both roles share (:func:`~hyper_util.ws.accept_token`,
+:func:`~hyper_util.ws.negotiate_deflate`) in ``_handshake``.
 
 Strategy:
 
@@ -42,9 +43,7 @@ Strategy:
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import math
 import os
 from collections.abc import AsyncIterable, Iterable
@@ -68,142 +67,15 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 from hyper_core.rt import IO
 from hyper_util.ws._frames import ClientFrames, Raw, server_frame
 from hyper_util.ws._inbox import Inbox
+from hyper_util.ws._options import Closed, WebSocketOptions
 
-__all__ = [
-    "DEFAULT_MAX_MESSAGE_SIZE",
-    "Closed",
-    "WebSocketConnection",
-    "WebSocketOptions",
-    "accept_token",
-    "negotiate_deflate",
-]
+__all__ = ["WebSocketConnection"]
 
-#: Largest message accepted, in bytes (16 MiB: uvicorn's ``--ws-max-size``
-#: default; larger messages close the connection with 1009).
-DEFAULT_MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
-#: Whole messages queued for an application that does not read (uvicorn's
-#: ``ws_max_queue`` default of 32 messages; memory is at most this many times
-#: the message size limit).
-DEFAULT_MAX_QUEUE: Final = 32
 #: Bytes asked of the IO per read.
 READ_SIZE: Final = 65536
-#: Seconds :meth:`WebSocketConnection.close` waits for the peer's answer.
-DEFAULT_CLOSE_TIMEOUT: Final = 5.0
 #: Deflate's largest expansion (RFC 1951 blocks of 258-byte matches).
 _DEFLATE_RATIO: Final = 1032
-_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _IO_ERRORS: Final = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
-
-
-def accept_token(key: bytes) -> bytes:
-    """The ``Sec-WebSocket-Accept`` value for a ``Sec-WebSocket-Key`` (RFC 6455 section 4.2.2)."""
-    return base64.b64encode(hashlib.sha1(key.strip() + _GUID).digest())
-
-
-def negotiate_deflate(offers: str | None) -> tuple[PerMessageDeflate | None, str | None]:
-    """Server side: accept a ``permessage-deflate`` offer, if any.
-
-    Returns:
-        The extension to run and the ``Sec-WebSocket-Extensions`` value to
-        answer with, or ``(None, None)``.
-    """
-    if not offers:
-        return None, None
-    for offer in offers.split(","):
-        if offer.strip().split(";")[0].strip() == "permessage-deflate":
-            extension = PerMessageDeflate()
-            accepted = extension.accept(offer.strip())
-            if accepted is None:
-                continue
-            value = "permessage-deflate" if accepted is True else f"permessage-deflate; {accepted}"
-            # ``accept`` may answer with only parameters; normalise to a full value.
-            if isinstance(accepted, str) and accepted.startswith("permessage-deflate"):
-                value = accepted
-            return extension, value
-    return None, None
-
-
-class WebSocketOptions:
-    """Limits and keep-alive of WebSocket connections.
-
-    Args:
-        max_message_size: Largest message accepted, in bytes (default 16 MiB);
-            a larger one closes the connection with 1009 (message too big).
-        max_queue: Whole received messages queued before reading stops
-            (default 32).
-        ping_interval: Seconds between keep-alive pings; ``None`` (default
-            20 s as in uvicorn) disables them.
-        ping_timeout: Seconds a ping may go unanswered before the
-            connection is closed with 1011 (default 20 s).
-        per_message_deflate: Accept ``permessage-deflate`` (RFC 7692) when
-            the client offers it (default on).
-        close_timeout: Seconds :meth:`WebSocketConnection.close` waits for
-            the peer's closing answer before it drops the connection
-            (default 5 s; ``None``: no limit).
-
-    Raises:
-        ValueError: an option is out of range.
-    """
-
-    __slots__ = (
-        "close_timeout",
-        "max_message_size",
-        "max_queue",
-        "per_message_deflate",
-        "ping_interval",
-        "ping_timeout",
-    )
-
-    def __init__(
-        self,
-        *,
-        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-        max_queue: int = DEFAULT_MAX_QUEUE,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 20.0,
-        per_message_deflate: bool = True,
-        close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
-    ) -> None:
-        if max_message_size < 1:
-            raise ValueError("max_message_size must be at least 1 byte")
-        if max_queue < 1:
-            raise ValueError("max_queue must be at least 1")
-        if ping_interval is not None and not ping_interval > 0:
-            raise ValueError("ping_interval must be a positive number of seconds or None")
-        if ping_timeout is not None and not ping_timeout > 0:
-            raise ValueError("ping_timeout must be a positive number of seconds or None")
-        if close_timeout is not None and not close_timeout > 0:
-            raise ValueError("close_timeout must be a positive number of seconds or None")
-        self.max_message_size = max_message_size
-        self.max_queue = max_queue
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.per_message_deflate = per_message_deflate
-        self.close_timeout = close_timeout
-
-
-class Closed:
-    """The connection closed: the peer's (or our) close code and reason.
-
-    Attributes:
-        code: The close code (1006 when the connection was lost without a
-            closing handshake).
-        reason: The close reason.
-        by_peer: The peer started the closing handshake with this code; false
-            when this side did (including for a protocol violation this side
-            detected, a message over the size limit, a keep-alive timeout) or
-            when the connection was simply lost.
-    """
-
-    __slots__ = ("by_peer", "code", "reason")
-
-    def __init__(self, code: int, reason: str = "", *, by_peer: bool = False) -> None:
-        self.code = code
-        self.reason = reason
-        self.by_peer = by_peer
-
-    def __repr__(self) -> str:
-        return f"Closed(code={self.code}, reason={self.reason!r}, by_peer={self.by_peer})"
 
 
 class _PendingPing:

@@ -1,11 +1,14 @@
-"""The client's opening handshake as data: the request to send, the response to check.
+"""The opening handshake as data: the request to send, the response to check.
 
-What belongs here: parsing a WebSocket URL (:class:`Target`), the request of
-the opening handshake for HTTP/1.1 (RFC 6455 section 4.1) and for HTTP/2
-(RFC 8441 section 4), and the checks of the server's answer
-(:func:`check_response`): ``Sec-WebSocket-Accept``, the subprotocol and the
-``permessage-deflate`` parameters (RFC 7692). Nothing here does I/O, so each
-rule is tested with plain values.
+What belongs here: the helpers both roles share (:func:`accept_token`, the
+``Sec-WebSocket-Accept`` value; :func:`negotiate_deflate`, the server's
+answer to a ``permessage-deflate`` offer) and the client's side: parsing a
+WebSocket URL (:class:`Target`), the request of the opening handshake for
+HTTP/1.1 (RFC 6455 section 4.1) and for HTTP/2 (RFC 8441 section 4), and
+the checks of the server's answer (:func:`check_response`):
+``Sec-WebSocket-Accept``, the subprotocol and the ``permessage-deflate``
+parameters (RFC 7692). Nothing here does I/O, so each rule is tested with
+plain values.
 
 Strategy: the two protocols differ only in a few fields (HTTP/1.1 has the
 key, ``Upgrade`` and ``Connection``; HTTP/2 a CONNECT with ``:protocol``), so
@@ -18,6 +21,7 @@ else.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -28,10 +32,16 @@ from wsproto.extensions import Extension, PerMessageDeflate
 from hyper_core.client.conn import http2
 from hyper_core.error import InvalidUri, UserError
 from hyper_core.http import Extensions, HeaderInit, Headers, Request, Uri, UriForm, Version
-from hyper_util.ws._connection import accept_token
 from hyper_util.ws._errors import HandshakeError
 
-__all__ = ["MAX_REFUSED_BODY_SIZE", "Offer", "Target", "check_response"]
+__all__ = [
+    "MAX_REFUSED_BODY_SIZE",
+    "Offer",
+    "Target",
+    "accept_token",
+    "check_response",
+    "negotiate_deflate",
+]
 
 #: Bytes of a refused handshake's response body kept in
 #: :class:`~hyper_util.ws.HandshakeRefusedError` (the rest is not read).
@@ -52,6 +62,35 @@ _OWNED: Final = frozenset(
     }
 )
 _DEFLATE: Final = "permessage-deflate"
+_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def accept_token(key: bytes) -> bytes:
+    """The ``Sec-WebSocket-Accept`` value for a ``Sec-WebSocket-Key`` (RFC 6455 section 4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key.strip() + _GUID).digest())
+
+
+def negotiate_deflate(offers: str | None) -> tuple[PerMessageDeflate | None, str | None]:
+    """Server side: accept a ``permessage-deflate`` offer, if any.
+
+    Returns:
+        The extension to run and the ``Sec-WebSocket-Extensions`` value to
+        answer with, or ``(None, None)``.
+    """
+    if not offers:
+        return None, None
+    for offer in offers.split(","):
+        if offer.strip().split(";")[0].strip() == "permessage-deflate":
+            extension = PerMessageDeflate()
+            accepted = extension.accept(offer.strip())
+            if accepted is None:
+                continue
+            value = "permessage-deflate" if accepted is True else f"permessage-deflate; {accepted}"
+            # ``accept`` may answer with only parameters; normalise to a full value.
+            if isinstance(accepted, str) and accepted.startswith("permessage-deflate"):
+                value = accepted
+            return extension, value
+    return None, None
 
 
 @final

@@ -21,9 +21,10 @@ import anyio
 from hyper_core.client.conn import http2
 from hyper_core.error import UserError
 from hyper_core.http import Response, Version
-from hyper_util.ws._connection import Closed, WebSocketConnection
+from hyper_util.ws._connection import WebSocketConnection
 from hyper_util.ws._errors import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 from hyper_util.ws._handshake import Target
+from hyper_util.ws._options import Closed
 
 __all__ = ["WebSocket"]
 

@@ -28,7 +28,7 @@ from hyper_util.client.legacy._errors import (
     ConnectTimeoutError,
     TotalTimeoutError,
 )
-from hyper_util.client.legacy._pool import PoolKey
+from hyper_util.client.legacy._pooled import PoolKey
 from hyper_util.client.legacy.connect._http import Connected, Connector
 
 __all__ = ["open_io"]

@@ -1,10 +1,11 @@
 """Pool bookkeeping: which connection a request gets, and which ones to close.
 
 What belongs here: :class:`Pool`, the synchronous state of the pooled
-client's connections, and :class:`PooledConn`, its record of one connection.
-Nothing here awaits or does I/O.
+client's connections. Its records (:class:`~._pooled.PooledConn` of one
+connection, :class:`~._pooled.Waiter`, :class:`~._pooled.Checkout`) are in
+``_pooled``. Nothing here awaits or does I/O.
 
-Rules:
+Strategy (the rules every method keeps):
 
 1. Decisions are synchronous and return what to close. ``checkout``,
    ``checkin``, ``release``, ``remove`` and ``expire`` update the state in
@@ -25,142 +26,27 @@ Rules:
    HTTP/2 connection to the same origin that is being opened) are served in
    arrival order: a returned HTTP/1 connection goes to a waiter for its
    origin, a freed slot to the first waiter.
+
+Why :class:`Pool` is one class of more than 400 lines: every method keeps
+the same invariants in one synchronous step (rule 1: no await inside, so
+no lock; rule 2: a connection is counted in ``_open`` exactly once), and
+each reads and changes the same few dicts and counters. Split across
+classes, each invariant would be kept in several places. The records it
+hands out are the part that stands alone, and they are in ``_pooled``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import enum
 import math
 from collections import deque
-from typing import Final, TypeAlias, final
+from typing import Final, final
 
-import anyio
+from hyper_util.client.legacy._pooled import Checkout, CheckoutKind, PooledConn, PoolKey, Waiter
 
-from hyper_core.client.conn import http1, http2
-from hyper_util.client.legacy._wrappers import TimedWriteIO
-from hyper_util.client.legacy.connect._http import Connected
-
-__all__ = ["Checkout", "Pool", "PoolKey", "PooledConn", "Waiter"]
-
-#: ``(scheme, host, port)``: connections are shared only within one origin.
-PoolKey: TypeAlias = tuple[str, str, int]
-
-Sender: TypeAlias = http1.SendRequest | http2.SendRequest
+__all__ = ["Pool"]
 
 _NEVER: Final = math.inf
-
-
-@final
-class PooledConn:
-    """The pool's record of one connection (no I/O; the sender is only queried)."""
-
-    __slots__ = (
-        "connected",
-        "counted",
-        "http2",
-        "idle_since",
-        "in_flight",
-        "key",
-        "pooled",
-        "requests",
-        "sender",
-        "write_io",
-    )
-
-    def __init__(
-        self,
-        key: PoolKey,
-        sender: Sender,
-        connected: Connected,
-        *,
-        h2: bool,
-        write_io: TimedWriteIO | None = None,
-    ) -> None:
-        self.key = key
-        self.sender = sender
-        self.connected = connected
-        self.http2 = h2
-        self.idle_since = 0.0
-        self.in_flight = 0  # requests using it now (HTTP/1: 0 or 1)
-        self.requests = 0  # requests it has carried, for statistics
-        self.counted = True  # counts against max_connections (rule 2)
-        self.pooled = False  # in the idle list (HTTP/1) or the shared list (HTTP/2)
-        self.write_io = write_io  # the client sets its write timeout per exchange
-
-    def is_closed(self) -> bool:
-        """Whether the connection can never carry another request."""
-        return self.sender.is_closed()
-
-    def has_tunnels(self) -> bool:
-        """HTTP/2: whether streams stay open with no request counted (CONNECT tunnels).
-
-        A tunnel's response came with an empty body, so its request gave its
-        slot back at once; the stream (a WebSocket, say) lives on.
-        """
-        sender = self.sender
-        return isinstance(sender, http2.SendRequest) and sender.active_streams > self.in_flight
-
-    @property
-    def poisoned(self) -> bool:
-        """Marked unusable (``Connected.poison()``): never handed out again."""
-        return self.connected.is_poisoned
-
-    def has_free_slot(self) -> bool:
-        """HTTP/2: whether a new request would get a stream without waiting."""
-        sender = self.sender
-        assert isinstance(sender, http2.SendRequest)
-        return self.in_flight < sender.current_max_send_streams
-
-    def __repr__(self) -> str:
-        version = "h2" if self.http2 else "h1"
-        return f"<PooledConn {version} {self.key} in_flight={self.in_flight}>"
-
-
-class CheckoutKind(enum.Enum):
-    """What :meth:`Pool.checkout` decided."""
-
-    REUSE = "reuse"  # use ``conn`` now
-    CONNECT = "connect"  # open a new connection (a slot is reserved)
-    WAIT = "wait"  # wait on ``waiter``, then look at its result
-
-
-@final
-class Waiter:
-    """A request waiting for a connection or a slot; the pool fills it in."""
-
-    __slots__ = ("event", "granted_connect", "h2_only", "key", "result")
-
-    def __init__(self, key: PoolKey, *, h2_only: bool) -> None:
-        self.key = key
-        self.h2_only = h2_only  # waits for an HTTP/2 connection being opened
-        self.event = anyio.Event()
-        self.result: PooledConn | None = None
-        self.granted_connect = False
-
-    @property
-    def served(self) -> bool:
-        """Whether the pool gave this waiter a connection or a connect slot."""
-        return self.result is not None or self.granted_connect
-
-
-@final
-class Checkout:
-    """The decision of :meth:`Pool.checkout` and what to close because of it."""
-
-    __slots__ = ("conn", "kind", "to_close", "waiter")
-
-    def __init__(
-        self,
-        kind: CheckoutKind,
-        to_close: list[PooledConn],
-        conn: PooledConn | None = None,
-        waiter: Waiter | None = None,
-    ) -> None:
-        self.kind = kind
-        self.to_close = to_close
-        self.conn = conn
-        self.waiter = waiter
 
 
 @final

@@ -21,7 +21,7 @@ from hyper_core.client.conn import TrySendError
 from hyper_core.error import ClosedError, IncompleteMessageError
 from hyper_core.http import Headers, Request, Uri, UriForm, Version
 from hyper_util.client.legacy._errors import InvalidRequestError
-from hyper_util.client.legacy._pool import PooledConn, PoolKey
+from hyper_util.client.legacy._pooled import PooledConn, PoolKey
 from hyper_util.client.legacy.connect._http import default_port
 from hyper_util.client.legacy.connect._proxy import ProxyHeaders
 
