@@ -1,27 +1,37 @@
-"""Serving one HTTP/2 stream: the response writer, flow-control waits, tunnels.
+"""Serving HTTP/2 streams: workers, responses, flow-control waits, tunnels.
 
-What belongs here: :class:`StreamServing`, the half of the server
-connection that runs in per-stream tasks (call the service, write its
-response within the peer's windows, settle the stream afterwards, carry a
-CONNECT tunnel), the writer task every stream feeds, and the helpers both
-halves share (resets, connection failure), and :class:`ServerConfig`. The
-per-stream record :class:`_Stream` is in ``_stream_record.py``; the reading
-half, events and connection lifecycle are in ``_server.py``, which
-subclasses this.
+What belongs here: :class:`StreamServing`, what runs in the per-stream
+tasks of a server connection: the worker tasks and their reuse, calling the
+service, writing its response within the peer's windows, settling the
+stream afterwards, carrying a CONNECT tunnel (``_stream_io.TunnelOwner``), and the
+stream bookkeeping the h2 event handlers share (``_ack``, ``_reset``,
+``_forget``, waking window waiters). The per-stream record is in
+``_stream_record.py``, the output queue and writer task in ``_writer.py``,
+the reader and lifecycle in ``_server.py``, the h2 event handlers in
+``_server_events.py``.
+
+Why a mixin of ``ServerConnection`` and not an object of its own: serving
+one small request reads connection state that changes under it (``_dead``,
+``_streams``, ``_error``, ``_last_stream_id``, ``_finishing``) several
+times; as an object of its own each read would be one more attribute hop
+(``self._conn._dead``), or the state would be kept twice. The writer's
+methods it calls (``_want_write``, ``_data_queued``, ``_wait_drained``,
+``_mark``, ``_stall_deadline``) are the writer's bound methods, stored on
+the connection once, so a call costs what a method call costs.
 
 Strategy: h2 is only touched between awaits, so tasks share it without a
-lock; whoever queues frames calls :meth:`StreamServing._want_write` and the
-single writer task sends everything h2 has produced in one ``send``. A
-stream waits on its own event for window (woken by WINDOW_UPDATE or
-SETTINGS), bounded by ``send_stall_timeout``; every writer waits while more
-than ``max_send_buf_size`` DATA bytes are queued for the socket.
+lock; whoever queues frames calls ``_want_write`` and the single writer task
+sends everything h2 has produced in one ``send``. A stream waits on its own
+event for window (woken by WINDOW_UPDATE or SETTINGS), bounded by
+``send_stall_timeout``; every writer waits while more than
+``max_send_buf_size`` DATA bytes are queued for the socket.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import math
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -36,13 +46,12 @@ from hyper_core.error import (
     ClosedError,
     HyperError,
     ProtocolError,
-    TimeoutError,
     UserError,
 )
 from hyper_core.http import Headers, Request, Response
 from hyper_core.proto._date import http_date
 from hyper_core.proto._log import body_aborted, client_fault, service_failed
-from hyper_core.rt import IO, Executor, Timer, send_all
+from hyper_core.rt import IO, Timer
 
 from ._common import (
     ErrorCode,
@@ -51,66 +60,17 @@ from ._common import (
 )
 from ._fast_server import H2ServerConnection
 from ._stream_io import H2StreamIO
-from ._stream_record import _Stream
-from ._write_marks import DATA, END, HEAD, WriteMarks
+from ._stream_record import _Stream, _StreamGone
+from ._write_marks import DATA, END, HEAD
 
 if TYPE_CHECKING:
     from hyper_core.service import Service
 
-__all__ = ["MAX_IDLE_WORKERS", "ServerConfig", "StreamServing", "_Stream"]
+    from ._server_config import ServerConfig
 
-_IO_ERRORS: Final = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+__all__ = ["MAX_IDLE_WORKERS", "StreamServing", "_IdleWorker"]
+
 _NO_BODY_STATUS: Final = frozenset({204, 304})
-
-
-class ServerConfig:
-    """The options of :class:`hyper_core.server.conn.http2.Builder`, checked."""
-
-    __slots__ = (
-        "adaptive_window",
-        "auto_date_header",
-        "enable_connect_protocol",
-        "executor",
-        "header_table_size",
-        "initial_connection_window_size",
-        "initial_stream_window_size",
-        "keep_alive_interval",
-        "keep_alive_timeout",
-        "max_concurrent_streams",
-        "max_frame_size",
-        "max_header_list_size",
-        "max_local_error_reset_streams",
-        "max_pending_accept_reset_streams",
-        "max_send_buf_size",
-        "send_stall_timeout",
-        "timer",
-    )
-
-    timer: Timer
-    executor: Executor | None
-    initial_stream_window_size: int
-    initial_connection_window_size: int
-    adaptive_window: bool
-    max_frame_size: int
-    max_concurrent_streams: int | None
-    max_header_list_size: int
-    max_send_buf_size: int
-    keep_alive_interval: float | None
-    keep_alive_timeout: float
-    max_pending_accept_reset_streams: int | None
-    max_local_error_reset_streams: int | None
-    enable_connect_protocol: bool
-    header_table_size: int | None
-    auto_date_header: bool
-    send_stall_timeout: float | None
-
-    def __init__(self, **options: Any) -> None:
-        for name in self.__slots__:
-            setattr(self, name, options[name])
-
-
-class _StreamGone(Exception):
-    """Internal: the stream was reset or the connection ended; stop serving it."""
 
 
 #: Idle worker tasks a connection keeps for its next streams. Enough for a
@@ -140,7 +100,7 @@ def _same_context(base: dict[contextvars.ContextVar[Any], Any]) -> bool:
 
 
 class StreamServing:
-    """Per-stream serving and writing, shared state declared for ``ServerConnection``."""
+    """The stream tasks of ``ServerConnection``; the state they share is declared here."""
 
     _io: IO
     _service: Service[Any]
@@ -148,23 +108,22 @@ class StreamServing:
     _timer: Timer
     _h2: H2ServerConnection
     _streams: dict[int, _Stream]
-    _raw_out: bytearray
-    _write_wake: anyio.Event | None
-    _drained: anyio.Event | None
-    _buffered_data: int
     _window_waiters: set[_Stream]
     _read_scope: anyio.CancelScope | None
     _finishing: bool
-    _writer_done: anyio.Event
     _new_event: type[anyio.Event]
     _idle: anyio.Event | None
     _error: HyperError | None
     _dead: bool
     _last_stream_id: int | None
     _pending_resets: int
-    _local_resets: int
     _idle_workers: list[_IdleWorker]
-    _marks: WriteMarks  # when observed responses' reports fall due (_stream_record.py)
+    # The writer's bound methods (_writer.py), stored by the connection.
+    _want_write: Callable[[], None]
+    _data_queued: Callable[[int], bool]
+    _wait_drained: Callable[[], Awaitable[None]]
+    _mark: Callable[[WriteReport, int, int], None]
+    _stall_deadline: Callable[[], float]
 
     def _ack(self, sid: int, size: int) -> None:
         if not self._dead:
@@ -177,28 +136,6 @@ class StreamServing:
         with contextlib.suppress(h2.exceptions.H2Error):
             self._h2.reset_stream(sid, code)
         self._want_write()
-
-    def _local_error_reset(self, sid: int, code: ErrorCode) -> None:
-        self._reset(sid, code)
-        self._local_resets += 1
-        limit = self._config.max_local_error_reset_streams
-        if limit is not None and self._local_resets > limit:
-            self._calm("too many streams reset for client errors")
-
-    def _close_stream(self, stream: _Stream, error: HyperError) -> None:
-        stream.closed = True
-        if stream.report is not None:
-            stream.report.fail(error)
-        if stream.exchange is not None and not stream.response_done:
-            stream.exchange.client_gone()
-        if stream.sender is not None:
-            stream.sender.abort(error)
-        if stream.pending is not None:
-            stream.pending.fail(CanceledError("the stream was reset before the upgrade"))
-        if stream.scope is not None:
-            stream.scope.cancel()
-        if stream.window_event is not None:
-            stream.window_event.set()
 
     def _forget(self, stream: _Stream) -> None:
         if stream.task_running or stream.tunnel_open:
@@ -218,90 +155,6 @@ class StreamServing:
         for stream in self._window_waiters:
             if stream.window_event is not None:
                 stream.window_event.set()
-
-    def _stall_deadline(self) -> float:
-        timeout = self._config.send_stall_timeout
-        return math.inf if timeout is None else self._timer.now() + timeout
-
-    def _fail(self, error: HyperError) -> None:
-        if self._error is None:
-            self._error = error
-        self._dead = True
-        if self._read_scope is not None:
-            self._read_scope.cancel()
-        self._want_write()
-
-    def _calm(self, why: str) -> None:
-        """Close the connection with GOAWAY(ENHANCE_YOUR_CALM): an abusive peer."""
-        if self._dead:
-            return
-        with contextlib.suppress(h2.exceptions.H2Error):
-            self._h2.close_connection(ErrorCode.ENHANCE_YOUR_CALM, why.encode("ascii"))
-        self._fail(ProtocolError(why, error_code=int(ErrorCode.ENHANCE_YOUR_CALM)))
-
-    def _queue_raw(self, frame: bytes) -> None:
-        self._raw_out += self._h2.data_to_send()
-        self._raw_out += frame
-        self._want_write()
-
-    def _want_write(self) -> None:
-        wake = self._write_wake
-        if wake is not None:
-            self._write_wake = None
-            wake.set()
-
-    def _take_output(self) -> bytes:
-        data = self._h2.data_to_send()
-        if self._raw_out:
-            data = bytes(self._raw_out) + data
-            self._raw_out.clear()
-        self._marks.taken += len(data)
-        return data
-
-    async def _write_loop(self) -> None:
-        io = self._io
-        timer = self._timer
-        try:
-            while True:
-                data = self._take_output()
-                if not data:
-                    if self._finishing:
-                        return
-                    self._write_wake = wake = self._new_event()
-                    await wake.wait()
-                    continue
-                taken = self._buffered_data
-                with timer.deadline(self._stall_deadline()) as deadline:
-                    try:
-                        await send_all(io, (data,))
-                    except _IO_ERRORS:
-                        self._dead = True
-                        if self._read_scope is not None:
-                            self._read_scope.cancel()
-                        return
-                if deadline.expired:
-                    self._fail(TimeoutError("the client stopped reading the connection"))
-                    return
-                self._buffered_data -= taken
-                if self._marks.due:
-                    self._marks.settle()
-                drained = self._drained
-                if drained is not None:
-                    self._drained = None
-                    drained.set()
-        finally:
-            self._writer_done.set()
-            self._marks.fail_all(self._error or ClosedError("the connection closed"))
-            drained = self._drained
-            if drained is not None:
-                drained.set()
-
-    async def _wait_drained(self) -> None:
-        if self._writer_done.is_set():
-            raise _StreamGone
-        if self._drained is None:
-            self._drained = self._new_event()
-        await self._drained.wait()
 
     async def _serve_stream(self, stream: _Stream, request: Request[Incoming]) -> None:
         """Serve one stream in a task of its own (a user-given executor)."""
@@ -494,9 +347,8 @@ class StreamServing:
                 # The usual small response: HEADERS and its one DATA frame
                 # at once, when the windows and the frame size allow.
                 if report is None and h2c.send_response_fast(sid, fields, data):
-                    self._buffered_data += len(data)
+                    self._data_queued(len(data))
                     stream.response_done = True
-                    self._want_write()
                     return
                 self._send_head(stream, fields, False)
                 await self._send_data(stream, data, True)
@@ -539,10 +391,6 @@ class StreamServing:
             self._mark(stream.report, END, 0)
         self._want_write()
 
-    def _mark(self, report: WriteReport, kind: int, size: int) -> None:
-        """Report ``kind`` of ``size`` bytes once what is queued now is written."""
-        self._marks.add(self._h2, len(self._raw_out), report, kind, size)
-
     def _send_head(self, stream: _Stream, fields: list[tuple[bytes, bytes]], end: bool) -> None:
         """``send_final_headers``, marking the head (and the end) of an observed response."""
         h2c = self._h2
@@ -562,7 +410,6 @@ class StreamServing:
         sid = stream.id
         total = len(data)
         offset = 0
-        max_buf = self._config.max_send_buf_size
         while True:
             if stream.closed or self._dead:
                 raise _StreamGone
@@ -579,11 +426,10 @@ class StreamServing:
                 self._mark(stream.report, DATA, n)
                 if end and last:
                     self._mark(stream.report, END, 0)
-            self._buffered_data += n
-            self._want_write()
+            drain = self._data_queued(n)
             if last:
                 return
-            if self._buffered_data > max_buf:
+            if drain:
                 await self._wait_drained()
 
     async def _wait_window(self, stream: _Stream) -> None:

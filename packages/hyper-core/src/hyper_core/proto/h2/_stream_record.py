@@ -1,8 +1,9 @@
 """The server's record of one stream.
 
 What belongs here: :class:`_Stream`, what the HTTP/2 server connection
-knows about one stream it serves (moved out of ``_server_stream.py`` to
-keep that module within bounds).
+knows about one stream it serves, and :class:`_StreamGone`, how the stream
+serving (``_server_stream.py``) and the writer (``_writer.py``) tell a
+stream task to stop.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ if TYPE_CHECKING:
     from hyper_core.body import IncomingSender
     from hyper_core.upgrade import _Pending
 
-__all__ = ["_Stream"]
+__all__ = ["_Stream", "_StreamGone"]
+
+
+class _StreamGone(Exception):
+    """Internal: the stream was reset or the connection ended; stop serving it."""
 
 
 class _Stream:
