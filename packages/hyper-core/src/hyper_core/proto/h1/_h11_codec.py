@@ -18,7 +18,7 @@ Strategy:
 * A gate in front of it: received bytes wait in this codec's buffer and are
   handed to h11 only after the checks hyper makes and h11 does not (the same
   functions the native codec uses: ``_parse.py`` and ``_heads.py`` on each
-  head, ``_parse.ChunkedReader`` on chunked framing), and never past the end
+  head, ``_body_readers.ChunkedReader`` on chunked framing), and never past the end
   of the current message. So both codecs refuse the same hostile input with
   the same status (bare CR / LF, control bytes, obs-fold, whitespace before
   a colon, Host, CL / TE conflicts, chunk-size overflow, 16 KiB of chunk
@@ -81,6 +81,7 @@ import h11
 
 from hyper_core.error import IncompleteMessageError, ParseError, UserError
 
+from ._body_readers import ChunkedReader, extract
 from ._codec import MIN_BUF_SIZE, CodecState, Role
 from ._encode import (
     LENGTH,
@@ -105,11 +106,9 @@ from ._events import (
 from ._heads import read_request_fields, read_response_fields
 from ._parse import (
     DEFAULT_LIMITS,
-    ChunkedReader,
     HeadLimits,
     check_no_bare_lf,
     check_request_start,
-    extract,
     parse_fields,
     parse_request_line,
     parse_status_line,

@@ -2,8 +2,9 @@
 
 What belongs here: the :class:`NativeCodec` state machine for both roles and
 the decisions that depend on it (keep-alive, 100-continue, upgrades).
-Byte-level parsing is in ``_parse.py``, reading the fields of a received
-head in ``_heads.py``, head encoding and outgoing framing in ``_encode.py``.
+Byte-level parsing is in ``_parse.py`` (heads) and ``_body_readers.py``
+(bodies), reading the fields of a received head in ``_heads.py``, head
+encoding and outgoing framing in ``_encode.py``.
 The other codec behind the seam, ``_h11_codec.py``, runs ``h11.Connection``
 itself and is held to the same checks.
 
@@ -40,6 +41,7 @@ from typing import Final
 
 from hyper_core.error import IncompleteMessageError, ParseError, UserError
 
+from ._body_readers import BodyReader, ChunkedReader, ContentLengthReader, EofReader
 from ._codec import MIN_BUF_SIZE, CodecState, Role
 from ._encode import (
     LENGTH,
@@ -65,10 +67,6 @@ from ._events import (
 from ._heads import read_response_fields, request_framing
 from ._parse import (
     DEFAULT_LIMITS,
-    BodyReader,
-    ChunkedReader,
-    ContentLengthReader,
-    EofReader,
     HeadLimits,
     check_no_bare_lf,
     check_request_start,
