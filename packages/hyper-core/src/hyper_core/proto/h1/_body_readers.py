@@ -4,7 +4,7 @@ What belongs here: the three body readers (Content-Length, chunked,
 until-EOF) that a codec picks once a head has fixed the framing, their
 limits, and :func:`extract`, the buffer step they share with the h11
 codec's gate. Heads and the field grammar are in ``_parse.py``; which
-reader a message gets is the codec's decision (``_native_codec.py``).
+reader a message gets is the codec's decision (``_native_receive.py``).
 
 Strategy:
 
