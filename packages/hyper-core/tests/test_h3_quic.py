@@ -24,7 +24,7 @@ from hyper_core.body import Body, Full, Incoming, StreamBody, collect
 from hyper_core.client.conn import http3 as client_http3
 from hyper_core.error import HyperError, ProtocolError, TimeoutError
 from hyper_core.http import Request, Response, Version
-from hyper_core.quic._endpoint import _UdpSocket
+from hyper_core.quic._udp import _UdpSocket
 from hyper_core.rt import QuicConnectionClosed
 from hyper_core.server.conn import http3 as server_http3
 

@@ -4,7 +4,7 @@ What belongs here: :class:`AioquicConnection` (streams, events, flow control
 and the driver loop of one ``aioquic.quic.connection.QuicConnection``),
 the aioquic subclass that makes flow control follow the reader, and
 :func:`require_aioquic` (the one error for a missing extra). The UDP side
-(endpoint, demultiplexing, client sockets) is in ``_endpoint``.
+(endpoints, demultiplexing) is in ``_endpoint``, the sockets in ``_udp``.
 
 Strategy: aioquic is sans-I/O; this owns the clock and the datagrams. One
 driver task per connection sends what aioquic has produced and sleeps until

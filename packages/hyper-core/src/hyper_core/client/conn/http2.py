@@ -4,7 +4,7 @@ What belongs here: the public face of the HTTP/2 client (hyper's
 ``hyper::client::conn::http2``): the options with their defaults and units,
 the :class:`SendRequest` handle that many tasks share to send requests, and
 the :class:`Connection` a task runs to drive the connection. The protocol
-work is in :mod:`hyper_core.proto.h2._client`.
+work is in :mod:`hyper_core.proto.h2._client` (and the modules it names).
 
 Usage::
 
@@ -42,7 +42,8 @@ from hyper_core.error import ClosedError, HyperError
 from hyper_core.http import Request, Response
 from hyper_core.proto.h2 import _client
 from hyper_core.proto.h2 import _client_resets as _resets
-from hyper_core.proto.h2._client import RequestNotProcessedError
+from hyper_core.proto.h2._client_stream import RequestNotProcessedError
+from hyper_core.proto.h2._client_stream import Stream as _Stream
 from hyper_core.proto.h2._common import H2Protocol
 from hyper_core.rt import IO, Executor, Timer
 
@@ -392,7 +393,7 @@ class SendRequest:
                 server did not process it and its body was never read
                 (``Empty``/``Full``); else ``None``.
         """
-        started: list[_client.Stream] = []
+        started: list[_Stream] = []
         try:
             return await self._conn.send(request, started)
         except HyperError as exc:

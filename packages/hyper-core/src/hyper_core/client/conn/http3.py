@@ -36,7 +36,7 @@ from hyper_core.body import Body, Incoming
 from hyper_core.client.conn._errors import TrySendError
 from hyper_core.error import ClosedError, HyperError
 from hyper_core.http import Request, Response
-from hyper_core.proto.h2._client import RequestNotProcessedError
+from hyper_core.proto.h2._client_stream import RequestNotProcessedError
 from hyper_core.proto.h2._common import H2Protocol
 from hyper_core.proto.h3._client import ClientConfig as _ClientConfig
 from hyper_core.proto.h3._client import H3ClientConnection as _H3ClientConnection

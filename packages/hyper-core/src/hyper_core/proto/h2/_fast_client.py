@@ -116,7 +116,7 @@ class H2ClientConnection(_H2Connection):
 
     It assumes ``normalize_outbound_headers`` and
     ``validate_outbound_headers`` off (as :func:`new_h2_connection` sets
-    them): header lists come from ``_client.encode_request``.
+    them): header lists come from ``_client_encode.encode_request``.
     """
 
     def __init__(self, config: h2.config.H2Configuration) -> None:

@@ -29,7 +29,7 @@ from hyper_core.error import (
 )
 from hyper_core.ext import InformationalResponse, _get_on_informational
 from hyper_core.http import Headers, Request, Response, StatusCode, Version
-from hyper_core.proto.h2._client import RequestNotProcessedError
+from hyper_core.proto.h2._client_stream import RequestNotProcessedError
 from hyper_core.proto.h2._common import H2Protocol, request_headers_to_h2
 from hyper_core.rt import Executor
 from hyper_core.rt._quic import (
