@@ -42,9 +42,9 @@ from hyper_core.client.conn._errors import TrySendError
 from hyper_core.error import HyperError, UserError
 from hyper_core.http import Request, Response
 from hyper_core.proto.h1 import _codec
-from hyper_core.proto.h1._client import ClientConfig as _ClientConfig
 from hyper_core.proto.h1._client import ClientDispatcher as _ClientDispatcher
-from hyper_core.proto.h1._client import _Exchange
+from hyper_core.proto.h1._client_config import ClientConfig as _ClientConfig
+from hyper_core.proto.h1._client_io import _Exchange
 from hyper_core.proto.h1._codec import MIN_BUF_SIZE as _MIN_BUF_SIZE
 from hyper_core.proto.h1._parse import HeadLimits as _HeadLimits
 from hyper_core.rt import IO

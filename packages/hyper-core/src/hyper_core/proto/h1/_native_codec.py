@@ -1,11 +1,14 @@
 """The native HTTP/1 codec (the default): pure Python, h11's grammar and states, hyper's rules.
 
-What belongs here: the :class:`NativeCodec` state machine for both roles and
-the decisions that depend on it (keep-alive, 100-continue, upgrades).
-Byte-level parsing is in ``_parse.py``, reading the fields of a received
-head in ``_heads.py``, head encoding and outgoing framing in ``_encode.py``.
-The other codec behind the seam, ``_h11_codec.py``, runs ``h11.Connection``
-itself and is held to the same checks.
+What belongs here: :class:`NativeCodec`, the state machine for both roles
+and the decisions that depend on it (keep-alive, 100-continue, upgrades):
+its state properties, the cycle (``start_next_cycle``, keep-alive) and the
+sending half. Its base class :class:`~._native_receive.NativeReceiver`
+holds the state and the receiving half. Byte-level parsing is in
+``_parse.py`` (heads) and ``_body_readers.py`` (bodies), reading the fields
+of a received head in ``_heads.py``, head encoding and outgoing framing in
+``_encode.py``. The other codec behind the seam, ``_h11_codec.py``, runs
+``h11.Connection`` itself and is held to the same checks.
 
 Strategy:
 
@@ -22,167 +25,52 @@ Strategy:
   chunk-extension limits. So this module keeps h11's shape and grammar and
   applies the RFC 9112 / hyper rules itself.
 * Received heads are parsed by ``_parse.py`` and judged by ``_heads.py``
-  (framing, smuggling checks, keep-alive, upgrades); this module applies the
-  verdict to the states and picks the body reader.
+  (framing, smuggling checks, keep-alive, upgrades); the receiving half
+  (``_native_receive.py``) applies the verdict to the states and picks the
+  body reader. Outgoing heads and framing are ``_encode.py``'s; this half
+  applies what it decided (keep-alive, a protocol switch) to the states.
 * State changes happen only after a check passed; any exception moves the
   side that caused it to ERROR, from which nothing more is parsed or sent.
-* The lenient switches (``_lenient.py``) reach this class as flags read on
+* The lenient switches (``_lenient.py``) reach the codec as flags read on
   the slow paths only; HTTP/0.9 (``_http09_head``) is looked for only on a
   client built with ``http09_responses``, before its first final response.
-
-Size: over 600 lines, because one class holds the state machine of both
-roles; splitting it by role belongs to the dispatcher refactor (issue 12).
+* One class in two modules (a base class, not a helper object): a call or
+  slot read costs the same whichever module defines it, compiled or not.
 """
 
 from __future__ import annotations
 
-from typing import Final
-
-from hyper_core.error import IncompleteMessageError, ParseError, UserError
+from hyper_core.error import ParseError, UserError
 
 from ._codec import MIN_BUF_SIZE, CodecState, Role
 from ._encode import (
     LENGTH,
     NO_BODY,
-    OutgoingFraming,
     encode_request_head,
     encode_response_head,
     encode_trailers,
     response_switches,
 )
-from ._events import (
-    NEED_DATA,
-    PAUSED,
-    ConnectionClosed,
-    Data,
-    EndOfMessage,
-    Event,
-    HeaderList,
-    RequestHead,
-    ResponseHead,
-    Sentinel,
-)
-from ._heads import read_response_fields, request_framing
-from ._parse import (
-    DEFAULT_LIMITS,
-    BodyReader,
-    ChunkedReader,
-    ContentLengthReader,
-    EofReader,
-    HeadLimits,
-    check_no_bare_lf,
-    check_request_start,
-    parse_fields,
-    parse_request_head,
-    parse_request_line,
-    parse_status_line,
+from ._events import HeaderList, RequestHead, ResponseHead
+from ._native_receive import (
+    DONE,
+    ERROR,
+    IDLE,
+    MIGHT_SWITCH_PROTOCOL,
+    MUST_CLOSE,
+    SEND_BODY,
+    SEND_RESPONSE,
+    SWITCHED_PROTOCOL,
+    NativeReceiver,
 )
 
 __all__ = ["MIN_BUF_SIZE", "NativeCodec"]
 
-IDLE: Final = CodecState.IDLE
-SEND_RESPONSE: Final = CodecState.SEND_RESPONSE
-SEND_BODY: Final = CodecState.SEND_BODY
-DONE: Final = CodecState.DONE
-MUST_CLOSE: Final = CodecState.MUST_CLOSE
-CLOSED: Final = CodecState.CLOSED
-MIGHT_SWITCH_PROTOCOL: Final = CodecState.MIGHT_SWITCH_PROTOCOL
-SWITCHED_PROTOCOL: Final = CodecState.SWITCHED_PROTOCOL
-ERROR: Final = CodecState.ERROR
-# The reader of every message without a body: a ContentLengthReader at 0
-# bytes never changes, so one instance serves all.
-_NO_BODY: Final = ContentLengthReader(0)
-# How an HTTP/1.x status line starts (http09_responses tells them from 0.9).
-_H10_START: Final = b"HTTP/1.0 "
-_H11_START: Final = b"HTTP/1.1 "
 
-
-class NativeCodec:
+class NativeCodec(NativeReceiver):
     """The native HTTP/1 codec for one connection and one role (see ``_codec.Codec``)."""
 
-    __slots__ = (
-        "_allow_obs_fold",
-        "_auto_date",
-        "_buf",
-        "_direct",
-        "_eof",
-        "_h09",
-        "_ignore_invalid",
-        "_keep_alive",
-        "_limits",
-        "_line_spaces",
-        "_max_buf_size",
-        "_max_headers",
-        "_our",
-        "_out",
-        "_reader",
-        "_request_method",
-        "_role",
-        "_scanned",
-        "_server",
-        "_space_before_colon",
-        "_switching",
-        "_te_trailers",
-        "_their",
-        "_their_version",
-        "_title_case",
-        "_upgrade_asked",
-        "_waiting_100",
-    )
-
-    def __init__(
-        self,
-        role: Role,
-        *,
-        max_buf_size: int = 417_792,
-        max_headers: int = 100,
-        title_case_headers: bool = False,
-        auto_date_header: bool = False,
-        allow_obs_fold: bool = False,
-        limits: HeadLimits = DEFAULT_LIMITS,
-        ignore_invalid_headers: bool = False,
-        allow_space_before_colon: bool = False,
-        http09_responses: bool = False,
-        allow_multiple_spaces_in_request_line: bool = False,
-    ) -> None:
-        if max_buf_size < MIN_BUF_SIZE:
-            raise ValueError(f"max_buf_size must be at least {MIN_BUF_SIZE} bytes")
-        self._role = role
-        self._limits = limits
-        # Read on every request: a bool beats an enum attribute lookup.
-        self._server = role is Role.SERVER
-        self._max_buf_size = max_buf_size
-        self._max_headers = max_headers
-        self._title_case = title_case_headers
-        self._auto_date = auto_date_header
-        # The lenient switches (see _lenient.py); those for responses only
-        # ever apply to a client.
-        self._allow_obs_fold = allow_obs_fold and role is Role.CLIENT
-        self._space_before_colon = allow_space_before_colon and role is Role.CLIENT
-        self._ignore_invalid = ignore_invalid_headers
-        self._line_spaces = allow_multiple_spaces_in_request_line and role is Role.SERVER
-        # Until the first final response: it may be HTTP/0.9 (hyper's rule).
-        self._h09 = http09_responses and role is Role.CLIENT
-        self._buf = bytearray()
-        # A received chunk that is all body of a Content-Length message,
-        # handed out as Data as it is (see receive_data).
-        self._direct: bytes | None = None
-        self._eof = False
-        self._scanned = 0  # bytes of an incomplete head already checked
-        self._their = IDLE
-        self._our = IDLE
-        self._keep_alive = True
-        self._their_version: bytes | None = None
-        self._reader: BodyReader | None = None
-        self._out = OutgoingFraming()
-        self._reset_cycle()
-
-    def _reset_cycle(self) -> None:
-        self._request_method: bytes | None = None
-        self._upgrade_asked = False
-        self._switching = False
-        self._te_trailers = False
-        self._waiting_100 = False
+    __slots__ = ()
 
     # -- state --------------------------------------------------------------
 
@@ -283,251 +171,6 @@ class NativeCodec:
         """A write of our bytes failed: our side is broken for good."""
         self._our = ERROR
         self._keep_alive = False
-
-    # -- receiving ----------------------------------------------------------
-
-    def receive_data(self, data: bytes) -> None:
-        """Buffer bytes from the peer; ``b""`` means EOF."""
-        if data:
-            if self._eof:
-                raise UserError("received data after EOF")
-            direct = self._direct
-            if direct is None:
-                reader = self._reader
-                if (
-                    not self._buf
-                    and type(reader) is ContentLengthReader
-                    and self._their is SEND_BODY
-                    and type(data) is bytes
-                    and len(data) <= reader.remaining
-                ):
-                    # Body bytes and nothing else: no copy into the buffer
-                    # and out again (two copies of every byte of a download).
-                    self._direct = data
-                    return
-            else:
-                self._direct = None
-                self._buf += direct
-            self._buf += data
-        else:
-            self._eof = True
-
-    def next_event(self) -> Event | Sentinel:
-        """Parse and return the next event, or NEED_DATA / PAUSED."""
-        their = self._their
-        try:
-            if their is SEND_BODY:
-                reader = self._reader
-                assert reader is not None
-                direct = self._direct
-                if direct is not None:
-                    self._direct = None
-                    assert type(reader) is ContentLengthReader
-                    reader.remaining -= len(direct)
-                    return Data(direct)
-                event = reader.read(self._buf)
-                if event is None:
-                    if not self._eof:
-                        return NEED_DATA
-                    event = reader.read_eof()
-                if type(event) is EndOfMessage:
-                    self._their_finished()
-                return event
-            if their is IDLE:
-                if not self._buf and not self._eof:
-                    return NEED_DATA  # between requests, the usual wait
-                return self._read_head()
-            if their is DONE or their is MUST_CLOSE:
-                if self._buf:
-                    return PAUSED
-                if self._eof:
-                    self._their = CLOSED
-                    return ConnectionClosed()
-                return NEED_DATA
-            if their is CLOSED:
-                return ConnectionClosed()
-            if their is ERROR:
-                raise ParseError("the connection is in an error state", status_hint=None)
-            return PAUSED  # MIGHT_SWITCH_PROTOCOL / SWITCHED_PROTOCOL
-        except (ParseError, IncompleteMessageError):
-            self._their = ERROR
-            self._keep_alive = False
-            raise
-
-    def _their_finished(self) -> None:
-        if self._switching:
-            self._their = SWITCHED_PROTOCOL
-        elif self._upgrade_asked and self._server and self._our is SEND_RESPONSE:
-            self._their = MIGHT_SWITCH_PROTOCOL
-        else:
-            self._their = DONE if self._keep_alive else MUST_CLOSE
-
-    def _read_head(self) -> Event | Sentinel:
-        buf = self._buf
-        server = self._server
-        if server:
-            # RFC 9112 section 2.2: ignore empty lines before a request line.
-            if buf and buf[0] == 0x0D:
-                while buf[:2] == b"\r\n":
-                    del buf[:2]
-                if buf == b"\r" and not self._eof:
-                    return NEED_DATA  # maybe the first half of another empty line
-        elif self._our is IDLE and buf:
-            raise ParseError(
-                "unexpected bytes from the server before any request", status_hint=None
-            )
-        elif self._h09 and buf:
-            head = self._http09_head(buf)
-            if head is not None:
-                return head
-        if not buf:
-            if self._eof:
-                self._their = CLOSED
-                return ConnectionClosed()
-            return NEED_DATA
-        scanned = self._scanned
-        # Search only what was not searched before (the last 3 bytes may
-        # start the terminator): a head arriving in small pieces costs
-        # linear time, not quadratic.
-        end = buf.find(b"\r\n\r\n", scanned - 3 if scanned > 3 else 0)
-        if end < 0:
-            if len(buf) > self._max_buf_size:
-                raise ParseError("message head is larger than max_buf_size", status_hint=431)
-            check_no_bare_lf(buf, scanned)
-            if server and scanned < 64:
-                check_request_start(buf)
-            self._scanned = len(buf)
-            if self._eof:
-                raise IncompleteMessageError(
-                    "connection closed before the message head was complete"
-                )
-            return NEED_DATA
-        if end + 4 > self._max_buf_size:
-            raise ParseError("message head is larger than max_buf_size", status_hint=431)
-        self._scanned = 0
-        if end + 4 == len(buf):
-            # The usual read: exactly one head, nothing after it.
-            block = bytes(buf)[: end + 2]
-            buf.clear()
-        else:
-            block = bytes(buf[: end + 2])
-            del buf[: end + 4]
-        if server:
-            return self._request_head(block)
-        return self._response_head(block)
-
-    def _request_head(self, block: bytes) -> RequestHead:
-        limits = self._limits
-        parsed = parse_request_head(block, self._max_headers, limits)
-        if parsed is not None:
-            method, target, version, fields = parsed
-        else:
-            # Malformed or unusual: the step-by-step parse says what is wrong.
-            method, target, version, start = parse_request_line(
-                block, limits, multiple_spaces=self._line_spaces
-            )
-            if version != b"1.1" and version != b"1.0":
-                if version == b"2.0" and method == b"PRI":
-                    raise ParseError(
-                        "HTTP/2 connection preface on an HTTP/1 connection", status_hint=None
-                    )
-                raise ParseError(f"unsupported HTTP version {version!r}", status_hint=505)
-            fields = parse_fields(
-                block, start, self._max_headers, limits, ignore_invalid=self._ignore_invalid
-            )
-        fields, chunked, length, keep_alive, upgrade, expect_continue, te_trailers = (
-            request_framing(method, target, version, fields)
-        )
-        if chunked:
-            self._reader = ChunkedReader(self._max_headers, limits)
-        elif length:
-            self._reader = ContentLengthReader(length)
-        else:
-            self._reader = _NO_BODY  # stateless at 0 bytes: shared
-        if not keep_alive:
-            self._keep_alive = False
-        self._their_version = version
-        self._request_method = method
-        self._upgrade_asked = upgrade
-        self._te_trailers = te_trailers
-        self._waiting_100 = expect_continue
-        self._their = SEND_BODY
-        self._our = SEND_RESPONSE
-        return RequestHead(method, target, version, fields)
-
-    def _response_head(self, block: bytes) -> ResponseHead:
-        limits = self._limits
-        version, status, reason, start = parse_status_line(block, limits)
-        if version != b"1.1" and version != b"1.0":
-            raise ParseError(f"unsupported HTTP version {version!r}", status_hint=None)
-        fields = parse_fields(
-            block,
-            start,
-            self._max_headers,
-            limits,
-            allow_obs_fold=self._allow_obs_fold,
-            ignore_invalid=self._ignore_invalid,
-            allow_space_before_colon=self._space_before_colon,
-        )
-        self._their_version = version
-        if status < 200:
-            if status == 101:
-                if not self._upgrade_asked:
-                    raise ParseError(
-                        "101 response to a request that asked for no upgrade", status_hint=None
-                    )
-                self._h09 = False
-                self._switch()
-            return ResponseHead(status, reason, version, fields)
-        self._h09 = False
-        info = read_response_fields(version, fields)
-        if not info.keep_alive:
-            self._keep_alive = False
-        method = self._request_method
-        if method == b"CONNECT" and 200 <= status < 300:
-            self._switch()
-            return ResponseHead(status, reason, version, fields)
-        if method == b"HEAD" or status == 204 or status == 304:
-            self._reader = ContentLengthReader(0)
-        elif info.chunked:
-            self._reader = ChunkedReader(self._max_headers, limits)
-        elif info.length is not None:
-            self._reader = ContentLengthReader(info.length)
-        else:
-            # RFC 9112 section 6.3 rules 4 and 8: read until the server closes.
-            self._reader = EofReader()
-            self._keep_alive = False
-        self._their = SEND_BODY
-        return ResponseHead(status, reason, version, fields)
-
-    def _http09_head(self, buf: bytearray) -> ResponseHead | None:
-        """The head of an HTTP/0.9 response, if ``buf`` starts one (``http09_responses``).
-
-        As hyper (httparse) decides: after any empty lines, bytes that cannot
-        begin ``HTTP/1.0 `` or ``HTTP/1.1 `` are HTTP/0.9, whose response is
-        all the bytes up to the close (status 200, no fields; nothing is
-        consumed). Empty lines before a real status line stay an error.
-        """
-        start = bytes(buf[:64]).lstrip(b"\r\n")[:9]
-        if not start or _H10_START.startswith(start) or _H11_START.startswith(start):
-            return None  # HTTP/1.x, or not known yet
-        self._h09 = False
-        self._their_version = b"0.9"
-        self._keep_alive = False
-        head = ResponseHead(200, b"OK", b"0.9", [])
-        method = self._request_method
-        if method == b"CONNECT":
-            self._switch()  # a 2xx to CONNECT, as hyper reads it: the rest is the tunnel's
-        else:
-            self._reader = _NO_BODY if method == b"HEAD" else EofReader()
-            self._their = SEND_BODY
-        return head
-
-    def _switch(self) -> None:
-        self._switching = True
-        self._their = SWITCHED_PROTOCOL
-        if self._our is DONE or self._our is SEND_BODY:
-            self._our = SWITCHED_PROTOCOL
 
     # -- sending ------------------------------------------------------------
 
