@@ -1,10 +1,18 @@
 """The HTTP/1 server dispatcher: one connection, requests served in order.
 
-What belongs here: :class:`ServerDispatcher`, the only code of the HTTP/1
-server that awaits I/O. It reads request heads through the codec, calls the
-service, writes responses, drains what the service left unread, and hands
-the raw IO over on an upgrade. The public face is
-:mod:`hyper_core.server.conn.http1`.
+What belongs here: :class:`ServerDispatcher`, which with its base classes
+is the only code of the HTTP/1 server that awaits I/O: the connection's
+lifecycle (``run``, ``graceful_shutdown``), the request loop (``_serve``)
+that reads request heads through the codec, builds each ``Request`` and
+calls the service, and the plain answer. Its base classes hold the rest,
+each with the slots of the state it uses: ``_server_respond.py``
+(``ServerResponses``: writing responses, the error answers, 1xx, draining
+what the service left unread, the hand-over of the raw IO on an upgrade),
+``_server_watch.py`` (``ServerWatch``: the reader task that watches for a
+client that leaves) and ``_server_io.py`` (``ServerIO``: reads, bounded
+writes, held answers, the timeout watchdog). Base classes rather than
+helper objects, so the request path pays no extra attribute hop. The public
+face is :mod:`hyper_core.server.conn.http1`.
 
 Strategy (speed and bounded resources):
 
@@ -36,8 +44,7 @@ Strategy (speed and bounded resources):
   ``Incoming`` (see ``_request_body.py``).
 * ``header_read_timeout`` and ``send_stall_timeout`` cost no timer and no
   clock read per request: a watchdog task times idle periods and writes
-  (the reading, writing and timing half is the base class, in
-  ``_server_io.py``).
+  (in ``_server_io.py``).
 * Graceful shutdown disables keep-alive; a connection waiting for the first
   byte of a request is cancelled at once.
 * Each request carries an ``Exchange`` (``hyper_core._exchange``) in its
@@ -47,7 +54,7 @@ Strategy (speed and bounded resources):
   response body is produced, by one reader task per connection (started
   by the first service that suspends, parked between watches, never
   cancelled mid-read: the next ``receive`` takes the bytes of a read it
-  started; see ``SocketReader``).
+  started; see ``SocketReader`` and ``_server_watch.py``).
 * ``pipeline_flush`` (off by default; costs an empty-list test per request
   when off): the usual answer is held instead of written while more
   request bytes are already received, and the held answers go out in one
@@ -56,26 +63,19 @@ Strategy (speed and bounded resources):
   a body runs, by a task of their own as soon as a service suspends, before
   any other kind of write, at the end of the connection, and when they
   reach ``max_buf_size`` or ``WRITE_CHUNK`` bytes, whichever is less.
-
-The module is longer than 600 lines because the request loop and the
-response paths share the dispatcher's state and call each other on every
-request; what is separable (I/O, timing, held answers) is in
-``_server_io.py``, the request body in ``_request_body.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Generator
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
-import anyio.abc
 
 from hyper_core._exchange import Exchange
 from hyper_core._write_report import WriteReport
-from hyper_core.body import Empty, Full, Incoming
+from hyper_core.body import Incoming
 from hyper_core.error import (
     BodyError,
     BodyWriteAbortedError,
@@ -88,14 +88,13 @@ from hyper_core.error import (
     TimeoutError,
     UserError,
 )
-from hyper_core.ext import HeaderCaseMap, ReasonPhrase
+from hyper_core.ext import HeaderCaseMap
 from hyper_core.http import (
     Extensions,
     Headers,
     Method,
     Request,
     Response,
-    StatusCode,
     Uri,
     Version,
 )
@@ -106,11 +105,12 @@ from hyper_core.rt import IO
 from hyper_core.upgrade import _attach_pending, _Pending
 
 from ._codec import CodecState, Role, new_codec
-from ._events import NEED_DATA, ConnectionClosed, Data, EndOfMessage, RequestHead, ResponseHead
+from ._events import NEED_DATA, ConnectionClosed, RequestHead
 from ._inline import SocketReader, resume
 from ._request_body import RequestBodySource
 from ._server_config import ServerConfig
-from ._server_io import _IO_ERRORS, READ_SIZE, WRITE_CHUNK, ServerIO
+from ._server_io import _IO_ERRORS, READ_SIZE, WRITE_CHUNK
+from ._server_respond import ServerResponses
 from ._writev import chunk_sender
 
 if TYPE_CHECKING:
@@ -119,20 +119,16 @@ if TYPE_CHECKING:
 __all__ = ["READ_SIZE", "WRITE_CHUNK", "ServerConfig", "ServerDispatcher"]
 
 
-_SEND_RESPONSE: Final = CodecState.SEND_RESPONSE
 _SEND_BODY: Final = CodecState.SEND_BODY
 _DONE: Final = CodecState.DONE
 _SWITCHED: Final = CodecState.SWITCHED_PROTOCOL
-_IDLE: Final = CodecState.IDLE
 # Our side's states once a whole response was written.
 _MUST_CLOSE: Final = CodecState.MUST_CLOSE
 _HTTP_11: Final = Version.HTTP_11
 _HTTP_10: Final = Version.HTTP_10
-_CONTINUE: Final = ResponseHead(100, b"Continue", b"1.1", [])
 #: Seconds a connection that has sent nothing yet keeps after a graceful
 #: shutdown began, for the request most likely on its way.
 FIRST_REQUEST_GRACE: Final = 0.25
-_reasons: dict[int, bytes] = {}
 
 
 def _in_chain(exc: BaseException, target: BaseException) -> bool:
@@ -147,34 +143,15 @@ def _in_chain(exc: BaseException, target: BaseException) -> bool:
     return False
 
 
-def _reason(status: int) -> bytes:
-    reason = _reasons.get(status)
-    if reason is None:
-        reason = _reasons[status] = StatusCode(status).reason.encode("ascii")
-    return reason
-
-
-class ServerDispatcher(ServerIO):
+class ServerDispatcher(ServerResponses):
     """Drives one HTTP/1 server connection (see the module docstring)."""
 
     __slots__ = (
-        "_body",
-        "_continue_writing",
-        "_disconnected",
-        "_exchange",
         "_grace_armed",
-        "_pending",
-        "_preserve_case",
-        "_reader",
         "_service",
         "_shutdown",
-        "_task_group",
         "_waiting_first_byte",
-        "_watcher",
         "finished",
-        "read_ahead",
-        "upgraded",
-        "upgrades",
     )
 
     def __init__(self, io: IO, service: Service[Any], config: ServerConfig) -> None:
@@ -318,16 +295,6 @@ class ServerDispatcher(ServerIO):
 
         tg.start_soon(close_if_still_silent)
 
-    async def send_continue(self) -> None:
-        """Write ``100 Continue`` (the service started reading the body)."""
-        data = self.codec.send_informational(_CONTINUE)
-        event = self._continue_writing = anyio.Event()
-        try:
-            await self._write(data)
-        finally:
-            self._continue_writing = None
-            event.set()
-
     # -- the request loop ---------------------------------------------------
 
     async def _serve(self) -> None:
@@ -467,21 +434,6 @@ class ServerDispatcher(ServerIO):
         else:
             service_failed(self._io, request, exc)
 
-    async def _reject(self, exc: ParseError) -> None:
-        # Answer a malformed request once, if nothing of a response was sent.
-        status = exc.status_hint
-        codec = self.codec
-        if self._held:
-            with contextlib.suppress(HyperError):
-                await self._flush_held()
-        if status is None or codec.our_state not in (_IDLE, _SEND_RESPONSE):
-            return
-        head = ResponseHead(status, _reason(status), b"1.1", [])
-        try:
-            await self._write(codec.send_message(head, b""))
-        except (HyperError, *_IO_ERRORS):
-            pass
-
     def _request(self, head: RequestHead) -> Request[Incoming]:
         codec = self.codec
         try:
@@ -558,409 +510,3 @@ class ServerDispatcher(ServerIO):
         codec.next_event()  # the EndOfMessage, as _request parses it for an empty body
         source.done = True
         return True
-
-    async def _answer(self, result: object) -> None:
-        """Check and write the service's answer, then finish the request's body or upgrade."""
-        codec = self.codec
-        if type(result) is Response and result._extensions is not None and self._report is None:
-            report = result._extensions.get(WriteReport)
-            if report is not None:  # ext.on_write: written as a stream, reported
-                self._report = report
-                try:
-                    await self._answer(result)
-                except BaseException as exc:
-                    report.fail(exc)
-                    raise
-                finally:
-                    self._report = None
-                return
-        # Each ``await`` below is behind the test that makes it needed: an
-        # awaited coroutine that has nothing to do still costs a frame.
-        if self._watcher is not None:
-            await self._stop_watcher()
-            if self._flush_error is not None:
-                raise self._flush_error  # the held answers could not be written
-        if self._held:
-            await self._flush_held()
-        if type(result) is not Response and not isinstance(result, Response):
-            await self._service_failed()
-            raise UserError(f"the service returned {result!r}, not a Response")
-        response: Response[Any] = result
-        status = response.status
-        if status < 200 and status != 101:
-            # hyper answers 500 too: a 1xx is never a final response.
-            await self._service_failed()
-            raise UserError(f"a service may not return status {status}: 1xx is not final")
-        data: bytes | None = None
-        if self._continue_writing is None and self._body is None and self._report is None:
-            data = self._encode_whole(response)  # nothing to wait for: one write
-        if data is not None:
-            await self._write(data)
-        else:
-            await self._respond(response)
-        if codec.their_state is _SEND_BODY:
-            await self._finish_request_body()
-        else:
-            self._body = None
-        if codec.our_state is _SWITCHED:
-            await self._upgrade()
-        elif self._pending is not None:
-            self._pending.fail(CanceledError("the response was not an upgrade"))
-            self._pending = None
-
-    async def _reject_late(self, exc: ParseError) -> None:
-        status = exc.status_hint or 400
-        codec = self.codec
-        if self._held:
-            with contextlib.suppress(HyperError):
-                await self._flush_held()
-        if codec.our_state is _SEND_RESPONSE:
-            head = ResponseHead(status, _reason(status), b"1.1", [])
-            try:
-                await self._write(codec.send_message(head, b""))
-            except (HyperError, *_IO_ERRORS):
-                pass
-
-    async def _service_failed(self) -> None:
-        codec = self.codec
-        codec.disable_keep_alive()
-        if self._held:
-            with contextlib.suppress(HyperError):
-                await self._flush_held()
-        if codec.our_state is _SEND_RESPONSE:
-            await self._wait_continue()
-            head = ResponseHead(500, b"Internal Server Error", b"1.1", [])
-            try:
-                await self._write(codec.send_message(head, b""))
-            except (HyperError, *_IO_ERRORS):
-                pass
-
-    async def _write_informational(self, status: int, fields: list[tuple[bytes, bytes]]) -> None:
-        # Called by the service (ext.send_informational) while it runs.
-        codec = self.codec
-        if codec.our_state is not _SEND_RESPONSE:
-            raise UserError("the final response has started")
-        if codec.their_version == b"1.0":
-            return  # RFC 9110 section 15.2: never a 1xx to an HTTP/1.0 client
-        await self._wait_continue()
-        if self._held:
-            await self._flush_held()  # pipeline_flush: earlier answers first
-        data = codec.send_informational(ResponseHead(status, _reason(status), b"1.1", fields))
-        event = self._continue_writing = anyio.Event()
-        try:
-            await self._write(data)
-        finally:
-            self._continue_writing = None
-            event.set()
-
-    async def _wait_continue(self) -> None:
-        # A body reader in another task may be writing 100 Continue.
-        writing = self._continue_writing
-        if writing is not None:
-            await writing.wait()
-
-    # -- watching for a client that leaves while the service runs --------------
-
-    def _service_suspended(self) -> None:
-        # The service did not answer at once. If the request is fully read,
-        # nobody reads the socket until it answers: the reader task watches
-        # it, so a client that leaves cancels the service (half_close off)
-        # and pipelined bytes are buffered meanwhile. One reader per
-        # connection, parked between watches: a task per request (with its
-        # cancel scope, its cancellation and its end) cost more than the
-        # rest of a request on trio.
-        tg = self._task_group
-        if tg is None or self.codec.their_state is not _DONE:
-            return
-        if self._held:
-            # pipeline_flush: the answers held until now go out while the
-            # service works, in a task of their own (the reader may be in a
-            # read already). Marked as a write in progress, as a 100
-            # Continue is: the service's own writes (a 1xx through its
-            # Exchange) and _stop_watcher wait for it.
-            self._continue_writing = anyio.Event()
-            tg.start_soon(self._flush_for_watch, self._continue_writing)
-        reader = self._reader
-        if reader is None or not reader.alive:
-            reader = self._reader = SocketReader()
-            tg.start_soon(self._read, reader)
-        reader.watching = True
-        self._watcher = reader
-        if reader.wake is not None:
-            reader.wake.set()
-
-    async def _flush_for_watch(self, writing: anyio.Event) -> None:
-        try:
-            await self._flush_held()
-        except HyperError as exc:
-            self._flush_error = exc
-        finally:
-            self._continue_writing = None
-            writing.set()
-
-    async def _read(self, reader: SocketReader) -> None:
-        # The reader task (see SocketReader): reads while it watches or while
-        # someone wants data, parks otherwise.
-        codec = self.codec
-        limit = self._config.max_buf_size
-        try:
-            with reader.scope:
-                while True:
-                    if reader.wanted is None and (
-                        not reader.watching or len(codec.trailing_data[0]) > limit
-                    ):
-                        reader.wake = wake = anyio.Event()
-                        await wake.wait()
-                        reader.wake = None
-                        continue
-                    data = await ServerIO.receive(self)
-                    wanted = reader.wanted
-                    if wanted is not None:
-                        reader.wanted = None
-                        reader.data = data
-                        wanted.set()
-                    else:
-                        codec.receive_data(data)
-                    if not data:
-                        if (
-                            reader.watching
-                            and not self._config.half_close
-                            and self._scope is not None
-                        ):
-                            self._disconnected = True
-                            if self._exchange is not None:
-                                self._exchange.client_gone()
-                            self._scope.cancel()
-                        return
-        finally:
-            reader.alive = False
-            if reader.wanted is not None:
-                reader.wanted.set()  # nothing read: the one waiting reads itself
-            reader.done.set()
-
-    async def receive(self) -> bytes:
-        """Read from the IO, through the reader task while it runs; ``b""`` at the end."""
-        reader = self._reader
-        if reader is None or not reader.alive:
-            return await ServerIO.receive(self)
-        reader.wanted = wanted = anyio.Event()
-        if reader.wake is not None:
-            reader.wake.set()
-        try:
-            await wanted.wait()
-        except BaseException:
-            if reader.wanted is wanted:
-                reader.wanted = None  # its read, when it comes, goes to the codec
-            elif reader.data is not None:
-                self.codec.receive_data(reader.data)  # read for us: keep it
-                reader.data = None
-            raise
-        data = reader.data
-        reader.data = None
-        if data is None:  # the reader ended without reading
-            return await ServerIO.receive(self)
-        return data
-
-    async def _stop_watcher(self) -> None:
-        # The watch ends; a read the reader started stays its own (the next
-        # receive() takes its bytes), so nothing is cancelled.
-        watcher = self._watcher
-        if watcher is not None:
-            self._watcher = None
-            watcher.watching = False
-        if self._continue_writing is not None:
-            await self._wait_continue()  # a flush of held answers (or a 100 Continue)
-
-    async def _stop_reader(self) -> None:
-        # Before the IO is handed over (an upgrade): no read may be left on it.
-        reader = self._reader
-        if reader is not None:
-            self._reader = self._watcher = None
-            reader.scope.cancel()
-            await reader.done.wait()
-
-    # -- responses ----------------------------------------------------------
-
-    def _encode_whole(self, response: Response[Any]) -> bytes | None:
-        """The response encoded for one write, or None when its body must be streamed.
-
-        The one encoder of in-memory answers (the plain answer, ``_answer``
-        and ``_respond`` all use it): a ``Full`` body of at most
-        ``WRITE_CHUNK`` bytes or an ``Empty`` one, head, body and end in one
-        codec call. A response without extensions has its head built here;
-        one with a reason phrase or a header case map goes through
-        :meth:`_response_head`.
-        """
-        body = response.body
-        kind = type(body)
-        if kind is Full:
-            data = body.data
-            if len(data) > WRITE_CHUNK:
-                return None
-        elif kind is Empty:
-            data = b""
-        else:
-            return None
-        if response._extensions is None:
-            status = response.status
-            head = ResponseHead(
-                status,
-                _reasons.get(status) or _reason(status),
-                b"1.0" if response.version is _HTTP_10 else b"1.1",
-                response.headers._list,
-            )
-        else:
-            head = self._response_head(response)
-        return self.codec.send_message(head, data)
-
-    def _response_head(self, response: Response[Any]) -> ResponseHead:
-        status = response.status
-        fields = response.headers.raw()
-        extensions = response._extensions
-        reason = None
-        if extensions is not None:
-            phrase = extensions.get(ReasonPhrase)
-            if phrase is not None:
-                reason = phrase.as_bytes()
-            if self._preserve_case:
-                case_map = extensions.get(HeaderCaseMap)
-                if case_map is not None:
-                    fields = case_map.apply(fields)
-        return ResponseHead(
-            status,
-            (_reasons.get(status) or _reason(status)) if reason is None else reason,
-            b"1.0" if response.version is _HTTP_10 else b"1.1",
-            fields,
-        )
-
-    async def _respond(self, response: Response[Any]) -> None:
-        codec = self.codec
-        if self._continue_writing is not None:
-            await self._wait_continue()
-        source = self._body
-        if source is not None and source.expect_continue and not source.started:
-            # The client holds its body back for a 100 Continue that can no
-            # longer be sent: say the connection closes after this response.
-            codec.disable_keep_alive()
-        data = self._encode_whole(response) if self._report is None else None
-        if data is None:
-            await self._respond_streaming(self._response_head(response), response.body)
-        else:
-            await self._write(data)
-
-    async def _respond_streaming(self, head: ResponseHead, body: Any) -> None:
-        codec = self.codec
-        try:
-            exact = body.size_hint().exact
-            first = codec.send_head(head, exact)
-            report = self._report
-            await self._write(first)
-            if report is not None:
-                report.head(len(first))
-            if not codec.our_body_allowed:
-                if codec.our_state is _SEND_BODY:
-                    await self._write_end(None)
-                if report is not None:
-                    report.finish()
-                return
-            exchange = self._exchange
-            if exchange is not None and exchange.watched:
-                # A service wants to hear of a client that leaves while the
-                # body is produced (a long stream to a client that is gone).
-                self._service_suspended()
-            trailers = None
-            while True:
-                try:
-                    frame = await body.frame()
-                except Exception as exc:
-                    codec.send_failed()
-                    raise BodyError("the response body failed") from exc
-                if frame is None:
-                    break
-                data = frame.data_ref
-                if data is not None:
-                    chunks = codec.send_data(data)
-                    if chunks:
-                        await self._write_all(chunks)
-                        if report is not None:
-                            report.data(len(data))
-                elif frame.trailers_ref is not None:
-                    trailers = frame.trailers_ref.raw()
-                    break
-            await self._write_end(trailers)
-            if report is not None:
-                report.finish()
-        finally:
-            if self._watcher is not None:
-                with anyio.CancelScope(shield=True):
-                    await self._stop_watcher()
-            with contextlib.suppress(Exception):
-                await body.aclose()
-
-    async def _write_end(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
-        end = self.codec.send_end(trailers)
-        if end:
-            await self._write(end)
-
-    # -- after the response -------------------------------------------------
-
-    async def _finish_request_body(self) -> None:
-        codec = self.codec
-        source = self._body
-        self._body = None
-        if codec.their_state is not _SEND_BODY:
-            return
-        if source is None or source.reading or (source.expect_continue and not source.started):
-            # Unsafe to read (another task is reading), or the client is
-            # still waiting for a 100 Continue that will not come and may
-            # never send the body: close instead of draining.
-            codec.disable_keep_alive()
-            return
-        source.detached = True
-        if not codec.keep_alive and codec.our_state is not _SWITCHED:
-            return
-        # Drain what the service did not read, within the bound, so the
-        # connection can serve the next request.
-        self._idle_mark += 1
-        self._idle = True
-        budget = self._config.max_drain_bytes
-        try:
-            while True:
-                event = codec.next_event()
-                if type(event) is Data:
-                    assert isinstance(event, Data)
-                    budget -= len(event.data)
-                    if budget < 0:
-                        break
-                elif type(event) is EndOfMessage:
-                    return
-                elif event is NEED_DATA:
-                    codec.receive_data(await self.receive())
-                else:  # pragma: no cover - codec contract
-                    break
-        except (ParseError, IncompleteMessageError):
-            pass  # the response is out; a broken rest only ends the connection
-        codec.disable_keep_alive()
-
-    async def _upgrade(self) -> None:
-        codec = self.codec
-        if codec.their_state is not _SWITCHED:
-            # The request body was not drained (too long or unread): there is
-            # no clean byte boundary to hand over.
-            if self._pending is not None:
-                self._pending.fail(CanceledError("the request body was not read to its end"))
-                self._pending = None
-            codec.send_failed()
-            return
-        await self._stop_reader()
-        self.upgraded = True
-        self.read_ahead = codec.trailing_data[0]
-        pending = self._pending
-        self._pending = None
-        if pending is not None:
-            if self.upgrades:
-                pending.fulfil(self._io, self.read_ahead)
-            else:
-                pending.fail(
-                    UserError("upgrade expected but the connection was not built with upgrades")
-                )

@@ -1,13 +1,14 @@
 """The reading, writing and timing half of the HTTP/1 server connection.
 
-What belongs here: :class:`ServerIO`, the base class of
+What belongs here: :class:`ServerIO`, the first base class of
 ``_server.ServerDispatcher`` with everything that touches the IO or the
 clock outside the request loop: ``receive``, the writes (``_write``,
 ``_write_all``, and ``pipeline_flush``'s held answers: ``_hold_or_send``,
 ``_flush_held``), and the watchdog task behind ``header_read_timeout`` and
-``send_stall_timeout``. The request loop, the responses and upgrades are in
-``_server.py``. The state these methods use has its slots here; the
-dispatcher sets it.
+``send_stall_timeout``. The reader task that watches for a client that
+leaves is in ``_server_watch.py``, the responses and upgrades in
+``_server_respond.py``, the request loop in ``_server.py``. The state
+these methods use has its slots here; the dispatcher sets it.
 
 Strategy (bounded memory and time, nothing per request):
 
