@@ -43,8 +43,9 @@ Strategy (speed and bounded resources):
 * The request body is pulled from the socket by the service reading
   ``Incoming`` (see ``_request_body.py``).
 * ``header_read_timeout`` and ``send_stall_timeout`` cost no timer and no
-  clock read per request: a watchdog task times idle periods and writes
-  (in ``_server_io.py``).
+  clock read per request, and no task per connection: one watchdog task
+  per event loop times every connection's idle periods and writes (see
+  ``_server_io.py`` and ``_server_watchdog.py``).
 * Graceful shutdown disables keep-alive; a connection waiting for the first
   byte of a request is cancelled at once.
 * Each request carries an ``Exchange`` (``hyper_core._exchange``) in its
@@ -111,6 +112,7 @@ from ._request_body import RequestBodySource
 from ._server_config import ServerConfig
 from ._server_io import _IO_ERRORS, READ_SIZE, WRITE_CHUNK
 from ._server_respond import ServerResponses
+from ._server_watchdog import Watch, watch
 from ._writev import chunk_sender
 
 if TYPE_CHECKING:
@@ -193,7 +195,6 @@ class ServerDispatcher(ServerResponses):
         # the module docstring: the watchdog times them).
         self._idle = True
         self._idle_mark = 0
-        self._opened_at = 0.0
         self._continue_writing: anyio.Event | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
         # The reader task (started by the first service that suspends), and
@@ -221,13 +222,13 @@ class ServerDispatcher(ServerResponses):
         """
         config = self._config
         failure: Exception | None = None
+        timed: Watch | None = None
         try:
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
                 self._scope = tg.cancel_scope
                 if config.header_read_timeout is not None or config.send_stall_timeout is not None:
-                    self._opened_at = config.timer.now()
-                    tg.start_soon(self._watchdog)
+                    timed = watch(self, config.timer.now(), tg)
                 try:
                     await self._serve()
                 except Exception as exc:
@@ -238,6 +239,8 @@ class ServerDispatcher(ServerResponses):
             if failure is not None:
                 raise failure
         finally:
+            if timed is not None:
+                timed.close()
             self.finished = True
             self._scope = None
             self._task_group = None

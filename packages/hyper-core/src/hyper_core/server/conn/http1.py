@@ -39,6 +39,7 @@ from hyper_core.proto.h1._codec import MIN_BUF_SIZE as _MIN_BUF_SIZE
 from hyper_core.proto.h1._parse import HeadLimits as _HeadLimits
 from hyper_core.proto.h1._server import ServerConfig as _ServerConfig
 from hyper_core.proto.h1._server import ServerDispatcher as _ServerDispatcher
+from hyper_core.proto.h1._server_watchdog import share_watchdog
 from hyper_core.rt import IO, Timer, default_timer
 from hyper_core.service import Service
 
@@ -55,6 +56,7 @@ __all__ = [
     "Builder",
     "Connection",
     "Parts",
+    "share_watchdog",
 ]
 
 #: hyper's default read/write buffer bound: 8192 + 4096 * 100 bytes.
