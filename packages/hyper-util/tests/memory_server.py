@@ -81,7 +81,8 @@ async def served(way: str) -> None:
 async def traced() -> None:
     tracemalloc.start()
     async with anyio.create_task_group() as tg:
-        _, port = await tg.start(partial(serve, service, port=0, handle_signals=False, announce=False))
+        run = partial(serve, service, port=0, handle_signals=False, announce=False)
+        _, port = await tg.start(run)
         print(port, flush=True)
         while await anyio.to_thread.run_sync(sys.stdin.readline):
             for _ in range(5):  # every connection answered reaches its next read

@@ -229,7 +229,8 @@ def test_idle_keep_alive_connection_memory_is_bounded(backend: str) -> None:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     ) as process:
-        assert process.stdin is not None and process.stdout is not None
+        assert process.stdin is not None
+        assert process.stdout is not None
         stdin, stdout = process.stdin, process.stdout
 
         def traced() -> int:
