@@ -172,32 +172,27 @@ class Watch:
         if conn is None:
             return None
         wake = now + self.step
-        header = self.header
-        if header is not None:
-            expires = header.look(conn._idle, conn._idle_mark, now)
-            if expires is not None:
-                if now >= expires:
+        send_mark = conn._send_mark
+        for stopwatch, waiting, mark in (
+            (self.header, conn._idle, conn._idle_mark),
+            (self.send, bool(send_mark & 1), send_mark),  # odd: a write in progress
+        ):
+            if stopwatch is None:
+                continue
+            expires = stopwatch.look(waiting, mark, now)
+            if expires is None:
+                continue
+            if now >= expires:
+                if stopwatch is self.header:
                     conn._timed_out = True
-                    self._expire(conn)
-                    return None
-                wake = min(expires, wake)
-        send = self.send
-        if send is not None:
-            mark = conn._send_mark
-            expires = send.look(bool(mark & 1), mark, now)  # odd: a write in progress
-            if expires is not None:
-                if now >= expires:
+                else:
                     conn._send_timed_out = True
-                    self._expire(conn)
-                    return None
-                wake = min(expires, wake)
+                scope = conn._scope
+                if scope is not None:
+                    scope.cancel()
+                return None
+            wake = min(expires, wake)
         return wake
-
-    @staticmethod
-    def _expire(conn: ServerIO) -> None:
-        scope = conn._scope
-        if scope is not None:
-            scope.cancel()
 
 
 @final
