@@ -21,6 +21,7 @@ import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -28,7 +29,7 @@ import pytest
 from anyio.abc import SocketAttribute, SocketStream
 
 from hyper_core import upgrade
-from hyper_core.body import Full, StreamBody, collect
+from hyper_core.body import StreamBody, collect
 from hyper_core.client.conn import http1
 from hyper_core.error import (
     CanceledError,
@@ -374,7 +375,7 @@ async def test_many_exchanges_and_a_streamed_body_over_the_one_read_path() -> No
         assert h.sender.is_ready()
 
 
-def GET() -> Request[Full]:
+def GET() -> Request[Any]:
     return Request("GET", "/", headers={"host": "peer.test"})
 
 
