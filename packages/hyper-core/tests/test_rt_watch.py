@@ -442,6 +442,14 @@ async def test_cancelling_the_connection_task_fails_a_request_waiting_for_its_he
         assert len(errors) == 1
         assert isinstance(errors[0], CanceledError)
         assert h.sender.is_closed()
+        await h.server.send(b"after")
+        if shutdown:
+            with pytest.raises(anyio.ClosedResourceError):
+                await h.client.receive()
+        else:
+            # The read was interrupted (it had taken over from the watching
+            # task), so the IO was left open, with nothing lost.
+            assert await h.client.receive() == b"after"
 
 
 async def test_an_upgrade_hands_over_the_stream_with_the_bytes_read_ahead() -> None:

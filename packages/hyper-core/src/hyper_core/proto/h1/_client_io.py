@@ -186,6 +186,7 @@ class ClientIO:
         "_new_event",
         "_nowait",
         "_pending_upgrade",
+        "_read_declined",
         "_read_done",
         "_reading",
         "_reads",
@@ -223,6 +224,7 @@ class ClientIO:
         self._sender_closed = False
         self._changed: anyio.Event | None = None
         self._reading = False
+        self._read_declined = False  # a close found a read the IO would not interrupt
         self._read_done: anyio.Event | None = None
         self._serving = anyio.Event()
         # ``anyio.Event()`` looks the running library up (through sniffio)
@@ -301,11 +303,11 @@ class ClientIO:
         if exchange is not None and not exchange.head_delivered and exchange.error is None:
             exchange.error = error or CanceledError("connection closed")
         self._watch(None)
-        if self._reading:
+        if self._reading and not self._interrupt(self._closed_error()):
             # The task reading for the exchange gets the close as its error;
             # a read the IO declines to stop ends when the connection task
             # closes the IO (see run).
-            self._interrupt(self._closed_error())
+            self._read_declined = True
         self._wake_driver()
         self._notify()
 
@@ -488,6 +490,10 @@ class ClientIO:
                     await self._drive()
                 finally:
                     self._tg = None
+                    # Closed (if cancelled) before the tasks below are: a
+                    # read waiting on the ReceiveWatcher's task is then
+                    # interrupted, not left to read on by itself.
+                    self._close(CanceledError("the connection task was cancelled"))
                     tg.cancel_scope.cancel()  # a request body still being written
             cancelled = False
         finally:
@@ -504,7 +510,7 @@ class ClientIO:
                             "(use Connection.with_upgrades())"
                         )
                     )
-            elif shutdown or self._reading:
+            elif shutdown or (self._read_declined and self._reading):
                 # A read still in flight was one the IO declined to
                 # interrupt: closing the IO is what ends it (the IO is
                 # mid-exchange, of no use to into_parts()).
