@@ -6,7 +6,10 @@ of stream it runs on, so a change to it is measured where it matters most:
 * ``fast``: hyper-util's ``AsyncioSocketStream`` on asyncio (the receive-watch
   capability is the stream's own);
 * ``anyio``: anyio's TCP stream on asyncio, and ``trio``: anyio's TCP stream
-  on trio (the connection wraps them in ``hyper_core.rt.ReceiveWatcher``).
+  on trio (the connection wraps them in ``hyper_core.rt.ReceiveWatcher``);
+* ``fast-rw`` (not by default, and only in a tree that has
+  ``ReceiveWatcher``): the ``fast`` stream read through a
+  ``ReceiveWatcher``, the general twin of the stream's own watch.
 
 Workloads on one ``hyper_core.client.conn.http1`` connection (no pool):
 ``sequential`` (``--sequential`` GETs of a 13-byte file, one after the
@@ -15,6 +18,13 @@ streamed and counted). With ``--against PYTHON`` (another tree's
 interpreter, e.g. a worktree of ``main``) every cell is measured with both
 trees, rounds interleaved, and the table gives this tree / that tree.
 
+With ``--instructions`` the cells are instruction counts instead (the
+steady figure on a shared machine, as ``instructions.py`` counts a
+server's): each worker runs under ``valgrind --tool=cachegrind`` twice,
+with ``--small`` and ``--large`` requests (or MiB for the download); the
+difference over the difference in work is the client's instructions per
+request (per MiB), without start-up and warm-up.
+
 Strategy: nginx (Debian's, ``_harness.start_nginx``) serves the files on
 127.0.0.1 and a free port. Each cell runs in a fresh subprocess of the
 given interpreter (``--worker``), which prints one number; the best of
@@ -22,19 +32,22 @@ given interpreter (``--worker``), which prints one number; the best of
 subprocess has a timeout.
 
 Run: ``.venv/bin/python benchmarks/client_h1_io.py [--against ../base/.venv/bin/python]
-[--sequential 5000] [--download-mib 50] [--rounds 3]``.
+[--sequential 5000] [--download-mib 50] [--rounds 3] [--only fast,anyio,trio]
+[--instructions [--small 200] [--large 1200]]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from _harness import PYTHON, banner, start_nginx, stop_nginx
 
@@ -64,14 +77,24 @@ async def _measure(
     from hyper_core.http import Request
     from hyper_util.rt import connect_tcp
 
-    if io_kind == "fast":
+    stream: Any
+    if io_kind.startswith("fast"):
         stream = await connect_tcp("127.0.0.1", port, fast=True)
     else:
         stream = await anyio.connect_tcp("127.0.0.1", port)
+    watcher = None
+    if io_kind == "fast-rw":
+        # The asyncio stream read through the general ReceiveWatcher instead
+        # of its own watch: the twin the stream's capability is measured against.
+        from hyper_core.rt import ReceiveWatcher
+
+        stream = watcher = ReceiveWatcher(stream)
     sender, connection = await http1.handshake(stream)
     headers = {"host": "bench.test"}
     async with anyio.create_task_group() as tg:
         tg.start_soon(connection.serve)
+        if watcher is not None:
+            tg.start_soon(watcher.run)
 
         async def get_small() -> None:
             response = await sender.send_request(Request("GET", "/hello", headers=headers))
@@ -88,7 +111,7 @@ async def _measure(
             cpu = (time.process_time() - cpu) / count
         else:
             start = time.perf_counter()
-            response = await sender.send_request(Request("GET", "/big", headers=headers))
+            response = await sender.send_request(Request("GET", f"/mib{mib}", headers=headers))
             size = 0
             async for chunk in response.body:
                 size += len(chunk)
@@ -131,6 +154,54 @@ def run_cell(
     return float(rate), float(cpu)
 
 
+def count_instructions(python: str, io_kind: str, port: int, workload: str, amount: int) -> int:
+    """Instructions one worker process runs in all, for ``amount`` requests (or MiB)."""
+    command = [
+        "valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+        python, __file__, "--worker", "--io", io_kind, "--port", str(port),
+        "--workload", workload, "--sequential", str(amount), "--download-mib", str(amount),
+    ]  # fmt: skip
+    out = subprocess.run(
+        command, check=True, capture_output=True, timeout=WORKER_TIMEOUT * 4,
+        cwd=Path(__file__).parent,
+    )  # fmt: skip
+    match = re.search(rb"I\s+refs:\s+([\d,]+)", out.stderr)
+    if match is None:
+        raise RuntimeError(f"no instruction count from cachegrind:\n{out.stderr.decode()[-2000:]}")
+    return int(match.group(1).replace(b",", b""))
+
+
+def instructions(
+    trees: dict[str, str], ios: list[str], port: int, args: argparse.Namespace
+) -> None:
+    """Print instructions per request (per MiB) for each IO and workload, per tree."""
+    print(
+        f"\ninstructions per request (sequential) and per MiB (download): "
+        f"(runs of {args.large} and {args.small} requests, {args.large_mib} and "
+        f"{args.small_mib} MiB) under cachegrind; ratio: base/this (above 1: this is leaner)"
+    )
+    header = f"{'io':>6} {'workload':>10} " + " ".join(f"{t:>12}" for t in trees)
+    if "base" in trees:
+        header += f" {'ratio':>7}"
+    print(header, flush=True)
+    for io_kind in ios:
+        for workload, _unit in WORKLOADS:
+            per: dict[str, float] = {}
+            low, high = (
+                (args.small, args.large)
+                if workload == "sequential"
+                else (args.small_mib, args.large_mib)
+            )
+            for tree, python in trees.items():
+                small = count_instructions(python, io_kind, port, workload, low)
+                large = count_instructions(python, io_kind, port, workload, high)
+                per[tree] = (large - small) / (high - low)
+            row = f"{io_kind:>6} {workload:>10} " + " ".join(f"{per[t]:>12,.0f}" for t in trees)
+            if "base" in trees:
+                row += f" {per['base'] / per['this']:>6.3f}x"
+            print(row, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--against", default=None, help="another tree's Python interpreter")
@@ -138,6 +209,11 @@ def main() -> None:
     parser.add_argument("--download-mib", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", default=",".join(IOS))
+    parser.add_argument("--instructions", action="store_true", help="count instructions")
+    parser.add_argument("--small", type=int, default=200, help="--instructions: first run")
+    parser.add_argument("--large", type=int, default=1200, help="--instructions: second run")
+    parser.add_argument("--small-mib", type=int, default=2, help="--instructions: download")
+    parser.add_argument("--large-mib", type=int, default=12, help="--instructions: download")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--io", default="fast", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -160,15 +236,25 @@ def main() -> None:
         www.mkdir()
         (www / "hello").write_bytes(HELLO)
         block = os.urandom(1 << 20)
-        with (www / "big").open("wb") as f:
-            for _ in range(args.download_mib):
-                f.write(block)
+        sizes = {args.small_mib, args.large_mib} if args.instructions else {args.download_mib}
+        for size in sizes:
+            with (www / f"mib{size}").open("wb") as f:
+                for _ in range(size):
+                    f.write(block)
         proc, port = start_nginx(tmp, NGINX_HTTP)
         try:
-            for _ in range(args.rounds):
+            if args.instructions:
+                instructions(trees, ios, port, args)
+                return
+            for round_no in range(args.rounds):
+                # The trees take turns going first: the first of a pair
+                # measured slower by up to 25% on this machine, either tree.
+                order = list(trees.items())
+                if round_no % 2:
+                    order.reverse()
                 for io_kind in ios:
                     for workload, _unit in WORKLOADS:
-                        for tree, python in trees.items():
+                        for tree, python in order:
                             rate, cpu = run_cell(python, io_kind, port, workload, args)
                             key = (io_kind, workload, tree)
                             best[key] = max(best.get(key, 0.0), rate)
