@@ -426,6 +426,9 @@ async def test_cancelling_the_connection_task_fails_a_request_waiting_for_its_he
 ) -> None:
     async with h1_client(shutdown=shutdown) as h:
         await exchange(h.sender, h.server)
+        # Idle: the watching task reads, and the request's head read takes
+        # over from it (the read a ReceiveWatcher can interrupt).
+        await anyio.wait_all_tasks_blocked()
         errors: list[Exception] = []
 
         async def send() -> None:

@@ -156,6 +156,10 @@ class ClientDispatcher(ClientIO):
             started.append(exchange)
         self._exchange = exchange
         self._state = _BUSY
+        # The idle watch ends with the idleness: the exchange's tasks read
+        # now. Left registered, a ReceiveWatcher's task would start a read
+        # of its own for the caller to take over, a task switch per request.
+        self._watch(None)
         report = report_of(request)
         try:
             await self._write_request(exchange, request, report)
