@@ -41,6 +41,7 @@ H1_SUITES = [
         "test_h1_parse_policy",
         "test_server_h1_options",
         "test_client_h1_options",
+        "test_rt_watch",
     )
 ] + ["packages/hyper-util/tests/test_client_h1_fast_io.py"]
 

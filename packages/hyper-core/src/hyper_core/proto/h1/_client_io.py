@@ -20,8 +20,9 @@ Strategy: one read path, over every IO.
   (``notify_receivable``) watches it; when the server closes, fails or
   sends bytes nobody asked for, the callback takes them with
   ``receive_nowait`` and closes the connection there and then, so no
-  request is sent on it meanwhile. The connection task sleeps from start to
-  end, with no wake-up per request.
+  request is sent on it meanwhile. An exchange withdraws it as it starts.
+  The connection task sleeps from start to end, with no wake-up per
+  request.
 * While an exchange is in flight, the task that needs bytes reads: the
   caller waiting for the response head, or the application reading the
   response body (the body is pulled from the socket by its reader: an
@@ -32,8 +33,10 @@ Strategy: one read path, over every IO.
   times out leaves the connection intact.
 * A close stops a read in progress with ``interrupt_receive``; no read
   carries a cancel scope. A ``ReceiveWatcher`` stops that way only a read
-  that took over from its watching task (the response head, usually) and
-  declines the others (a body's reads, which pay nothing for being
+  that took over from its watching task (the response head's first read
+  on a connection that sat idle long enough for that task to start
+  reading) and declines the others (a body's reads, and the head's of a
+  request sent right after the last one, which pay nothing for being
   stoppable); such a read ends when the IO is closed, which the connection
   task does as it ends, with ``without_shutdown()`` too when a read is
   still in flight (the IO is mid-exchange and useless then).
