@@ -50,21 +50,11 @@ from pathlib import Path
 from typing import Any
 
 from _harness import PYTHON, banner, start_nginx, stop_nginx
+from client_h1 import HELLO, NGINX_HTTP  # the same site as the pooled-client benchmark
 
-HELLO = b"Hello, World!"
 IOS = ("fast", "anyio", "trio")
 WORKLOADS = (("sequential", "req/s"), ("download", "MB/s"))
 WORKER_TIMEOUT = 300.0
-
-NGINX_HTTP = """
-    sendfile on;
-    tcp_nopush on;
-    server {{
-        listen 127.0.0.1:{port} backlog=1024;
-        root {tmp}/www;
-        default_type application/octet-stream;
-    }}
-"""
 
 
 async def _measure(
