@@ -39,6 +39,7 @@ from anyio import TypedAttributeProvider
 from anyio.streams.tls import TLSAttribute
 
 from hyper_core.rt import IO, receive_or_eof
+from hyper_tls._sessions import resumable
 
 __all__ = ["MaybeHttps", "TlsStream"]
 
@@ -62,7 +63,15 @@ class TlsStream(TypedAttributeProvider):
     Build one with :meth:`wrap`, which performs the handshake.
     """
 
-    __slots__ = ("_in", "_out", "_server_side", "_ssl", "_transport")
+    __slots__ = (
+        "_in",
+        "_on_session",
+        "_out",
+        "_resumed_from",
+        "_server_side",
+        "_ssl",
+        "_transport",
+    )
 
     def __init__(
         self,
@@ -78,6 +87,8 @@ class TlsStream(TypedAttributeProvider):
         self._in = incoming
         self._out = outgoing
         self._server_side = server_side
+        self._on_session: Callable[[ssl.SSLSession], None] | None = None
+        self._resumed_from: ssl.SSLSession | None = None
 
     @classmethod
     async def wrap(
@@ -88,6 +99,8 @@ class TlsStream(TypedAttributeProvider):
         server_side: bool,
         hostname: str | None = None,
         threaded: bool | None = None,
+        session: ssl.SSLSession | None = None,
+        on_session: Callable[[ssl.SSLSession], None] | None = None,
     ) -> TlsStream:
         """Run the TLS handshake over ``transport`` and return the TLS stream.
 
@@ -100,6 +113,12 @@ class TlsStream(TypedAttributeProvider):
             threaded: Run the handshake steps in a worker thread; default:
                 when ``ssl_context`` is a subclass (truststore), see the
                 module docstring.
+            session: A session from an earlier connection to the same
+                server and name to resume (client side; it must come from
+                ``ssl_context``).
+            on_session: Called with this connection's session if it can be
+                resumed: after the handshake (TLS 1.2), or after the first
+                :meth:`receive` (TLS 1.3, whose tickets follow the handshake).
 
         Raises:
             ssl.SSLError: The handshake failed (``SSLCertVerificationError``
@@ -116,16 +135,35 @@ class TlsStream(TypedAttributeProvider):
         if threaded:
             ssl_object = await anyio.to_thread.run_sync(
                 lambda: ssl_context.wrap_bio(
-                    incoming, outgoing, server_side=server_side, server_hostname=hostname
+                    incoming,
+                    outgoing,
+                    server_side=server_side,
+                    server_hostname=hostname,
+                    session=session,
                 )
             )
         else:
             ssl_object = ssl_context.wrap_bio(
-                incoming, outgoing, server_side=server_side, server_hostname=hostname
+                incoming,
+                outgoing,
+                server_side=server_side,
+                server_hostname=hostname,
+                session=session,
             )
         stream = cls(transport, ssl_object, incoming, outgoing, server_side=server_side)
         await stream._call(ssl_object.do_handshake, threaded=threaded, handshake=True)
+        if on_session is not None:
+            stream._resumed_from = session
+            if ssl_object.version() == "TLSv1.3":
+                stream._on_session = on_session  # the ticket follows the handshake
+            else:
+                stream._offer_session(on_session)
         return stream
+
+    def _offer_session(self, on_session: Callable[[ssl.SSLSession], None]) -> None:
+        session = resumable(self._ssl, self._resumed_from)
+        if session is not None:
+            on_session(session)
 
     async def _flush(self) -> None:
         if self._out.pending:
@@ -179,6 +217,12 @@ class TlsStream(TypedAttributeProvider):
             raise anyio.BrokenResourceError(f"TLS error: {exc}") from exc
         if not data:
             raise anyio.EndOfStream
+        on_session = self._on_session
+        if on_session is not None:
+            # Servers send their tickets right after the handshake, so they
+            # precede the first data; one look only, as each costs ~0.2 ms.
+            self._on_session = None
+            self._offer_session(on_session)
         return data
 
     async def send(self, item: bytes) -> None:
