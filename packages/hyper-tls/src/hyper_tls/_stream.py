@@ -209,12 +209,32 @@ class TlsStream(TypedAttributeProvider):
 
         Cancel safety: cancelling loses no decrypted bytes.
         """
+        ssl_object, incoming = self._ssl, self._in
         try:
-            data = await self._call(partial(self._ssl.read, max_bytes))
+            data: bytes | None = None
+            while data is None:
+                # With nothing buffered (no bytes in the BIO, none decrypted
+                # in OpenSSL) a read can only want more: skip it and its
+                # exception (3 us, once per response) and go to the transport.
+                if incoming.pending or incoming.eof or ssl_object.pending():
+                    try:
+                        data = ssl_object.read(max_bytes)
+                        continue
+                    except ssl.SSLWantReadError:
+                        pass
+                await self._flush()
+                chunk = await receive_or_eof(self._transport, _RECEIVE_SIZE)
+                if chunk:
+                    incoming.write(chunk)
+                else:
+                    incoming.write_eof()
         except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
             raise anyio.EndOfStream from None
         except ssl.SSLError as exc:
+            with contextlib.suppress(Exception):
+                await self._flush()  # our alert, so the peer sees why
             raise anyio.BrokenResourceError(f"TLS error: {exc}") from exc
+        await self._flush()  # a reply OpenSSL queued (TLS 1.3 key update)
         if not data:
             raise anyio.EndOfStream
         on_session = self._on_session
