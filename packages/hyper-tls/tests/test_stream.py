@@ -101,4 +101,3 @@ async def test_a_corrupt_record_is_a_broken_stream(certs: CertFiles) -> None:
         await client.send(b"go")
         with anyio.fail_after(10), pytest.raises(anyio.BrokenResourceError, match="TLS"):
             await client.receive()
-
