@@ -14,6 +14,7 @@ the client in one segment.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -29,21 +30,48 @@ pytestmark = pytest.mark.anyio
 Server = Callable[[TlsStream, IO], Awaitable[None]]
 
 
+class CountingIO:
+    """An IO that counts the writes it passes on."""
+
+    def __init__(self, inner: IO) -> None:
+        self.inner = inner
+        self.writes = 0
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        return await self.inner.receive(max_bytes)
+
+    async def send(self, item: bytes) -> None:
+        self.writes += 1
+        await self.inner.send(item)
+
+    async def send_eof(self) -> None:
+        await self.inner.send_eof()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 @asynccontextmanager
-async def tls_pair(certs: CertFiles, serve: Server) -> AsyncIterator[TlsStream]:
-    """A TLS server on loopback running ``serve``; yield a client stream connected to it."""
+async def tls_pair(
+    certs: CertFiles, serve: Server, version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_3
+) -> AsyncIterator[tuple[TlsStream, CountingIO]]:
+    """A TLS server on loopback running ``serve``; yield a client stream connected to it.
+
+    Also yields the client's transport, which counts its writes.
+    """
     server_context = certs.server_context(http2=False)
+    server_context.maximum_version = version
 
     async def handler(io: IO) -> None:
         await serve(await TlsStream.wrap(io, server_context, server_side=True), io)
 
     async with raw_server(handler) as port:
-        raw = await anyio.connect_tcp("127.0.0.1", port)
+        counting = CountingIO(await anyio.connect_tcp("127.0.0.1", port))
         client = await TlsStream.wrap(
-            raw, certs.client_context(http2=False), server_side=False, hostname="localhost"
+            counting, certs.client_context(http2=False), server_side=False, hostname="localhost"
         )
         try:
-            yield client
+            yield client, counting
         finally:
             await client.aclose()
 
@@ -81,7 +109,7 @@ async def test_records_in_one_segment_come_back_whole_then_eof(
         await io.aclose()
         done.set()
 
-    async with tls_pair(certs, serve) as client:
+    async with tls_pair(certs, serve) as (client, _):
         await client.send(b"go")
         with anyio.fail_after(10):
             await done.wait()  # every record is on our side before we read
@@ -97,7 +125,66 @@ async def test_a_corrupt_record_is_a_broken_stream(certs: CertFiles) -> None:
         await io.send(bytes(wire))
         await anyio.sleep(5)
 
-    async with tls_pair(certs, serve) as client:
+    async with tls_pair(certs, serve) as (client, _):
         await client.send(b"go")
         with anyio.fail_after(10), pytest.raises(anyio.BrokenResourceError, match="TLS"):
             await client.receive()
+
+
+@pytest.mark.parametrize(
+    ("version", "handshake_writes"),
+    [(ssl.TLSVersion.TLSv1_3, 1), (ssl.TLSVersion.TLSv1_2, 2)],
+    ids=["tls13", "tls12"],
+)
+async def test_the_clients_finished_travels_with_its_first_request(
+    certs: CertFiles, version: ssl.TLSVersion, handshake_writes: int
+) -> None:
+    # TLS 1.3: ClientHello, then Finished + request together (two writes, not
+    # three). A full TLS 1.2 handshake ends with the server's Finished, so
+    # the client's last flight has already gone.
+    got: list[bytes] = []
+
+    async def serve(tls: TlsStream, io: IO) -> None:
+        got.append(await tls.receive())
+        await tls.send(b"pong")
+
+    async with tls_pair(certs, serve, version) as (client, counting):
+        assert counting.writes == handshake_writes
+        await client.send(b"ping")
+        assert counting.writes == handshake_writes + 1
+        with anyio.fail_after(10):
+            assert await client.receive() == b"pong"
+    assert got == [b"ping"]
+
+
+async def test_a_receive_first_sends_the_last_flight(certs: CertFiles) -> None:
+    # A server that speaks first must still see the client's Finished.
+    async def serve(tls: TlsStream, io: IO) -> None:
+        await tls.send(b"hello")
+        await anyio.sleep(5)
+
+    async with tls_pair(certs, serve, ssl.TLSVersion.TLSv1_3) as (client, counting):
+        with anyio.fail_after(10):
+            assert await client.receive() == b"hello"
+        assert counting.writes == 2
+
+
+async def test_a_reader_and_a_writer_at_once_keep_the_records_in_order(certs: CertFiles) -> None:
+    # The reader flushes the handshake's last flight before it waits while
+    # the writer encrypts and flushes its record: the peer must get both, in
+    # order (a swap is a bad record MAC there).
+    async def serve(tls: TlsStream, io: IO) -> None:
+        await tls.send(await tls.receive())
+
+    async with tls_pair(certs, serve) as (client, _):
+        echoed: list[bytes] = []
+
+        async def read() -> None:
+            echoed.append(await client.receive())
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read)
+                await anyio.sleep(0)  # the reader is flushing
+                await client.send(b"ping")
+    assert echoed == [b"ping"]

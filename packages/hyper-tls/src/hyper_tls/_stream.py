@@ -9,6 +9,10 @@ so it works over whatever the inner connector returned: the fast asyncio
 transport, an anyio socket stream, a proxy tunnel (an ``Upgraded`` with
 read-ahead bytes) or an in-memory pipe. Each SSL call is retried after
 moving bytes: ``SSLWantReadError`` sends what is pending and receives more.
+The handshake's last flight (the client's Finished in TLS 1.3 and in a
+resumed TLS 1.2 session; the server's tickets) is not sent on its own: it
+goes out with the first :meth:`~TlsStream.send`, or before the first wait
+for the peer, so a new connection's request costs no separate write.
 
 Blocking: with a ``truststore.SSLContext`` the certificate chain is checked
 by the operating system inside ``do_handshake()`` (a synchronous call that
@@ -64,10 +68,12 @@ class TlsStream(TypedAttributeProvider):
     """
 
     __slots__ = (
+        "_flushed",
         "_in",
         "_on_session",
         "_out",
         "_resumed_from",
+        "_sending",
         "_server_side",
         "_ssl",
         "_transport",
@@ -89,6 +95,8 @@ class TlsStream(TypedAttributeProvider):
         self._server_side = server_side
         self._on_session: Callable[[ssl.SSLSession], None] | None = None
         self._resumed_from: ssl.SSLSession | None = None
+        self._sending = False  # a task is sending bytes taken from _out
+        self._flushed: anyio.Event | None = None  # set when it is done
 
     @classmethod
     async def wrap(
@@ -166,8 +174,24 @@ class TlsStream(TypedAttributeProvider):
             on_session(session)
 
     async def _flush(self) -> None:
-        if self._out.pending:
-            await self._transport.send(self._out.read())
+        # Records must reach the transport in the order they left the BIO,
+        # and a reader (flushing before it waits) and a writer can flush at
+        # once: one task at a time takes bytes from the BIO and sends them;
+        # the others wait for it, then look again.
+        while self._out.pending:
+            if self._sending:
+                if self._flushed is None:
+                    self._flushed = anyio.Event()
+                await self._flushed.wait()
+                continue
+            self._sending = True
+            try:
+                await self._transport.send(self._out.read())
+            finally:
+                self._sending = False
+                flushed, self._flushed = self._flushed, None
+                if flushed is not None:
+                    flushed.set()
 
     async def _call(
         self, func: Callable[[], _T], *, threaded: bool = False, handshake: bool = False
@@ -194,7 +218,10 @@ class TlsStream(TypedAttributeProvider):
                     await self._flush()
                 raise
             else:
-                await self._flush()
+                if not handshake:
+                    await self._flush()
+                # else: the last flight waits for the first send or receive,
+                # so a client's Finished and its request share one segment.
                 return result
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
