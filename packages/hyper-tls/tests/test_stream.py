@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import anyio
+import anyio.lowlevel
 import pytest
 from tls_helpers import CertFiles, raw_server
 
@@ -185,6 +186,6 @@ async def test_a_reader_and_a_writer_at_once_keep_the_records_in_order(certs: Ce
         with anyio.fail_after(10):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(read)
-                await anyio.sleep(0)  # the reader is flushing
+                await anyio.lowlevel.checkpoint()  # the reader is flushing
                 await client.send(b"ping")
     assert echoed == [b"ping"]

@@ -11,9 +11,9 @@ earlier connection to the same origin when there is one (see
 :mod:`hyper_tls._sessions`; resumption skips the certificate exchange and
 its verification, about a quarter of a new connection's client CPU). The
 ALPN result goes to the pool as ``Connected.alpn_h2``: an ``h2`` connection
-is shared by every request to that origin. A failed or refused handshake closes the stream and raises a
-:mod:`hyper_tls` error naming the host; there is no retry without
-verification. Every result is a :class:`~hyper_tls.MaybeHttps`, so plain
+is shared by every request to that origin. A failed or refused handshake
+closes the stream and raises a :mod:`hyper_tls` error naming the host; there
+is no retry without verification. Every result is a :class:`~hyper_tls.MaybeHttps`, so plain
 ``http`` connections and TLS ones have one type.
 """
 
