@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ssl
 
+import anyio
 import pytest
 from tls_helpers import CertFiles, running_tls_server
 
@@ -80,7 +81,9 @@ async def test_new_connections_resume_the_last_session(
             await tls.aclose()
 
 
-@pytest.mark.parametrize(("version", "third"), [(VERSIONS[0], True), (VERSIONS[1], False)])
+@pytest.mark.parametrize(
+    ("version", "third"), [(VERSIONS[0], True), (VERSIONS[1], False)], ids=["tls12", "tls13"]
+)
 async def test_a_tls13_ticket_is_used_once(
     certs: CertFiles, version: ssl.TLSVersion, third: bool
 ) -> None:
@@ -165,13 +168,13 @@ async def test_session_cache_bounds(certs: CertFiles) -> None:
     cache = SessionCache(max_origins=2)
     key = ("localhost", 443, "localhost")
     for _ in range(9):
-        cache.put(key, first)
-    cache.put(key, second)
+        cache.put(key, first, False)
+    cache.put(key, second, False)
     assert len(cache) == 8  # the newest eight of one origin
     assert cache.take(key) is second  # newest first, and removed
     assert len(cache) == 7
-    cache.put(("b", 443, "b"), first)
-    cache.put(("c", 443, "c"), first)  # a third origin: the least recently used goes
+    cache.put(("b", 443, "b"), first, False)
+    cache.put(("c", 443, "c"), first, False)  # a third origin: the least recently used goes
     assert cache.take(key) is None
     assert cache.take(("b", 443, "b")) is first
     assert cache.take(("b", 443, "b")) is None
@@ -179,3 +182,41 @@ async def test_session_cache_bounds(certs: CertFiles) -> None:
     assert len(cache) == 0
     with pytest.raises(ValueError, match="max_origins"):
         SessionCache(0)
+
+
+async def test_a_reusable_session_stays_and_is_kept_once(certs: CertFiles) -> None:
+    first, second = await session_of(certs)
+    cache = SessionCache()
+    key = ("localhost", 443, "localhost")
+    cache.put(key, first, True)
+    cache.put(key, second, True)
+    cache.put(key, first, True)  # resumed again and offered back: now the newest
+    assert len(cache) == 2
+    assert cache.take(key) is first
+    assert cache.take(key) is first
+    assert len(cache) == 2
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"), [(VERSIONS[0], 3), (VERSIONS[1], 1)], ids=["tls12", "tls13"]
+)
+async def test_connections_opened_at_once_share_a_tls12_session(
+    certs: CertFiles, version: ssl.TLSVersion, expected: int
+) -> None:
+    async with running_tls_server(TlsAcceptor(certs.server_context(http2=False))) as (_, port):
+        connector = HttpsConnector(ssl_context=client_context(certs, version), http2=False)
+        url = f"https://localhost:{port}/"
+        assert not await resumed(connector, url)
+        streams: list[TlsStream] = []
+
+        async def open_one() -> None:
+            streams.append(await open_tls(connector, url))
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for _ in range(3):
+                    tg.start_soon(open_one)
+            assert sum(tls.ssl_object.session_reused for tls in streams) == expected
+        finally:
+            for tls in streams:
+                await tls.aclose()

@@ -58,7 +58,7 @@ async def handshake(
     timeout: float | None,
     timer: Timer,
     session: ssl.SSLSession | None = None,
-    on_session: Callable[[ssl.SSLSession], None] | None = None,
+    on_session: Callable[[ssl.SSLSession, bool], None] | None = None,
 ) -> TlsStream:
     """Run a TLS handshake over ``io`` with a timeout; close ``io`` on any failure.
 

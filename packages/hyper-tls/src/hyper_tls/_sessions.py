@@ -9,10 +9,12 @@ key exchange), as curl and browsers do. A session is only ever offered to
 the origin it was made with: the key is the host connected to, its port and
 the SNI name the certificate was verified against, so a session verified
 for one name is never presented to another (the server would accept it for
-any of its virtual hosts, and nothing would be verified again). Each
+any of its virtual hosts, and nothing would be verified again). A TLS 1.3
 session is used once (RFC 8446 C.4: a ticket used twice lets an observer
 link the connections); every connection offers the newest ticket it
 received, so a client that keeps opening connections keeps a fresh supply.
+A TLS 1.2 session may be resumed by any number of connections (RFC 5246
+F.1.4), so connections opened at once all resume the one the cache holds.
 Expired sessions (the ticket's lifetime, which OpenSSL stores as the
 session's timeout) are dropped when found. The store is bounded: the least
 recently used origins go first, and each origin keeps its newest few.
@@ -65,7 +67,7 @@ def resumable(
 
 @final
 class SessionCache:
-    """TLS client sessions per origin, each handed out once.
+    """TLS client sessions per origin; TLS 1.3 ones handed out once.
 
     Args:
         max_origins: Origins to remember; the least recently used is
@@ -82,30 +84,42 @@ class SessionCache:
             raise ValueError("max_origins must be positive")
         self._max_origins = max_origins
         # Insertion order is recency: put() moves an origin to the end.
-        self._origins: dict[SessionKey, list[ssl.SSLSession]] = {}
+        self._origins: dict[SessionKey, list[tuple[ssl.SSLSession, bool]]] = {}
 
     def take(self, key: SessionKey) -> ssl.SSLSession | None:
-        """Remove and return the newest unexpired session for ``key``, or ``None``."""
+        """Return the newest unexpired session for ``key``, or ``None``.
+
+        A TLS 1.3 session is removed (used once); a TLS 1.2 one stays, for
+        the connections opened at the same time.
+        """
         sessions = self._origins.get(key)
         if sessions is None:
             return None
         now = time.time()
         found = None
         while sessions:
-            session = sessions.pop()
-            if session.time + session.timeout > now:
+            session, reusable = sessions[-1]
+            alive = session.time + session.timeout > now
+            if not (reusable and alive):
+                sessions.pop()
+            if alive:
                 found = session
                 break
         if not sessions:
             del self._origins[key]
         return found
 
-    def put(self, key: SessionKey, session: ssl.SSLSession) -> None:
-        """Keep ``session`` for later connections to ``key``."""
+    def put(self, key: SessionKey, session: ssl.SSLSession, reusable: bool) -> None:
+        """Keep ``session`` for later connections to ``key``.
+
+        ``reusable``: several connections may resume it (TLS 1.2).
+        """
         sessions = self._origins.pop(key, None)
         if sessions is None:
             sessions = []
-        sessions.append(session)
+        elif reusable:  # a resumed TLS 1.2 session comes back: keep it once
+            sessions = [entry for entry in sessions if entry[0] is not session]
+        sessions.append((session, reusable))
         if len(sessions) > _PER_ORIGIN:
             del sessions[0]
         self._origins[key] = sessions

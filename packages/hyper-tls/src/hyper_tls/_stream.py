@@ -93,7 +93,7 @@ class TlsStream(TypedAttributeProvider):
         self._in = incoming
         self._out = outgoing
         self._server_side = server_side
-        self._on_session: Callable[[ssl.SSLSession], None] | None = None
+        self._on_session: Callable[[ssl.SSLSession, bool], None] | None = None
         self._resumed_from: ssl.SSLSession | None = None
         self._sending = False  # a task is sending bytes taken from _out
         self._flushed: anyio.Event | None = None  # set when it is done
@@ -108,7 +108,7 @@ class TlsStream(TypedAttributeProvider):
         hostname: str | None = None,
         threaded: bool | None = None,
         session: ssl.SSLSession | None = None,
-        on_session: Callable[[ssl.SSLSession], None] | None = None,
+        on_session: Callable[[ssl.SSLSession, bool], None] | None = None,
     ) -> TlsStream:
         """Run the TLS handshake over ``transport`` and return the TLS stream.
 
@@ -125,8 +125,10 @@ class TlsStream(TypedAttributeProvider):
                 server and name to resume (client side; it must come from
                 ``ssl_context``).
             on_session: Called with this connection's session if it can be
-                resumed: after the handshake (TLS 1.2), or after the first
-                :meth:`receive` (TLS 1.3, whose tickets follow the handshake).
+                resumed, and whether more than one connection may resume it
+                (TLS 1.2; a TLS 1.3 ticket is for one): after the handshake
+                (TLS 1.2), or after the first :meth:`receive` (TLS 1.3, whose
+                tickets follow the handshake).
 
         Raises:
             ssl.SSLError: The handshake failed (``SSLCertVerificationError``
@@ -168,10 +170,10 @@ class TlsStream(TypedAttributeProvider):
                 stream._offer_session(on_session)
         return stream
 
-    def _offer_session(self, on_session: Callable[[ssl.SSLSession], None]) -> None:
+    def _offer_session(self, on_session: Callable[[ssl.SSLSession, bool], None]) -> None:
         session = resumable(self._ssl, self._resumed_from)
         if session is not None:
-            on_session(session)
+            on_session(session, self._ssl.version() != "TLSv1.3")
 
     async def _flush(self) -> None:
         # Records must reach the transport in the order they left the BIO,
