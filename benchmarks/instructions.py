@@ -12,9 +12,12 @@ load, so two trees can be compared while other work runs.
 Strategy: ``--tree`` may be given several times (each with its own
 ``.venv``, e.g. a worktree of the old commit): every tree runs the same
 servers with its own scripts, and the table gives each tree's count and its
-ratio to the first tree's. HTTP/1 is ``hyper_serve.py``'s hello world over
-``h2load --h1`` with 4 connections; HTTP/2 is ``h2_hyper.py`` with 16
-connections of 10 streams. Needs valgrind and h2load (nghttp2-client).
+ratio to the first tree's. HTTP/1 is ``hyper_serve.py`` over ``h2load
+--h1`` with 4 connections: ``run.py``'s three workloads on asyncio
+(``http1-hello``, ``http1-headers``, ``http1-upload``) and hello on uvloop;
+HTTP/2 is ``h2_hyper.py`` with 16 connections of 10 streams. A tree's
+``.venv`` may be a link to any virtualenv (a compiled build, say). Needs
+valgrind and h2load (nghttp2-client).
 
 Run: ``.venv/bin/python benchmarks/instructions.py --tree /path/to/old --tree .``.
 """
@@ -26,13 +29,22 @@ import re
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
+from typing import Final
 
-#: name -> (server script, h2load arguments before the URL)
-SERVERS: dict[str, tuple[str, list[str]]] = {
-    "http1-hello": ("hyper_serve.py", ["--h1", "-c", "4", "-m", "1"]),
-    "http2-c16m10": ("h2_hyper.py", ["-c", "16", "-m", "10"]),
+H1: Final = ["--h1", "-c", "4", "-m", "1"]
+#: A 16 KiB request body for http1-upload (run.py's upload workload).
+UPLOAD: Final = Path(tempfile.gettempdir()) / "hyper-instructions-upload.bin"
+
+#: name -> (server script and its arguments, h2load arguments, URL path)
+SERVERS: dict[str, tuple[list[str], list[str], str]] = {
+    "http1-hello": (["hyper_serve.py"], H1, "/"),
+    "http1-headers": (["hyper_serve.py"], H1, "/headers"),
+    "http1-upload": (["hyper_serve.py"], [*H1, "-d", str(UPLOAD)], "/upload"),
+    "http1-hello-uvloop": (["hyper_serve.py", "--loop", "uvloop"], H1, "/"),
+    "http2-c16m10": (["h2_hyper.py"], ["-c", "16", "-m", "10"], "/"),
 }
 
 
@@ -68,7 +80,7 @@ def stop(proc: subprocess.Popen[bytes]) -> bytes:
     return proc.communicate()[1]
 
 
-def count(tree: Path, script: str, load: list[str], requests: int) -> int:
+def count(tree: Path, script: list[str], load: list[str], path: str, requests: int) -> int:
     """Instructions the server ran in all, serving ``requests`` requests."""
     port = free_port()
     servers = tree / "benchmarks" / "servers"
@@ -77,7 +89,7 @@ def count(tree: Path, script: str, load: list[str], requests: int) -> int:
             *("valgrind", "--tool=cachegrind", "--cache-sim=no"),
             "--cachegrind-out-file=/dev/null",
             str(tree / ".venv" / "bin" / "python"),
-            script,
+            *script,
             *("--port", str(port)),
         ],
         cwd=servers,
@@ -87,7 +99,7 @@ def count(tree: Path, script: str, load: list[str], requests: int) -> int:
     try:
         wait_listening(port, proc)
         out = subprocess.run(
-            ["h2load", "-n", str(requests), *load, f"http://127.0.0.1:{port}/"],
+            ["h2load", "-n", str(requests), *load, f"http://127.0.0.1:{port}{path}"],
             capture_output=True,
             text=True,
             timeout=600,
@@ -112,13 +124,14 @@ def main() -> None:
     args = parser.parse_args()
     trees = [t.resolve() for t in (args.tree or [Path(".")])]
     names = [n for n in args.only.split(",") if n] or list(SERVERS)
+    UPLOAD.write_bytes(b"x" * 16384)
     print(f"instructions per request ({args.large} - {args.small} requests, cachegrind)")
     for name in names:
-        script, load = SERVERS[name]
+        script, load, path = SERVERS[name]
         first = 0.0
         for tree in trees:
-            small = count(tree, script, load, args.small)
-            large = count(tree, script, load, args.large)
+            small = count(tree, script, load, path, args.small)
+            large = count(tree, script, load, path, args.large)
             per_request = (large - small) / (args.large - args.small)
             first = first or per_request
             print(f"  {name:<14} {per_request / 1000:8.1f}k  {first / per_request:5.3f}x  {tree}")

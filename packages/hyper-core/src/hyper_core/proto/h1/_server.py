@@ -109,7 +109,7 @@ from ._events import NEED_DATA, ConnectionClosed, RequestHead
 from ._inline import SocketReader, resume
 from ._request_body import RequestBodySource
 from ._server_config import ServerConfig
-from ._server_io import _IO_ERRORS, READ_SIZE, WRITE_CHUNK
+from ._server_io import _IO_ERRORS, READ_SIZE, WRITE_CHUNK, caused
 from ._server_respond import ServerResponses
 from ._writev import chunk_sender
 
@@ -380,7 +380,7 @@ class ServerDispatcher(ServerResponses):
                     return
                 await self._service_failed()
                 self._log_service_error(request, exc)
-                raise UserError("the service raised an exception") from exc
+                raise caused(UserError("the service raised an exception"), exc) from exc
             try:
                 answer = self._plain_answer(result)
                 if answer is None:
@@ -402,7 +402,9 @@ class ServerDispatcher(ServerResponses):
                     await send(answer)
                 except _IO_ERRORS as exc:
                     codec.send_failed()
-                    raise ClosedError("the connection failed while writing the response") from exc
+                    raise caused(
+                        ClosedError("the connection failed while writing the response"), exc
+                    ) from exc
                 except BaseException:
                     codec.send_failed()
                     raise
@@ -442,7 +444,7 @@ class ServerDispatcher(ServerResponses):
             uri = _ORIGIN_CACHE.get(target) or Uri._from_origin_shared(target)
             method = _METHODS.get(head.method) or Method.from_bytes(head.method)
         except ValueError as exc:
-            raise ParseError(str(exc), status_hint=400) from exc
+            raise caused(ParseError(str(exc), status_hint=400), exc) from exc
         body_length = codec.their_body_length
         if body_length == 0:
             codec.next_event()  # the EndOfMessage of an empty body

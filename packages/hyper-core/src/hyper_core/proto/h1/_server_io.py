@@ -40,7 +40,7 @@ Strategy (bounded memory and time, nothing per request):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Final, TypeVar, final
 
 import anyio
 
@@ -55,7 +55,7 @@ from ._writev import ChunkSender
 if TYPE_CHECKING:
     from ._codec import Codec
 
-__all__ = ["READ_SIZE", "WATCHDOG_LOOKS", "WRITE_CHUNK", "ServerIO"]
+__all__ = ["READ_SIZE", "WATCHDOG_LOOKS", "WRITE_CHUNK", "ServerIO", "caused"]
 
 #: Bytes asked of the IO per read (anyio's default receive size).
 READ_SIZE: Final = 65536
@@ -70,6 +70,19 @@ WRITE_CHUNK: Final = 65_536
 
 _IO_ERRORS: Final = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 _DONE: Final = CodecState.DONE
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def caused(error: _E, cause: BaseException) -> _E:
+    """Give ``error`` its cause, as ``raise error from cause`` does; return it.
+
+    Spelled ``raise caused(E(...), exc) from exc``: the compiled build
+    (mypyc) runs ``raise E(...) from exc`` as a plain ``raise E(...)``, the
+    cause dropped. ``from exc`` stays for the pure build and for readers.
+    """
+    error.__cause__ = cause
+    return error
 
 
 class ServerIO:
@@ -132,7 +145,9 @@ class ServerIO:
             await self._io.send(data)
         except _IO_ERRORS as exc:
             self.codec.send_failed()
-            raise ClosedError("the connection failed while writing the response") from exc
+            raise caused(
+                ClosedError("the connection failed while writing the response"), exc
+            ) from exc
         except BaseException:
             self.codec.send_failed()
             raise
@@ -151,7 +166,9 @@ class ServerIO:
                 self._send_mark += 1
         except _IO_ERRORS as exc:
             self.codec.send_failed()
-            raise ClosedError("the connection failed while writing the response") from exc
+            raise caused(
+                ClosedError("the connection failed while writing the response"), exc
+            ) from exc
         except BaseException:
             self.codec.send_failed()
             raise
