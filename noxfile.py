@@ -24,9 +24,12 @@ nox.options.sessions = [
 nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).parent
-#: The suite mostly waits (sockets, subprocesses, timeouts): one worker per
-#: core overlaps that waiting and about halves the wall time on two cores.
-PARALLEL = ["-n", "auto", "--dist", "worksteal"]
+#: The suite mostly waits (sockets, subprocesses, timeouts), so two workers
+#: per core overlap that waiting: on two cores a quick pass took 161 s with
+#: four workers against 240 s with two. Capped: each worker costs an
+#: interpreter and a collection of the suite.
+WORKERS = min(2 * (os.cpu_count() or 1), 16)
+PARALLEL = ["-n", str(WORKERS), "--dist", "worksteal"]
 PACKAGES = ["hyper-core", "hyper-util", "hyper-tls"]
 H1_SUITES = [
     f"packages/hyper-core/tests/{name}.py"

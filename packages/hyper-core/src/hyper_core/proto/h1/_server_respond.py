@@ -144,13 +144,7 @@ class ServerResponses(ServerWatch):
             # hyper answers 500 too: a 1xx is never a final response.
             await self._service_failed()
             raise UserError(f"a service may not return status {status}: 1xx is not final")
-        data: bytes | None = None
-        if self._continue_writing is None and self._body is None and self._report is None:
-            data = self._encode_whole(response)  # nothing to wait for: one write
-        if data is not None:
-            await self._write(data)
-        else:
-            await self._respond(response)
+        await self._respond(response)
         if codec.their_state is _SEND_BODY:
             await self._finish_request_body()
         else:

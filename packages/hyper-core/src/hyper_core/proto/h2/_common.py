@@ -64,7 +64,7 @@ from hyperframe.frame import (
 )
 
 from hyper_core.error import ProtocolError
-from hyper_core.http import Headers
+from hyper_core.http import Headers, Uri
 
 __all__ = [
     "CONNECTION_HEADERS",
@@ -527,3 +527,29 @@ def trailers_to_h2(trailers: Headers) -> list[tuple[bytes, bytes]]:
     out: list[tuple[bytes, bytes]] = []
     _regular_fields(trailers.raw(), out)
     return [(n, v) for n, v in out if not n.startswith(b":")]
+
+
+def absolute_uri(
+    templates: dict[tuple[bytes, bytes], Uri], scheme: bytes, authority: bytes, path: bytes
+) -> Uri:
+    """The request's URI from its pseudo-header fields (HTTP/2 and HTTP/3 servers).
+
+    A connection sees a handful of (scheme, authority) pairs: each is parsed
+    once into ``templates`` (at most 16 kept) and the path grafted on,
+    checked but split lazily (the codec fast path of Uri), instead of
+    parsing every request's URI in full.
+    """
+    template = templates.get((scheme, authority))
+    if template is None:
+        template = Uri(b"%s://%s/" % (scheme, authority))
+        if len(templates) < 16:
+            templates[scheme, authority] = template
+    if path[:1] != b"/":
+        return Uri(b"%s://%s%s" % (scheme, authority, path if path != b"*" else b""))
+    uri = Uri._from_origin_trusted(path)
+    uri._form = template._form
+    uri._scheme = template._scheme
+    uri._authority = template._authority
+    uri._host = template._host
+    uri._port = template._port
+    return uri

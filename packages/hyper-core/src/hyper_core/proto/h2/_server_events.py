@@ -49,7 +49,13 @@ from hyper_core.http import Extensions, Headers, Method, Request, Uri, Version
 from hyper_core.rt import Timer
 from hyper_core.upgrade import _attach_pending
 
-from ._common import ErrorCode, H2Protocol, check_request_fields, check_trailer_fields
+from ._common import (
+    ErrorCode,
+    H2Protocol,
+    absolute_uri,
+    check_request_fields,
+    check_trailer_fields,
+)
 from ._fast_server import H2ServerConnection
 from ._ping import Pinger
 from ._stream_record import _Stream
@@ -209,7 +215,7 @@ class ServerEvents:
         else:
             if path is None or scheme is None or authority is None:
                 raise ValueError("missing :scheme, :path or :authority")
-            uri = self._absolute_uri(scheme, authority, path)
+            uri = absolute_uri(self._uri_templates, scheme, authority, path)
         request: Request[Incoming] = Request.from_parts(
             Method.from_bytes(method),
             uri,
@@ -219,25 +225,6 @@ class ServerEvents:
             extensions,
         )
         return request
-
-    def _absolute_uri(self, scheme: bytes, authority: bytes, path: bytes) -> Uri:
-        # A connection sees a handful of (scheme, authority) pairs: parse each
-        # once and graft the path on, checked but split lazily (the codec
-        # fast path of Uri), instead of parsing every request's URI in full.
-        template = self._uri_templates.get((scheme, authority))
-        if template is None:
-            template = Uri(b"%s://%s/" % (scheme, authority))
-            if len(self._uri_templates) < 16:
-                self._uri_templates[scheme, authority] = template
-        if path[:1] != b"/":
-            return Uri(b"%s://%s%s" % (scheme, authority, path if path != b"*" else b""))
-        uri = Uri._from_origin_trusted(path)
-        uri._form = template._form
-        uri._scheme = template._scheme
-        uri._authority = template._authority
-        uri._host = template._host
-        uri._port = template._port
-        return uri
 
     def _on_data(self, event: h2.events.DataReceived) -> None:
         sid = event.stream_id

@@ -30,7 +30,12 @@ from hyper_core.body import Empty, Incoming
 from hyper_core.error import CanceledError, HyperError, ProtocolError, TimeoutError, UserError
 from hyper_core.http import Extensions, Headers, Method, Request, Response, Uri, Version
 from hyper_core.proto._date import http_date
-from hyper_core.proto.h2._common import H2Protocol, check_request_fields, response_headers_to_h2
+from hyper_core.proto.h2._common import (
+    H2Protocol,
+    absolute_uri,
+    check_request_fields,
+    response_headers_to_h2,
+)
 from hyper_core.rt import Executor, Timer
 from hyper_core.rt._quic import (
     QuicConnection,
@@ -417,7 +422,7 @@ class H3ServerConnection:
                 assert scheme is not None
                 assert authority is not None
                 assert path is not None
-                uri = self._absolute_uri(scheme, authority, path)
+                uri = absolute_uri(self._uri_templates, scheme, authority, path)
             method_value = Method.from_bytes(method)
         except (HyperError, ValueError) as exc:
             raise H3Error(
@@ -439,23 +444,6 @@ class H3ServerConnection:
             )
             request.body = Incoming(source)
         return request
-
-    def _absolute_uri(self, scheme: bytes, authority: bytes, path: bytes) -> Uri:
-        # As the HTTP/2 server: parse each (scheme, authority) once, graft paths on.
-        template = self._uri_templates.get((scheme, authority))
-        if template is None:
-            template = Uri(b"%s://%s/" % (scheme, authority))
-            if len(self._uri_templates) < 16:
-                self._uri_templates[scheme, authority] = template
-        if path[:1] != b"/":
-            return Uri(b"%s://%s%s" % (scheme, authority, path if path != b"*" else b""))
-        uri = Uri._from_origin_trusted(path)
-        uri._form = template._form
-        uri._scheme = template._scheme
-        uri._authority = template._authority
-        uri._host = template._host
-        uri._port = template._port
-        return uri
 
     def _response_fields(
         self, request: Request[Incoming], response: Response[Any]
