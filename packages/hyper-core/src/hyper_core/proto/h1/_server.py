@@ -73,6 +73,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 
+from hyper_core._caused import caused
 from hyper_core._exchange import Exchange
 from hyper_core._write_report import WriteReport
 from hyper_core.body import Incoming
@@ -109,7 +110,7 @@ from ._events import NEED_DATA, ConnectionClosed, RequestHead
 from ._inline import SocketReader, resume
 from ._request_body import RequestBodySource
 from ._server_config import ServerConfig
-from ._server_io import _IO_ERRORS, READ_SIZE, WRITE_CHUNK, caused
+from ._server_io import _IO_ERRORS, READ_SIZE, WRITE_CHUNK
 from ._server_respond import ServerResponses
 from ._writev import chunk_sender
 

@@ -40,10 +40,11 @@ Strategy (bounded memory and time, nothing per request):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, TypeVar, final
+from typing import TYPE_CHECKING, Final, final
 
 import anyio
 
+from hyper_core._caused import caused
 from hyper_core._write_report import WriteReport
 from hyper_core.error import ClosedError, HyperError
 from hyper_core.rt import IO
@@ -55,7 +56,7 @@ from ._writev import ChunkSender
 if TYPE_CHECKING:
     from ._codec import Codec
 
-__all__ = ["READ_SIZE", "WATCHDOG_LOOKS", "WRITE_CHUNK", "ServerIO", "caused"]
+__all__ = ["READ_SIZE", "WATCHDOG_LOOKS", "WRITE_CHUNK", "ServerIO"]
 
 #: Bytes asked of the IO per read (anyio's default receive size).
 READ_SIZE: Final = 65536
@@ -70,19 +71,6 @@ WRITE_CHUNK: Final = 65_536
 
 _IO_ERRORS: Final = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 _DONE: Final = CodecState.DONE
-
-_E = TypeVar("_E", bound=BaseException)
-
-
-def caused(error: _E, cause: BaseException) -> _E:
-    """Give ``error`` its cause, as ``raise error from cause`` does; return it.
-
-    Spelled ``raise caused(E(...), exc) from exc``: the compiled build
-    (mypyc) runs ``raise E(...) from exc`` as a plain ``raise E(...)``, the
-    cause dropped. ``from exc`` stays for the pure build and for readers.
-    """
-    error.__cause__ = cause
-    return error
 
 
 class ServerIO:

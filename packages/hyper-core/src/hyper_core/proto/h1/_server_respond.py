@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 
+from hyper_core._caused import caused
 from hyper_core._write_report import WriteReport
 from hyper_core.body import Empty, Full
 from hyper_core.error import (
@@ -47,7 +48,7 @@ from hyper_core.http import Response, StatusCode, Version
 
 from ._codec import CodecState
 from ._events import NEED_DATA, Data, EndOfMessage, ResponseHead
-from ._server_io import _IO_ERRORS, WRITE_CHUNK, caused
+from ._server_io import _IO_ERRORS, WRITE_CHUNK
 from ._server_watch import ServerWatch
 
 if TYPE_CHECKING:
