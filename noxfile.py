@@ -43,6 +43,7 @@ H1_SUITES = [
         "test_server_exchange",
         "test_h1_parse_policy",
         "test_server_h1_options",
+        "test_server_h1_watchdog",
         "test_client_h1_options",
     )
 ] + ["packages/hyper-util/tests/test_client_h1_fast_io.py"]

@@ -7,6 +7,9 @@ Usage: ``python memory_server.py WAY BACKEND``, where WAY is how it serves:
   ``http1``/``http2.Builder().serve_connection``;
 * ``serve``: :func:`hyper_util.server.serve` (HTTP/1.1 and h2c);
 * ``serve-anyio``: ``serve(listener=...)`` given anyio's own TCP listener;
+* ``serve-traced``: ``serve()`` under ``tracemalloc``; each line read from
+  stdin makes it print the bytes Python holds (after the connections
+  settle and a garbage collection), for the idle-connection test;
 * ``anyio-h1``: anyio's own listener and ``serve_connection`` (what the
   guides showed before: on asyncio, anyio's streams read without bound; kept
   to measure the difference, not used by the tests' assertions);
@@ -21,7 +24,9 @@ without reading its body.
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
+import tracemalloc
 from functools import partial
 from typing import Any
 
@@ -73,9 +78,25 @@ async def served(way: str) -> None:
         print(port, flush=True)
 
 
+async def traced() -> None:
+    tracemalloc.start()
+    async with anyio.create_task_group() as tg:
+        run = partial(serve, service, port=0, handle_signals=False, announce=False)
+        _, port = await tg.start(run)
+        print(port, flush=True)
+        while await anyio.to_thread.run_sync(sys.stdin.readline):
+            for _ in range(5):  # every connection answered reaches its next read
+                await anyio.sleep(0.01)
+            gc.collect()
+            print(tracemalloc.get_traced_memory()[0], flush=True)
+        tg.cancel_scope.cancel()
+
+
 def main() -> None:
     way, backend = sys.argv[1], sys.argv[2]
     run: Any = partial(served if way.startswith("serve") else guide, way)
+    if way == "serve-traced":
+        run = traced
     if backend == "uvloop":
         anyio.run(run, backend="asyncio", backend_options={"use_uvloop": True})
     else:

@@ -28,10 +28,11 @@ Usage (server)::
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Coroutine, Generator
 from typing import Any, Protocol, final
 
 import anyio
+import anyio.abc
 
 from hyper_core.error import HyperError, UserError
 from hyper_core.http import Extensions, Request, Response
@@ -70,23 +71,35 @@ class Upgraded:
     the underlying IO.
     """
 
-    __slots__ = ("_io", "_read_buf")
+    __slots__ = ("_direct", "_io", "_read_buf")
 
     def __init__(self, io: IO, read_buf: bytes = b"") -> None:
         self._io = io
         self._read_buf = read_buf
+        # anyio's streams raise EndOfStream rather than return b"" (their
+        # contract): once the read-ahead is spent, their own receive will do.
+        self._direct = isinstance(io, anyio.abc.ByteReceiveStream)
 
     @property
     def io(self) -> IO:
         """The underlying IO."""
         return self._io
 
-    async def receive(self, max_bytes: int = 65536, /) -> bytes:
+    def receive(self, max_bytes: int = 65536, /) -> Coroutine[Any, Any, bytes]:
         """Return buffered read-ahead bytes first, then bytes from the IO.
+
+        Once the read-ahead is spent, this is the IO's own ``receive`` when
+        that already raises at the end (an anyio stream): no coroutine of
+        ours waits with it (memory per idle connection, one call fewer).
 
         Raises:
             anyio.EndOfStream: The peer shut down its write side.
         """
+        if self._direct and not self._read_buf:
+            return self._io.receive(max_bytes)
+        return self._receive(max_bytes)
+
+    async def _receive(self, max_bytes: int) -> bytes:
         buf = self._read_buf
         if buf:
             if len(buf) <= max_bytes:
@@ -99,9 +112,9 @@ class Upgraded:
             raise anyio.EndOfStream
         return data
 
-    async def send(self, item: bytes, /) -> None:
-        """Write all of ``item`` to the IO."""
-        await self._io.send(item)
+    def send(self, item: bytes, /) -> Coroutine[Any, Any, None]:
+        """Write all of ``item`` to the IO (the IO's own ``send``)."""
+        return self._io.send(item)
 
     async def send_many(self, items: list[bytes] | tuple[bytes, ...], /) -> None:
         """Write several chunks (vectored when the IO supports it)."""

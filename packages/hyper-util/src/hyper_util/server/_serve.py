@@ -58,6 +58,7 @@ from anyio.streams.tls import TLSAttribute, TLSListener
 
 from hyper_core.error import HyperError
 from hyper_core.rt import IO
+from hyper_core.server.conn.http1 import share_watchdog
 from hyper_core.server.conn.http3 import Builder as Http3Builder
 from hyper_core.service import Service
 from hyper_util.rt import (
@@ -420,7 +421,10 @@ class _Server:
             if shutdown_event is not None:
                 tg.start_soon(self._watch_event, shutdown_event)
             accept_scope = anyio.CancelScope()
-            tg.start_soon(self._accept_loop, accept_scope)
+            # The HTTP/1 connections share one timeout watchdog task in this
+            # task group, instead of a task each (memory per idle connection).
+            with share_watchdog(tg):
+                tg.start_soon(self._accept_loop, accept_scope)
             if self.http3 is not None:
                 await tg.start(self.http3.run)
             address = _listener_address(self._listener)

@@ -43,8 +43,9 @@ Strategy (speed and bounded resources):
 * The request body is pulled from the socket by the service reading
   ``Incoming`` (see ``_request_body.py``).
 * ``header_read_timeout`` and ``send_stall_timeout`` cost no timer and no
-  clock read per request: a watchdog task times idle periods and writes
-  (in ``_server_io.py``).
+  clock read per request, and no task per connection: one watchdog task
+  per event loop times every connection's idle periods and writes (see
+  ``_server_io.py`` and ``_server_watchdog.py``).
 * Graceful shutdown disables keep-alive; a connection waiting for the first
   byte of a request is cancelled at once.
 * Each request carries an ``Exchange`` (``hyper_core._exchange``) in its
@@ -67,6 +68,7 @@ Strategy (speed and bounded resources):
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Generator
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final
@@ -112,6 +114,7 @@ from ._request_body import RequestBodySource
 from ._server_config import ServerConfig
 from ._server_io import _IO_ERRORS, READ_SIZE, WRITE_CHUNK
 from ._server_respond import ServerResponses
+from ._server_watchdog import Watch, watch
 from ._writev import chunk_sender
 
 if TYPE_CHECKING:
@@ -194,7 +197,6 @@ class ServerDispatcher(ServerResponses):
         # the module docstring: the watchdog times them).
         self._idle = True
         self._idle_mark = 0
-        self._opened_at = 0.0
         self._continue_writing: anyio.Event | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
         # The reader task (started by the first service that suspends), and
@@ -212,50 +214,63 @@ class ServerDispatcher(ServerResponses):
 
     # -- lifecycle ----------------------------------------------------------
 
-    async def run(self) -> None:
-        """Serve requests until the connection ends; the caller closes the IO.
+    async def run(self, *, close_io: bool = False) -> None:
+        """Serve requests until the connection ends; then close the IO if ``close_io``.
+
+        The IO is never closed after an upgrade taken through
+        ``hyper_core.upgrade.on`` (it belongs to the upgrade then).
 
         Raises:
             HyperError: what ended the connection abnormally (ParseError,
                 HeaderTimeoutError, IncompleteMessageError, UserError for a
                 service that raised, BodyError, ClosedError).
         """
-        config = self._config
-        failure: Exception | None = None
         try:
-            async with anyio.create_task_group() as tg:
-                self._task_group = tg
-                self._scope = tg.cancel_scope
-                if config.header_read_timeout is not None or config.send_stall_timeout is not None:
-                    self._opened_at = config.timer.now()
-                    tg.start_soon(self._watchdog)
-                try:
-                    await self._serve()
-                except Exception as exc:
-                    # Raised below, outside the task group, so the caller
-                    # sees the error itself, not an ExceptionGroup.
-                    failure = exc
-                tg.cancel_scope.cancel()
-            if failure is not None:
-                raise failure
+            config = self._config
+            failure: Exception | None = None
+            timed: Watch | None = None
+            try:
+                async with anyio.create_task_group() as tg:
+                    self._task_group = tg
+                    self._scope = tg.cancel_scope
+                    if (
+                        config.header_read_timeout is not None
+                        or config.send_stall_timeout is not None
+                    ):
+                        timed = watch(self, config.timer.now(), tg)
+                    try:
+                        await self._serve()
+                    except Exception as exc:
+                        # Raised below, outside the task group, so the caller
+                        # sees the error itself, not an ExceptionGroup.
+                        failure = exc
+                    tg.cancel_scope.cancel()
+                if failure is not None:
+                    raise failure
+            finally:
+                if timed is not None:
+                    timed.close()
+                self.finished = True
+                self._scope = None
+                self._task_group = None
+                pending = self._pending
+                if pending is not None and not self.upgraded:
+                    pending.fail(CanceledError("the connection closed before an upgrade"))
+                if self._exchange is not None:
+                    # Closed before the response was complete (no-op if it was).
+                    self._exchange.client_gone()
+            if self._timed_out:
+                raise HeaderTimeoutError("no complete request head within header_read_timeout")
+            if self._send_timed_out:
+                raise TimeoutError(
+                    "the client did not read the response: a write stalled for send_stall_timeout"
+                )
+            if self._disconnected:
+                raise IncompleteMessageError("the client closed the connection before the response")
         finally:
-            self.finished = True
-            self._scope = None
-            self._task_group = None
-            pending = self._pending
-            if pending is not None and not self.upgraded:
-                pending.fail(CanceledError("the connection closed before an upgrade"))
-            if self._exchange is not None:
-                # Closed before the response was complete (no-op if it was).
-                self._exchange.client_gone()
-        if self._timed_out:
-            raise HeaderTimeoutError("no complete request head within header_read_timeout")
-        if self._send_timed_out:
-            raise TimeoutError(
-                "the client did not read the response: a write stalled for send_stall_timeout"
-            )
-        if self._disconnected:
-            raise IncompleteMessageError("the client closed the connection before the response")
+            if close_io and not (self.upgraded and self.upgrades):
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await self._io.aclose()
 
     def graceful_shutdown(self) -> None:
         """Finish the request in flight (with ``connection: close``), then stop."""
@@ -308,6 +323,7 @@ class ServerDispatcher(ServerResponses):
         awaitable: Awaitable[object] | None
         step: Generator[Any, None, object] | CoroutineType[Any, Any, object] | None
         answer: bytes | None
+        exchange: Exchange | None
         while True:
             try:
                 event = codec.next_event()
@@ -424,7 +440,7 @@ class ServerDispatcher(ServerResponses):
             # head, request, response and encoded bytes go now, not when the
             # next request replaces them (memory per idle connection).
             data = b""
-            request = awaitable = step = result = answer = None
+            request = awaitable = step = result = answer = exchange = self._exchange = None
 
     def _log_service_error(self, request: Request[Incoming], exc: Exception) -> None:
         # A service that raised because reading the request body failed

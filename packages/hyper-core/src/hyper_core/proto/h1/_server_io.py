@@ -4,8 +4,9 @@ What belongs here: :class:`ServerIO`, the first base class of
 ``_server.ServerDispatcher`` with everything that touches the IO or the
 clock outside the request loop: ``receive``, the writes (``_write``,
 ``_write_all``, and ``pipeline_flush``'s held answers: ``_hold_or_send``,
-``_flush_held``), and the watchdog task behind ``header_read_timeout`` and
-``send_stall_timeout``. The reader task that watches for a client that
+``_flush_held``), and the counters the watchdog behind
+``header_read_timeout`` and ``send_stall_timeout`` reads (its shared task
+is in ``_server_watchdog.py``). The reader task that watches for a client that
 leaves is in ``_server_watch.py``, the responses and upgrades in
 ``_server_respond.py``, the request loop in ``_server.py``. The state
 these methods use has its slots here; the dispatcher sets it.
@@ -20,7 +21,8 @@ Strategy (bounded memory and time, nothing per request):
   dispatcher writes the head first).
 * ``header_read_timeout`` costs no timer and no clock read per request: the
   connection only counts the idle periods it starts (an integer increment),
-  and a watchdog task, waking a few times per timeout period, reads the
+  and the watchdog (one task per event loop for every connection, see
+  ``_server_watchdog.py``), looking a few times per timeout period, reads the
   clock and closes the connection once one idle period has lasted the
   timeout. An idle period is timed from the watchdog's first look at it, so
   the connection closes between ``header_read_timeout`` and
@@ -40,7 +42,7 @@ Strategy (bounded memory and time, nothing per request):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 
@@ -56,13 +58,10 @@ from ._writev import ChunkSender
 if TYPE_CHECKING:
     from ._codec import Codec
 
-__all__ = ["READ_SIZE", "WATCHDOG_LOOKS", "WRITE_CHUNK", "ServerIO"]
+__all__ = ["READ_SIZE", "WRITE_CHUNK", "ServerIO"]
 
 #: Bytes asked of the IO per read (anyio's default receive size).
 READ_SIZE: Final = 65536
-#: Looks the timeout watchdog takes per timeout period: the bound on how
-#: late it notices an idle period or a stalled write (1/4 of the timeout).
-WATCHDOG_LOOKS: Final = 4
 #: Most bytes one ``send`` carries: a larger body goes out in pieces of this
 #: size (64 KiB, asyncio's default transport high-water mark), so a slow
 #: reader makes the IO buffer at most its own limit plus one piece. A body up
@@ -74,7 +73,7 @@ _DONE: Final = CodecState.DONE
 
 
 class ServerIO:
-    """Reads, bounded writes and the timeout watchdog of one HTTP/1 server connection.
+    """Reads, bounded writes and the timeout counters of one HTTP/1 server connection.
 
     Holds the slots of the state these use; ``ServerDispatcher`` sets them.
     """
@@ -87,7 +86,6 @@ class ServerIO:
         "_idle",
         "_idle_mark",
         "_io",
-        "_opened_at",
         "_report",
         "_scope",
         "_send_chunks",
@@ -106,7 +104,6 @@ class ServerIO:
     _send_mark: int  # writes started plus writes finished: odd while one runs
     _idle: bool  # waiting for the client (a request head, or a drain)
     _idle_mark: int  # idle periods started so far
-    _opened_at: float
     _report: WriteReport | None  # the response being written carries on_write's hook
     _scope: anyio.CancelScope | None
     _timed_out: bool  # header_read_timeout fired
@@ -207,64 +204,3 @@ class ServerIO:
         self._held.clear()
         self._held_size = 0
         await self._write(data)
-
-    async def _watchdog(self) -> None:
-        timer = self._config.timer
-        header_timeout = self._config.header_read_timeout
-        send_timeout = self._config.send_stall_timeout
-        step = min(t for t in (header_timeout, send_timeout) if t is not None) / WATCHDOG_LOOKS
-        # The connection starts idle, at a time read once per connection.
-        header = None
-        if header_timeout is not None:
-            header = _Stopwatch(header_timeout, self._idle_mark, self._opened_at)
-        send = None if send_timeout is None else _Stopwatch(send_timeout, 0, None)
-        while True:
-            now = timer.now()
-            wake = now + step
-            send_mark = self._send_mark
-            for watch, waiting, mark in (
-                (header, self._idle, self._idle_mark),
-                (send, bool(send_mark & 1), send_mark),  # odd: a write in progress
-            ):
-                if watch is None:
-                    continue
-                expires = watch.look(waiting, mark, now)
-                if expires is None:
-                    continue
-                if now >= expires:
-                    if watch is header:
-                        self._timed_out = True
-                    else:
-                        self._send_timed_out = True
-                    assert self._scope is not None
-                    self._scope.cancel()
-                    return
-                wake = min(expires, wake)
-            await timer.sleep_until(wake)
-
-
-@final
-class _Stopwatch:
-    """Times one kind of wait (idle periods, or writes) from the watchdog's looks."""
-
-    __slots__ = ("mark", "since", "timeout")
-
-    def __init__(self, timeout: float, mark: int, since: float | None) -> None:
-        self.timeout = timeout
-        self.mark = mark  # the counter of waits when this one was first seen
-        self.since = since  # when it was first seen (None: nothing is waited for)
-
-    def look(self, waiting: bool, mark: int, now: float) -> float | None:
-        """When the wait in progress expires, or None when nothing is waited for.
-
-        A wait seen for the first time (the counter moved since the last
-        look) is timed from now: never earlier than its timeout, at most one
-        look's step later.
-        """
-        if not waiting:
-            self.since = None
-            return None
-        if self.since is None or mark != self.mark:
-            self.mark = mark
-            self.since = now
-        return self.since + self.timeout

@@ -28,17 +28,15 @@ upgrade's new owner) or when run with :meth:`Connection.without_shutdown`.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Generator
+from collections.abc import Coroutine, Generator
 from typing import Any, Final, final
-
-import anyio
 
 from hyper_core.error import UserError
 from hyper_core.proto.h1._codec import MIN_BUF_SIZE as _MIN_BUF_SIZE
 from hyper_core.proto.h1._parse import HeadLimits as _HeadLimits
 from hyper_core.proto.h1._server import ServerConfig as _ServerConfig
 from hyper_core.proto.h1._server import ServerDispatcher as _ServerDispatcher
+from hyper_core.proto.h1._server_watchdog import share_watchdog
 from hyper_core.rt import IO, Timer, default_timer
 from hyper_core.service import Service
 
@@ -55,6 +53,7 @@ __all__ = [
     "Builder",
     "Connection",
     "Parts",
+    "share_watchdog",
 ]
 
 #: hyper's default read/write buffer bound: 8192 + 4096 * 100 bytes.
@@ -336,22 +335,19 @@ class Connection:
     def __await__(self) -> Generator[Any, None, None]:
         return self.serve().__await__()
 
-    async def serve(self) -> None:
+    def serve(self) -> Coroutine[Any, Any, None]:
         """Serve the connection to its end, then close the IO (see the class doc).
+
+        Returns the dispatcher's own coroutine (an ``async def`` here would
+        be one more frame held by every idle keep-alive connection): await
+        it.
 
         Raises:
             HyperError: the connection ended abnormally.
             UserError: the connection was already run.
         """
         self._claim()
-        dispatcher = self._dispatcher
-        try:
-            await dispatcher.run()
-        finally:
-            if not (dispatcher.upgraded and dispatcher.upgrades):
-                with anyio.CancelScope(shield=True):
-                    with contextlib.suppress(Exception):
-                        await self._io.aclose()
+        return self._dispatcher.run(close_io=True)
 
     async def without_shutdown(self) -> Parts:
         """Serve the connection to its end without closing the IO.
