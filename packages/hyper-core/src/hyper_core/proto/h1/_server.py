@@ -267,10 +267,20 @@ class ServerDispatcher(ServerResponses):
                 )
             if self._disconnected:
                 raise IncompleteMessageError("the client closed the connection before the response")
-        finally:
-            if close_io and not (self.upgraded and self.upgrades):
-                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                    await self._io.aclose()
+        except BaseException as exc:
+            # Not ``finally``: compiled by mypyc, an ``await`` in a ``finally``
+            # that an exception runs through can re-raise another task's
+            # exception instead (docs/performance.md).
+            if close_io:
+                await self._close_io()
+            raise exc
+        if close_io:
+            await self._close_io()
+
+    async def _close_io(self) -> None:
+        if not (self.upgraded and self.upgrades):
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await self._io.aclose()
 
     def graceful_shutdown(self) -> None:
         """Finish the request in flight (with ``connection: close``), then stop."""
