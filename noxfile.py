@@ -45,6 +45,7 @@ H1_SUITES = [
         "test_server_h1_options",
         "test_server_h1_watchdog",
         "test_client_h1_options",
+        "test_rt_watch",
     )
 ] + ["packages/hyper-util/tests/test_client_h1_fast_io.py"]
 

@@ -15,9 +15,12 @@ servers with its own scripts, and the table gives each tree's count and its
 ratio to the first tree's. HTTP/1 is ``hyper_serve.py`` over ``h2load
 --h1`` with 4 connections: ``run.py``'s three workloads on asyncio
 (``http1-hello``, ``http1-headers``, ``http1-upload``) and hello on uvloop;
-HTTP/2 is ``h2_hyper.py`` with 16 connections of 10 streams. A tree's
-``.venv`` may be a link to any virtualenv (a compiled build, say). Needs
-valgrind and h2load (nghttp2-client).
+a tree's ``.venv`` may be a link to any virtualenv (a compiled build, say).
+HTTP/2 is ``h2_hyper.py`` with 16
+connections of 10 streams; ``asgi-hello`` and ``asgi-post`` are ``python -m
+hyper_util run`` serving ``asgi_app.py`` (``asgi.py``'s app): ``GET /`` and
+a 16 KiB ``POST /echo``, 4 connections. Needs valgrind and h2load
+(nghttp2-client).
 
 Run: ``.venv/bin/python benchmarks/instructions.py --tree /path/to/old --tree .``.
 """
@@ -34,17 +37,20 @@ import time
 from pathlib import Path
 from typing import Final
 
-H1: Final = ["--h1", "-c", "4", "-m", "1"]
-#: A 16 KiB request body for http1-upload (run.py's upload workload).
-UPLOAD: Final = Path(tempfile.gettempdir()) / "hyper-instructions-upload.bin"
+_ASGI: Final = ("-m", "hyper_util", "run", "--app-dir", ".", "asgi_app:app", "--no-access-log")
+_H1: Final = ("--h1", "-c", "4", "-m", "1")
+#: A 16 KiB body for ``asgi-post`` and ``http1-upload`` (``h2load -d`` posts a file's bytes).
+POST_BODY: Final = Path(tempfile.gettempdir()) / "hyper-instructions-post.bin"
 
-#: name -> (server script and its arguments, h2load arguments, URL path)
-SERVERS: dict[str, tuple[list[str], list[str], str]] = {
-    "http1-hello": (["hyper_serve.py"], H1, "/"),
-    "http1-headers": (["hyper_serve.py"], H1, "/headers"),
-    "http1-upload": (["hyper_serve.py"], [*H1, "-d", str(UPLOAD)], "/upload"),
-    "http1-hello-uvloop": (["hyper_serve.py", "--loop", "uvloop"], H1, "/"),
-    "http2-c16m10": (["h2_hyper.py"], ["-c", "16", "-m", "10"], "/"),
+#: name -> (the server's arguments after the interpreter, h2load arguments, path)
+SERVERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    "http1-hello": (("hyper_serve.py",), _H1, "/"),
+    "http1-headers": (("hyper_serve.py",), _H1, "/headers"),
+    "http1-upload": (("hyper_serve.py",), (*_H1, "-d", str(POST_BODY)), "/upload"),
+    "http1-hello-uvloop": (("hyper_serve.py", "--loop", "uvloop"), _H1, "/"),
+    "http2-c16m10": (("h2_hyper.py",), ("-c", "16", "-m", "10"), "/"),
+    "asgi-hello": (_ASGI, _H1, "/"),
+    "asgi-post": (_ASGI, (*_H1, "-d", str(POST_BODY)), "/echo"),
 }
 
 
@@ -80,7 +86,9 @@ def stop(proc: subprocess.Popen[bytes]) -> bytes:
     return proc.communicate()[1]
 
 
-def count(tree: Path, script: list[str], load: list[str], path: str, requests: int) -> int:
+def count(
+    tree: Path, server: tuple[str, ...], load: tuple[str, ...], path: str, requests: int
+) -> int:
     """Instructions the server ran in all, serving ``requests`` requests."""
     port = free_port()
     servers = tree / "benchmarks" / "servers"
@@ -89,7 +97,7 @@ def count(tree: Path, script: list[str], load: list[str], path: str, requests: i
             *("valgrind", "--tool=cachegrind", "--cache-sim=no"),
             "--cachegrind-out-file=/dev/null",
             str(tree / ".venv" / "bin" / "python"),
-            *script,
+            *server,
             *("--port", str(port)),
         ],
         cwd=servers,
@@ -124,14 +132,14 @@ def main() -> None:
     args = parser.parse_args()
     trees = [t.resolve() for t in (args.tree or [Path(".")])]
     names = [n for n in args.only.split(",") if n] or list(SERVERS)
-    UPLOAD.write_bytes(b"x" * 16384)
+    POST_BODY.write_bytes(b"x" * 16384)
     print(f"instructions per request ({args.large} - {args.small} requests, cachegrind)")
     for name in names:
-        script, load, path = SERVERS[name]
+        server, load, path = SERVERS[name]
         first = 0.0
         for tree in trees:
-            small = count(tree, script, load, path, args.small)
-            large = count(tree, script, load, path, args.large)
+            small = count(tree, server, load, path, args.small)
+            large = count(tree, server, load, path, args.large)
             per_request = (large - small) / (args.large - args.small)
             first = first or per_request
             print(f"  {name:<14} {per_request / 1000:8.1f}k  {first / per_request:5.3f}x  {tree}")

@@ -2,9 +2,9 @@
 
 What belongs here: the behaviours of the HTTP/1 client connection that
 depend on the IO it runs over, checked on the IO ``hyper_util.rt.connect_tcp``
-hands out (the asyncio fast path on asyncio, whose ``notify_receivable`` /
-``receive_nowait`` capabilities put the connection in "watch mode"; anyio's
-stream on trio, the reading connection task): an idle connection closed or
+hands out (the asyncio fast path on asyncio, whose own receive-watch
+capability the connection uses; anyio's stream on trio, which the
+connection reads through a ``hyper_core.rt.ReceiveWatcher``): an idle connection closed or
 spoken to by the server, a close or failure while a request waits for its
 head, upgrades; the response body that arrives whole with its head; and the
 pooled client's short paths (the body-less return of a connection, the URI
@@ -33,11 +33,17 @@ from hyper_core.body import Body, Full, Incoming, StreamBody, collect
 from hyper_core.client.conn import http1
 from hyper_core.error import CanceledError, ClosedError, ParseError, UserError
 from hyper_core.http import Request, Response, Uri, Version
+from hyper_core.rt import ReceiveWatcher, as_watchable, supports_receive_watch
 from hyper_core.server.conn import http1 as server_http1
 from hyper_core.testing import FakeTimer, memory_pipe
 from hyper_util.client.legacy import Client, InvalidRequestError
 from hyper_util.client.legacy._rules import Targets
-from hyper_util.client.legacy._wrappers import TimedWriteIO
+from hyper_util.client.legacy._wrappers import (
+    TimedWriteIO,
+    TimedWriteWatchableIO,
+    timed_write_io,
+)
+from hyper_util.client.legacy.connect import HttpConnector
 from hyper_util.rt import AsyncioSocketStream, connect_tcp, create_tcp_listener
 
 pytestmark = pytest.mark.anyio
@@ -195,7 +201,7 @@ async def connection(*, shutdown: bool = True) -> AsyncIterator[Conn]:
         io = await connect_tcp("127.0.0.1", port)
         server = await listener.accept()
     if isinstance(io, AsyncioSocketStream):
-        assert io.notify_receivable(None) is False  # watch mode will be used
+        assert io.notify_receivable(None) is False  # the stream's own watch will be used
     async with server, io:
         sender, conn = await http1.handshake(io)
         served = anyio.Event()
@@ -430,12 +436,15 @@ async def test_a_small_body_returns_the_connection_before_it_is_read() -> None:
 
 
 @pytest.mark.parametrize("write_timeout", [None, 30.0], ids=["plain", "write_timeout"])
+@pytest.mark.parametrize("fast", [None, False], ids=["default_io", "anyio_stream"])
 async def test_an_idle_connection_the_server_closed_is_not_reused(
-    write_timeout: float | None,
+    write_timeout: float | None, fast: bool | None
 ) -> None:
+    # fast=None: the asyncio fast stream on asyncio (its own watch), anyio's
+    # stream on trio; fast=False: anyio's stream everywhere (a ReceiveWatcher).
     async with (
         hyper_server(hello) as (base, streams),
-        Client(timer=FakeTimer(), write_timeout=write_timeout) as client,
+        Client(HttpConnector(fast=fast), timer=FakeTimer(), write_timeout=write_timeout) as client,
     ):
         await collect((await client.get(f"{base}/")).body)
         await streams[0].aclose()  # the server gives up the idle connection
@@ -446,24 +455,32 @@ async def test_an_idle_connection_the_server_closed_is_not_reused(
     assert stats.retries == 0  # noticed while idle, not by a failed request
 
 
-async def test_the_write_timeout_wrapper_passes_the_read_capabilities_through() -> None:
+async def test_the_write_timeout_wrapper_keeps_the_receive_watch_capability() -> None:
     timer = FakeTimer()
     async with await create_tcp_listener("127.0.0.1", 0) as listener:
         io = await connect_tcp("127.0.0.1", listener.extra(SocketAttribute.local_port))
         server = await listener.accept()
     async with io, server:
-        wrapped = TimedWriteIO(io, timer, 5.0)
-        names = ("notify_receivable", "receive_nowait", "interrupt_receive")
+        wrapped = timed_write_io(io, timer, 5.0)
         if isinstance(io, AsyncioSocketStream):
-            assert all(getattr(wrapped, n) == getattr(io, n) for n in names)
+            # The wrapper's own typed methods delegate to the stream's.
+            assert type(wrapped) is TimedWriteWatchableIO
+            assert supports_receive_watch(wrapped)
+            assert as_watchable(wrapped) is wrapped
+            calls: list[str] = []
+            assert wrapped.notify_receivable(lambda: calls.append("data")) is False
             await server.send(b"x")
-            await wait_for(lambda: wrapped.notify_receivable(lambda: None))
+            await wait_for(lambda: calls == ["data"])
             assert wrapped.receive_nowait(10) == b"x"
+            assert wrapped.interrupt_receive(RuntimeError("nobody waits")) is False
         else:
-            assert all(getattr(wrapped, n, None) is None for n in names)
+            # anyio's stream on trio: the connection reads it through a ReceiveWatcher.
+            assert type(wrapped) is TimedWriteIO
+            assert not supports_receive_watch(wrapped)
+            assert type(as_watchable(wrapped)) is ReceiveWatcher
     client_io, server_io = memory_pipe()
     async with client_io, server_io:
-        assert getattr(TimedWriteIO(client_io, timer, 5.0), "notify_receivable", None) is None
+        assert type(timed_write_io(client_io, timer, 5.0)) is TimedWriteIO
 
 
 def test_targets_keep_the_key_and_origin_target_per_uri_object() -> None:

@@ -11,6 +11,9 @@ anyio:
 * :class:`IO` is the byte stream a connection runs over. Every anyio byte
   stream satisfies it without a wrapper; so does
   :func:`hyper_core.testing.memory_pipe`.
+* :class:`SupportsReceiveWatch` is the optional IO capability of watching
+  the read side with a callback (:class:`WatchableIO`: an IO that has it);
+  :class:`ReceiveWatcher` gives it to any IO (:func:`as_watchable` picks).
 * :class:`QuicConnection` (with :class:`QuicStream` and its halves) is what
   HTTP/3 runs over: a connection that opens and accepts streams. aioquic
   backs it in :mod:`hyper_core.quic`; :func:`hyper_core.testing.quic_pair`
@@ -38,6 +41,13 @@ from hyper_core.rt._quic import (
     is_unidirectional,
 )
 from hyper_core.rt._timer import AnyioTimer, Deadline, Timer, default_timer
+from hyper_core.rt._watch import (
+    ReceiveWatcher,
+    SupportsReceiveWatch,
+    WatchableIO,
+    as_watchable,
+    supports_receive_watch,
+)
 
 __all__ = [
     "IO",
@@ -50,13 +60,18 @@ __all__ = [
     "QuicSendStream",
     "QuicStream",
     "QuicStreamReset",
+    "ReceiveWatcher",
     "SupportsFlush",
+    "SupportsReceiveWatch",
     "SupportsSendMany",
     "TaskGroupExecutor",
     "Timer",
+    "WatchableIO",
+    "as_watchable",
     "default_timer",
     "flush",
     "is_unidirectional",
     "receive_or_eof",
     "send_all",
+    "supports_receive_watch",
 ]

@@ -14,12 +14,11 @@ Some capabilities are optional and found by attribute lookup, never by
   transport); without it, :func:`send_all` joins the chunks and sends once.
 * ``flush()``: for a transport that buffers writes; without it, a write is
   flushed when ``send`` returns.
-* ``notify_receivable(callback) -> bool``, ``receive_nowait(max_bytes)`` and
-  ``interrupt_receive(error) -> bool``, all three or none: the HTTP/1 client
-  then watches an idle connection with a callback instead of a task
-  waiting in ``receive``, and stops a read with ``interrupt_receive``
-  instead of a cancel scope. hyper-util's ``AsyncioSocketStream`` documents
-  their exact contract; without them the connection task reads.
+* ``notify_receivable``, ``receive_nowait`` and ``interrupt_receive``, all
+  three or none: :class:`~hyper_core.rt.SupportsReceiveWatch`. The HTTP/1
+  client watches an idle connection with them; over an IO without them it
+  reads through a :class:`~hyper_core.rt.ReceiveWatcher`, which provides
+  them over ``receive``.
 
 End of stream: ``receive`` raises ``anyio.EndOfStream`` (anyio's convention)
 or returns ``b""`` (a plain-socket convention); :func:`receive_or_eof` turns

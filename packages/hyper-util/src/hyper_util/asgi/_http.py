@@ -38,7 +38,7 @@ import anyio
 from hyper_core import ext
 from hyper_core.body import Frame, Full, Incoming, SizeHint
 from hyper_core.error import BodyWriteAbortedError, HyperError, InvalidHeader
-from hyper_core.http import Headers, Method, Request, Response
+from hyper_core.http import Headers, Method, Request, Response, StatusCode
 
 from ._types import ClientDisconnected, Message
 
@@ -52,6 +52,9 @@ _log = logging.getLogger("hyper_util.asgi")
 #: Bytes read from a file per chunk of ``http.response.pathsend``.
 PATHSEND_CHUNK: Final = 262_144
 _NO_BODY_STATUS: Final = frozenset({204, 304})
+#: The final statuses an app may send, as the StatusCode a Response holds
+#: (a lookup here validates the status and spares StatusCode's constructor).
+_STATUSES: Final = {code: StatusCode(code) for code in range(200, 600)}
 _EMPTY: Final = Full(b"")
 _DISCONNECT: Final = {"type": "http.disconnect"}
 _UNKNOWN: Final = SizeHint()
@@ -217,7 +220,7 @@ class HTTPCycle:
         self.response_started = False  # http.response.start was accepted
         self.response_complete = False  # the app sent its last message of the response
         self.disconnected = False
-        self._status = 0
+        self._status: StatusCode | None = None
         self._headers_fields: Headers | None = None
         self._declared_length: int | None = None
         self._sent_length = 0
@@ -346,16 +349,18 @@ class HTTPCycle:
         if self.response_started:
             self._invalid("http.response.start sent twice")
         status = message.get("status")
-        if type(status) is not int or not 200 <= status <= 599:
+        code = _STATUSES.get(status) if type(status) is int else None
+        if code is None:
             self._invalid(f"invalid status {status!r} in http.response.start (200-599)")
         try:
             headers, self._declared_length = _fields(message.get("headers", ()))
         except (InvalidMessage, ValueError, TypeError) as exc:
             self._invalid(f"http.response.start: {exc}")
         self.response_started = True
-        self._status = status
+        self._status = code
         self._headers_fields = headers
-        self._trailers_expected = bool(message.get("trailers", False))
+        if message.get("trailers"):
+            self._trailers_expected = True
 
     def _check_length(self, total: int, final: bool) -> None:
         declared = self._declared_length
@@ -383,13 +388,12 @@ class HTTPCycle:
         if declared is not None and len(body) != declared:
             self._check_length(len(body), True)  # refuses it, unless HEAD, 204 or 304
         self.response_complete = True
-        # _respond, inlined: once per request.
-        self.response = Response(
-            self._status,
-            headers=self._headers_fields,
-            body=Full(body),
-            version=self.request.version,
-        )
+        # _respond and _head_response, inlined: once per request.
+        status = self._status
+        headers = self._headers_fields
+        assert status is not None  # both set by _start
+        assert headers is not None
+        self.response = Response.from_parts(status, self.request.version, headers, Full(body))
         if self.response_ready is not None:
             self.response_ready.set()
         return True
@@ -421,9 +425,13 @@ class HTTPCycle:
             await self._hand_over(_END)
 
     def _head_response(self, body: Any) -> Response[Any]:
-        response: Response[Any] = Response(
-            self._status, headers=self._headers_fields, body=body, version=self.request.version
-        )
+        # The trusted factory: the status and the fields were checked by
+        # _start, and the fields are this response's own copy (_fields).
+        headers = self._headers_fields
+        status = self._status
+        assert headers is not None
+        assert status is not None
+        response: Response[Any] = Response.from_parts(status, self.request.version, headers, body)
         return response
 
     async def _hand_over(self, frame: Frame) -> None:

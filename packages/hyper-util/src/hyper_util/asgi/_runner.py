@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 from collections.abc import Callable, Coroutine, Generator
 from types import TracebackType
 from typing import Any, Final, Self
@@ -58,7 +59,14 @@ MAX_IDLE_HOSTS: Final = 4
 
 _enter_task: Final = asyncio.tasks._enter_task
 _leave_task: Final = asyncio.tasks._leave_task
-_current_task: Final = asyncio.current_task
+_copy_context: Final = contextvars.copy_context
+# asyncio.current_task is a Python function on 3.11 (C from 3.12): there,
+# the lookup it makes (in the dict _enter_task writes) spares a Python call.
+_current_task: Final[Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None]] = (
+    asyncio.tasks._current_tasks.get  # type: ignore[attr-defined]
+    if sys.version_info < (3, 12)
+    else asyncio.current_task
+)
 
 
 class _Host(Coroutine[Any, Any, None]):
@@ -209,7 +217,7 @@ class AppRunner:
         idle = self._idle
         host = idle.pop() if idle else self._new_host(loop)
         task = host.task
-        context = contextvars.copy_context()
+        context = _copy_context()
         current = _current_task(loop)
         if current is not None:
             _leave_task(loop, current)

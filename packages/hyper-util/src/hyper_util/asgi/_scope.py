@@ -33,12 +33,20 @@ __all__ = ["ConnectionInfo", "http_scope", "websocket_scope"]
 _PATH_CACHE: dict[str, tuple[bytes, str]] = {}
 #: Distinct raw paths whose decoded form is kept (bounded: paths come from clients).
 _PATH_CACHE_MAX: Final = 1024
+# Enum members as module constants: read from the class, each is a
+# metaclass lookup (60 ns); compared by identity, no Python-level hash.
 _HTTP_11: Final = Version.HTTP_11
+_HTTP_2: Final = Version.HTTP_2
+_HTTP_3: Final = Version.HTTP_3
 _HTTP_VERSIONS: Final = {
     Version.HTTP_11: "1.1",
     Version.HTTP_10: "1.0",
     Version.HTTP_2: "2",
     Version.HTTP_3: "3",
+}
+#: The standard methods' names as plain ``str`` (a lookup costs less than ``str()``).
+_METHOD_NAMES: Final[dict[str, str]] = {
+    name: name for name in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
 }
 _TLS_VERSIONS: Final = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 #: The TLS 1.3 cipher suites by name (RFC 8446 appendix B.4), all QUIC uses.
@@ -113,7 +121,17 @@ class ConnectionInfo:
         state: The lifespan state, shallow-copied into every scope.
     """
 
-    __slots__ = ("client", "http_scheme", "root_path", "server", "state", "tls", "ws_scheme")
+    __slots__ = (
+        "client",
+        "http_scheme",
+        "last_fields",
+        "last_headers",
+        "root_path",
+        "server",
+        "state",
+        "tls",
+        "ws_scheme",
+    )
 
     def __init__(
         self,
@@ -132,6 +150,11 @@ class ConnectionInfo:
         self.root_path = root_path
         self.tls = tls
         self.state = state
+        #: The memo of :func:`http_scope`: the header fields of the last
+        #: HTTP/1.1 ``http`` request (as the connection parsed them; never
+        #: written) and its scope's header list (never handed out).
+        self.last_fields: list[tuple[bytes, bytes]] | None = None
+        self.last_headers: list[tuple[bytes, bytes]] = []
 
     @classmethod
     def from_io(
@@ -161,7 +184,7 @@ class ConnectionInfo:
 def _headers(request: Request[Any]) -> list[tuple[bytes, bytes]]:
     fields = request.headers.raw()
     version = request.version
-    if version is Version.HTTP_2 or version is Version.HTTP_3:
+    if version is _HTTP_2 or version is _HTTP_3:
         # Names are lower-case on HTTP/2 and 3 already; :authority becomes host (spec).
         authority = request.uri.authority
         out = [(n, v) for n, v in fields if n != b"host"]
@@ -174,28 +197,55 @@ def _headers(request: Request[Any]) -> list[tuple[bytes, bytes]]:
 def http_scope(
     request: Request[Any], info: ConnectionInfo, extensions: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The ``http`` scope of ``request``."""
+    """The ``http`` scope of ``request``.
+
+    A keep-alive client sends the same header fields request after request:
+    an HTTP/1.1 request whose fields equal the previous one's on ``info``
+    (byte for byte, in order) gets a copy of that request's header list
+    instead of lower-casing the names again (``info.last_fields``; the
+    service also takes such a request for a plain ``http`` one without
+    looking for a WebSocket upgrade again).
+    """
+    if request.version is _HTTP_11:
+        fields = request.headers.raw()
+        if fields == info.last_fields:
+            headers = info.last_headers.copy()
+        else:
+            headers = [(n.lower(), v) for n, v in fields]
+            info.last_fields = fields
+            info.last_headers = headers.copy()  # the app may change the one it gets
+        return _scope(request, info, extensions, "1.1", headers)
+    return _scope(request, info, extensions, None, _headers(request))
+
+
+def _scope(
+    request: Request[Any],
+    info: ConnectionInfo,
+    extensions: Mapping[str, Any],
+    http_version: str | None,
+    headers: list[tuple[bytes, bytes]],
+) -> dict[str, Any]:
     uri = request.uri
-    version = request.version
-    raw_path, path = _paths(uri.path)
+    path = uri.path
+    paths = _PATH_CACHE.get(path) or _paths(path)  # _paths' lookup, inlined
     query = uri.query
+    method = request.method
     # One dict display: the cheapest way to build it (every key is needed:
     # frameworks read most of them, so building lazily would cost more).
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": ASGI_VERSION, "spec_version": SPEC_VERSION},
-        # An enum member's hash is a Python call: the usual version by identity.
-        "http_version": "1.1" if version is _HTTP_11 else _HTTP_VERSIONS.get(version, "1.1"),
+        "http_version": http_version or _HTTP_VERSIONS.get(request.version, "1.1"),
         "scheme": info.http_scheme,
-        "method": str(request.method),
-        "path": path,
-        "raw_path": raw_path,
+        "method": _METHOD_NAMES.get(method) or str(method),
+        "path": paths[1],
+        "raw_path": paths[0],
         "query_string": query.encode("ascii") if query else b"",
         "root_path": info.root_path,
-        "headers": _headers(request),
+        "headers": headers,
         "client": info.client,
         "server": info.server,
-        "extensions": dict(extensions),
+        "extensions": extensions.copy() if type(extensions) is dict else dict(extensions),
     }
     if info.state is not None:
         scope["state"] = info.state.copy()
@@ -209,7 +259,8 @@ def websocket_scope(
     extensions: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The ``websocket`` scope of an upgrade (HTTP/1.1) or extended CONNECT (HTTP/2) request."""
-    scope = http_scope(request, info, extensions)
+    version = "1.1" if request.version is _HTTP_11 else None
+    scope = _scope(request, info, extensions, version, _headers(request))
     scope["type"] = "websocket"
     scope["scheme"] = info.ws_scheme
     del scope["method"]  # not a key of the websocket scope

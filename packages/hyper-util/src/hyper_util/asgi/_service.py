@@ -19,7 +19,7 @@ from typing import Any, Final
 from hyper_core import ext
 from hyper_core.body import Full, Incoming
 from hyper_core.error import CanceledError
-from hyper_core.http import Request, Response
+from hyper_core.http import Request, Response, Version
 from hyper_core.rt import IO
 
 from ._http import HTTPCycle, InvalidMessage
@@ -32,6 +32,7 @@ __all__ = ["ASGIService"]
 
 _log = logging.getLogger("hyper_util.asgi")
 
+_HTTP_11: Final = Version.HTTP_11  # a module constant: reading it from the enum costs more
 _HTTP_EXTENSIONS: Final[dict[str, dict[str, Any]]] = {
     "http.response.trailers": {},
     "http.response.early_hint": {},
@@ -103,13 +104,19 @@ class ASGIService:
         active = self.active
         if self._limit is not None and active[0] >= self._limit:
             return Response(503, headers={"content-length": "0"}, body=Full(b""))
-        if is_websocket_request(request):
-            return await serve_websocket(self._app, self._runner, request, self._info, self._ws)
+        info = self._info
+        # An HTTP/1.1 request with the fields of the last http one (see
+        # http_scope) is no WebSocket upgrade either: the test is a function
+        # of the fields alone on HTTP/1.
+        if (
+            request.version is not _HTTP_11 or request.headers.raw() != info.last_fields
+        ) and is_websocket_request(request):
+            return await serve_websocket(self._app, self._runner, request, info, self._ws)
         cycle = HTTPCycle(request)
         extensions: dict[str, Any] = _HTTP_EXTENSIONS
-        if self._info.tls is not None:
-            extensions = {**_HTTP_EXTENSIONS, "tls": self._info.tls}
-        scope = http_scope(request, self._info, extensions)
+        if info.tls is not None:
+            extensions = {**_HTTP_EXTENSIONS, "tls": info.tls}
+        scope = http_scope(request, info, extensions)
         active[0] += 1
         self._runner.spawn(self._run, cycle, scope)
         if not cycle.response_complete:

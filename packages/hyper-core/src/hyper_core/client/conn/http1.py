@@ -430,6 +430,9 @@ class Connection:
         """Drive the connection like :meth:`serve` but leave the IO open at the end.
 
         Then :meth:`into_parts` gives the IO back, with any bytes read ahead.
+        The IO is closed all the same if the connection ends mid-exchange
+        with a read waiting that the IO cannot interrupt (see
+        :class:`hyper_core.rt.ReceiveWatcher`): closing it ends that read.
         """
         await self._dispatcher.run(upgrades=False, shutdown=False)
 

@@ -17,9 +17,10 @@ Strategy:
 * No task and no channel per request. ``send_request`` writes the request
   head in the caller's task (with a ``Full`` or empty body: one codec call,
   one ``send``), then reads the response head in the same task.
-* Reads are done by whichever task needs bytes, one at a time, and over an
-  IO that offers it a callback watches the idle connection instead of the
-  connection task ("watch mode"): see ``_client_io.py``.
+* Reads are done by whichever task needs bytes, one at a time, through the
+  IO's receive-watch capability (the IO's own or a ``ReceiveWatcher``),
+  whose callback watches the idle connection: one read path, see
+  ``_client_io.py``.
 * A response body that arrived whole with its head (the usual small
   response) is taken from the codec before ``send_request`` returns: the
   exchange is then over and the connection ready for the next request
@@ -128,8 +129,6 @@ class ClientDispatcher(ClientIO):
         if self._sender_closed:
             return
         self._sender_closed = True
-        if self._state is _IDLE and self._idle_scope is not None:
-            self._idle_scope.cancel()
         self._wake_driver()
         self._notify()
 
@@ -157,13 +156,15 @@ class ClientDispatcher(ClientIO):
             started.append(exchange)
         self._exchange = exchange
         self._state = _BUSY
+        # The idle watch ends with the idleness: the exchange's tasks read
+        # now. Left registered, a ReceiveWatcher's task would start a read
+        # of its own for the caller to take over, a task switch per request.
+        self._watch(None)
         report = report_of(request)
         try:
             await self._write_request(exchange, request, report)
-            if self._watch is not None:
-                # A close interrupts the read itself (see _close): no scope.
-                return await self._read_head(exchange, request)
-            return await self._read_response(exchange, request)
+            # A close interrupts the read itself (see ClientIO._close): no scope.
+            return await self._read_head(exchange, request)
         except BaseException as exc:
             if report is not None:  # ext.on_write: a no-op once the request was written
                 report.fail(exc)
@@ -324,22 +325,6 @@ class ClientDispatcher(ClientIO):
 
     # -- the response ---------------------------------------------------------
 
-    async def _read_response(
-        self, exchange: _Exchange, request: Request[Any]
-    ) -> Response[Incoming]:
-        response: Response[Incoming] | None = None
-        with self._new_scope() as scope:
-            exchange.head_scope = scope
-            try:
-                response = await self._read_head(exchange, request)
-            finally:
-                exchange.head_scope = None
-        if response is None:
-            # Only _close() cancels this scope, after setting the error.
-            assert exchange.error is not None
-            raise exchange.error
-        return response
-
     async def _read_head(self, exchange: _Exchange, request: Request[Any]) -> Response[Incoming]:
         codec = self._codec
         informational = 0
@@ -401,9 +386,8 @@ class ClientDispatcher(ClientIO):
             exchange.response_done = True
             self._exchange = None
             self._state = _UPGRADED
-            if self._watch is not None:
-                self._watch(None)
-                self._wake_driver()
+            self._watch(None)
+            self._wake_driver()
             self._notify()
             return response
         if codec.their_body_length == 0:

@@ -3,33 +3,43 @@
 What belongs here: :class:`ClientIO`, the base class of
 ``_client.ClientDispatcher``: the connection's state (every slot, set in
 its ``__init__``) and its changes (``_close``, back to IDLE once an
-exchange is over), the reads (adaptive sizes, one reader at a time, watch
-mode) and the connection task (``run``). Sending a request and building its
+exchange is over), the reads (adaptive sizes, one reader at a time, the
+idle watch) and the connection task (``run``). Sending a request and building its
 response are in ``_client.py``; the response body's source is in
 ``_client_body.py``.
 
-Strategy:
+Strategy: one read path, over every IO.
 
-* Reads are done by whichever task needs bytes: the caller waiting for the
-  response head, the application reading the response body, or, while no
-  request is in flight, the connection task, which is how it notices that
-  the server closed or sent bytes nobody asked for. A flag serializes the
-  reads; a task that finds another one reading waits until that read is fed
-  to the codec and looks again. ``IO.receive`` loses nothing when cancelled
-  (the :class:`~hyper_core.rt.IO` contract), so a reader that times out
-  leaves the connection intact. The body is therefore pulled from the socket
-  by its reader: an unread body holds at most one read in memory.
-* Over an IO with the three optional capabilities ``notify_receivable``,
-  ``receive_nowait`` and ``interrupt_receive`` (hyper-util's asyncio fast
-  path has them: see ``AsyncioSocketStream``), "watch mode": while the
-  connection is idle, a one-shot callback watches it instead of the
-  connection task, and when the server closes, fails or sends bytes nobody
-  asked for, it closes the connection there and then; the connection task
-  sleeps from start to end, with no wake-up per request. Only the tasks of
-  the exchange read, and a close interrupts a read in progress with
-  ``interrupt_receive`` instead of a cancel scope per request. Over any
-  other IO the connection task reads while the connection is idle, as
-  described above.
+* Every read goes through the IO's receive-watch capability
+  (:class:`~hyper_core.rt.SupportsReceiveWatch`): the IO's own when it has
+  one (hyper-util's ``AsyncioSocketStream``), else a
+  :class:`~hyper_core.rt.ReceiveWatcher` made here around it, whose
+  watching task runs in the connection's task group. Writes go to the IO
+  itself.
+* While the connection is idle, a one-shot callback
+  (``notify_receivable``) watches it; when the server closes, fails or
+  sends bytes nobody asked for, the callback takes them with
+  ``receive_nowait`` and closes the connection there and then, so no
+  request is sent on it meanwhile. An exchange withdraws it as it starts.
+  The connection task sleeps from start to end, with no wake-up per
+  request.
+* While an exchange is in flight, the task that needs bytes reads: the
+  caller waiting for the response head, or the application reading the
+  response body (the body is pulled from the socket by its reader: an
+  unread body holds at most one read in memory). A flag serializes the
+  reads; a task that finds another one reading waits until that read is
+  fed to the codec and looks again. ``IO.receive`` loses nothing when
+  cancelled (the :class:`~hyper_core.rt.IO` contract), so a reader that
+  times out leaves the connection intact.
+* A close stops a read in progress with ``interrupt_receive``; no read
+  carries a cancel scope. A ``ReceiveWatcher`` stops that way only a read
+  that took over from its watching task (the response head's first read
+  on a connection that sat idle long enough for that task to start
+  reading) and declines the others (a body's reads, and the head's of a
+  request sent right after the last one, which pay nothing for being
+  stoppable); such a read ends when the IO is closed, which the connection
+  task does as it ends, with ``without_shutdown()`` too when a read is
+  still in flight (the IO is mid-exchange and useless then).
 * Read sizes adapt as hyper's do (:class:`_ReadStrategy`).
 * The connection task itself never raises the exchange's errors; it ends,
   and ``ready()`` then says why.
@@ -41,7 +51,6 @@ Strategy:
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from typing import Final, final
 
 import anyio
@@ -56,7 +65,7 @@ from hyper_core.error import (
     UserError,
 )
 from hyper_core.http import Uri
-from hyper_core.rt import IO
+from hyper_core.rt import IO, ReceiveWatcher, WatchableIO, supports_receive_watch
 from hyper_core.upgrade import _Pending
 
 from ._client_config import ClientConfig
@@ -145,7 +154,6 @@ class _Exchange:
     __slots__ = (
         "error",
         "head_delivered",
-        "head_scope",
         "request_done",
         "response_done",
         "written",
@@ -156,7 +164,6 @@ class _Exchange:
         self.request_done = False  # the request body ended (or failed to be written)
         self.response_done = False  # the response body ended
         self.head_delivered = False  # send_request returned the response
-        self.head_scope: anyio.CancelScope | None = None  # the wait for the response head
         self.error: HyperError | None = None  # why the exchange failed, for send_request
 
 
@@ -175,18 +182,18 @@ class ClientIO:
         "_driver_event",
         "_exchange",
         "_heard",
-        "_idle_scope",
         "_interrupt",
         "_io",
         "_last_target",
         "_last_uri",
         "_new_event",
-        "_new_scope",
         "_nowait",
         "_pending_upgrade",
+        "_read_declined",
         "_read_done",
         "_reading",
         "_reads",
+        "_recv",
         "_running",
         "_send_chunks",
         "_sender_closed",
@@ -195,6 +202,7 @@ class ClientIO:
         "_state",
         "_tg",
         "_watch",
+        "_watcher",
     )
 
     def __init__(self, io: IO, config: ClientConfig) -> None:
@@ -219,34 +227,34 @@ class ClientIO:
         self._sender_closed = False
         self._changed: anyio.Event | None = None
         self._reading = False
+        self._read_declined = False  # a close found a read the IO would not interrupt
         self._read_done: anyio.Event | None = None
-        self._idle_scope: anyio.CancelScope | None = None
         self._serving = anyio.Event()
-        # ``anyio.Event()`` and ``anyio.CancelScope()`` look the running
-        # library up (through sniffio) on every call; a request makes one of
-        # each, and that look-up was a visible share of its cost. The
-        # backend's own classes construct directly, and a connection never
+        # ``anyio.Event()`` looks the running library up (through sniffio)
+        # on every call, a visible share of a small request's cost. The
+        # backend's own class constructs directly, and a connection never
         # moves to another event loop.
         self._new_event: type[anyio.Event] = type(self._serving)
-        self._new_scope: type[anyio.CancelScope] = type(anyio.CancelScope())
         self._started = False  # run() has begun (``_serving`` is set)
         self._last_uri: Uri | None = None  # the last request's URI and its bytes
         self._last_target = b""
         self._running = False
         self._tg: anyio.abc.TaskGroup | None = None
         self._pending_upgrade: _Pending | None = None
-        # The optional IO capabilities of watch mode (see the module docstring): all or none.
-        watch: Callable[[Callable[[], object] | None], bool] | None
-        watch = getattr(io, "notify_receivable", None)
-        nowait: Callable[[int], bytes] | None = getattr(io, "receive_nowait", None)
-        interrupt: Callable[[BaseException], bool] | None
-        interrupt = getattr(io, "interrupt_receive", None)
-        if watch is None or nowait is None or interrupt is None:
-            watch = nowait = interrupt = None
-        self._watch = watch
-        self._nowait = nowait
-        self._interrupt = interrupt
-        self._driver_event: anyio.Event | None = None  # the connection task sleeps (watch mode)
+        # The one read path (see the module docstring): the IO's own
+        # receive-watch capability, or a ReceiveWatcher made here (run by
+        # the connection task's task group), asking the read strategy's size.
+        rx: WatchableIO
+        if supports_receive_watch(io):
+            rx = io
+            self._watcher: ReceiveWatcher | None = None
+        else:
+            rx = self._watcher = ReceiveWatcher(io, watch_bytes=self._reads.size)
+        self._recv = rx.receive
+        self._watch = rx.notify_receivable
+        self._nowait = rx.receive_nowait
+        self._interrupt = rx.interrupt_receive
+        self._driver_event: anyio.Event | None = None  # the connection task sleeps on it
         self._heard = False  # any byte received yet (the first ones may be HTTP/2's)
 
     @property
@@ -261,7 +269,11 @@ class ClientIO:
 
     def read_buf(self) -> bytes:
         """Bytes read from the IO and not parsed (read ahead of an upgrade)."""
-        return self._codec.trailing_data[0]
+        trailing = self._codec.trailing_data[0]
+        watcher = self._watcher
+        if watcher is not None and watcher.pending():
+            return trailing + watcher.pending()
+        return trailing
 
     # -- state changes ------------------------------------------------------
 
@@ -291,18 +303,15 @@ class ClientIO:
         self._close_error = error
         exchange = self._exchange
         self._exchange = None
-        if exchange is not None and not exchange.head_delivered:
-            if exchange.error is None:
-                exchange.error = error or CanceledError("connection closed")
-            if exchange.head_scope is not None:
-                exchange.head_scope.cancel()
-        if self._idle_scope is not None:
-            self._idle_scope.cancel()
-        if self._interrupt is not None and self._watch is not None:
-            self._watch(None)
-            # A task reading for the exchange gets the close as its error.
-            self._interrupt(self._closed_error())
-            self._wake_driver()
+        if exchange is not None and not exchange.head_delivered and exchange.error is None:
+            exchange.error = error or CanceledError("connection closed")
+        self._watch(None)
+        if self._reading and not self._interrupt(self._closed_error()):
+            # The task reading for the exchange gets the close as its error;
+            # a read the IO declines to stop ends when the connection task
+            # closes the IO (see run).
+            self._read_declined = True
+        self._wake_driver()
         self._notify()
 
     def _closed_error(self) -> ClosedError:
@@ -332,8 +341,7 @@ class ClientIO:
             return
         self._state = _IDLE
         self._notify()
-        watch = self._watch
-        if watch is not None and self._running and watch(self._on_receivable):
+        if self._running and self._watch(self._on_receivable):
             self._on_receivable()  # already closed by the server, or bytes came
 
     def _release_body(self, exchange: _Exchange) -> None:
@@ -376,7 +384,7 @@ class ClientIO:
         await self._receive()
 
     def _on_receivable(self) -> None:
-        """The IO's callback (watch mode): bytes, EOF or a failure can be received."""
+        """The IO's callback (idle watch): bytes, EOF or a failure can be received."""
         if self._state is not _IDLE:
             return  # registered while idle; the exchange's own reads take it
         # Idle: whatever it is ends the connection; find out what now, inside
@@ -391,8 +399,7 @@ class ClientIO:
             self._close(failure)
 
     def _receive_nowait(self) -> None:
-        """Take what the IO holds (watch mode, idle); nothing if there is nothing."""
-        assert self._nowait is not None
+        """Take what the IO holds (idle watch); nothing if there is nothing."""
         try:
             data = self._nowait(self._reads.size)
         except anyio.WouldBlock:
@@ -407,7 +414,7 @@ class ClientIO:
         self._reading = True
         try:
             try:
-                data = await self._io.receive(self._reads.size)
+                data = await self._recv(self._reads.size)
             except anyio.EndOfStream:
                 data = b""
             except _IO_ERRORS as exc:
@@ -478,12 +485,18 @@ class ClientIO:
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
+                if self._watcher is not None:
+                    tg.start_soon(self._watcher.run)
                 self._started = True
                 self._serving.set()
                 try:
                     await self._drive()
                 finally:
                     self._tg = None
+                    # Closed (if cancelled) before the tasks below are: a
+                    # read waiting on the ReceiveWatcher's task is then
+                    # interrupted, not left to read on by itself.
+                    self._close(CanceledError("the connection task was cancelled"))
                     tg.cancel_scope.cancel()  # a request body still being written
             cancelled = False
         finally:
@@ -500,15 +513,17 @@ class ClientIO:
                             "(use Connection.with_upgrades())"
                         )
                     )
-            elif shutdown:
+            elif shutdown or (self._read_declined and self._reading):
+                # A read still in flight was one the IO declined to
+                # interrupt: closing the IO is what ends it (the IO is
+                # mid-exchange, of no use to into_parts()).
                 with anyio.CancelScope(shield=True) as scope:
                     if cancelled:
                         scope.cancel()  # close at once, without a graceful goodbye
                     await self._io.aclose()
 
     async def _drive(self) -> None:
-        watch = self._watch
-        if watch is not None and self._state is _IDLE and watch(self._on_receivable):
+        if self._state is _IDLE and self._watch(self._on_receivable):
             self._on_receivable()
         while True:
             state = self._state
@@ -516,29 +531,12 @@ class ClientIO:
                 if self._sender_closed:
                     self._close(None)
                     return
-                if watch is None:
-                    await self._watch_idle()
-                    continue
             elif state is not _BUSY:
                 return
-            elif watch is None:
-                await self._wait_changed()
-                continue
-            # Watch mode: the IO's callback watches an idle connection, so
-            # this task only wakes for a close, an upgrade or the sender's end.
+            # The IO's callback watches an idle connection and the exchange's
+            # tasks read, so this task only wakes for a close, an upgrade or
+            # the sender's end.
             event = self._driver_event
             if event is None:
                 event = self._driver_event = self._new_event()
             await event.wait()
-
-    async def _watch_idle(self) -> None:
-        """Read while no request is in flight: notice EOF and unasked-for bytes."""
-        with self._new_scope() as scope:
-            self._idle_scope = scope
-            try:
-                await self._read_more()
-            except HyperError as exc:
-                if self._state is _IDLE:
-                    self._close(exc)
-            finally:
-                self._idle_scope = None

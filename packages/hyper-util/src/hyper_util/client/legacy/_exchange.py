@@ -65,9 +65,9 @@ from hyper_util.client.legacy._rules import HostValues, may_retry, prepare
 from hyper_util.client.legacy._timeouts import Timeouts
 from hyper_util.client.legacy._wrappers import (
     PooledBodySource,
-    TimedWriteIO,
     WriteTimedOut,
     find_cause,
+    timed_write_io,
 )
 from hyper_util.client.legacy.connect._http import Connector
 
@@ -225,7 +225,7 @@ class ExchangeBase:
         # Always wrapped: a later request on this connection may carry a
         # write timeout of its own (``Timeouts``); unlimited, a write costs
         # one extra call.
-        timed = TimedWriteIO(io, self._timer, timeouts.write)
+        timed = timed_write_io(io, self._timer, timeouts.write)
         io = timed
         h2 = self._http2_only or connected.alpn_h2
         tg = self._tg

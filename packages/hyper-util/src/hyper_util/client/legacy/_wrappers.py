@@ -10,11 +10,13 @@ pooled connection's IO is wrapped, because each request may bring its own
 write timeout (``Timeouts``): the client sets :attr:`TimedWriteIO.timeout`
 as an exchange starts, and with no limit a write is a plain call through.
 The body wrapper is used only for bodies that are not over when the response
-arrives (a response without a body returns its connection at once). The IO
-wrapper passes the wrapped IO's optional read capabilities
-(``notify_receivable``, ``receive_nowait``, ``interrupt_receive``) through
-as they are, when it has all of them, so the connection keeps its fast
-"watch mode" with a write timeout too.
+arrives (a response without a body returns its connection at once). Over an
+IO with the receive-watch capability (:class:`hyper_core.rt.SupportsReceiveWatch`:
+hyper-util's asyncio stream), :func:`timed_write_io` returns a
+:class:`TimedWriteWatchableIO`, whose three typed methods delegate to it, so
+the connection watches the stream itself with a write timeout too; over any
+other IO a plain :class:`TimedWriteIO` (the connection then reads it
+through a ``hyper_core.rt.ReceiveWatcher``).
 
 A timed-out write is reported by raising :class:`WriteTimedOut`, a subclass
 of ``anyio.BrokenResourceError``, from ``send``: to the connection it is a
@@ -40,18 +42,23 @@ import anyio
 
 from hyper_core.body import Frame, Incoming, SizeHint
 from hyper_core.error import HyperError
-from hyper_core.rt import IO, Timer, send_all
+from hyper_core.rt import IO, Timer, WatchableIO, send_all, supports_receive_watch
 from hyper_util.client.legacy._errors import (
     ReadTimeoutError,
     TotalTimeoutError,
     WriteTimeoutError,
 )
 
-__all__ = ["PooledBodySource", "TimedWriteIO", "WriteTimedOut", "find_cause"]
+__all__ = [
+    "PooledBodySource",
+    "TimedWriteIO",
+    "TimedWriteWatchableIO",
+    "WriteTimedOut",
+    "find_cause",
+    "timed_write_io",
+]
 
 _NEVER: Final = math.inf
-#: The optional IO capabilities hyper-core's HTTP/1 client uses together.
-_READ_CAPABILITIES: Final = ("notify_receivable", "receive_nowait", "interrupt_receive")
 
 
 class WriteTimedOut(anyio.BrokenResourceError):
@@ -70,7 +77,6 @@ def find_cause(exc: BaseException, kind: type[BaseException]) -> BaseException |
     return None
 
 
-@final
 class TimedWriteIO:
     """An IO whose ``send`` calls each give up after :attr:`timeout` seconds.
 
@@ -79,31 +85,13 @@ class TimedWriteIO:
             client sets it for each exchange.
     """
 
-    __slots__ = (
-        "_io",
-        "_timed_out",
-        "_timer",
-        "interrupt_receive",
-        "notify_receivable",
-        "receive_nowait",
-        "timeout",
-    )
-
-    interrupt_receive: Callable[[BaseException], bool]
-    notify_receivable: Callable[[Callable[[], object] | None], bool]
-    receive_nowait: Callable[[int], bytes]
+    __slots__ = ("_io", "_timed_out", "_timer", "timeout")
 
     def __init__(self, io: IO, timer: Timer, timeout: float | None) -> None:
         self._io = io
         self._timer = timer
         self.timeout = timeout
         self._timed_out = False
-        # Reads are not timed here: the inner IO's read capabilities serve
-        # as they are (left unset, so absent, when the inner IO lacks one).
-        capabilities = [getattr(io, name, None) for name in _READ_CAPABILITIES]
-        if all(c is not None for c in capabilities):
-            for name, capability in zip(_READ_CAPABILITIES, capabilities, strict=True):
-                setattr(self, name, capability)
 
     @property
     def inner(self) -> IO:
@@ -175,6 +163,41 @@ class TimedWriteIO:
         """Pass anyio typed attributes through (``SocketAttribute``...)."""
         extra = getattr(self._io, "extra", None)
         return default if extra is None else extra(attribute, default)
+
+
+@final
+class TimedWriteWatchableIO(TimedWriteIO):
+    """A :class:`TimedWriteIO` over a :class:`~hyper_core.rt.WatchableIO`, watchable too.
+
+    Reads are not timed here: the three receive-watch methods are the
+    wrapped IO's (a stream broken by a timed-out write is closed, which its
+    watch reports).
+    """
+
+    __slots__ = ("_rx",)
+
+    def __init__(self, io: WatchableIO, timer: Timer, timeout: float | None) -> None:
+        super().__init__(io, timer, timeout)
+        self._rx = io
+
+    def notify_receivable(self, callback: Callable[[], object] | None, /) -> bool:
+        """The wrapped IO's ``notify_receivable``."""
+        return self._rx.notify_receivable(callback)
+
+    def receive_nowait(self, max_bytes: int, /) -> bytes:
+        """The wrapped IO's ``receive_nowait``."""
+        return self._rx.receive_nowait(max_bytes)
+
+    def interrupt_receive(self, error: BaseException, /) -> bool:
+        """The wrapped IO's ``interrupt_receive``."""
+        return self._rx.interrupt_receive(error)
+
+
+def timed_write_io(io: IO, timer: Timer, timeout: float | None) -> TimedWriteIO:
+    """Wrap ``io`` for write timeouts, keeping its receive-watch capability if it has one."""
+    if supports_receive_watch(io):
+        return TimedWriteWatchableIO(io, timer, timeout)
+    return TimedWriteIO(io, timer, timeout)
 
 
 @final
