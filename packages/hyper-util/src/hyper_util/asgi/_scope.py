@@ -195,25 +195,27 @@ def _headers(request: Request[Any]) -> list[tuple[bytes, bytes]]:
 
 
 def http_scope(
-    request: Request[Any], info: ConnectionInfo, extensions: Mapping[str, Any]
+    request: Request[Any],
+    info: ConnectionInfo,
+    extensions: Mapping[str, Any],
+    repeated: bool = False,
 ) -> dict[str, Any]:
     """The ``http`` scope of ``request``.
 
     A keep-alive client sends the same header fields request after request:
     an HTTP/1.1 request whose fields equal the previous one's on ``info``
-    (byte for byte, in order) gets a copy of that request's header list
-    instead of lower-casing the names again (``info.last_fields``; the
-    service also takes such a request for a plain ``http`` one without
-    looking for a WebSocket upgrade again).
+    (byte for byte, in order: ``info.last_fields``) gets a copy of that
+    request's header list instead of lower-casing the names again. The
+    caller compares the fields once, for this and for its WebSocket test
+    (see ``ASGIService.__call__``), and says so with ``repeated``.
     """
+    if repeated:
+        return _scope(request, info, extensions, "1.1", info.last_headers.copy())
     if request.version is _HTTP_11:
         fields = request.headers.raw()
-        if fields == info.last_fields:
-            headers = info.last_headers.copy()
-        else:
-            headers = [(n.lower(), v) for n, v in fields]
-            info.last_fields = fields
-            info.last_headers = headers.copy()  # the app may change the one it gets
+        headers = [(n.lower(), v) for n, v in fields]
+        info.last_fields = fields
+        info.last_headers = headers.copy()  # the app may change the one it gets
         return _scope(request, info, extensions, "1.1", headers)
     return _scope(request, info, extensions, None, _headers(request))
 

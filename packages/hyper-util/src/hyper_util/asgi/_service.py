@@ -107,16 +107,15 @@ class ASGIService:
         info = self._info
         # An HTTP/1.1 request with the fields of the last http one (see
         # http_scope) is no WebSocket upgrade either: the test is a function
-        # of the fields alone on HTTP/1.
-        if (
-            request.version is not _HTTP_11 or request.headers.raw() != info.last_fields
-        ) and is_websocket_request(request):
+        # of the fields alone on HTTP/1. Compared once, for both.
+        repeated = request.version is _HTTP_11 and request.headers.raw() == info.last_fields
+        if not repeated and is_websocket_request(request):
             return await serve_websocket(self._app, self._runner, request, info, self._ws)
         cycle = HTTPCycle(request)
         extensions: dict[str, Any] = _HTTP_EXTENSIONS
         if info.tls is not None:
             extensions = {**_HTTP_EXTENSIONS, "tls": info.tls}
-        scope = http_scope(request, info, extensions)
+        scope = http_scope(request, info, extensions, repeated)
         active[0] += 1
         self._runner.spawn(self._run, cycle, scope)
         if not cycle.response_complete:
