@@ -109,7 +109,7 @@ from hyper_core.upgrade import _attach_pending, _Pending
 
 from ._codec import CodecState, Role, new_codec
 from ._events import NEED_DATA, ConnectionClosed, RequestHead
-from ._inline import SocketReader, resume
+from ._inline import SocketReader, first_step, resume
 from ._request_body import RequestBodySource
 from ._server_config import ServerConfig
 from ._server_io import _IO_ERRORS, READ_SIZE, WRITE_CHUNK
@@ -388,12 +388,13 @@ class ServerDispatcher(ServerResponses):
             try:
                 # run_inline(), inlined: the first step of the service runs
                 # here, and only a service that suspends costs a generator.
+                # Its StopIteration is caught in first_step, not in this
+                # frame (memory per idle connection: see first_step).
                 awaitable = service(request)
                 step = awaitable if type(awaitable) is CoroutineType else awaitable.__await__()
-                try:
-                    signal = step.send(None)
-                except StopIteration as stop:
-                    result: object = stop.value
+                signal = first_step(step)
+                if isinstance(signal, StopIteration):
+                    result: object = signal.value
                 else:
                     self._service_suspended()
                     result = await resume(step, signal)
@@ -450,7 +451,7 @@ class ServerDispatcher(ServerResponses):
             # head, request, response and encoded bytes go now, not when the
             # next request replaces them (memory per idle connection).
             data = b""
-            request = awaitable = step = result = answer = exchange = self._exchange = None
+            request = awaitable = step = signal = result = answer = exchange = self._exchange = None
 
     def _log_service_error(self, request: Request[Incoming], exc: Exception) -> None:
         # A service that raised because reading the request body failed
