@@ -100,6 +100,9 @@ ACCEPT_RETRY_DELAY: Final = 0.1
 #: unread (the client sees a reset). Waited only after such an accept; the
 #: auto connection gives a silent connection the same grace once signalled.
 FIRST_REQUEST_GRACE: Final = auto.FIRST_REQUEST_GRACE
+#: The name of every connection's task: one string, where anyio would
+#: build one per task from the function's name (memory per idle connection).
+_CONNECTION_TASK_NAME: Final = "hyper_util.server connection"
 #: The logger for server events (start, stop, failed connections).
 SERVER_LOGGER: Final = "hyper_util.server"
 
@@ -508,7 +511,9 @@ class _Server:
                 self._last_accept = anyio.current_time()
                 self._starting += 1
                 task = _ConnectionTask()
-                task.handle = tg.start_soon(self._handle, stream, True, task)
+                task.handle = tg.start_soon(
+                    self._handle, stream, True, task, name=_CONNECTION_TASK_NAME
+                )
 
     async def _handle_after_slot(self, stream: IO) -> None:
         self._last_accept = anyio.current_time()
