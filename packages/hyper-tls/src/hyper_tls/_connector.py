@@ -9,7 +9,8 @@ tunnel through a proxy when the inner connector is a
 over it, bounded by ``handshake_timeout``, resuming a session from an
 earlier connection to the same origin when there is one (see
 :mod:`hyper_tls._sessions`; resumption skips the certificate exchange and
-its verification, about a quarter of a new connection's client CPU). The
+its verification: on TLS 1.2 a quarter of a new connection's client CPU
+and a round trip). The
 ALPN result goes to the pool as ``Connected.alpn_h2``: an ``h2`` connection
 is shared by every request to that origin. A failed or refused handshake
 closes the stream and raises a :mod:`hyper_tls` error naming the host; there
