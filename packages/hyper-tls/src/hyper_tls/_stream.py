@@ -12,7 +12,7 @@ moving bytes: ``SSLWantReadError`` sends what is pending and receives more.
 The handshake's last flight (the client's Finished in TLS 1.3 and in a
 resumed TLS 1.2 session; the server's tickets) is not sent on its own: it
 goes out with the first :meth:`~TlsStream.send`, or before the first wait
-for the peer, so a new connection's request costs no separate write.
+for the peer: a request sent before anything is read shares its write.
 
 Blocking: with a ``truststore.SSLContext`` the certificate chain is checked
 by the operating system inside ``do_handshake()`` (a synchronous call that
