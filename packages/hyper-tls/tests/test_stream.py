@@ -177,7 +177,7 @@ async def test_a_reader_and_a_writer_at_once_keep_the_records_in_order(certs: Ce
     async def serve(tls: TlsStream, io: IO) -> None:
         await tls.send(await tls.receive())
 
-    async with tls_pair(certs, serve) as (client, _):
+    async with tls_pair(certs, serve) as (client, counting):
         echoed: list[bytes] = []
 
         async def read() -> None:
@@ -188,4 +188,7 @@ async def test_a_reader_and_a_writer_at_once_keep_the_records_in_order(certs: Ce
                 tg.start_soon(read)
                 await anyio.lowlevel.checkpoint()  # the reader is flushing
                 await client.send(b"ping")
+        # The reader gave the writer one pass before sending the Finished,
+        # so it went with the request: ClientHello, then Finished + ping.
+        assert counting.writes == 2
     assert echoed == [b"ping"]

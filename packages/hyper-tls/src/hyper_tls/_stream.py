@@ -11,8 +11,10 @@ read-ahead bytes) or an in-memory pipe. Each SSL call is retried after
 moving bytes: ``SSLWantReadError`` sends what is pending and receives more.
 The handshake's last flight (the client's Finished in TLS 1.3 and in a
 resumed TLS 1.2 session; the server's tickets) is not sent on its own: it
-goes out with the first :meth:`~TlsStream.send`, or before the first wait
-for the peer: a request sent before anything is read shares its write.
+goes out with the first :meth:`~TlsStream.send`, or when a reader is about
+to wait for the peer, after one pass of the event loop, so that a request
+written by another task in that pass (the pooled client's order: its
+connection reader starts first) shares the write.
 
 Blocking: with a ``truststore.SSLContext`` the certificate chain is checked
 by the operating system inside ``do_handshake()`` (a synchronous call that
@@ -38,6 +40,7 @@ from functools import partial
 from typing import Any, Final, TypeVar, final
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 from anyio import TypedAttributeProvider
 from anyio.streams.tls import TLSAttribute
@@ -251,6 +254,12 @@ class TlsStream(TypedAttributeProvider):
                         continue
                     except ssl.SSLWantReadError:
                         pass
+                if self._out.pending and not self._sending:
+                    # The handshake's last flight: a connection's reader
+                    # task usually gets here before the request is written;
+                    # one pass of the loop lets the writer put its record
+                    # in the same write (3 writes per connection, not 4).
+                    await anyio.lowlevel.checkpoint()
                 await self._flush()
                 chunk = await receive_or_eof(self._transport, _RECEIVE_SIZE)
                 if chunk:
