@@ -12,8 +12,11 @@ load, so two trees can be compared while other work runs.
 Strategy: ``--tree`` may be given several times (each with its own
 ``.venv``, e.g. a worktree of the old commit): every tree runs the same
 servers with its own scripts, and the table gives each tree's count and its
-ratio to the first tree's. HTTP/1 is ``hyper_serve.py``'s hello world over
-``h2load --h1`` with 4 connections; HTTP/2 is ``h2_hyper.py`` with 16
+ratio to the first tree's. HTTP/1 is ``hyper_serve.py`` over ``h2load
+--h1`` with 4 connections: ``run.py``'s three workloads on asyncio
+(``http1-hello``, ``http1-headers``, ``http1-upload``) and hello on uvloop;
+a tree's ``.venv`` may be a link to any virtualenv (a compiled build, say).
+HTTP/2 is ``h2_hyper.py`` with 16
 connections of 10 streams; ``asgi-hello`` and ``asgi-post`` are ``python -m
 hyper_util run`` serving ``asgi_app.py`` (``asgi.py``'s app): ``GET /`` and
 a 16 KiB ``POST /echo``, 4 connections. Needs valgrind and h2load
@@ -36,12 +39,15 @@ from typing import Final
 
 _ASGI: Final = ("-m", "hyper_util", "run", "--app-dir", ".", "asgi_app:app", "--no-access-log")
 _H1: Final = ("--h1", "-c", "4", "-m", "1")
-#: A 16 KiB body for ``asgi-post`` (``h2load -d`` posts a file's bytes).
+#: A 16 KiB body for ``asgi-post`` and ``http1-upload`` (``h2load -d`` posts a file's bytes).
 POST_BODY: Final = Path(tempfile.gettempdir()) / "hyper-instructions-post.bin"
 
 #: name -> (the server's arguments after the interpreter, h2load arguments, path)
 SERVERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     "http1-hello": (("hyper_serve.py",), _H1, "/"),
+    "http1-headers": (("hyper_serve.py",), _H1, "/headers"),
+    "http1-upload": (("hyper_serve.py",), (*_H1, "-d", str(POST_BODY)), "/upload"),
+    "http1-hello-uvloop": (("hyper_serve.py", "--loop", "uvloop"), _H1, "/"),
     "http2-c16m10": (("h2_hyper.py",), ("-c", "16", "-m", "10"), "/"),
     "asgi-hello": (_ASGI, _H1, "/"),
     "asgi-post": (_ASGI, (*_H1, "-d", str(POST_BODY)), "/echo"),

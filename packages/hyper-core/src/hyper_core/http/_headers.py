@@ -33,6 +33,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final, TypeAlias, TypeVar, final, overload
 
+from hyper_core._caused import caused
 from hyper_core.error import InvalidHeader
 
 __all__ = ["HeaderInit", "Headers"]
@@ -55,7 +56,7 @@ _BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # Names seen before, already validated and encoded: str or bytes -> bytes.
 # Bounded so that names taken from untrusted input cannot grow it without
 # limit; once full, new names are simply validated every time.
-_NAME_CACHE: dict[str | bytes, bytes] = {}
+_NAME_CACHE: dict[object, bytes] = {}
 _NAME_CACHE_MAX = 512  # entries; enough for every registered field name
 
 # Values seen before, already validated and encoded: exact str or bytes ->
@@ -63,7 +64,7 @@ _NAME_CACHE_MAX = 512  # entries; enough for every registered field name
 # on every response. Bounded in entries and in the length of a value kept;
 # when full it is emptied, so values that stop recurring make room for
 # those that do (a unique value costs one wasted insert).
-_VALUE_CACHE: dict[str | bytes, bytes] = {}
+_VALUE_CACHE: dict[object, bytes] = {}
 _VALUE_CACHE_MAX = 4096  # entries
 _VALUE_CACHE_LONGEST = 256  # characters (or bytes) of a value worth keeping
 
@@ -72,7 +73,7 @@ def _bad_name(name: object, why: str) -> InvalidHeader:
     return InvalidHeader(f"invalid header name {name!r}: {why}")
 
 
-def _encode_name(name: str | bytes) -> bytes:
+def _encode_name(name: object) -> bytes:
     """Validate a field name and return it as bytes, original case."""
     try:
         cached = _NAME_CACHE.get(name)
@@ -100,7 +101,7 @@ def _encode_name(name: str | bytes) -> bytes:
     return encoded
 
 
-def _encode_value(value: str | bytes, name: bytes) -> bytes:
+def _encode_value(value: object, name: bytes) -> bytes:
     """Validate a field value and return it as bytes."""
     if type(value) is str:
         # Fast path: printable ASCII (0x20-0x7E) needs no further check.
@@ -109,10 +110,11 @@ def _encode_value(value: str | bytes, name: bytes) -> bytes:
         try:
             encoded = value.encode("latin-1")
         except UnicodeEncodeError as exc:
-            raise InvalidHeader(
+            error = InvalidHeader(
                 f"invalid value for header {name.decode('ascii')!r}: character "
                 f"{value[exc.start]!r} at offset {exc.start} is not latin-1"
-            ) from None
+            )
+            raise caused(error, None) from None
     elif isinstance(value, bytes):
         encoded = bytes(value)
     elif isinstance(value, str):
@@ -137,7 +139,7 @@ def _key(name: object) -> bytes | None:
     return None
 
 
-def _cached_value(value: str | bytes, name: bytes) -> bytes:
+def _cached_value(value: object, name: bytes) -> bytes:
     """:func:`_encode_value` through the bounded cache of validated values."""
     kind = type(value)
     if kind is not str and kind is not bytes:
@@ -146,7 +148,8 @@ def _cached_value(value: str | bytes, name: bytes) -> bytes:
     encoded = _VALUE_CACHE.get(value)
     if encoded is None:
         encoded = _encode_value(value, name)
-        if len(value) <= _VALUE_CACHE_LONGEST:
+        # One byte per character (latin-1): the encoded length is the value's.
+        if len(encoded) <= _VALUE_CACHE_LONGEST:
             if len(_VALUE_CACHE) >= _VALUE_CACHE_MAX:
                 _VALUE_CACHE.clear()
             _VALUE_CACHE[value] = encoded
@@ -226,7 +229,7 @@ def _headers_of(init: HeaderInit | None) -> Headers:
         fields = []
     else:
         return Headers(init)
-    headers: Headers = object.__new__(Headers)
+    headers = Headers()  # not object.__new__: the compiled class refuses it
     headers._list = fields
     return headers
 
@@ -274,7 +277,7 @@ class Headers:
         h11 lets control bytes other than CR, LF and NUL (0x01, DEL ...)
         through in values, so a codec that wants them refused must check.
         """
-        headers = object.__new__(cls)
+        headers = cls()  # not object.__new__: the compiled class refuses it
         headers._list = fields
         return headers
 

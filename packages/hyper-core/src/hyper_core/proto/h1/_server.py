@@ -75,6 +75,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 
+from hyper_core._caused import caused
 from hyper_core._exchange import Exchange
 from hyper_core._write_report import WriteReport
 from hyper_core.body import Incoming
@@ -266,10 +267,20 @@ class ServerDispatcher(ServerResponses):
                 )
             if self._disconnected:
                 raise IncompleteMessageError("the client closed the connection before the response")
-        finally:
-            if close_io and not (self.upgraded and self.upgrades):
-                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                    await self._io.aclose()
+        except BaseException as exc:
+            # Not ``finally``: compiled by mypyc, an ``await`` in a ``finally``
+            # that an exception runs through can re-raise another task's
+            # exception instead (docs/performance.md).
+            if close_io:
+                await self._close_io()
+            raise exc
+        if close_io:
+            await self._close_io()
+
+    async def _close_io(self) -> None:
+        if not (self.upgraded and self.upgrades):
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await self._io.aclose()
 
     def graceful_shutdown(self) -> None:
         """Finish the request in flight (with ``connection: close``), then stop."""
@@ -396,7 +407,7 @@ class ServerDispatcher(ServerResponses):
                     return
                 await self._service_failed()
                 self._log_service_error(request, exc)
-                raise UserError("the service raised an exception") from exc
+                raise caused(UserError("the service raised an exception"), exc) from exc
             try:
                 answer = self._plain_answer(result)
                 if answer is None:
@@ -418,7 +429,9 @@ class ServerDispatcher(ServerResponses):
                     await send(answer)
                 except _IO_ERRORS as exc:
                     codec.send_failed()
-                    raise ClosedError("the connection failed while writing the response") from exc
+                    raise caused(
+                        ClosedError("the connection failed while writing the response"), exc
+                    ) from exc
                 except BaseException:
                     codec.send_failed()
                     raise
@@ -458,7 +471,7 @@ class ServerDispatcher(ServerResponses):
             uri = _ORIGIN_CACHE.get(target) or Uri._from_origin_shared(target)
             method = _METHODS.get(head.method) or Method.from_bytes(head.method)
         except ValueError as exc:
-            raise ParseError(str(exc), status_hint=400) from exc
+            raise caused(ParseError(str(exc), status_hint=400), exc) from exc
         body_length = codec.their_body_length
         if body_length == 0:
             codec.next_event()  # the EndOfMessage of an empty body

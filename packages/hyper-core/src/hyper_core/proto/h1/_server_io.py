@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Final
 
 import anyio
 
+from hyper_core._caused import caused
 from hyper_core._write_report import WriteReport
 from hyper_core.error import ClosedError, HyperError
 from hyper_core.rt import IO
@@ -129,7 +130,9 @@ class ServerIO:
             await self._io.send(data)
         except _IO_ERRORS as exc:
             self.codec.send_failed()
-            raise ClosedError("the connection failed while writing the response") from exc
+            raise caused(
+                ClosedError("the connection failed while writing the response"), exc
+            ) from exc
         except BaseException:
             self.codec.send_failed()
             raise
@@ -148,7 +151,9 @@ class ServerIO:
                 self._send_mark += 1
         except _IO_ERRORS as exc:
             self.codec.send_failed()
-            raise ClosedError("the connection failed while writing the response") from exc
+            raise caused(
+                ClosedError("the connection failed while writing the response"), exc
+            ) from exc
         except BaseException:
             self.codec.send_failed()
             raise

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 
+from hyper_core._caused import caused
 from hyper_core._write_report import WriteReport
 from hyper_core.body import Empty, Full
 from hyper_core.error import (
@@ -282,53 +283,64 @@ class ServerResponses(ServerWatch):
             await self._write(data)
 
     async def _respond_streaming(self, head: ResponseHead, body: Any) -> None:
-        codec = self.codec
+        # Not ``try``/``finally``: compiled by mypyc, an ``await`` in a
+        # ``finally`` that an exception runs through can re-raise another
+        # task's exception instead (docs/performance.md).
         try:
-            exact = body.size_hint().exact
-            first = codec.send_head(head, exact)
-            report = self._report
-            await self._write(first)
-            if report is not None:
-                report.head(len(first))
-            if not codec.our_body_allowed:
-                if codec.our_state is _SEND_BODY:
-                    await self._write_end(None)
-                if report is not None:
-                    report.finish()
-                return
-            exchange = self._exchange
-            if exchange is not None and exchange.watched:
-                # A service wants to hear of a client that leaves while the
-                # body is produced (a long stream to a client that is gone).
-                self._service_suspended()
-            trailers = None
-            while True:
-                try:
-                    frame = await body.frame()
-                except Exception as exc:
-                    codec.send_failed()
-                    raise BodyError("the response body failed") from exc
-                if frame is None:
-                    break
-                data = frame.data_ref
-                if data is not None:
-                    chunks = codec.send_data(data)
-                    if chunks:
-                        await self._write_all(chunks)
-                        if report is not None:
-                            report.data(len(data))
-                elif frame.trailers_ref is not None:
-                    trailers = frame.trailers_ref.raw()
-                    break
-            await self._write_end(trailers)
+            await self._stream(head, body)
+        except BaseException as exc:
+            await self._end_stream(body)
+            raise exc
+        await self._end_stream(body)
+
+    async def _stream(self, head: ResponseHead, body: Any) -> None:
+        codec = self.codec
+        exact = body.size_hint().exact
+        first = codec.send_head(head, exact)
+        report = self._report
+        await self._write(first)
+        if report is not None:
+            report.head(len(first))
+        if not codec.our_body_allowed:
+            if codec.our_state is _SEND_BODY:
+                await self._write_end(None)
             if report is not None:
                 report.finish()
-        finally:
-            if self._watcher is not None:
-                with anyio.CancelScope(shield=True):
-                    await self._stop_watcher()
-            with contextlib.suppress(Exception):
-                await body.aclose()
+            return
+        exchange = self._exchange
+        if exchange is not None and exchange.watched:
+            # A service wants to hear of a client that leaves while the
+            # body is produced (a long stream to a client that is gone).
+            self._service_suspended()
+        trailers = None
+        while True:
+            try:
+                frame = await body.frame()
+            except Exception as exc:
+                codec.send_failed()
+                raise caused(BodyError("the response body failed"), exc) from exc
+            if frame is None:
+                break
+            data = frame.data_ref
+            if data is not None:
+                chunks = codec.send_data(data)
+                if chunks:
+                    await self._write_all(chunks)
+                    if report is not None:
+                        report.data(len(data))
+            elif frame.trailers_ref is not None:
+                trailers = frame.trailers_ref.raw()
+                break
+        await self._write_end(trailers)
+        if report is not None:
+            report.finish()
+
+    async def _end_stream(self, body: Any) -> None:
+        if self._watcher is not None:
+            with anyio.CancelScope(shield=True):
+                await self._stop_watcher()
+        with contextlib.suppress(Exception):
+            await body.aclose()
 
     async def _write_end(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
         end = self.codec.send_end(trailers)

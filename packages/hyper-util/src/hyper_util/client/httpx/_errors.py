@@ -66,14 +66,20 @@ _NETWORK: Final = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError
 
 
 def _network_cause(exc: BaseException) -> BaseException | None:
-    """The OS or stream error behind ``exc``, if the connection itself failed."""
+    """The OS or stream error behind ``exc``, if the connection itself failed.
+
+    Only the explicit chain (``raise ... from``) counts. The implicit context
+    says which exception was being handled when ``exc`` was raised, and under
+    the compiled build that can be another task's: mypyc's coroutines share
+    the thread's handled-exception state (docs/performance.md).
+    """
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         if isinstance(current, _NETWORK):
             return current
         seen.add(id(current))
-        current = current.__cause__ or current.__context__
+        current = current.__cause__
     return None
 
 
