@@ -13,7 +13,7 @@ import math
 
 import pytest
 
-from hyper_core.body import Frame, Incoming
+from hyper_core.body import Frame, Incoming, IncomingSender
 from hyper_core.rt import Deadline
 from hyper_core.testing import FakeTimer
 from hyper_util.client.legacy import ReadTimeoutError, TotalTimeoutError
@@ -43,11 +43,22 @@ class CountingTimer:
         return self.inner.deadline(at)
 
 
-async def test_queued_frames_are_read_without_a_deadline() -> None:
-    timer = CountingTimer()
+def pooled(
+    timer: CountingTimer, read_timeout: float | None, total_at: float = math.inf
+) -> tuple[IncomingSender, Incoming, list[bool]]:
+    """The connection's sender, the body the client hands out, and what ``on_end`` heard."""
     sender, inner = Incoming.from_channel()
     ends: list[bool] = []
-    body = Incoming(PooledBodySource(inner, ends.append, timer, 5.0, math.inf))
+    return (
+        sender,
+        Incoming(PooledBodySource(inner, ends.append, timer, read_timeout, total_at)),
+        ends,
+    )
+
+
+async def test_queued_frames_are_read_without_a_deadline() -> None:
+    timer = CountingTimer()
+    sender, body, ends = pooled(timer, 5.0)
     sender.send_data_nowait(b"queued")
     sender.finish()
     assert body.frame_ready()
@@ -59,9 +70,7 @@ async def test_queued_frames_are_read_without_a_deadline() -> None:
 
 async def test_a_read_that_waits_keeps_its_read_timeout() -> None:
     timer = CountingTimer()
-    sender, inner = Incoming.from_channel()
-    ends: list[bool] = []
-    body = Incoming(PooledBodySource(inner, ends.append, timer, 5.0, math.inf))
+    sender, body, ends = pooled(timer, 5.0)
     sender.send_data_nowait(b"first")
     assert await body.frame() == Frame.data(b"first")
     assert not body.frame_ready()
@@ -76,10 +85,8 @@ async def test_a_read_that_waits_keeps_its_read_timeout() -> None:
 
 async def test_a_read_that_waits_keeps_the_total_timeout() -> None:
     timer = CountingTimer()
-    _, inner = Incoming.from_channel()
-    ends: list[bool] = []
     total_at = timer.now() + 2.0
-    body = Incoming(PooledBodySource(inner, ends.append, timer, None, total_at))
+    _, body, ends = pooled(timer, None, total_at)
     async with timer.inner:
         with pytest.raises(TotalTimeoutError):
             await body.frame()
@@ -89,9 +96,7 @@ async def test_a_read_that_waits_keeps_the_total_timeout() -> None:
 
 async def test_without_limits_no_deadline_is_made() -> None:
     timer = CountingTimer()
-    sender, inner = Incoming.from_channel()
-    ends: list[bool] = []
-    body = Incoming(PooledBodySource(inner, ends.append, timer, None, math.inf))
+    sender, body, ends = pooled(timer, None)
     sender.send_data_nowait(b"x")
     sender.finish()
     assert await body.frame() == Frame.data(b"x")
