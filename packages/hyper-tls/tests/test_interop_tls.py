@@ -121,6 +121,7 @@ http {{
         ssl_certificate {cert};
         ssl_certificate_key {key};
         location / {{ return 200 "nginx $server_protocol"; }}
+        location /reused {{ return 200 "$ssl_protocol $ssl_session_reused"; }}
     }}
 }}
 """
@@ -156,6 +157,21 @@ async def test_client_against_nginx_tls(certs: CertFiles, tmp_path: Path, http2:
         results = await fetch_twice(connector, f"https://localhost:{port}/")
     expected = b"nginx HTTP/2.0" if http2 else b"nginx HTTP/1.1"
     assert results == [(expected, http2)] * 2
+
+
+async def test_client_resumes_tls_sessions_with_nginx(certs: CertFiles, tmp_path: Path) -> None:
+    # nginx says whether it resumed ("r") or not ("."): a new connection per
+    # request, each after the first resuming the session of the one before.
+    with nginx(certs, tmp_path) as (port, process):
+        await wait_listening(port, process)
+        connector = HttpsConnector(ssl_context=certs.client_context(), http2=False)
+        bodies = []
+        async with Client(connector, pool_max_idle_per_host=0) as client:
+            for _ in range(3):
+                response = await client.get(f"https://localhost:{port}/reused")
+                bodies.append((await collect(response.body)).to_bytes().split())
+    assert [reused for _, reused in bodies] == [b".", b"r", b"r"]
+    assert bodies[0][0] in (b"TLSv1.2", b"TLSv1.3")
 
 
 HYPERCORN_APP = """

@@ -9,6 +9,12 @@ so it works over whatever the inner connector returned: the fast asyncio
 transport, an anyio socket stream, a proxy tunnel (an ``Upgraded`` with
 read-ahead bytes) or an in-memory pipe. Each SSL call is retried after
 moving bytes: ``SSLWantReadError`` sends what is pending and receives more.
+The handshake's last flight (the client's Finished in TLS 1.3 and in a
+resumed TLS 1.2 session; the server's tickets) is not sent on its own: it
+goes out with the first :meth:`~TlsStream.send`, or when a reader is about
+to wait for the peer, after one pass of the event loop, so that a request
+written by another task in that pass (the pooled client's order: its
+connection reader starts first) shares the write.
 
 Blocking: with a ``truststore.SSLContext`` the certificate chain is checked
 by the operating system inside ``do_handshake()`` (a synchronous call that
@@ -34,11 +40,13 @@ from functools import partial
 from typing import Any, Final, TypeVar, final
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 from anyio import TypedAttributeProvider
 from anyio.streams.tls import TLSAttribute
 
 from hyper_core.rt import IO, receive_or_eof
+from hyper_tls._sessions import resumable
 
 __all__ = ["MaybeHttps", "TlsStream"]
 
@@ -62,7 +70,17 @@ class TlsStream(TypedAttributeProvider):
     Build one with :meth:`wrap`, which performs the handshake.
     """
 
-    __slots__ = ("_in", "_out", "_server_side", "_ssl", "_transport")
+    __slots__ = (
+        "_flushed",
+        "_in",
+        "_on_session",
+        "_out",
+        "_resumed_from",
+        "_sending",
+        "_server_side",
+        "_ssl",
+        "_transport",
+    )
 
     def __init__(
         self,
@@ -78,6 +96,10 @@ class TlsStream(TypedAttributeProvider):
         self._in = incoming
         self._out = outgoing
         self._server_side = server_side
+        self._on_session: Callable[[ssl.SSLSession, bool], None] | None = None
+        self._resumed_from: ssl.SSLSession | None = None
+        self._sending = False  # a task is sending bytes taken from _out
+        self._flushed: anyio.Event | None = None  # set when it is done
 
     @classmethod
     async def wrap(
@@ -88,6 +110,8 @@ class TlsStream(TypedAttributeProvider):
         server_side: bool,
         hostname: str | None = None,
         threaded: bool | None = None,
+        session: ssl.SSLSession | None = None,
+        on_session: Callable[[ssl.SSLSession, bool], None] | None = None,
     ) -> TlsStream:
         """Run the TLS handshake over ``transport`` and return the TLS stream.
 
@@ -100,6 +124,14 @@ class TlsStream(TypedAttributeProvider):
             threaded: Run the handshake steps in a worker thread; default:
                 when ``ssl_context`` is a subclass (truststore), see the
                 module docstring.
+            session: A session from an earlier connection to the same
+                server and name to resume (client side; it must come from
+                ``ssl_context``).
+            on_session: Called with this connection's session if it can be
+                resumed, and whether more than one connection may resume it
+                (TLS 1.2; a TLS 1.3 ticket is for one): after the handshake
+                (TLS 1.2), or after the first :meth:`receive` (TLS 1.3, whose
+                tickets follow the handshake).
 
         Raises:
             ssl.SSLError: The handshake failed (``SSLCertVerificationError``
@@ -116,20 +148,55 @@ class TlsStream(TypedAttributeProvider):
         if threaded:
             ssl_object = await anyio.to_thread.run_sync(
                 lambda: ssl_context.wrap_bio(
-                    incoming, outgoing, server_side=server_side, server_hostname=hostname
+                    incoming,
+                    outgoing,
+                    server_side=server_side,
+                    server_hostname=hostname,
+                    session=session,
                 )
             )
         else:
             ssl_object = ssl_context.wrap_bio(
-                incoming, outgoing, server_side=server_side, server_hostname=hostname
+                incoming,
+                outgoing,
+                server_side=server_side,
+                server_hostname=hostname,
+                session=session,
             )
         stream = cls(transport, ssl_object, incoming, outgoing, server_side=server_side)
         await stream._call(ssl_object.do_handshake, threaded=threaded, handshake=True)
+        if on_session is not None:
+            stream._resumed_from = session
+            if ssl_object.version() == "TLSv1.3":
+                stream._on_session = on_session  # the ticket follows the handshake
+            else:
+                stream._offer_session(on_session)
         return stream
 
+    def _offer_session(self, on_session: Callable[[ssl.SSLSession, bool], None]) -> None:
+        session = resumable(self._ssl, self._resumed_from)
+        if session is not None:
+            on_session(session, self._ssl.version() != "TLSv1.3")
+
     async def _flush(self) -> None:
-        if self._out.pending:
-            await self._transport.send(self._out.read())
+        # Records must reach the transport in the order they left the BIO,
+        # and a reader (flushing before it waits) and a writer can flush at
+        # once: one task at a time takes bytes from the BIO and sends them;
+        # the others wait for it, then look again.
+        while self._out.pending:
+            if self._sending:
+                if self._flushed is None:
+                    self._flushed = anyio.Event()
+                await self._flushed.wait()
+                continue
+            self._sending = True
+            try:
+                await self._transport.send(self._out.read())
+            finally:
+                self._sending = False
+                flushed, self._flushed = self._flushed, None
+                if flushed is not None:
+                    flushed.set()
 
     async def _call(
         self, func: Callable[[], _T], *, threaded: bool = False, handshake: bool = False
@@ -156,7 +223,10 @@ class TlsStream(TypedAttributeProvider):
                     await self._flush()
                 raise
             else:
-                await self._flush()
+                if not handshake:
+                    await self._flush()
+                # else: the last flight waits for the first send or receive,
+                # so a client's Finished and its request share one segment.
                 return result
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
@@ -171,14 +241,46 @@ class TlsStream(TypedAttributeProvider):
 
         Cancel safety: cancelling loses no decrypted bytes.
         """
+        ssl_object, incoming = self._ssl, self._in
         try:
-            data = await self._call(partial(self._ssl.read, max_bytes))
+            data: bytes | None = None
+            while data is None:
+                # With nothing buffered (no bytes in the BIO, none decrypted
+                # in OpenSSL) a read can only want more: skip it and its
+                # exception (3 us, once per response) and go to the transport.
+                if incoming.pending or incoming.eof or ssl_object.pending():
+                    try:
+                        data = ssl_object.read(max_bytes)
+                        continue
+                    except ssl.SSLWantReadError:
+                        pass
+                if self._out.pending and not self._sending:
+                    # The handshake's last flight: a connection's reader
+                    # task usually gets here before the request is written;
+                    # one pass of the loop lets the writer put its record
+                    # in the same write (3 writes per connection, not 4).
+                    await anyio.lowlevel.checkpoint()
+                await self._flush()
+                chunk = await receive_or_eof(self._transport, _RECEIVE_SIZE)
+                if chunk:
+                    incoming.write(chunk)
+                else:
+                    incoming.write_eof()
         except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
             raise anyio.EndOfStream from None
         except ssl.SSLError as exc:
+            with contextlib.suppress(Exception):
+                await self._flush()  # our alert, so the peer sees why
             raise anyio.BrokenResourceError(f"TLS error: {exc}") from exc
+        await self._flush()  # a reply OpenSSL queued (TLS 1.3 key update)
         if not data:
             raise anyio.EndOfStream
+        on_session = self._on_session
+        if on_session is not None:
+            # Servers send their tickets right after the handshake, so they
+            # precede the first data; one look only, as each costs ~0.2 ms.
+            self._on_session = None
+            self._offer_session(on_session)
         return data
 
     async def send(self, item: bytes) -> None:
