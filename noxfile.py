@@ -64,7 +64,7 @@ def uv_sync(session: nox.Session, *args: str) -> None:
 
 
 def uv_sync_compiled(session: nox.Session, *args: str) -> None:
-    """Install the workspace with hyper-core compiled by mypyc (not editable), and check it.
+    """Install the workspace with hyper-core and hyper-util compiled by mypyc (not editable); check.
 
     ``HYPER_COMPILE=1`` makes the build fail rather than fall back to pure
     Python, so this session can never test the pure build by mistake. Every
