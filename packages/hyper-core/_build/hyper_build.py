@@ -125,12 +125,13 @@ def _name(requirement: str) -> str:
     return requirement[:end].strip().lower().replace("_", "-").replace(".", "-")
 
 
-def _workspace_sources() -> tuple[list[Path], list[str]] | str:
+def _workspace_sources(*, check: bool = True) -> tuple[list[Path], list[str]] | str:
     """Where mypyc reads the workspace dependencies, and what they need; or why it cannot.
 
     Returns the ``src`` folders to put on ``MYPYPATH`` (none for an
     installed copy, which mypy finds by itself) and the dependencies of
-    those projects (build requirements, for their types).
+    those projects (build requirements, for their types). ``check=False``
+    skips the version ranges (before ``packaging`` is installed).
     """
     config = _config()
     wanted = {_name(r): r for r in config["dependencies"]}
@@ -144,15 +145,16 @@ def _workspace_sources() -> tuple[list[Path], list[str]] | str:
         except OSError:
             project = None
         if project is not None and _name(project["name"]) == name:
-            if not _satisfies(requirement, project["version"]):
-                return f"{name} {project['version']} beside this tree is not {requirement}"
+            version = project["version"]
+            if check and not _satisfies(requirement, version):
+                return f"{name} {version} beside this tree is not {requirement}"
             paths.append(sibling / "src")
             requires += project.get("dependencies", [])
             continue
         installed = _installed_version(name)
         if installed is None:
             return f"{name}'s typed source is neither beside this tree nor installed"
-        if not _satisfies(requirement, installed):
+        if check and not _satisfies(requirement, installed):
             return f"the installed {name} {installed} is not {requirement}"
     return paths, requires
 
@@ -231,30 +233,20 @@ def compiler_problem() -> str | None:
 def get_requires_for_build_wheel(config_settings: dict[str, Any] | None = None) -> list[str]:
     """The requirements of setuptools, plus mypy and the runtime dependencies when compiling.
 
-    Never a workspace dependency itself (see the module docstring): its own
-    dependencies instead, when its source is beside this tree.
+    Never a workspace dependency itself (see the module docstring): its
+    dependencies instead, when its source is found.
     """
     requires: list[str] = _setuptools.get_requires_for_build_wheel(config_settings)
     if _mode() == "0" or (_mode() == "auto" and compiler_problem() is not None):
         return requires
     config = _config()
-    ours = [r for r in config["dependencies"] if _name(r) not in config["workspace-dependencies"]]
     if not config["workspace-dependencies"]:
-        return [*requires, MYPY, *ours]
-    siblings = _sibling_dependencies(config["workspace-dependencies"])
-    return [*requires, MYPY, PACKAGING, *ours, *siblings]
-
-
-def _sibling_dependencies(names: list[str]) -> list[str]:
-    # Without packaging yet (this runs before the build requirements are
-    # installed): the range is checked by build_wheel.
-    requires: list[str] = []
-    for name in names:
-        with contextlib.suppress(OSError, KeyError):
-            project = _project(ROOT.parent / name)["project"]
-            if _name(project["name"]) == name:
-                requires += project.get("dependencies", [])
-    return requires
+        return [*requires, MYPY, *config["dependencies"]]
+    found = _workspace_sources(check=False)
+    if isinstance(found, str):  # build_wheel says why, and builds pure Python
+        return requires
+    ours = [r for r in config["dependencies"] if _name(r) not in config["workspace-dependencies"]]
+    return [*requires, MYPY, PACKAGING, *ours, *found[1]]
 
 
 def build_wheel(
@@ -265,7 +257,7 @@ def build_wheel(
     """Build the compiled wheel, or the pure one (see the module docstring for which)."""
     mode = _mode()
     if mode != "0":
-        problem = compiler_problem() or _mypyc_problem() or _workspace_problem()
+        problem = compiler_problem() or _workspace_problem() or _mypyc_problem()
         if problem is None:
             modules = len(_config()["compile"])
             _say(f"compiling {modules} modules with mypyc ({ENV}=0 builds pure Python)")

@@ -516,4 +516,3 @@ class HTTPCycle:
             self._sent_length += len(chunk)
             self._check_length(self._sent_length, False)
             await self._hand_over(Frame.data(chunk))
-
