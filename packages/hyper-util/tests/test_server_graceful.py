@@ -271,3 +271,63 @@ async def test_watch_after_shutdown_signals_at_once() -> None:
                 await client.receive()
     assert results == [None, False]
     assert await graceful.wait() is True
+
+
+class TaskOf:
+    """The handle of the task that runs a watch, set once ``start_soon`` returns (as serve())."""
+
+    handle: anyio.TaskHandle[None]
+
+    def cancel(self) -> None:
+        self.handle.cancel()
+
+
+async def never_answers(request: Request[Incoming]) -> Response[Full]:
+    await anyio.sleep_forever()
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("with_task", [True, False], ids=["task", "own-scope"])
+async def test_deadline_closes_a_connection_run_inside_with(with_task: bool) -> None:
+    timer = FakeTimer(autojump=True)
+    after_with: list[bool] = []
+    watches: list[Any] = []
+
+    async def run_connection(server_io: Any, task: TaskOf | None) -> None:
+        watched = graceful.watch(
+            auto.Builder().serve_connection(server_io, never_answers), task=task
+        )
+        watches.append(watched)
+        with watched as conn:
+            await conn
+        # Reached only when the watch's own scope swallowed the cancellation.
+        after_with.append(watched.cancelled)
+
+    async with timer:
+        graceful = GracefulShutdown(timer=timer)
+        server_io, client_io = memory_pipe()
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                task = TaskOf() if with_task else None
+                handle = tg.start_soon(run_connection, server_io, task)
+                if task is not None:
+                    task.handle = handle
+                await client_io.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+                await anyio.wait_all_tasks_blocked()
+                assert graceful.count() == 1
+                start = timer.now()
+                assert await graceful.shutdown(timeout=7) is False
+                assert timer.now() - start == pytest.approx(7)
+                assert graceful.count() == 0
+                # The connection closed its IO: the client sees the end, no response.
+                with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+                    await client_io.receive()
+        assert watches[0].cancelled
+        if with_task:
+            assert handle.status is anyio.TaskHandle.Status.CANCELLED
+            assert after_with == []
+        else:
+            assert handle.status is anyio.TaskHandle.Status.FINISHED
+            assert after_with == [True]
+        with pytest.raises(RuntimeError, match="only once"):
+            watches[0].__enter__()

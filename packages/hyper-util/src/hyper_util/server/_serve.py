@@ -49,7 +49,7 @@ import stat
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, final
 
 import anyio
 import anyio.abc
@@ -100,6 +100,9 @@ ACCEPT_RETRY_DELAY: Final = 0.1
 #: unread (the client sees a reset). Waited only after such an accept; the
 #: auto connection gives a silent connection the same grace once signalled.
 FIRST_REQUEST_GRACE: Final = auto.FIRST_REQUEST_GRACE
+#: The name of every connection's task: one string, where anyio would
+#: build one per task from the function's name (memory per idle connection).
+_CONNECTION_TASK_NAME: Final = "hyper_util.server connection"
 #: The logger for server events (start, stop, failed connections).
 SERVER_LOGGER: Final = "hyper_util.server"
 
@@ -507,7 +510,10 @@ class _Server:
                     raise
                 self._last_accept = anyio.current_time()
                 self._starting += 1
-                tg.start_soon(self._handle, stream, True)
+                task = _ConnectionTask()
+                task.handle = tg.start_soon(
+                    self._handle, stream, True, task, name=_CONNECTION_TASK_NAME
+                )
 
     async def _handle_after_slot(self, stream: IO) -> None:
         self._last_accept = anyio.current_time()
@@ -520,8 +526,14 @@ class _Server:
             self._all_started.set()
         return False
 
-    async def _handle(self, stream: IO, starting: bool = False) -> None:
-        """Serve one accepted connection; ``starting``: counted in ``_starting`` until watched."""
+    async def _handle(
+        self, stream: IO, starting: bool = False, task: _ConnectionTask | None = None
+    ) -> None:
+        """Serve one accepted connection; ``starting``: counted in ``_starting`` until watched.
+
+        ``task``: this task's handle, which the shutdown deadline cancels
+        (then the watch needs no cancel scope of its own).
+        """
         try:
             if self._tls is not None:
                 try:
@@ -532,6 +544,7 @@ class _Server:
             extra = getattr(stream, "extra", None)
             remote = extra(SocketAttribute.remote_address, None) if extra is not None else None
             alpn = extra(TLSAttribute.alpn_protocol, None) if extra is not None else None
+            extra = None  # not kept by every idle connection's frame
             service = self._service
             if self._make_service is not None:
                 service = self._make_service(stream)
@@ -544,11 +557,14 @@ class _Server:
                 with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                     await stream.aclose()
                 return
-            watched = self._graceful.watch(conn)
+            watched = self._graceful.watch(conn, task=task)
             if starting:
                 starting = self._started_one()
             try:
-                await watched
+                # Run in a with, not awaited: one coroutine frame fewer per
+                # idle connection.
+                with watched:
+                    await conn.serve()
             except HyperError as exc:
                 # A client's fault (bad request, timeout, reset): not the server's.
                 _log.debug("connection from %s ended: %s", format_address(remote), exc)
@@ -558,3 +574,20 @@ class _Server:
             if starting:
                 self._started_one()
             self._slots.release()
+
+
+@final
+class _ConnectionTask:
+    """The handle of a connection's task, for its watch (set once ``start_soon`` returns).
+
+    The watch gets this instead of the handle itself, which the task cannot
+    be given as an argument; it is set before the shutdown could cancel it
+    (nothing else runs between the task's start and ``start_soon``'s return).
+    """
+
+    __slots__ = ("handle",)
+
+    handle: anyio.TaskHandle[None]
+
+    def cancel(self) -> None:
+        self.handle.cancel()

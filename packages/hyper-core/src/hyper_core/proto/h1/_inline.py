@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-__all__ = ["SocketReader", "resume", "run_inline"]
+__all__ = ["SocketReader", "first_step", "resume", "run_inline"]
 
 _T = TypeVar("_T")
 
@@ -42,6 +42,25 @@ def run_inline(
         return result
     on_suspend()
     return (yield from resume(step, signal))
+
+
+def first_step(step: Generator[Any, None, object] | Coroutine[Any, Any, object]) -> Any:
+    """Run the first step of ``step``: what it yields, or the ``StopIteration`` that ended it.
+
+    For a caller that runs the first step itself (see :func:`resume`) from
+    a coroutine that lives long: CPython gives a coroutine's frame an
+    object of its own the first time an exception is caught in it, kept as
+    long as the coroutine (328 bytes), and the HTTP/1 request loop lives as
+    long as its connection. The ``StopIteration`` of a service that
+    answered at once is caught here instead, in a frame that ends now.
+    """
+    try:
+        return step.send(None)
+    except StopIteration as stop:
+        # Without its traceback: a frame object that outlives its frame
+        # (held by the traceback) makes its caller's frame object too.
+        stop.__traceback__ = None
+        return stop
 
 
 @types.coroutine

@@ -2,7 +2,8 @@
 
 What belongs here: :class:`ServerDispatcher`, which with its base classes
 is the only code of the HTTP/1 server that awaits I/O: the connection's
-lifecycle (``run``, ``graceful_shutdown``), the request loop (``_serve``)
+lifecycle (``run``, the ``async with`` around the request loop,
+``graceful_shutdown``), the request loop (``_serve``)
 that reads request heads through the codec, builds each ``Request`` and
 calls the service, and the plain answer. Its base classes hold the rest,
 each with the slots of the state it uses: ``_server_respond.py``
@@ -64,13 +65,17 @@ Strategy (speed and bounded resources):
   a body runs, by a task of their own as soon as a service suspends, before
   any other kind of write, at the end of the connection, and when they
   reach ``max_buf_size`` or ``WRITE_CHUNK`` bytes, whichever is less.
+
+``ServerDispatcher`` is a little over 400 lines: the request loop is one
+method on purpose (the hot path, inlined), and the lifecycle sits beside
+it as the ``async with`` that wraps it.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Generator
-from types import CoroutineType
+from collections.abc import Awaitable, Coroutine, Generator
+from types import CoroutineType, TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -84,11 +89,8 @@ from hyper_core.error import (
     BodyWriteAbortedError,
     CanceledError,
     ClosedError,
-    HeaderTimeoutError,
     HyperError,
-    IncompleteMessageError,
     ParseError,
-    TimeoutError,
     UserError,
 )
 from hyper_core.ext import HeaderCaseMap
@@ -109,7 +111,7 @@ from hyper_core.upgrade import _attach_pending, _Pending
 
 from ._codec import CodecState, Role, new_codec
 from ._events import NEED_DATA, ConnectionClosed, RequestHead
-from ._inline import SocketReader, resume
+from ._inline import SocketReader, first_step, resume
 from ._request_body import RequestBodySource
 from ._server_config import ServerConfig
 from ._server_io import _IO_ERRORS, READ_SIZE, WRITE_CHUNK
@@ -152,8 +154,10 @@ class ServerDispatcher(ServerResponses):
 
     __slots__ = (
         "_grace_armed",
+        "_owns_io",
         "_service",
         "_shutdown",
+        "_timed",
         "_waiting_first_byte",
         "finished",
     )
@@ -185,6 +189,8 @@ class ServerDispatcher(ServerResponses):
         self._body: RequestBodySource | None = None
         self._pending: _Pending | None = None
         self._scope: anyio.CancelScope | None = None
+        self._timed: Watch | None = None
+        self._owns_io = False
         self._shutdown = False
         self._grace_armed = False
         self._timed_out = False
@@ -214,68 +220,87 @@ class ServerDispatcher(ServerResponses):
 
     # -- lifecycle ----------------------------------------------------------
 
-    async def run(self, *, close_io: bool = False) -> None:
+    def run(self, *, close_io: bool = False) -> Coroutine[Any, Any, None]:
         """Serve requests until the connection ends; then close the IO if ``close_io``.
 
         The IO is never closed after an upgrade taken through
         ``hyper_core.upgrade.on`` (it belongs to the upgrade then).
 
-        Raises:
+        Returns the request loop's own coroutine (await it): the lifecycle
+        is this dispatcher's ``async with`` around the loop
+        (``__aenter__``/``__aexit__``), not a coroutine of its own, which
+        every idle keep-alive connection would hold.
+
+        Raises (when awaited):
             HyperError: what ended the connection abnormally (ParseError,
                 HeaderTimeoutError, IncompleteMessageError, UserError for a
                 service that raised, BodyError, ClosedError).
         """
+        self._owns_io = close_io
+        return self._serve()
+
+    async def __aenter__(self) -> None:
+        config = self._config
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._task_group = tg
+        self._scope = tg.cancel_scope
+        if config.header_read_timeout is not None or config.send_stall_timeout is not None:
+            self._timed = watch(self, config.timer.now(), tg)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        # exc: what ended the request loop. An Exception is re-raised as
+        # itself (False), not in an ExceptionGroup; a cancellation of the
+        # connection's own scope (a timeout, a client that left, a shutdown)
+        # is swallowed by the task group and the connection ends as below.
         try:
-            config = self._config
-            failure: Exception | None = None
-            timed: Watch | None = None
-            try:
-                async with anyio.create_task_group() as tg:
-                    self._task_group = tg
-                    self._scope = tg.cancel_scope
-                    if (
-                        config.header_read_timeout is not None
-                        or config.send_stall_timeout is not None
-                    ):
-                        timed = watch(self, config.timer.now(), tg)
-                    try:
-                        await self._serve()
-                    except Exception as exc:
-                        # Raised below, outside the task group, so the caller
-                        # sees the error itself, not an ExceptionGroup.
-                        failure = exc
-                    tg.cancel_scope.cancel()
-                if failure is not None:
-                    raise failure
-            finally:
-                if timed is not None:
-                    timed.close()
-                self.finished = True
-                self._scope = None
-                self._task_group = None
-                pending = self._pending
-                if pending is not None and not self.upgraded:
-                    pending.fail(CanceledError("the connection closed before an upgrade"))
-                if self._exchange is not None:
-                    # Closed before the response was complete (no-op if it was).
-                    self._exchange.client_gone()
-            if self._timed_out:
-                raise HeaderTimeoutError("no complete request head within header_read_timeout")
-            if self._send_timed_out:
-                raise TimeoutError(
-                    "the client did not read the response: a write stalled for send_stall_timeout"
-                )
-            if self._disconnected:
-                raise IncompleteMessageError("the client closed the connection before the response")
-        except BaseException as exc:
+            swallowed = await self._end_task_group(exc_type, exc, tb)
+            error = self._ending_error() if exc is None or swallowed else None
+        except BaseException as failure:
             # Not ``finally``: compiled by mypyc, an ``await`` in a ``finally``
             # that an exception runs through can re-raise another task's
             # exception instead (docs/performance.md).
-            if close_io:
+            if self._owns_io:
                 await self._close_io()
-            raise exc
-        if close_io:
+            raise failure
+        if self._owns_io:
             await self._close_io()
+        if error is not None:
+            raise error
+        return swallowed
+
+    async def _end_task_group(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        tg = self._task_group
+        assert tg is not None
+        try:
+            tg.cancel_scope.cancel()
+            if exc is None or isinstance(exc, Exception):
+                await tg.__aexit__(None, None, None)
+                return False
+            return bool(await tg.__aexit__(exc_type, exc, tb))
+        finally:
+            if self._timed is not None:
+                self._timed.close()
+                self._timed = None
+            self.finished = True
+            self._scope = None
+            self._task_group = None
+            pending = self._pending
+            if pending is not None and not self.upgraded:
+                pending.fail(CanceledError("the connection closed before an upgrade"))
+            if self._exchange is not None:
+                # Closed before the response was complete (no-op if it was).
+                self._exchange.client_gone()
 
     async def _close_io(self) -> None:
         if not (self.upgraded and self.upgrades):
@@ -324,133 +349,137 @@ class ServerDispatcher(ServerResponses):
     # -- the request loop ---------------------------------------------------
 
     async def _serve(self) -> None:
-        codec = self.codec
-        receive = self._io.receive
-        send = self._hold_or_send if self._config.pipeline_flush else self._io.send
-        held = self._held  # answers held by pipeline_flush (always empty without it)
-        service = self._service
-        request: Request[Incoming] | None
-        awaitable: Awaitable[object] | None
-        step: Generator[Any, None, object] | CoroutineType[Any, Any, object] | None
-        answer: bytes | None
-        exchange: Exchange | None
-        while True:
-            try:
-                event = codec.next_event()
-                while event is NEED_DATA:
+        async with self:
+            codec = self.codec
+            receive = self._io.receive
+            send = self._hold_or_send if self._config.pipeline_flush else self._io.send
+            held = self._held  # answers held by pipeline_flush (always empty without it)
+            service = self._service
+            request: Request[Incoming] | None
+            awaitable: Awaitable[object] | None
+            step: Generator[Any, None, object] | CoroutineType[Any, Any, object] | None
+            answer: bytes | None
+            exchange: Exchange | None
+            while True:
+                try:
+                    event = codec.next_event()
+                    while event is NEED_DATA:
+                        if held:
+                            await self._flush_held()
+                        if self._shutdown and not codec.trailing_data[0]:
+                            if self._idle_mark:
+                                return
+                            self._close_if_silent()  # shut down before its first request
+                        self._waiting_first_byte = True
+                        # self.receive(), inlined: once per request.
+                        try:
+                            if self._reader is None:
+                                data = await receive(READ_SIZE)
+                            else:
+                                data = await self.receive()
+                        except anyio.EndOfStream:
+                            data = b""
+                        except _IO_ERRORS:
+                            data = b""
+                        finally:
+                            self._waiting_first_byte = False
+                        codec.receive_data(data)
+                        event = codec.next_event()
+                except ParseError as exc:
+                    await self._reject(exc)
+                    raise
+                if type(event) is ConnectionClosed:
                     if held:
                         await self._flush_held()
-                    if self._shutdown and not codec.trailing_data[0]:
-                        if self._idle_mark:
-                            return
-                        self._close_if_silent()  # shut down before its first request
-                    self._waiting_first_byte = True
-                    # self.receive(), inlined: once per request.
-                    try:
-                        if self._reader is None:
-                            data = await receive(READ_SIZE)
-                        else:
-                            data = await self.receive()
-                    except anyio.EndOfStream:
-                        data = b""
-                    except _IO_ERRORS:
-                        data = b""
-                    finally:
-                        self._waiting_first_byte = False
-                    codec.receive_data(data)
-                    event = codec.next_event()
-            except ParseError as exc:
-                await self._reject(exc)
-                raise
-            if type(event) is ConnectionClosed:
-                if held:
-                    await self._flush_held()
-                return
-            assert type(event) is RequestHead
-            self._idle = False
-            if self._shutdown:
-                codec.disable_keep_alive()
-            # One request, served inline: the usual answer takes no coroutine
-            # of its own (self._plain_answer); anything else goes through
-            # self._answer.
-            try:
-                request = self._request(event)
-            except ParseError as exc:
-                codec.disable_keep_alive()
-                await self._reject_late(exc)
-                raise
-            if held and self._body is not None:
-                # Its service may read the body, or wait for it: nothing held
-                # may wait with it.
-                await self._flush_held()
-            exchange = self._exchange
-            assert exchange is not None
-            try:
-                # run_inline(), inlined: the first step of the service runs
-                # here, and only a service that suspends costs a generator.
-                awaitable = service(request)
-                step = awaitable if type(awaitable) is CoroutineType else awaitable.__await__()
-                try:
-                    signal = step.send(None)
-                except StopIteration as stop:
-                    result: object = stop.value
-                else:
-                    self._service_suspended()
-                    result = await resume(step, signal)
-            except Exception as exc:
-                await self._stop_watcher()
-                if self._disconnected:
-                    # The client left while the service ran and the reader
-                    # cancelled it: what it raised follows from that, and
-                    # run() reports the disconnect (on trio the service may
-                    # see client_gone before the cancellation reaches it).
                     return
-                await self._service_failed()
-                self._log_service_error(request, exc)
-                raise caused(UserError("the service raised an exception"), exc) from exc
-            try:
-                answer = self._plain_answer(result)
-                if answer is None:
-                    await self._answer(result)
-            except (UserError, BodyError) as exc:
-                # Not a valid final response, or its body failed: the
-                # application's fault (I/O failures are ClosedError), unless
-                # the body aborted on purpose and reported it itself.
-                if isinstance(exc.__cause__, BodyWriteAbortedError):
-                    body_aborted(self._io, request, exc)
-                else:
-                    service_failed(self._io, request, exc)
-                raise
-            if answer is not None:
-                # self._write, inlined (a plain answer is at most WRITE_CHUNK
-                # bytes of body plus its head: one send).
-                self._send_mark += 1
+                assert type(event) is RequestHead
+                self._idle = False
+                if self._shutdown:
+                    codec.disable_keep_alive()
+                # One request, served inline: the usual answer takes no coroutine
+                # of its own (self._plain_answer); anything else goes through
+                # self._answer.
                 try:
-                    await send(answer)
-                except _IO_ERRORS as exc:
-                    codec.send_failed()
-                    raise caused(
-                        ClosedError("the connection failed while writing the response"), exc
-                    ) from exc
-                except BaseException:
-                    codec.send_failed()
+                    request = self._request(event)
+                except ParseError as exc:
+                    codec.disable_keep_alive()
+                    await self._reject_late(exc)
                     raise
-                finally:
+                if held and self._body is not None:
+                    # Its service may read the body, or wait for it: nothing held
+                    # may wait with it.
+                    await self._flush_held()
+                exchange = self._exchange
+                assert exchange is not None
+                try:
+                    # run_inline(), inlined: the first step of the service runs
+                    # here, and only a service that suspends costs a generator.
+                    # Its StopIteration is caught in first_step, not in this
+                    # frame (memory per idle connection: see first_step).
+                    awaitable = service(request)
+                    step = awaitable if type(awaitable) is CoroutineType else awaitable.__await__()
+                    signal = first_step(step)
+                    if isinstance(signal, StopIteration):
+                        result: object = signal.value
+                    else:
+                        self._service_suspended()
+                        result = await resume(step, signal)
+                except Exception as exc:
+                    await self._stop_watcher()
+                    if self._disconnected:
+                        # The client left while the service ran and the reader
+                        # cancelled it: what it raised follows from that, and
+                        # run() reports the disconnect (on trio the service may
+                        # see client_gone before the cancellation reaches it).
+                        return
+                    await self._service_failed()
+                    self._log_service_error(request, exc)
+                    raise caused(UserError("the service raised an exception"), exc) from exc
+                try:
+                    answer = self._plain_answer(result)
+                    if answer is None:
+                        await self._answer(result)
+                except (UserError, BodyError) as exc:
+                    # Not a valid final response, or its body failed: the
+                    # application's fault (I/O failures are ClosedError), unless
+                    # the body aborted on purpose and reported it itself.
+                    if isinstance(exc.__cause__, BodyWriteAbortedError):
+                        body_aborted(self._io, request, exc)
+                    else:
+                        service_failed(self._io, request, exc)
+                    raise
+                if answer is not None:
+                    # self._write, inlined (a plain answer is at most WRITE_CHUNK
+                    # bytes of body plus its head: one send).
                     self._send_mark += 1
-            # Identity tests, not a set: an enum member's hash is a Python call.
-            our = codec.our_state
-            if our is _DONE or our is _MUST_CLOSE or our is _SWITCHED:
-                exchange.finish()
-            if our is not _DONE or codec.their_state is not _DONE:
-                return  # closing, switched protocols, or broken
-            codec.start_next_cycle()
-            self._idle_mark += 1
-            self._idle = True
-            # An idle connection keeps nothing of the request it served: the
-            # head, request, response and encoded bytes go now, not when the
-            # next request replaces them (memory per idle connection).
-            data = b""
-            request = awaitable = step = result = answer = exchange = self._exchange = None
+                    try:
+                        await send(answer)
+                    except _IO_ERRORS as exc:
+                        codec.send_failed()
+                        raise caused(
+                            ClosedError("the connection failed while writing the response"), exc
+                        ) from exc
+                    except BaseException:
+                        codec.send_failed()
+                        raise
+                    finally:
+                        self._send_mark += 1
+                # Identity tests, not a set: an enum member's hash is a Python call.
+                our = codec.our_state
+                if our is _DONE or our is _MUST_CLOSE or our is _SWITCHED:
+                    exchange.finish()
+                if our is not _DONE or codec.their_state is not _DONE:
+                    return  # closing, switched protocols, or broken
+                codec.start_next_cycle()
+                self._idle_mark += 1
+                self._idle = True
+                # An idle connection keeps nothing of the request it served: the
+                # head, request, response and encoded bytes go now, not when the
+                # next request replaces them (memory per idle connection).
+                data = b""
+                request = awaitable = step = signal = result = answer = exchange = (
+                    self._exchange
+                ) = None
 
     def _log_service_error(self, request: Request[Incoming], exc: Exception) -> None:
         # A service that raised because reading the request body failed

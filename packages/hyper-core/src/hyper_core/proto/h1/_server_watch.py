@@ -27,7 +27,7 @@ import anyio
 import anyio.abc
 
 from hyper_core._exchange import Exchange
-from hyper_core.error import HyperError
+from hyper_core.error import HeaderTimeoutError, HyperError, IncompleteMessageError, TimeoutError
 
 from ._codec import CodecState
 from ._inline import SocketReader
@@ -59,6 +59,22 @@ class ServerWatch(ServerIO):
     _reader: SocketReader | None  # the reader task, once a service suspended
     _task_group: anyio.abc.TaskGroup | None
     _watcher: SocketReader | None  # the reader while it watches
+
+    def _ending_error(self) -> HyperError | None:
+        """What ended a connection whose request loop returned or was cancelled by us.
+
+        A timeout (the watchdog cancelled it) or a client that left while
+        its service ran (the reader cancelled it); ``None`` for a clean end.
+        """
+        if self._timed_out:
+            return HeaderTimeoutError("no complete request head within header_read_timeout")
+        if self._send_timed_out:
+            return TimeoutError(
+                "the client did not read the response: a write stalled for send_stall_timeout"
+            )
+        if self._disconnected:
+            return IncompleteMessageError("the client closed the connection before the response")
+        return None
 
     # -- watching for a client that leaves while the service runs --------------
 

@@ -312,6 +312,11 @@ class Connection:
                         unreceive(prefix)
                     else:
                         io = Upgraded(io, prefix)
+                    # This frame waits as long as the connection: it keeps
+                    # none of the sniffing (memory per idle connection).
+                    unreceive = None
+                sniffed = None
+                prefix = b""
             self._version = version
             handed_over = True
             if version is Version.HTTP_2:
