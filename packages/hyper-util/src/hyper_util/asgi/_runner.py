@@ -42,17 +42,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import importlib
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Generator
 from types import TracebackType
 from typing import Any, Final, Self
 
 import anyio
 import anyio.abc
 import sniffio
-
-from ._host import _Host
 
 __all__ = ["AppRunner"]
 
@@ -70,6 +67,79 @@ _current_task: Final[Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | N
     if sys.version_info < (3, 12)
     else asyncio.current_task
 )
+
+
+class _Host(Coroutine[Any, Any, None]):
+    """The coroutine of a host task: parked until it adopts a call, then that call.
+
+    The task machinery drives it like any coroutine. Parked, it waits on
+    ``_wake``. :meth:`adopt` gives it a call whose first step waited on
+    ``signal``: its next step hands ``signal`` to the task (which waits on it
+    as if the call had yielded it to its own task), and every later step is
+    the call's, run in the call's context.
+    """
+
+    __slots__ = ("_context", "_coro", "_handed", "_signal", "_wake", "task")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._wake: asyncio.Future[None] = loop.create_future()
+        self._coro: Coroutine[Any, Any, Any] | None = None
+        self._context: contextvars.Context | None = None
+        self._signal: Any = None
+        self._handed = False
+        self.task: asyncio.Task[None] = loop.create_task(self)
+
+    def adopt(
+        self, coro: Coroutine[Any, Any, Any], context: contextvars.Context, signal: Any
+    ) -> None:
+        """Drive ``coro`` from now on; its first step yielded ``signal``."""
+        self._coro = coro
+        self._context = context
+        self._signal = signal
+        if not self._wake.done():
+            self._wake.set_result(None)
+
+    def send(self, value: Any) -> Any:
+        coro = self._coro
+        if coro is None:
+            # Parked: wait for an adoption (what ``await self._wake`` yields).
+            wake = self._wake
+            wake._asyncio_future_blocking = True
+            return wake
+        assert self._context is not None
+        if not self._handed:
+            # Woken to adopt: the task now waits on what the call waits on.
+            self._handed = True
+            signal = self._signal
+            self._signal = None
+            return signal
+        return self._context.run(coro.send, value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        exc = typ if val is None else val
+        if isinstance(exc, type):
+            exc = exc()
+        coro = self._coro
+        if coro is None:
+            raise exc  # parked and cancelled: the runner is closing, or the host retired
+        assert self._context is not None
+        if not self._handed:
+            # Cancelled between the call's first step and the adoption: do
+            # what Task.cancel() does to the future a task waits on.
+            self._handed = True
+            signal = self._signal
+            self._signal = None
+            if isinstance(exc, asyncio.CancelledError) and asyncio.isfuture(signal):
+                signal.cancel()
+        return self._context.run(coro.throw, exc)
+
+    def close(self) -> None:
+        coro = self._coro
+        if coro is not None and self._context is not None:
+            self._context.run(coro.close)
+
+    def __await__(self) -> Generator[Any, None, None]:
+        raise TypeError("a host coroutine is run by its task only")
 
 
 class AppRunner:
@@ -97,9 +167,8 @@ class AppRunner:
         if library == "asyncio":
             self._loop = asyncio.get_running_loop()
         elif library == "trio":
-            # Imported by name: trio is optional, and not there when mypyc
-            # compiles this module (a build requirement it is not).
-            trio: Any = importlib.import_module("trio")
+            import trio
+
             self._nursery_cm = trio.open_nursery()
             self._nursery = await self._nursery_cm.__aenter__()
         else:  # pragma: no cover - anyio has no third backend today
