@@ -41,8 +41,9 @@ Workspace dependencies (hyper-util's ``[tool.hyper-build]
 workspace-dependencies = ["hyper-core"]``): mypyc must read the types of
 the hyper-core that hyper-util's compiled modules call, but hyper-core is
 never a build requirement: pip would look for it on PyPI (where it is not
-published, and where a package of that name may belong to someone else),
-and uv would take it from the workspace only. The backend reads it from
+published, and where a package of that name may belong to someone else);
+only uv would take it from the workspace (``tool.uv.sources``; tried, even
+from the sdist). The backend reads it from
 its source beside this tree instead (``../hyper-core/src``, this
 checkout's own, when its ``pyproject.toml`` names it and its version is in
 the range we require), or from an installed copy in the build environment
@@ -52,7 +53,8 @@ elsewhere) means the pure wheel, with one line saying so. Its classes are
 not native to our compiled modules (another compilation unit): they are
 called through Python's object protocol, so a hyper-core built differently
 (pure or compiled) at run time is fine; only ``Final`` literals are copied
-in, which is why the version must match.
+in, which is why the source read must be in our range (in a checkout, it is
+the very hyper-core installed beside us).
 """
 
 from __future__ import annotations
