@@ -292,3 +292,50 @@ def test_from_channel_rejects_a_zero_buffer() -> None:
 
 def _sender_type(sender: IncomingSender) -> IncomingSender:
     return sender
+
+
+async def test_frame_ready_says_whether_a_read_would_wait() -> None:
+    sender, body = Incoming.from_channel()
+    assert not body.frame_ready()  # nothing queued: a read would wait
+    sender.send_data_nowait(b"one")
+    assert body.frame_ready()
+    assert await body.frame() == Frame.data(b"one")
+    assert not body.frame_ready()
+    sender.finish()
+    assert body.frame_ready()  # the end is there
+    assert await body.frame() is None
+
+    failed_sender, failed = Incoming.from_channel()
+    failed_sender.abort(ProtocolError("stream reset"))
+    assert failed.frame_ready()  # the error is there
+    with pytest.raises(ProtocolError):
+        await failed.frame()
+
+
+async def test_frame_ready_for_empty_closed_and_unknowing_bodies() -> None:
+    assert Incoming.empty().frame_ready()
+    _, closed = Incoming.from_channel()
+    await closed.aclose()
+    assert closed.frame_ready()
+    with pytest.raises(ClosedError):
+        await closed.frame()
+    # A source that cannot tell (no frame_ready) is never "ready", even with
+    # frames in hand: a reader then keeps its timer.
+    scripted = Incoming(ScriptedSource([Frame.data(b"x")], SizeHint.exact(1)))
+    assert not scripted.frame_ready()
+    assert await scripted.frame() == Frame.data(b"x")
+
+
+async def test_a_ready_frame_is_read_without_waiting() -> None:
+    sender, body = Incoming.from_channel()
+    sender.send_data_nowait(b"queued")
+    sender.finish()
+    # No checkpoint is reached: a scope that is already cancelled does not
+    # interrupt reads that frame_ready promised would not wait.
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        assert body.frame_ready()
+        assert await body.frame() == Frame.data(b"queued")
+        assert body.frame_ready()
+        assert await body.frame() is None
+    assert not scope.cancelled_caught

@@ -193,6 +193,10 @@ class _FrameQueue:
     def is_end_stream(self) -> bool:
         return self._state is _State.ENDED and not self._frames
 
+    def frame_ready(self) -> bool:
+        """Whether :meth:`get` answers without waiting: a frame queued, or not open."""
+        return bool(self._frames) or self._state is not _State.OPEN
+
 
 @final
 class Sender:

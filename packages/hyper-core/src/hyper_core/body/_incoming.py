@@ -61,6 +61,9 @@ class _IncomingSource(Protocol):
         """The reader dropped the body: drain or discard the rest (called once)."""
         ...
 
+    # Optional: ``frame_ready() -> bool``, True when ``next_frame`` will not
+    # wait (see ``Incoming.frame_ready``); a source without it is never ready.
+
 
 @final
 class _EmptySource:
@@ -70,6 +73,9 @@ class _EmptySource:
         return None
 
     def is_end_stream(self) -> bool:
+        return True
+
+    def frame_ready(self) -> bool:
         return True
 
     def size_hint(self) -> SizeHint:
@@ -178,6 +184,19 @@ class Incoming:
         """Return True if the body is certainly over (always True once closed)."""
         return self._released or self._source.is_end_stream()
 
+    def frame_ready(self) -> bool:
+        """Return True if :meth:`frame` will answer without waiting.
+
+        True when a frame is already buffered, or the body is over (ended,
+        failed or closed); False when reading may wait for the peer, or the
+        connection cannot tell (an HTTP/1 body). A reader that bounds each
+        read in time needs no timer for a read that cannot wait.
+        """
+        if self._released:
+            return True
+        ready = getattr(self._source, "frame_ready", None)
+        return ready is not None and bool(ready())
+
     def size_hint(self) -> SizeHint:
         """Return the remaining size, in bytes, as far as it is known.
 
@@ -259,6 +278,9 @@ class _ChannelSource:
 
     def is_end_stream(self) -> bool:
         return self._queue.is_end_stream()
+
+    def frame_ready(self) -> bool:
+        return self._queue.frame_ready()
 
     def size_hint(self) -> SizeHint:
         if self._queue.is_end_stream():

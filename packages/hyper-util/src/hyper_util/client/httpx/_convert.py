@@ -28,7 +28,7 @@ import httpx
 from hyper_core.body import Body, Empty, Frame, Full, SizeHint
 from hyper_core.error import InvalidUri
 from hyper_core.ext import ReasonPhrase
-from hyper_core.http import Request, Response, Uri, Version
+from hyper_core.http import Extensions, Headers, Method, Request, Response, Uri, Version
 from hyper_util.client.legacy import Timeouts
 
 __all__ = ["AsyncStreamBody", "Converter", "SyncStreamBody", "http_version", "reason_phrase"]
@@ -39,6 +39,7 @@ _VERSIONS: Final = {
     Version.HTTP_2: b"HTTP/2",
     Version.HTTP_3: b"HTTP/3",
 }
+_HTTP_11: Final = Version.HTTP_11
 _HTTP_2: Final = Version.HTTP_2
 _HTTP_3: Final = Version.HTTP_3
 _UNKNOWN: Final = SizeHint()
@@ -68,7 +69,17 @@ def reason_phrase(response: Response[Any]) -> bytes | None:
     phrase = response.extension(ReasonPhrase)
     if phrase is not None:
         return phrase.as_bytes()
-    return response.status.reason.encode("ascii")
+    status = response.status
+    canonical = _CANONICAL.get(status)
+    if canonical is None:
+        canonical = status.reason.encode("ascii")
+        if len(_CANONICAL) < _KEPT:
+            _CANONICAL[status] = canonical
+    return canonical
+
+
+#: Canonical reason phrases as bytes, by status (a handful in practice).
+_CANONICAL: Final[dict[int, bytes]] = {}
 
 
 def _seconds(value: Any) -> float | None:
@@ -143,13 +154,25 @@ class Converter:
                 written on the wire (httpx maps these to ``LocalProtocolError``).
         """
         extensions = request.extensions
-        target = extensions.get("target")
-        uri = self.uri(request.url, target)
-        hyper = Request(request.method, uri, headers=request.headers.raw, body=body)
+        uri = self.uri(request.url, extensions.get("target"))
+        method = _METHODS.get(request.method)
+        if method is None:
+            method = Method(request.method)
+            if len(_METHODS) < _KEPT:
+                _METHODS[request.method] = method
         timeout = extensions.get("timeout")
+        hyper_extensions = None
         if timeout is not None:
-            hyper.extensions.insert(self.timeouts(timeout))
-        return hyper
+            hyper_extensions = Extensions()
+            hyper_extensions.insert(self.timeouts(timeout))
+        # The parts are typed here; Headers still validates httpx's fields.
+        return Request.from_parts(
+            method, uri, _HTTP_11, Headers(request.headers.raw), body, hyper_extensions
+        )
+
+
+#: Methods by name: httpx hands over ``str``, checked once per spelling.
+_METHODS: Final[dict[str, Method]] = {}
 
 
 def memory_body(request: httpx.Request) -> Body | None:

@@ -256,16 +256,20 @@ class PooledBodySource:
         """
         read_timeout = self._read_timeout
         total = self._total
+        inner = self._inner
         try:
-            if read_timeout is None and total == _NEVER:
-                frame = await self._inner.frame()
+            # A read that cannot wait needs no deadline (it could not fire:
+            # nothing suspends); over HTTP/2 most frames are already queued,
+            # and a deadline costs two cancel scope operations.
+            if (read_timeout is None and total == _NEVER) or inner.frame_ready():
+                frame = await inner.frame()
             else:
                 timer = self._timer
                 read_at = _NEVER if read_timeout is None else timer.now() + read_timeout
                 at = min(read_at, total)
                 frame = None
                 with timer.deadline(at) as deadline:
-                    frame = await self._inner.frame()
+                    frame = await inner.frame()
                 if deadline.expired:
                     self._end(False)
                     if total <= read_at:
@@ -285,6 +289,10 @@ class PooledBodySource:
     def is_end_stream(self) -> bool:
         """Whether the body is over."""
         return self._inner.is_end_stream()
+
+    def frame_ready(self) -> bool:
+        """Whether the next frame is there without waiting (the connection's answer)."""
+        return self._inner.frame_ready()
 
     def size_hint(self) -> SizeHint:
         """The remaining size, as the connection knows it."""
