@@ -48,6 +48,11 @@ H1_SUITES = [
         "test_rt_watch",
     )
 ] + ["packages/hyper-util/tests/test_client_h1_fast_io.py"]
+#: The ASGI adapter's suites: its per-request modules are compiled too.
+ASGI_SUITES = sorted(
+    f"packages/hyper-util/tests/{path.name}"
+    for path in (ROOT / "packages/hyper-util/tests").glob("test_asgi*.py")
+)
 
 
 def uv_sync(session: nox.Session, *args: str) -> None:
@@ -64,7 +69,7 @@ def uv_sync(session: nox.Session, *args: str) -> None:
 
 
 def uv_sync_compiled(session: nox.Session, *args: str) -> None:
-    """Install the workspace with hyper-core compiled by mypyc (not editable), and check it.
+    """Install the workspace with hyper-core and hyper-util compiled by mypyc (not editable); check.
 
     ``HYPER_COMPILE=1`` makes the build fail rather than fall back to pure
     Python, so this session can never test the pure build by mistake. Every
@@ -278,9 +283,10 @@ def tests_compiled(session: nox.Session) -> None:
     Every test module runs, the async tests on asyncio only: most of what
     mypyc compiles (the HTTP/1 codec, parser and encoder, the date cache,
     the bodies and small types) does no I/O and runs the same whatever the
-    event loop. The HTTP/1 server dispatcher does await, and a compiled
-    coroutine is driven differently by trio's cancellation than by
-    asyncio's, so the HTTP/1 suites then run on trio and uvloop too. Once,
+    event loop. The HTTP/1 server dispatcher and the ASGI adapter do await,
+    and a compiled coroutine is driven differently by trio's cancellation
+    than by asyncio's, so the HTTP/1 and ASGI suites then run on trio and
+    uvloop too. Once,
     without the h11-codec rerun of ``tests``: that proves the codec seam,
     which compiling does not change. ``HYPER_TEST_BACKENDS=asyncio,trio,uvloop
     nox -s tests_compiled`` runs every backend on every module.
@@ -289,7 +295,7 @@ def tests_compiled(session: nox.Session) -> None:
     session.run("pytest", "-q", *PARALLEL, *session.posargs, env=QUICK_PASS)
     if not session.posargs:
         other_loops = {**QUICK_PASS, "HYPER_TEST_BACKENDS": "trio,uvloop"}
-        session.run("pytest", "-q", *PARALLEL, *H1_SUITES, env=other_loops)
+        session.run("pytest", "-q", *PARALLEL, *H1_SUITES, *ASGI_SUITES, env=other_loops)
 
 
 @nox.session

@@ -37,6 +37,7 @@ import importlib
 import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -66,15 +67,20 @@ def _sources(package: str) -> list[Path]:
     """
     root = importlib.import_module(package)
     top = Path(root.__file__ or "").parent
-    files = {Path(root.__file__ or "")}
+    files = {_source_file(root)}
     for info in pkgutil.walk_packages(root.__path__, prefix=f"{package}."):
-        module = importlib.import_module(info.name)
-        files.add(Path(module.__file__ or ""))
+        files.add(_source_file(importlib.import_module(info.name)))
     for path in sorted(set(top.rglob("*.py")) - files):
         parts = path.relative_to(top.parent).with_suffix("").parts
         importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
         files.add(path)
     return sorted(files)
+
+
+def _source_file(module: ModuleType) -> Path:
+    """A module's ``.py`` file: the one beside its extension, if mypyc compiled it."""
+    path = Path(module.__file__ or "")
+    return path.with_name(path.name.partition(".")[0] + ".py")
 
 
 def _class_private_names(node: ast.ClassDef) -> set[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from setuptools import setup
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "_build"))
+sys.path.insert(0, str(Path(__file__).absolute().parent / "_build"))
 
 import hyper_build
 

@@ -20,7 +20,6 @@ The command line is ``python -m hyper_util run module:app``
 
 from __future__ import annotations
 
-from hyper_util.asgi._http import InvalidMessage
 from hyper_util.asgi._lifespan import Lifespan, LifespanFailure, LifespanMode
 from hyper_util.asgi._proxy_headers import (
     DEFAULT_FORWARDED_ALLOW_IPS,
@@ -36,6 +35,7 @@ from hyper_util.asgi._types import (
     SPEC_VERSION,
     ASGIApp,
     ClientDisconnected,
+    InvalidMessage,
     Message,
     Receive,
     Scope,

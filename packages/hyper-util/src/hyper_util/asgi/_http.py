@@ -37,10 +37,12 @@ import anyio
 
 from hyper_core import ext
 from hyper_core.body import Frame, Full, Incoming, SizeHint
-from hyper_core.error import BodyWriteAbortedError, HyperError, InvalidHeader
+from hyper_core.error import HyperError, InvalidHeader
 from hyper_core.http import Headers, Method, Request, Response, StatusCode
 
-from ._types import ClientDisconnected, Message
+# The errors are defined in _types.py: mypyc compiles this module, and a
+# compiled class cannot subclass RuntimeError or hyper-core's errors.
+from ._types import ClientDisconnected, InvalidMessage, Message, _BodyFailed
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -65,10 +67,6 @@ _FIELDS_CACHE: dict[tuple[Any, ...], tuple[Headers, int | None]] = {}
 _FIELDS_CACHE_MAX: Final = 512
 _CACHED_FIELDS_MAX: Final = 32
 _CACHED_BYTES_MAX: Final = 2048
-
-
-class InvalidMessage(RuntimeError):
-    """The application sent a message the spec or the current state does not allow."""
 
 
 def _fields(headers: Iterable[Any]) -> tuple[Headers, int | None]:
@@ -126,9 +124,14 @@ def _checked_fields(headers: list[Any] | tuple[Any, ...]) -> tuple[Headers, int 
     if framing:
         headers = [item for item in headers if item[0].lower() != b"transfer-encoding"]
     try:
-        return Headers(headers), length, size
+        checked = Headers(headers)
     except InvalidHeader as exc:
-        raise InvalidMessage(str(exc)) from None
+        problem = str(exc)
+    else:
+        return checked, length, size
+    # Raised outside the handler: no context to hide, and no ``from None``,
+    # which the compiled build ignores (docs/performance.md).
+    raise InvalidMessage(problem)
 
 
 class AppBody:
@@ -485,29 +488,31 @@ class HTTPCycle:
             file = await anyio.open_file(path, "rb")
         except OSError as exc:
             self._invalid(f"http.response.pathsend cannot open {path!r}: {exc}")
-        async with file:
-            size = os.fstat(file.wrapped.fileno()).st_size
-            if self._headers_fields is not None and (
-                self._headers_fields.get_raw(b"content-length") is None
-            ):
-                self._headers_fields.append("content-length", str(size))
-                self._declared_length = size
-            self._respond(self._head_response(AppBody(self)))
-            while True:
-                chunk = await file.read(PATHSEND_CHUNK)
-                if not chunk:
-                    break
-                self._sent_length += len(chunk)
-                self._check_length(self._sent_length, False)
-                await self._hand_over(Frame.data(chunk))
+        # Not ``async with``: compiled, an exit that awaits while an error
+        # is handled could re-raise another task's error; the error is kept
+        # and raised by name instead (docs/performance.md).
+        try:
+            await self._send_file(file)
+        except BaseException as exc:
+            await file.aclose()
+            raise exc
+        await file.aclose()
         self._check_length(self._sent_length, True)
         self._complete()
         await self._hand_over(_END)
 
-
-class _BodyFailed(BodyWriteAbortedError):
-    """The application broke its response after the head was sent.
-
-    A ``BodyWriteAbortedError``: the connection aborts the response and, the
-    application's error being logged here already, logs it at DEBUG only.
-    """
+    async def _send_file(self, file: anyio.AsyncFile[bytes]) -> None:
+        size = os.fstat(file.wrapped.fileno()).st_size
+        if self._headers_fields is not None and (
+            self._headers_fields.get_raw(b"content-length") is None
+        ):
+            self._headers_fields.append("content-length", str(size))
+            self._declared_length = size
+        self._respond(self._head_response(AppBody(self)))
+        while True:
+            chunk = await file.read(PATHSEND_CHUNK)
+            if not chunk:
+                break
+            self._sent_length += len(chunk)
+            self._check_length(self._sent_length, False)
+            await self._hand_over(Frame.data(chunk))

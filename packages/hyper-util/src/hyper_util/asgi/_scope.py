@@ -50,6 +50,11 @@ _METHOD_NAMES: Final[dict[str, str]] = {
 }
 _TLS_VERSIONS: Final = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 #: The TLS 1.3 cipher suites by name (RFC 8446 appendix B.4), all QUIC uses.
+# anyio's typed attributes are object() sentinels annotated with the type of
+# the value they stand for: read through Any, or compiled code checks the
+# sentinel against that type (TypeError: str object expected; got object).
+_TLS: Final[Any] = TLSAttribute
+_SOCKET: Final[Any] = SocketAttribute
 _TLS13_SUITES: Final = {
     "TLS_AES_128_GCM_SHA256": 0x1301,
     "TLS_AES_256_GCM_SHA384": 0x1302,
@@ -98,13 +103,13 @@ def _tls_extension(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> dict[str, Any]:
 def _quic_tls_extension(extra: Any) -> dict[str, Any]:
     # QUIC (HTTP/3): TLS 1.3 run by the QUIC library, without an ssl object;
     # its typed attributes give the version and the cipher suite.
-    cipher = extra(TLSAttribute.cipher, None)
+    cipher = extra(_TLS.cipher, None)
     return {
         "server_cert": None,
         "client_cert_chain": [],
         "client_cert_name": None,
         "client_cert_error": None,
-        "tls_version": _TLS_VERSIONS.get(extra(TLSAttribute.tls_version, None) or ""),
+        "tls_version": _TLS_VERSIONS.get(extra(_TLS.tls_version, None) or ""),
         "cipher_suite": _TLS13_SUITES.get(cipher[0]) if cipher else None,
     }
 
@@ -164,16 +169,16 @@ class ConnectionInfo:
         extra = getattr(io, "extra", None)
         if extra is None:
             return cls(root_path=root_path, state=state)
-        ssl_object = extra(TLSAttribute.ssl_object, None)
+        ssl_object = extra(_TLS.ssl_object, None)
         if ssl_object is not None:
             tls = _tls_extension(ssl_object)
-        elif extra(TLSAttribute.tls_version, None) is not None:
+        elif extra(_TLS.tls_version, None) is not None:
             tls = _quic_tls_extension(extra)
         else:
             tls = None
         return cls(
-            client=_address(extra(SocketAttribute.remote_address, None)),
-            server=_address(extra(SocketAttribute.local_address, None)),
+            client=_address(extra(_SOCKET.remote_address, None)),
+            server=_address(extra(_SOCKET.local_address, None)),
             secure=tls is not None,
             root_path=root_path,
             tls=tls,

@@ -22,10 +22,10 @@ from hyper_core.error import CanceledError
 from hyper_core.http import Request, Response, Version
 from hyper_core.rt import IO
 
-from ._http import HTTPCycle, InvalidMessage
+from ._http import HTTPCycle
 from ._runner import AppRunner
 from ._scope import ConnectionInfo, http_scope
-from ._types import ASGIApp, ClientDisconnected, Scope
+from ._types import ASGIApp, ClientDisconnected, InvalidMessage, Scope
 from ._websocket import WebSocketOptions, is_websocket_request, serve_websocket
 
 __all__ = ["ASGIService"]
@@ -86,15 +86,18 @@ class ASGIService:
 
     def for_connection(self, io: IO) -> ASGIService:
         """A copy of this service whose scopes describe the connection over ``io``."""
-        copy = object.__new__(ASGIService)
-        copy._app = self._app
-        copy._runner = self._runner
-        copy._ws = self._ws
-        copy._limit = self._limit
-        copy._on_request = self._on_request
-        copy.active = self.active
+        # Through __init__, not object.__new__: a compiled class refuses
+        # the latter (docs/performance.md); once per connection.
         info = self._info
-        copy._info = ConnectionInfo.from_io(io, root_path=info.root_path, state=info.state)
+        copy = ASGIService(
+            self._app,
+            self._runner,
+            info=ConnectionInfo.from_io(io, root_path=info.root_path, state=info.state),
+            websocket=self._ws,
+            limit_concurrency=self._limit,
+            on_request=self._on_request,
+        )
+        copy.active = self.active
         return copy
 
     async def __call__(self, request: Request[Incoming]) -> Response[Any]:

@@ -1,0 +1,1 @@
+../../hyper-core/_build/hyper_build.py
