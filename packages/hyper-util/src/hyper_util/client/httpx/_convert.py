@@ -155,11 +155,6 @@ class Converter:
         """
         extensions = request.extensions
         uri = self.uri(request.url, extensions.get("target"))
-        method = _METHODS.get(request.method)
-        if method is None:
-            method = Method(request.method)
-            if len(_METHODS) < _KEPT:
-                _METHODS[request.method] = method
         timeout = extensions.get("timeout")
         hyper_extensions = None
         if timeout is not None:
@@ -167,12 +162,13 @@ class Converter:
             hyper_extensions.insert(self.timeouts(timeout))
         # The parts are typed here; Headers still validates httpx's fields.
         return Request.from_parts(
-            method, uri, _HTTP_11, Headers(request.headers.raw), body, hyper_extensions
+            Method(request.method),  # interned: the standard methods are one lookup
+            uri,
+            _HTTP_11,
+            Headers(request.headers.raw),
+            body,
+            hyper_extensions,
         )
-
-
-#: Methods by name: httpx hands over ``str``, checked once per spelling.
-_METHODS: Final[dict[str, Method]] = {}
 
 
 def memory_body(request: httpx.Request) -> Body | None:
