@@ -152,6 +152,61 @@ def test_content_length_body_in_pieces(codec_impl: str) -> None:
     assert isinstance(evs[-2], EndOfMessage)
 
 
+def test_request_with_its_whole_body_in_one_read(codec_impl: str) -> None:
+    payload = bytes(range(256)) * 64  # 16 KiB, every byte value
+    codec = server(codec_impl)
+    evs = events(
+        codec, req(HOST, b"Content-Length: 16384", start=b"POST /u HTTP/1.1", body=payload)
+    )
+    assert isinstance(evs[0], RequestHead)
+    assert evs[0].target == b"/u"
+    assert body(evs) == payload
+    assert isinstance(evs[-2], EndOfMessage)
+    assert evs[-1] is NEED_DATA
+    assert codec.their_state is CodecState.DONE
+
+
+def test_a_second_read_before_the_first_is_parsed(codec_impl: str) -> None:
+    data = req(HOST, b"Content-Length: 6", start=b"POST / HTTP/1.1", body=b"abcdef")
+    for cut in (5, len(data) - 8, len(data) - 3):
+        codec = server(codec_impl)
+        codec.receive_data(data[:cut])
+        codec.receive_data(data[cut:])
+        evs = events(codec)
+        assert isinstance(evs[0], RequestHead)
+        assert body(evs) == b"abcdef"
+        assert isinstance(evs[-2], EndOfMessage)
+
+
+def test_body_and_the_next_request_in_one_read(codec_impl: str) -> None:
+    post = req(HOST, b"Content-Length: 5", start=b"POST /a HTTP/1.1", body=b"12345")
+    codec = server(codec_impl)
+    evs = events(codec, post + req(HOST, start=b"GET /b HTTP/1.1"))
+    assert body(evs) == b"12345"
+    assert isinstance(evs[-2], EndOfMessage)
+    assert evs[-1] is PAUSED
+    codec.send_message(ResponseHead(200, b"OK", b"1.1", []), b"")
+    codec.start_next_cycle()
+    head = codec.next_event()
+    assert isinstance(head, RequestHead)
+    assert head.target == b"/b"
+
+
+def test_a_read_not_yet_parsed_is_trailing_data(codec_impl: str) -> None:
+    codec = server(codec_impl)
+    codec.receive_data(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert codec.input_pending
+    assert codec.trailing_data == (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", False)
+    assert isinstance(codec.next_event(), RequestHead)
+    assert not codec.input_pending
+
+
+def test_bytes_after_a_bad_head_stay_buffered(codec_impl: str) -> None:
+    codec = server(codec_impl)
+    parse_error(codec, b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\nAFTER")
+    assert codec.trailing_data[0].endswith(b"AFTER")
+
+
 def test_chunked_body_with_extensions_and_trailers(codec_impl: str) -> None:
     codec = server(codec_impl)
     evs = events(

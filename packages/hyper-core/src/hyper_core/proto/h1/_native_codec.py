@@ -126,12 +126,16 @@ class NativeCodec(NativeReceiver):
         """Bytes received and not parsed, and whether EOF was received."""
         if self._direct is not None:
             return self._direct + self._buf, self._eof
+        if self._fresh is not None:  # the buffer is empty while it is set
+            return self._fresh, self._eof
         return bytes(self._buf), self._eof
 
     @property
     def input_pending(self) -> bool:
         """Received bytes wait to be parsed and the peer has not closed."""
-        return not self._eof and (bool(self._buf) or self._direct is not None)
+        return not self._eof and (
+            bool(self._buf) or self._direct is not None or self._fresh is not None
+        )
 
     def disable_keep_alive(self) -> None:
         """Close after the current cycle."""
