@@ -77,12 +77,38 @@ async def read_until_error(stream: SocketStream) -> None:
     raise AssertionError("the stream never failed")
 
 
-async def tcp_pair(fast: bool | None, **options: Any) -> tuple[SocketStream, SocketStream]:
-    async with await create_tcp_listener("127.0.0.1", 0, fast=fast, **options) as listener:
+async def tcp_pair(
+    fast: bool | None, host: str = "127.0.0.1", **options: Any
+) -> tuple[SocketStream, SocketStream]:
+    async with await create_tcp_listener(host, 0, fast=fast, **options) as listener:
         port = listener.extra(SocketAttribute.local_port)
-        client = await connect_tcp("127.0.0.1", port, fast=fast, **options)
+        client = await connect_tcp(host, port, fast=fast, **options)
         server = await listener.accept()
     return server, client
+
+
+@asyncio_only
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+async def test_socket_attributes_match_anyio_streams(host: str) -> None:
+    if host == "::1" and not socket.has_ipv6:
+        pytest.fail("IPv6 loopback is needed for this test")
+    fast_server, fast_client = await tcp_pair(True, host=host)
+    slow_server, slow_client = await tcp_pair(False, host=host)
+    async with fast_server, fast_client, slow_server, slow_client:
+        assert isinstance(fast_server, AsyncioSocketStream)
+        assert not isinstance(slow_server, AsyncioSocketStream)
+        assert set(fast_server.extra_attributes) == set(slow_server.extra_attributes)
+        for server, client in ((fast_server, fast_client), (slow_server, slow_client)):
+            remote = server.extra(SocketAttribute.remote_address)
+            assert remote == client.extra(SocketAttribute.local_address)
+            assert remote[0] == host
+            assert server.extra(SocketAttribute.remote_port) == remote[1]
+            local = server.extra(SocketAttribute.local_address)
+            assert local == client.extra(SocketAttribute.remote_address)
+            assert server.extra(SocketAttribute.local_port) == local[1]
+            expected = socket.AF_INET6 if ":" in host else socket.AF_INET
+            assert server.extra(SocketAttribute.family) == expected
+            assert server.extra(SocketAttribute.raw_socket).fileno() >= 0
 
 
 async def test_fast_path_is_chosen_by_the_running_backend(anyio_backend_name: str) -> None:

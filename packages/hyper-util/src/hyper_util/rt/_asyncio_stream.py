@@ -62,12 +62,13 @@ import asyncio
 import contextlib
 import socket
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, final
+from typing import Any, Final, final
 
 import anyio
 import anyio.abc
+from anyio.abc import SocketAttribute
 
 from ._asyncio_protocol import StreamProtocol, new_protocol, wake
 
@@ -144,6 +145,14 @@ class AsyncioStreamStatistics:
     writing_paused: bool
 
 
+def _address(sockaddr: Any) -> Any:
+    """A socket address as anyio gives it: an IPv6 one as ``(host, port)``, the scope kept."""
+    if isinstance(sockaddr, tuple) and len(sockaddr) == 4:
+        host, port, _, scope_id = sockaddr
+        return (f"{host.split('%')[0]}%{scope_id}", port) if scope_id else (host, port)
+    return sockaddr
+
+
 @final
 class AsyncioSocketStream(anyio.abc.SocketStream):
     """A socket stream on an asyncio transport: the fast path of :mod:`hyper_util.rt`.
@@ -179,6 +188,33 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
     def _raw_socket(self) -> socket.socket:
         sock: socket.socket = self._transport.get_extra_info("socket")
         return sock
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        """The socket attributes anyio defines, from the addresses the transport read once.
+
+        anyio's own mapping asks the kernel for the peer's address each time
+        it is built, that is at each ``extra()`` call (a server looks up a
+        connection's addresses several times as it starts it); the transport
+        read both addresses when it was made. Same attributes and values,
+        except that the peer's address stays known after it disconnected.
+        """
+        transport = self._transport
+        sock = self._raw_socket
+        local = _address(transport.get_extra_info("sockname"))
+        peer = _address(transport.get_extra_info("peername"))
+        attributes: dict[Any, Callable[[], Any]] = {
+            SocketAttribute.family: lambda: sock.family,
+            SocketAttribute.local_address: lambda: local,
+            SocketAttribute.raw_socket: lambda: sock,
+        }
+        if peer is not None:
+            attributes[SocketAttribute.remote_address] = lambda: peer
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            attributes[SocketAttribute.local_port] = lambda: local[1]
+            if peer is not None:
+                attributes[SocketAttribute.remote_port] = lambda: peer[1]
+        return attributes
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         """Return between 1 and ``max_bytes`` bytes, waiting only if none are buffered.
