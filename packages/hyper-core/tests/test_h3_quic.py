@@ -123,6 +123,9 @@ def _pattern(size: int) -> AsyncIterator[bytes]:
     return chunks()
 
 
+# The test's own bound is the fail_after(120) below; pytest's default 60 s
+# would kill the worker first on a loaded machine (17 s alone on asyncio).
+@pytest.mark.timeout(180)
 async def test_100_mib_download_and_upload(certs: Certs) -> None:
     expected = hashlib.sha256()
     block = bytes(range(256)) * 256
