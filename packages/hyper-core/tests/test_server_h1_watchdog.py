@@ -5,9 +5,10 @@ the same ``header_read_timeout`` and ``send_stall_timeout`` behaviour as a
 connection with a watchdog of its own (each closed on its own schedule,
 none earlier than its timeout, none later than a quarter past it, a busy
 one never), that the shared task ends by itself once no connection is
-watched (the host task group exits without being cancelled), and that a
-host task group which is over makes connections fall back to a watchdog of
-their own. The timeouts' finer rules are in ``test_server_h1_ported.py``
+watched (the host task group exits without being cancelled) unless it
+lingers (then one task serves connections that come one at a time), and
+that a host task group which is over makes connections fall back to a
+watchdog of their own. The timeouts' finer rules are in ``test_server_h1_ported.py``
 and ``test_server_send_limits.py``.
 
 Strategy: in-memory pipes and a ``FakeTimer`` (autojump), so a 5 s timeout
@@ -50,6 +51,7 @@ class Outcome:
     def __init__(self) -> None:
         self.error: BaseException | None = None
         self.ended_at: float | None = None
+        self.ended = anyio.Event()
 
 
 async def run_conn(conn: http1.Connection, outcome: Outcome, timer: FakeTimer) -> None:
@@ -58,6 +60,7 @@ async def run_conn(conn: http1.Connection, outcome: Outcome, timer: FakeTimer) -
     except Exception as exc:
         outcome.error = exc
     outcome.ended_at = timer.now()
+    outcome.ended.set()
 
 
 @pytest.mark.parametrize("shared", [True, False], ids=["shared", "own"])
@@ -132,3 +135,38 @@ async def test_a_host_that_is_over_leaves_each_connection_its_own_watchdog() -> 
         assert isinstance(outcome.error, HeaderTimeoutError)
         assert outcome.ended_at is not None
         assert 5 <= outcome.ended_at <= 5 * 1.25
+
+
+def watchdog_tasks() -> list[int]:
+    return [t.id for t in anyio.get_running_tasks() if t.name == WATCHDOG_TASK]
+
+
+WATCHDOG_TASK = "hyper_core HTTP/1 timeout watchdog"
+
+
+async def test_a_lingering_watchdog_serves_connections_that_come_one_at_a_time() -> None:
+    async with FakeTimer(autojump=True) as timer:
+        builder = http1.Builder(header_read_timeout=5, timer=timer)
+        first, second = Outcome(), Outcome()
+        with anyio.fail_after(WAIT):
+            async with anyio.create_task_group() as host:
+                with http1.share_watchdog(host, linger=True):
+                    server, client = memory_pipe()
+                    host.start_soon(run_conn, builder.serve_connection(server, hello), first, timer)
+                    await client.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    await read_answer(client)
+                    await first.ended.wait()
+                    # Nothing is watched now, and the task is still there.
+                    lingering = watchdog_tasks()
+                    assert len(lingering) == 1
+                    started = timer.now()
+                    silent, _client = memory_pipe()
+                    conn = builder.serve_connection(silent, hello)
+                    host.start_soon(run_conn, conn, second, timer)
+                    await second.ended.wait()
+                    assert watchdog_tasks() == lingering  # no second task was started
+                host.cancel_scope.cancel()  # what ends a lingering watchdog
+        assert first.error is None
+        assert isinstance(second.error, HeaderTimeoutError)
+        assert second.ended_at is not None
+        assert 5 <= second.ended_at - started <= 5 * 1.25

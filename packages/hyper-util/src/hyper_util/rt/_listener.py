@@ -96,28 +96,12 @@ class AsyncioSocketListener(anyio.abc.SocketListener):
         client: socket.socket | None = None
         # Already cancelled: take nothing from the kernel's queue.
         await anyio.lowlevel.checkpoint_if_cancelled()
-        with anyio.CancelScope() as self._scope:
-            try:
-                # Wait until a connection is there, then take it at once:
-                # cancelled while waiting, nothing was accepted. (A cancelled
-                # loop.sock_accept() could have accepted a connection already,
-                # and drop it: the client saw a reset, most often when a
-                # server stopping gracefully cancels its accept as a
-                # connection arrives.)
-                while True:
-                    try:
-                        client, _ = sock.accept()
-                        break
-                    except (BlockingIOError, InterruptedError):
-                        await anyio.wait_readable(sock)
-            except asyncio.CancelledError:
-                if self._closed:
-                    raise anyio.ClosedResourceError from None
-                raise
-            finally:
-                self._scope = None
-        if client is None:  # only aclose() cancels this scope
-            raise anyio.ClosedResourceError
+        try:
+            # A connection already queued (a burst, a busy server) is taken
+            # without a wait, so without the cancel scope a wait needs.
+            client, _ = sock.accept()
+        except (BlockingIOError, InterruptedError):
+            client = await self._wait_and_accept(sock)
         read_high, write_high, close_timeout = self._options
         # Taken from the kernel, the connection is ours to hand out: making
         # its transport takes a loop iteration, and a cancel landing there
@@ -131,6 +115,33 @@ class AsyncioSocketListener(anyio.abc.SocketListener):
                 close_timeout=close_timeout,
             )
         return stream
+
+    async def _wait_and_accept(self, sock: socket.socket) -> socket.socket:
+        client: socket.socket | None = None
+        with anyio.CancelScope() as self._scope:
+            try:
+                # Wait until a connection is there, then take it at once:
+                # cancelled while waiting, nothing was accepted. (A cancelled
+                # loop.sock_accept() could have accepted a connection already,
+                # and drop it: the client saw a reset, most often when a
+                # server stopping gracefully cancels its accept as a
+                # connection arrives.)
+                while True:
+                    await anyio.wait_readable(sock)
+                    try:
+                        client, _ = sock.accept()
+                        break
+                    except (BlockingIOError, InterruptedError):
+                        continue
+            except asyncio.CancelledError:
+                if self._closed:
+                    raise anyio.ClosedResourceError from None
+                raise
+            finally:
+                self._scope = None
+        if client is None:  # only aclose() cancels this scope
+            raise anyio.ClosedResourceError
+        return client
 
     async def aclose(self) -> None:
         """Stop accepting and close the socket; a waiting ``accept`` gets ClosedResourceError."""

@@ -425,8 +425,9 @@ class _Server:
                 tg.start_soon(self._watch_event, shutdown_event)
             accept_scope = anyio.CancelScope()
             # The HTTP/1 connections share one timeout watchdog task in this
-            # task group, instead of a task each (memory per idle connection).
-            with share_watchdog(tg):
+            # task group, instead of a task each (memory per idle connection),
+            # kept between connections: the task group is cancelled below.
+            with share_watchdog(tg, linger=True):
                 tg.start_soon(self._accept_loop, accept_scope)
             if self.http3 is not None:
                 await tg.start(self.http3.run)
@@ -494,7 +495,12 @@ class _Server:
             while True:
                 # Take a slot before accepting: at the cap, clients queue in
                 # the kernel's backlog instead of being accepted and dropped.
-                await slots.acquire()
+                # Below the cap, without acquire()'s checkpoint: accept() has
+                # one, and costs a loop iteration per connection anyway.
+                if slots.value:
+                    slots.acquire_nowait()
+                else:
+                    await slots.acquire()
                 try:
                     stream = await accept()
                 except anyio.ClosedResourceError:

@@ -68,10 +68,11 @@ _log = logging.getLogger(SERVER_LOGGER)
 class _Host:
     """A task group that runs shared watchdogs, and its running one per timer."""
 
-    __slots__ = ("running", "task_group")
+    __slots__ = ("linger", "running", "task_group")
 
-    def __init__(self, task_group: anyio.abc.TaskGroup) -> None:
+    def __init__(self, task_group: anyio.abc.TaskGroup, linger: bool) -> None:
         self.task_group = task_group
+        self.linger = linger  # keep a watchdog with nothing to watch (see share_watchdog)
         self.running: dict[Timer, _Watchdog] = {}
 
 
@@ -79,7 +80,7 @@ _HOST: ContextVar[_Host | None] = ContextVar("hyper_core_h1_watchdog_host", defa
 
 
 @contextlib.contextmanager
-def share_watchdog(task_group: anyio.abc.TaskGroup) -> Iterator[None]:
+def share_watchdog(task_group: anyio.abc.TaskGroup, *, linger: bool = False) -> Iterator[None]:
     """HTTP/1 server connections started in this context share one timeout watchdog.
 
     ``header_read_timeout`` and ``send_stall_timeout`` are timed by a
@@ -97,8 +98,13 @@ def share_watchdog(task_group: anyio.abc.TaskGroup) -> Iterator[None]:
         task_group: A task group that outlives every such connection (the
             server's own). Once it is no longer active, connections fall
             back to a watchdog of their own.
+        linger: Keep the shared task while no connection is watched,
+            until ``task_group`` is cancelled, instead of ending it: a
+            connection that arrives alone then starts no task. Only for a
+            task group its owner cancels when it is done (otherwise the
+            task keeps it open).
     """
-    token = _HOST.set(_Host(task_group))
+    token = _HOST.set(_Host(task_group, linger))
     try:
         yield
     finally:
@@ -234,14 +240,19 @@ class _Watchdog:
 
     def forget(self) -> None:
         self.live -= 1
-        if not self.live and self.kick is not None:
+        if not self.live and self.kick is not None and not self._lingers():
             self.kick.set()  # nothing left to watch: the task ends now
+
+    def _lingers(self) -> bool:
+        host = self.host
+        return host is not None and host.linger
 
     async def _run(self) -> None:
         timer = self.timer
         heap = self.heap
+        lingers = self._lingers()
         try:
-            while self.live:
+            while self.live or lingers:
                 now = timer.now()
                 while heap and heap[0].when <= now:
                     entry = heapq.heappop(heap)
@@ -253,7 +264,7 @@ class _Watchdog:
                     if wake is not None:
                         entry.when = wake
                         heapq.heappush(heap, entry)
-                if not self.live:
+                if not self.live and not lingers:
                     break
                 self.target = heap[0].when if heap else math.inf
                 self.kick = kick = anyio.Event()
