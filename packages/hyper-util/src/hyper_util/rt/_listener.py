@@ -93,7 +93,6 @@ class AsyncioSocketListener(anyio.abc.SocketListener):
         if self._scope is not None:
             raise anyio.BusyResourceError("accepting connections from")
         sock = self._sock
-        client: socket.socket | None = None
         # Already cancelled: take nothing from the kernel's queue.
         await anyio.lowlevel.checkpoint_if_cancelled()
         try:
