@@ -69,13 +69,16 @@ class Supervised:
 
 
 @contextlib.contextmanager
-def supervised(*args: str, cwd: Path | None = None) -> Iterator[Supervised]:
+def supervised(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Iterator[Supervised]:
     proc = subprocess.Popen(
         [sys.executable, str(APP), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
         cwd=cwd,
+        env=env,
     )
     assert proc.stdout is not None
     assert proc.stderr is not None
@@ -339,7 +342,18 @@ def test_reload_on_a_file_change(tmp_path: Path) -> None:
     module = tmp_path / "reload_app.py"
     module.write_text(APP_VERSION.format(version="1"))
     args = ("--workers", "1", "--reload", "--app-dir", str(tmp_path))
-    with supervised(*args) as server:
+    # Bytecode written, as it is for most users, and each edit below keeps
+    # the file's size and mtime (as a quick edit within the same second
+    # does): a cached .pyc, checked by those two, would serve the old code.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(tmp_path / "pycache")
+    first = module.stat()
+
+    def edit(version: str) -> None:
+        module.write_text(APP_VERSION.format(version=version))
+        os.utime(module, ns=(first.st_atime_ns, first.st_mtime_ns))
+
+    with supervised(*args, env=env) as server:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
             with contextlib.suppress(OSError):
@@ -347,14 +361,14 @@ def test_reload_on_a_file_change(tmp_path: Path) -> None:
                     break
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        module.write_text(APP_VERSION.format(version="2"))
+        edit("2")
         wait_for_text(server.address, b"2")
         server.wait_for_log(r"reload_app\.py changed; reloading")
         # Broken code: the new worker fails, the old one keeps serving.
         module.write_text("this is not Python\n")
         server.wait_for_log(r"new worker \d+ exited with code 1 before it was ready")
         assert get_text(server.address) == b"2"
-        module.write_text(APP_VERSION.format(version="3"))
+        edit("3")
         wait_for_text(server.address, b"3")
         # A change outside the .py files does not reload.
         reloads = server.log_text().count("changed; reloading")

@@ -18,6 +18,8 @@ reloading is for development only.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import logging
 import os
 import socket
@@ -136,6 +138,8 @@ def run_workers(
             raise_interrupt=False,
             ignore_permission_denied=True,
         ):
+            for _, path in changes:
+                _forget_bytecode(path)
             paths = sorted({os.path.relpath(path) for _, path in changes})
             named = ", ".join(paths[:_NAMED_CHANGES])
             more = len(paths) - _NAMED_CHANGES
@@ -150,3 +154,18 @@ def run_workers(
     finally:
         stop.set()
         watcher.join(timeout=5)
+
+
+def _forget_bytecode(path: str) -> None:
+    """Remove ``path``'s cached bytecode, so the next worker compiles the edit.
+
+    A .pyc is trusted while the source's size and mtime (whole seconds) are
+    unchanged, which an edit of the same length within a second keeps: the
+    new worker would run the old code.
+    """
+    if not path.endswith(".py"):
+        return
+    for optimization in ("", 1, 2):
+        with contextlib.suppress(OSError, ValueError):
+            os.remove(importlib.util.cache_from_source(path, optimization=optimization))
+
