@@ -18,12 +18,20 @@ import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.sessions = [
-    *("lint", "typecheck", "tests", "tests_compiled", "fuzz", "fuzz_compiled", "docs"),
+    *("lint", "typecheck", "tests", "tests_compiled", "fuzz", "docs"),
     *("isolated", "deps_lowest", "deps_newest", "pythons"),
 ]
 nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).parent
+#: The suite starts some 300 interpreters (servers, workers, the command
+#: line, the examples), each importing hyper, h2 and anyio. With bytecode
+#: caching turned off (``PYTHONDONTWRITEBYTECODE``, which some machines set)
+#: each compiles every module afresh: a quarter of a pass's CPU (a quick
+#: pass took 220 s, 172 s with caching). So the sessions cache bytecode,
+#: under .nox when the environment asked for none, to keep the tree clean.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+    os.environ.setdefault("PYTHONPYCACHEPREFIX", str(ROOT / ".nox" / "pycache"))
 #: The suite mostly waits (sockets, subprocesses, timeouts), so two workers
 #: per core overlap that waiting: on two cores a quick pass took 161 s with
 #: four workers against 240 s with two. Capped: each worker costs an
@@ -90,6 +98,54 @@ def uv_sync_compiled(session: nox.Session, *args: str) -> None:
     session.run("python", str(ROOT / "tests" / "compiled_build.py"))
 
 
+#: The Python versions the packages' classifiers name.
+PYTHONS = ["3.11", "3.12", "3.13", "3.14"]
+
+
+def _key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def find_python(version: str) -> str | None:
+    """An interpreter of ``version`` that runs: on PATH, or installed by pyenv or uv."""
+    candidates = [shutil.which(f"python{version}") or ""]
+    for root in (Path.home() / ".pyenv" / "versions", Path.home() / ".local/share/uv/python"):
+        candidates += sorted(str(p) for p in root.glob(f"*{version}.*/bin/python{version}"))
+    for candidate in filter(None, candidates):
+        done = subprocess.run([candidate, "-c", "pass"], capture_output=True, check=False)
+        if done.returncode == 0:
+            return candidate
+    return None
+
+
+_RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
+#: The supported versions installed here, oldest first. A version that is
+#: not installed is not a session at all: CI on a machine without it neither
+#: fails nor pretends to have run it, and `nox -l` shows which ran.
+PRESENT = {
+    version: sys.executable if version == _RUNNING else path
+    for version in PYTHONS
+    if version == _RUNNING or (path := find_python(version)) is not None
+} or {_RUNNING: sys.executable}  # nox on an unsupported Python: that one alone
+_OLDEST, _NEWEST = min(PRESENT, key=_key), max(PRESENT, key=_key)
+#: The matrix, one full pass per interpreter and per resolution: the lowest
+#: releases allowed on the oldest Python (`deps_lowest`), the newest on the
+#: newest (`deps_newest`), the lock with coverage on every backend on a
+#: Python between them (`tests`: 3.12 and later measure coverage through
+#: sys.monitoring, a fraction of 3.11's tracer, which made the pass 1.6x
+#: slower), and the lock again on any version still untested (`pythons`).
+#: The lock on the oldest Python is also the compiled build's pass.
+_BETWEEN = sorted(set(PRESENT) - {_OLDEST, _NEWEST}, key=_key)
+TESTS_PYTHON = _BETWEEN[0] if _BETWEEN else _RUNNING
+LOWEST_PYTHON = [nox.param(PRESENT[_OLDEST], id=_OLDEST)]
+NEWEST_PYTHON = [nox.param(PRESENT[_NEWEST], id=_NEWEST)]
+OTHER_PYTHONS = [
+    nox.param(path, id=version)
+    for version, path in PRESENT.items()
+    if version not in (TESTS_PYTHON, _OLDEST, _NEWEST)
+]
+
+
 #: Lines covered, in percent, below which `nox -s tests` fails: per
 #: distribution, the figure reached when the floor was last raised less half
 #: a point for run-to-run variance (timing-dependent lines), and hyper-core
@@ -112,7 +168,7 @@ def coverage_env(session: nox.Session) -> dict[str, str]:
     return {"COVERAGE_CORE": "sysmon"} if modern else {}
 
 
-@nox.session
+@nox.session(python=PRESENT.get(TESTS_PYTHON, sys.executable))
 def tests(session: nox.Session) -> None:
     """The whole suite on asyncio, uvloop and trio, with line coverage and its floors."""
     # mypy too: two tests type-check snippets to prove IO and Service shapes.
@@ -145,48 +201,6 @@ def tests(session: nox.Session) -> None:
         session.log(f"{package}: {figure}% of lines covered (floor {floor}%)")
         if under and float(figure) < floor:
             session.error(f"{package} coverage {figure}% is below its floor of {floor}%")
-
-
-#: The Python versions the packages' classifiers name.
-PYTHONS = ["3.11", "3.12", "3.13", "3.14"]
-
-
-def _key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
-
-
-def find_python(version: str) -> str | None:
-    """An interpreter of ``version`` that runs: on PATH, or installed by pyenv or uv."""
-    candidates = [shutil.which(f"python{version}") or ""]
-    for root in (Path.home() / ".pyenv" / "versions", Path.home() / ".local/share/uv/python"):
-        candidates += sorted(str(p) for p in root.glob(f"*{version}.*/bin/python{version}"))
-    for candidate in filter(None, candidates):
-        done = subprocess.run([candidate, "-c", "pass"], capture_output=True, check=False)
-        if done.returncode == 0:
-            return candidate
-    return None
-
-
-_RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
-#: The supported versions installed here, oldest first. A version that is
-#: not installed is not a session at all: CI on a machine without it neither
-#: fails nor pretends to have run it, and `nox -l` shows which ran.
-PRESENT = {
-    version: sys.executable if version == _RUNNING else path
-    for version in PYTHONS
-    if version == _RUNNING or (path := find_python(version)) is not None
-} or {_RUNNING: sys.executable}  # nox on an unsupported Python: that one alone
-_OLDEST, _NEWEST = min(PRESENT, key=_key), max(PRESENT, key=_key)
-#: The matrix: locked dependencies on the interpreter nox runs on (`tests`),
-#: the lowest allowed on the oldest Python, the newest allowed on the newest
-#: Python, and the lock again on every other version (`pythons`).
-LOWEST_PYTHON = [nox.param(PRESENT[_OLDEST], id=_OLDEST)]
-NEWEST_PYTHON = [nox.param(PRESENT[_NEWEST], id=_NEWEST)]
-OTHER_PYTHONS = [
-    nox.param(path, id=version)
-    for version, path in PRESENT.items()
-    if version not in (_RUNNING, _NEWEST)
-]
 
 
 #: The other suite runs (the compiled build, dependency ranges, other
@@ -249,7 +263,7 @@ def deps_newest(session: nox.Session) -> None:
     breaks us fails here before it reaches a user.
     """
     versions = install_resolved(session, "highest")
-    if _NEWEST == _RUNNING and versions == locked_versions() and not session.posargs:
+    if _NEWEST == TESTS_PYTHON and versions == locked_versions() and not session.posargs:
         # The very releases (and interpreter) the ``tests`` session ran on
         # every backend: a second pass would test nothing new.
         session.log("the newest releases allowed are the locked ones: `tests` covered them")
@@ -296,6 +310,9 @@ def tests_compiled(session: nox.Session) -> None:
     if not session.posargs:
         other_loops = {**QUICK_PASS, "HYPER_TEST_BACKENDS": "trio,uvloop"}
         session.run("pytest", "-q", *PARALLEL, *H1_SUITES, *ASGI_SUITES, env=other_loops)
+        # The fuzz too, on this build: a session of its own would compile
+        # hyper-core and hyper-util again (half a minute).
+        run_fuzz(session)
 
 
 @nox.session
@@ -312,7 +329,7 @@ def fuzz(session: nox.Session) -> None:
 
 @nox.session
 def fuzz_compiled(session: nox.Session) -> None:
-    """The differential fuzz harness on the compiled build (as ``fuzz``)."""
+    """The differential fuzz harness on the compiled build, alone (``tests_compiled`` runs it)."""
     uv_sync_compiled(session, "--all-packages", "--group", "test")
     run_fuzz(session)
 
