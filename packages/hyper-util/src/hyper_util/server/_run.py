@@ -168,4 +168,3 @@ def _forget_bytecode(path: str) -> None:
     for optimization in ("", 1, 2):
         with contextlib.suppress(OSError, ValueError):
             os.remove(importlib.util.cache_from_source(path, optimization=optimization))
-
