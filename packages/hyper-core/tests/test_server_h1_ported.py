@@ -683,6 +683,20 @@ async def test_graceful_shutdown_before_first_request_serves_one_arriving_now(
         assert await s.finished() is None
 
 
+async def test_the_first_request_grace_ends_with_the_connection(transport: str) -> None:
+    # The grace task sleeps on a clock that never moves here: the end of
+    # the connection must cancel it, not wait for it. No timeouts, so the
+    # grace is the only task the connection started.
+    options: dict[str, Any] = {"header_read_timeout": None, "send_stall_timeout": None}
+    async with serving(hello, transport, timer=FakeTimer(), **options) as s:
+        await anyio.wait_all_tasks_blocked()
+        s.conn.graceful_shutdown()
+        await s.send(request())
+        assert (await s.read_all()).startswith(b"HTTP/1.1 200 OK\r\n")
+        with anyio.fail_after(5):
+            assert await s.finished() is None
+
+
 async def test_empty_parse_eof_does_not_return_error(transport: str) -> None:
     async with serving(hello, transport) as s:
         await s.client.send_eof()

@@ -205,6 +205,7 @@ class ServerDispatcher(ServerResponses):
         self._idle_mark = 0
         self._continue_writing: anyio.Event | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
+        self._children = False
         # The reader task (started by the first service that suspends), and
         # it again while it watches for a client that leaves.
         self._reader: SocketReader | None = None
@@ -246,7 +247,8 @@ class ServerDispatcher(ServerResponses):
         self._task_group = tg
         self._scope = tg.cancel_scope
         if config.header_read_timeout is not None or config.send_stall_timeout is not None:
-            self._timed = watch(self, config.timer.now(), tg)
+            timed = self._timed = watch(self, config.timer.now(), tg)
+            self._children = timed.private
 
     async def __aexit__(
         self,
@@ -283,7 +285,11 @@ class ServerDispatcher(ServerResponses):
         tg = self._task_group
         assert tg is not None
         try:
-            tg.cancel_scope.cancel()
+            if self._children:
+                # Only to stop the tasks started in it: anyio's cancel()
+                # formats the current task's repr() into its reason, most
+                # of the cost of ending a connection that started none.
+                tg.cancel_scope.cancel()
             if exc is None or isinstance(exc, Exception):
                 await tg.__aexit__(None, None, None)
                 return False
@@ -344,6 +350,7 @@ class ServerDispatcher(ServerResponses):
             ):
                 self._scope.cancel()
 
+        self._children = True
         tg.start_soon(close_if_still_silent)
 
     # -- the request loop ---------------------------------------------------

@@ -45,6 +45,7 @@ class ServerWatch(ServerIO):
     """
 
     __slots__ = (
+        "_children",
         "_continue_writing",
         "_disconnected",
         "_exchange",
@@ -53,6 +54,7 @@ class ServerWatch(ServerIO):
         "_watcher",
     )
 
+    _children: bool  # a task was started in _task_group (its end must cancel it)
     _continue_writing: anyio.Event | None  # while a 1xx or held answers are written
     _disconnected: bool  # the client left while the service ran
     _exchange: Exchange | None  # the request in flight's Exchange
@@ -96,10 +98,12 @@ class ServerWatch(ServerIO):
             # Continue is: the service's own writes (a 1xx through its
             # Exchange) and _stop_watcher wait for it.
             self._continue_writing = anyio.Event()
+            self._children = True
             tg.start_soon(self._flush_for_watch, self._continue_writing)
         reader = self._reader
         if reader is None or not reader.alive:
             reader = self._reader = SocketReader()
+            self._children = True
             tg.start_soon(self._read, reader)
         reader.watching = True
         self._watcher = reader

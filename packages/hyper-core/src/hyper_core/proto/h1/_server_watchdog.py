@@ -166,6 +166,11 @@ class Watch:
     def __lt__(self, other: Watch) -> bool:
         return self.when < other.when
 
+    @property
+    def private(self) -> bool:
+        """Whether the watchdog's task is the connection's own (in its task group)."""
+        return self.owner.host is None
+
     def close(self) -> None:
         """The connection ended: the watchdog forgets it (idempotent)."""
         if self.conn is not None:
