@@ -271,6 +271,11 @@ class _Watchdog:
                         heapq.heappush(heap, entry)
                 if not self.live and not lingers:
                     break
+                # Entries of connections that ended stay in the heap (closing
+                # one is O(1)); waking for one would look at nothing, and a
+                # server taking short connections would wake once for each.
+                while heap and heap[0].conn is None:
+                    heapq.heappop(heap)
                 self.target = heap[0].when if heap else math.inf
                 self.kick = kick = anyio.Event()
                 with timer.deadline(self.target):
