@@ -145,6 +145,14 @@ async def test_deadline_not_reached_is_not_expired_and_unregisters() -> None:
     assert timer.next_deadline() == math.inf
 
 
+def test_the_timer_counts_the_deadline_scopes_it_makes() -> None:
+    timer = FakeTimer()
+    assert timer.deadlines_made == 0
+    timer.deadline(5)
+    timer.deadline(math.inf)
+    assert timer.deadlines_made == 2
+
+
 async def test_deadline_reset_while_idle_pushes_the_timeout_out() -> None:
     # A connection resets `.deadline` each time it goes idle again.
     timer = FakeTimer()

@@ -14,7 +14,6 @@ import math
 import pytest
 
 from hyper_core.body import Frame, Incoming, IncomingSender
-from hyper_core.rt import Deadline
 from hyper_core.testing import FakeTimer
 from hyper_util.client.legacy import ReadTimeoutError, TotalTimeoutError
 from hyper_util.client.legacy._wrappers import PooledBodySource
@@ -22,29 +21,8 @@ from hyper_util.client.legacy._wrappers import PooledBodySource
 pytestmark = pytest.mark.anyio
 
 
-class CountingTimer:
-    """A FakeTimer (autojump) that counts the deadline scopes it hands out."""
-
-    def __init__(self) -> None:
-        self.inner = FakeTimer(autojump=True)
-        self.deadlines = 0
-
-    def now(self) -> float:
-        return self.inner.now()
-
-    async def sleep(self, seconds: float, /) -> None:
-        await self.inner.sleep(seconds)
-
-    async def sleep_until(self, deadline: float, /) -> None:
-        await self.inner.sleep_until(deadline)
-
-    def deadline(self, at: float, /) -> Deadline:
-        self.deadlines += 1
-        return self.inner.deadline(at)
-
-
 def pooled(
-    timer: CountingTimer, read_timeout: float | None, total_at: float = math.inf
+    timer: FakeTimer, read_timeout: float | None, total_at: float = math.inf
 ) -> tuple[IncomingSender, Incoming, list[bool]]:
     """The connection's sender, the body the client hands out, and what ``on_end`` heard."""
     sender, inner = Incoming.from_channel()
@@ -57,37 +35,37 @@ def pooled(
 
 
 async def test_queued_frames_are_read_without_a_deadline() -> None:
-    timer = CountingTimer()
+    timer = FakeTimer(autojump=True)
     sender, body, ends = pooled(timer, 5.0)
     sender.send_data_nowait(b"queued")
     sender.finish()
     assert body.frame_ready()
     assert await body.frame() == Frame.data(b"queued")
     assert await body.frame() is None
-    assert timer.deadlines == 0
+    assert timer.deadlines_made == 0
     assert ends == [True]  # the connection goes back to the pool
 
 
 async def test_a_read_that_waits_keeps_its_read_timeout() -> None:
-    timer = CountingTimer()
+    timer = FakeTimer(autojump=True)
     sender, body, ends = pooled(timer, 5.0)
     sender.send_data_nowait(b"first")
     assert await body.frame() == Frame.data(b"first")
     assert not body.frame_ready()
     started = timer.now()
-    async with timer.inner:  # the clock jumps while the read waits
+    async with timer:  # the clock jumps while the read waits
         with pytest.raises(ReadTimeoutError):
             await body.frame()
     assert timer.now() - started == 5.0
-    assert timer.deadlines == 1
+    assert timer.deadlines_made == 1
     assert ends == [False]  # not reused: the body was not read to its end
 
 
 async def test_a_read_that_waits_keeps_the_total_timeout() -> None:
-    timer = CountingTimer()
+    timer = FakeTimer(autojump=True)
     total_at = timer.now() + 2.0
     _, body, ends = pooled(timer, None, total_at)
-    async with timer.inner:
+    async with timer:
         with pytest.raises(TotalTimeoutError):
             await body.frame()
     assert timer.now() == total_at
@@ -95,11 +73,11 @@ async def test_a_read_that_waits_keeps_the_total_timeout() -> None:
 
 
 async def test_without_limits_no_deadline_is_made() -> None:
-    timer = CountingTimer()
+    timer = FakeTimer(autojump=True)
     sender, body, ends = pooled(timer, None)
     sender.send_data_nowait(b"x")
     sender.finish()
     assert await body.frame() == Frame.data(b"x")
     assert await body.frame() is None
-    assert timer.deadlines == 0
+    assert timer.deadlines_made == 0
     assert ends == [True]

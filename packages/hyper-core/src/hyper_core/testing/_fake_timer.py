@@ -123,6 +123,7 @@ class FakeTimer:
         "_autojump",
         "_changed",
         "_deadlines",
+        "_made",
         "_now",
         "_seq",
         "_sleepers",
@@ -140,6 +141,7 @@ class FakeTimer:
         self._waiting: dict[int, anyio.Event] = {}
         self._seq = itertools.count()
         self._deadlines: set[_FakeDeadline] = set()
+        self._made = 0
         self._changed: anyio.Event | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
 
@@ -186,7 +188,13 @@ class FakeTimer:
 
     def deadline(self, at: float, /) -> Deadline:
         """Return a deadline scope that fires when the fake clock reaches ``at``."""
+        self._made += 1
         return _FakeDeadline(self, at)
+
+    @property
+    def deadlines_made(self) -> int:
+        """How many deadline scopes this timer has made (a test of how often code arms one)."""
+        return self._made
 
     def next_deadline(self) -> float:
         """Return the earliest pending wake time or deadline (``math.inf``: none)."""
