@@ -285,10 +285,7 @@ class ServerDispatcher(ServerResponses):
         tg = self._task_group
         assert tg is not None
         try:
-            if self._children:
-                # Only to stop the tasks started in it: anyio's cancel()
-                # formats the current task's repr() into its reason, most
-                # of the cost of ending a connection that started none.
+            if self._children:  # only to stop the tasks started in it (see _spawn)
                 tg.cancel_scope.cancel()
             if exc is None or isinstance(exc, Exception):
                 await tg.__aexit__(None, None, None)
@@ -350,8 +347,7 @@ class ServerDispatcher(ServerResponses):
             ):
                 self._scope.cancel()
 
-        self._children = True
-        tg.start_soon(close_if_still_silent)
+        self._spawn(tg, close_if_still_silent)
 
     # -- the request loop ---------------------------------------------------
 

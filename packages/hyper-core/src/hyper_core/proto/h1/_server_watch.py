@@ -21,7 +21,8 @@ mid-read: the next ``receive`` takes its bytes (see ``SocketReader``).
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable, Coroutine
+from typing import Any, Final
 
 import anyio
 import anyio.abc
@@ -98,17 +99,29 @@ class ServerWatch(ServerIO):
             # Continue is: the service's own writes (a 1xx through its
             # Exchange) and _stop_watcher wait for it.
             self._continue_writing = anyio.Event()
-            self._children = True
-            tg.start_soon(self._flush_for_watch, self._continue_writing)
+            self._spawn(tg, self._flush_for_watch, self._continue_writing)
         reader = self._reader
         if reader is None or not reader.alive:
             reader = self._reader = SocketReader()
-            self._children = True
-            tg.start_soon(self._read, reader)
+            self._spawn(tg, self._read, reader)
         reader.watching = True
         self._watcher = reader
         if reader.wake is not None:
             reader.wake.set()
+
+    def _spawn(
+        self, tg: anyio.abc.TaskGroup, func: Callable[..., Coroutine[Any, Any, None]], *args: Any
+    ) -> None:
+        """Start ``func(*args)`` in the connection's task group, whose end then cancels it.
+
+        Every task the dispatcher starts in its group starts here (a watchdog
+        of the connection's own is noted where it starts): a connection that
+        started none ends without cancelling the group (anyio's cancel()
+        formats the current task's repr(), most of the cost of an ending
+        connection).
+        """
+        self._children = True
+        tg.start_soon(func, *args)
 
     async def _flush_for_watch(self, writing: anyio.Event) -> None:
         try:
