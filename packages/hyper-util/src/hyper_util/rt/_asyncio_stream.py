@@ -25,11 +25,16 @@ waits when it must:
   held back by TCP, not by memory. A cancelled ``receive`` has taken nothing
   from the buffer (bytes are only removed after the wait), so no byte is
   lost.
-* Write side: ``send`` hands the bytes to ``transport.write`` (which tries
-  the ``send`` system call at once) and returns without a checkpoint unless
-  the transport's buffer is above ``write_high_water``: then it waits for
-  ``resume_writing`` (the transport drained to a quarter). ``send_many`` is
-  ``transport.writelines`` (a vectored ``sendmsg`` on Python 3.12+).
+* Write side: ``send`` holds the bytes until the end of the event loop's
+  pass (``_write_batch``: the writes of every connection served in a pass
+  then reach the kernel together, one wake-up of their reader instead of
+  one each), up to 64 KiB per stream; a larger write goes to
+  ``transport.write`` (which tries the ``send`` system call at once) with
+  what was held before it. ``send`` returns without a checkpoint unless the
+  transport's buffer is above ``write_high_water``: then it waits for
+  ``resume_writing`` (the transport drained to a quarter). Several held
+  pieces are written with one ``transport.writelines`` (a vectored
+  ``sendmsg`` on Python 3.12+).
 * Four optional IO capabilities: :meth:`AsyncioSocketStream.notify_receivable`
   (a one-shot callback, run from the protocol callback, for when ``receive``
   would not wait), :meth:`AsyncioSocketStream.receive_nowait`,
@@ -71,6 +76,7 @@ import anyio.abc
 from anyio.abc import SocketAttribute
 
 from ._asyncio_protocol import StreamProtocol, new_protocol, wake
+from ._write_batch import HOLD_LIMIT, batch_for
 
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
@@ -169,7 +175,16 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
     sending) at once get ``anyio.BusyResourceError``.
     """
 
-    __slots__ = ("_close_timeout", "_loop", "_protocol", "_transport", "_writelines_pauses")
+    __slots__ = (
+        "_batch",
+        "_close_timeout",
+        "_held",
+        "_held_size",
+        "_loop",
+        "_protocol",
+        "_transport",
+        "_writelines_pauses",
+    )
 
     def __init__(
         self,
@@ -180,9 +195,15 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
     ) -> None:
         self._transport = transport
         self._protocol = protocol
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         self._close_timeout = close_timeout
         self._writelines_pauses = writelines_pauses(type(transport))
+        self._batch = batch_for(loop)
+        # Writes held until the end of the loop's pass (see _write_batch):
+        # None, not an empty list, while nothing is held, which is the state
+        # of every idle connection.
+        self._held: list[bytes] | None = None
+        self._held_size = 0
 
     @property
     def _raw_socket(self) -> socket.socket:
@@ -362,8 +383,13 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
     async def send(self, item: bytes) -> None:
         """Write all of ``item``; wait only while the transport's buffer is full.
 
-        Returns once ``item`` is with the transport (sent, or queued below
-        the high-water mark).
+        Returns once ``item`` is with this stream: held until the end of the
+        event loop's pass (up to 64 KiB; see below), or with the transport
+        (sent, or queued below the high-water mark). Held bytes go to the
+        transport, in order, when the loop's current pass ends, or before
+        :meth:`send_eof` or :meth:`aclose` acts, whichever comes first:
+        writes of many connections in one pass then reach the kernel
+        together, which wakes their readers once rather than once each.
 
         Raises:
             anyio.BrokenResourceError: The connection failed or the peer reset it.
@@ -377,29 +403,85 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
         p = self._protocol
         if p.write_paused or p.closed or p.eof_sent or p.lost:
             await self._wait_writable(p)
+        size = len(item)
+        held = self._held
+        if held is None:
+            if size <= HOLD_LIMIT:
+                if size:
+                    self._hold([item], size)
+                return
+        elif self._held_size + size <= HOLD_LIMIT:
+            held.append(item)
+            self._held_size += size
+            return
+        else:
+            await self._flush_and_wait(p)
         transport = self._transport
         transport.write(item)
         if p.write_paused or transport.is_closing():
             await self._wait_writable(p)
 
     async def send_many(self, items: Sequence[bytes]) -> None:
-        """Write every chunk of ``items`` in order, with one ``transport.writelines``.
+        """Write every chunk of ``items`` in order, held like :meth:`send`'s, in one write.
 
         Raises and cancel safety: as :meth:`send`.
         """
         p = self._protocol
         if p.write_paused or p.closed or p.eof_sent or p.lost:
             await self._wait_writable(p)
+        size = sum(map(len, items))
+        held = self._held
+        if held is None:
+            if size <= HOLD_LIMIT:
+                if size:
+                    self._hold(list(items), size)
+                return
+        elif self._held_size + size <= HOLD_LIMIT:
+            held.extend(items)
+            self._held_size += size
+            return
+        else:
+            await self._flush_and_wait(p)
+        self._write_all(items)
+        if p.write_paused or self._transport.is_closing():
+            await self._wait_writable(p)
+
+    def _hold(self, items: list[bytes], size: int) -> None:
+        self._held = items
+        self._held_size = size
+        self._batch.hold(self)
+
+    async def _flush_and_wait(self, p: StreamProtocol) -> None:
+        # What was held goes first; if it filled the transport, this send
+        # waits before writing its own bytes, so a write never lands on a
+        # paused transport (the buffer stays within the mark plus one write).
+        self.flush_held()
+        if p.write_paused or self._transport.is_closing():
+            await self._wait_writable(p)
+
+    def flush_held(self) -> None:
+        """Hand the held writes to the transport now (the batch calls this)."""
+        held = self._held
+        if held is None:
+            return
+        self._held = None
+        self._held_size = 0
+        if not self._protocol.lost:
+            # Once lost, the next send raises the connection's error and
+            # nobody can take these bytes any more.
+            self._write_all(held)
+
+    def _write_all(self, items: Sequence[bytes]) -> None:
         transport = self._transport
-        if self._writelines_pauses:
+        if len(items) == 1:
+            transport.write(items[0])
+        elif self._writelines_pauses:
             transport.writelines(items)
         else:
             # This transport's writelines never pauses the protocol: one
             # write(), which does (see writelines_pauses); mixing the two
             # lost a piece on CPython 3.13.0.
             transport.write(b"".join(items))
-        if p.write_paused or transport.is_closing():
-            await self._wait_writable(p)
 
     async def _wait_writable(self, p: StreamProtocol) -> None:
         while True:
@@ -438,6 +520,7 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
         if p.closed:
             raise anyio.ClosedResourceError
         p.eof_sent = True
+        self.flush_held()
         if not p.lost:
             # OSError: the peer is already gone; there is nothing to shut down.
             with contextlib.suppress(OSError):
@@ -457,6 +540,7 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
         """
         p = self._protocol
         if not p.closed:
+            self.flush_held()
             p.closed = True
             p.chunks.clear()
             p.buffered = 0
@@ -478,6 +562,7 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
         # A zero linger makes the close a reset: without it the kernel would
         # still send what it holds and then a FIN, and the peer would take a
         # truncated message (a close-delimited HTTP body, say) as complete.
+        self._held = None
         sock = self._transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -489,7 +574,7 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
         p = self._protocol
         return AsyncioStreamStatistics(
             read_buffered=p.buffered,
-            write_buffered=self._transport.get_write_buffer_size(),
+            write_buffered=self._transport.get_write_buffer_size() + self._held_size,
             reading_paused=p.reading_paused,
             writing_paused=p.write_paused,
         )
