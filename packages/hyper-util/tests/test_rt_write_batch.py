@@ -1,10 +1,11 @@
 """Writes held to the end of the event loop's pass (``hyper_util.rt._write_batch``).
 
 What belongs here: what :class:`AsyncioSocketStream` promises about the
-writes it holds: they reach the kernel when the pass ends, all streams'
-together; order is kept across held and written-through sends; ``send_eof``
-and ``aclose`` write them first; a task that never suspends writes through
-after 64 KiB; a lost connection drops them without an error in the loop.
+writes it holds: a pass's first write goes at once, the later ones (all
+streams' together) when the pass ends; order is kept across held and
+written-through sends; ``send_eof`` and ``aclose`` write them first; a task
+that never suspends writes through after 64 KiB; a lost connection drops
+them without an error in the loop.
 
 Strategy: the stream under test on one end of a real loopback TCP
 connection; the other end is a plain socket read with ``MSG_DONTWAIT``, so
@@ -89,20 +90,27 @@ def read_to_end(peer: socket.socket) -> bytes:
         data += chunk
 
 
-async def test_writes_of_a_pass_reach_the_kernel_together_when_it_ends() -> None:
+async def test_the_first_write_of_a_pass_goes_at_once_the_rest_when_it_ends() -> None:
     with raw_pair() as (a, peer_a), raw_pair() as (b, peer_b):
         first, second = await stream_of(a), await stream_of(b)
         async with first, second:
+            await anyio.lowlevel.checkpoint()  # a pass of its own from here
             await first.send(b"HTTP/1.1 200 OK\r\n")
+            # The pass's first write is not held: a lone writer (one busy
+            # connection, a sequential client) is never made to wait.
+            assert read_exactly(peer_a, 17) == b"HTTP/1.1 200 OK\r\n"
             await first.send_many([b"content-length: 2\r\n\r\n", b"hi"])
             await second.send(b"pong")
-            # No pass has ended since: nothing is in the kernel yet.
+            # Later writes of the same pass, any stream's, wait for its end.
             assert in_kernel(peer_a) == in_kernel(peer_b) == b""
-            assert first.statistics().write_buffered == 40
+            assert first.statistics().write_buffered == 23
             await anyio.lowlevel.checkpoint()
-            assert read_exactly(peer_a, 40) == b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"
+            assert read_exactly(peer_a, 23) == b"content-length: 2\r\n\r\nhi"
             assert read_exactly(peer_b, 4) == b"pong"
             assert first.statistics().write_buffered == 0
+            # A new pass: its first write goes at once again.
+            await second.send(b"ping")
+            assert read_exactly(peer_b, 4) == b"ping"
 
 
 async def test_order_is_kept_across_held_and_written_through_sends() -> None:

@@ -25,10 +25,11 @@ waits when it must:
   held back by TCP, not by memory. A cancelled ``receive`` has taken nothing
   from the buffer (bytes are only removed after the wait), so no byte is
   lost.
-* Write side: ``send`` holds the bytes until the end of the event loop's
-  pass (``_write_batch``: the writes of every connection served in a pass
-  then reach the kernel together, one wake-up of their reader instead of
-  one each), up to 64 KiB per stream; a larger write goes to
+* Write side: the first write of the event loop's pass goes at once; later
+  ones, up to 64 KiB per stream, are held until the pass ends
+  (``_write_batch``: the writes of every connection served in a pass then
+  reach the kernel together, one or two wake-ups of their readers instead
+  of one each); a larger write goes to
   ``transport.write`` (which tries the ``send`` system call at once) with
   what was held before it. ``send`` returns without a checkpoint unless the
   transport's buffer is above ``write_high_water``: then it waits for
@@ -383,10 +384,10 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
     async def send(self, item: bytes) -> None:
         """Write all of ``item``; wait only while the transport's buffer is full.
 
-        Returns once ``item`` is with this stream: held until the end of the
-        event loop's pass (up to 64 KiB; see below), or with the transport
-        (sent, or queued below the high-water mark). Held bytes go to the
-        transport, in order, when the loop's current pass ends, or before
+        Returns once ``item`` is with the transport (sent, or queued below
+        the high-water mark) or, if another write went out in this pass of
+        the event loop, held by this stream (up to 64 KiB). Held bytes go to
+        the transport, in order, when the loop's current pass ends, or before
         :meth:`send_eof` or :meth:`aclose` acts, whichever comes first:
         writes of many connections in one pass then reach the kernel
         together, which wakes their readers once rather than once each.
@@ -406,9 +407,10 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
         size = len(item)
         held = self._held
         if held is None:
-            if size <= HOLD_LIMIT:
-                if size:
-                    self._hold([item], size)
+            if not size:
+                return
+            if size <= HOLD_LIMIT and not self._batch.claim():
+                self._hold([item], size)
                 return
         elif self._held_size + size <= HOLD_LIMIT:
             held.append(item)
@@ -432,9 +434,10 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
         size = sum(map(len, items))
         held = self._held
         if held is None:
-            if size <= HOLD_LIMIT:
-                if size:
-                    self._hold(list(items), size)
+            if not size:
+                return
+            if size <= HOLD_LIMIT and not self._batch.claim():
+                self._hold(list(items), size)
                 return
         elif self._held_size + size <= HOLD_LIMIT:
             held.extend(items)

@@ -1,4 +1,4 @@
-"""Small writes held to the end of the event loop's pass, then written together.
+"""A pass's first write at once; later small writes held to the pass's end, then written together.
 
 What belongs here: :class:`WriteBatch`, one per event loop, and
 :func:`batch_for`, which finds the running loop's. The streams that hold
@@ -17,10 +17,14 @@ handed to the kernel together, 0.07 and 11 us, and 30% more requests per
 second. The writes are the same system calls as before, one per connection
 per pass; only their timing changes.
 
-The cost is latency within a pass: a response waits for the rest of the
-pass (the other ready connections' work) instead of leaving at once. A
-server that is not saturated has short passes, and a saturated one gains
-throughput, so its queueing delay falls too. A held write is never lost:
+The first write of a pass is not held, so a lone writer (one busy
+connection, a sequential client) never waits: holding it cost a sequential
+client 10% of its requests per second, since the peer then started only
+once the writer's task suspended instead of working beside it. The cost is
+latency within a busy pass: a later response waits for the rest of the
+pass (the other ready connections' work) instead of leaving at once; a
+saturated server gains throughput, so its queueing delay falls too. A held
+write is never lost:
 ``aclose`` and ``send_eof`` write it first, and a stream holds at most
 ``HOLD_LIMIT`` bytes (a larger write goes at once, with what was held before
 it), so a task that writes without ever suspending cannot grow memory: it
@@ -48,32 +52,45 @@ class Holder(Protocol):
 
 
 class WriteBatch:
-    """The streams of one event loop that hold writes, flushed by one callback per pass.
+    """The writes of one event loop's pass: the first goes at once, the rest at its end.
 
-    The callback is scheduled with ``call_soon`` when the first stream of a
-    pass holds a write. asyncio runs the callbacks that were ready when its
-    pass began, so this one runs once the current pass's tasks have all
-    run, first thing in the next pass, before any new reads are handled.
+    The first write of a pass is not held: when it is the pass's only one
+    (one connection busy, a sequential client), holding it would only make
+    the peer wait for the rest of the writer's work instead of working
+    beside it. Writes after it in the same pass are held; a callback
+    scheduled with ``call_soon`` by the first writes them. asyncio runs the
+    callbacks that were ready when its pass began, so that one runs once
+    the current pass's tasks have all run, first thing in the next pass,
+    before any new reads are handled. At most two wake-ups of a peer per
+    pass, then, rather than one per write.
     """
 
-    __slots__ = ("_holders", "_loop")
+    __slots__ = ("_holders", "_loop", "_open")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._holders: list[Holder] = []
+        self._open = False
+
+    def claim(self) -> bool:
+        """Return True if the pass has written nothing yet (write at once), else False."""
+        if self._open:
+            return False
+        self._open = True
+        self._loop.call_soon(self._end_pass)
+        return True
 
     def hold(self, holder: Holder) -> None:
-        """Note that ``holder`` began holding writes in this pass."""
-        holders = self._holders
-        if not holders:
-            self._loop.call_soon(self._flush)
-        holders.append(holder)
+        """Note that ``holder`` began holding writes in this pass (after :meth:`claim`)."""
+        self._holders.append(holder)
 
-    def _flush(self) -> None:
+    def _end_pass(self) -> None:
+        self._open = False
         holders = self._holders
-        self._holders = []
-        for holder in holders:
-            holder.flush_held()
+        if holders:
+            self._holders = []
+            for holder in holders:
+                holder.flush_held()
 
 
 # One loop runs in a thread at a time, so a thread-local slot finds the
