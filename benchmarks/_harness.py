@@ -296,6 +296,23 @@ def cpu_busy_seconds(cpu: int) -> float:
     raise BenchError(f"cpu{cpu} is not in /proc/stat")
 
 
+def wakeup_interrupts(cpu: int) -> int:
+    """Interrupts that woke ``cpu`` from another CPU so far (``CAL`` + ``RES`` in /proc/interrupts).
+
+    Per operation, this is how often the load generator's CPU had gone idle
+    and had to be woken by the server's writes: on a virtual machine whose
+    idle CPUs halt at once, each one costs the writer a hypervisor exit.
+    """
+    total = 0
+    with open("/proc/interrupts") as f:
+        ncpu = len(f.readline().split())
+        for line in f:
+            fields = line.split()
+            if fields and fields[0] in ("CAL:", "RES:") and len(fields) > ncpu:
+                total += int(fields[1 + cpu])
+    return total
+
+
 def wait_for_idle(cpus: Sequence[int], max_wait: float) -> bool:
     """Wait up to ``max_wait`` seconds for a half second in which ``cpus`` are all near idle.
 
@@ -322,6 +339,7 @@ class CpuSample:
     wrk: float
     server_cpu_busy: float
     client_cpu_busy: float
+    client_wakeups: int = 0
 
     @classmethod
     def take(cls, pgid: int, server_cpu: int, client_cpu: int) -> CpuSample:
@@ -330,6 +348,7 @@ class CpuSample:
             children_cpu_seconds(),
             cpu_busy_seconds(server_cpu),
             cpu_busy_seconds(client_cpu),
+            wakeup_interrupts(client_cpu),
         )
 
     def __sub__(self, other: CpuSample) -> CpuSample:
@@ -338,6 +357,7 @@ class CpuSample:
             self.wrk - other.wrk,
             self.server_cpu_busy - other.server_cpu_busy,
             self.client_cpu_busy - other.client_cpu_busy,
+            self.client_wakeups - other.client_wakeups,
         )
 
 

@@ -255,6 +255,7 @@ class Result:
     client_cpu_percent: float = 0.0
     other_on_server_cpu_percent: float = 0.0
     other_on_client_cpu_percent: float = 0.0
+    client_wakeups_per_op: float = 0.0  # interrupts that woke the load's CPU
 
 
 # --- probes -----------------------------------------------------------------
@@ -401,6 +402,7 @@ def load(
     result.latency_p50_ms = report["latency_p50_us"] / 1000
     result.latency_p99_ms = report["latency_p99_us"] / 1000
     result.server_cpu_us_per_op = 1e6 * cpu.server / max(1, operations)
+    result.client_wakeups_per_op = cpu.client_wakeups / max(1, operations)
     result.server_cpu_percent = 100 * cpu.server / seconds
     result.client_cpu_percent = 100 * cpu.wrk / seconds
     other_server, other_client = cpu.server_cpu_busy - cpu.server, cpu.client_cpu_busy - cpu.wrk
@@ -477,7 +479,8 @@ def print_report(table: dict[tuple[str, str], list[Result]], args: argparse.Name
         print(f"\n{scenario} ({unit}, --loop {args.loop})")
         header = (
             f"{'server':<19} {unit:>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
-            f"{'us CPU/op':>9} {'srv CPU':>7} {'other':>5} {'cli CPU':>7} {'other':>5}  note"
+            f"{'us CPU/op':>9} {'srv CPU':>7} {'other':>5} {'cli CPU':>7} {'other':>5} "
+            f"{'wake/op':>7}  note"
         )
         print(header)
         print("-" * len(header))
@@ -496,7 +499,8 @@ def print_report(table: dict[tuple[str, str], list[Result]], args: argparse.Name
                 f"{name:<19} {r.rate:>8.0f} {r.latency_p50_ms:>7.2f} {r.latency_p99_ms:>7.2f} "
                 f"{r.errors:>6} {r.server_cpu_us_per_op:>9.1f} {r.server_cpu_percent:>6.0f}% "
                 f"{r.other_on_server_cpu_percent:>4.0f}% {r.client_cpu_percent:>6.0f}% "
-                f"{r.other_on_client_cpu_percent:>4.0f}%  {'; '.join(notes)}"
+                f"{r.other_on_client_cpu_percent:>4.0f}% {r.client_wakeups_per_op:>7.3f}  "
+                f"{'; '.join(notes)}"
             )
         mine = best.get("hyper")
         if mine is None:

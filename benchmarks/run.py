@@ -176,6 +176,7 @@ class Load:
     server_cpu_us: float = 0.0  # per request
     server_cpu_percent: float = 0.0
     other_cpu_percent: float = 0.0  # taken by other processes on both pinned CPUs
+    client_wakeups: float = 0.0  # per request: interrupts that woke wrk's CPU
 
 
 @dataclass
@@ -247,6 +248,7 @@ def load(port: int, pgid: int, workload: str, connections: int, args: argparse.N
         server_cpu_us=1e6 * cpu.server / requests,
         server_cpu_percent=100 * cpu.server / seconds,
         other_cpu_percent=max(0.0, 100 * other / seconds),
+        client_wakeups=cpu.client_wakeups / requests,
     )
 
 
@@ -321,8 +323,8 @@ def print_report(table: dict[tuple[str, str, str], list[Result]], args: argparse
         print(f"\n{workload} ({method} {path})")
         header = (
             f"{'server':<18} {'loop':<8} {f'req/s c{c}':>10} {'p50 ms':>7} {'p99 ms':>7} "
-            f"{'us CPU/req':>10} {'srv CPU':>7} {'other':>6} {'req/s c1':>9} {'p50 ms':>7} "
-            f"{'p99 ms':>7}  note"
+            f"{'us CPU/req':>10} {'srv CPU':>7} {'other':>6} {'wake/req':>8} {'req/s c1':>9} "
+            f"{'p50 ms':>7} {'p99 ms':>7}  note"
         )
         print(header)
         print("-" * len(header))
@@ -344,7 +346,8 @@ def print_report(table: dict[tuple[str, str, str], list[Result]], args: argparse
             print(
                 f"{name:<18} {loop:<8} {m.requests_per_second:>10.0f} {m.p50_ms:>7.2f} "
                 f"{m.p99_ms:>7.2f} {m.server_cpu_us:>10.1f} {m.server_cpu_percent:>6.0f}% "
-                f"{m.other_cpu_percent:>5.0f}% {one.requests_per_second:>9.0f} "
+                f"{m.other_cpu_percent:>5.0f}% {m.client_wakeups:>8.3f} "
+                f"{one.requests_per_second:>9.0f} "
                 f"{one.p50_ms:>7.2f} {one.p99_ms:>7.2f}  {'; '.join(notes)}"
             )
         print_ratios(best, args)
