@@ -29,13 +29,12 @@ waits when it must:
   ones, up to 64 KiB per stream, are held until the pass ends
   (``_write_batch``: the writes of every connection served in a pass then
   reach the kernel together, one or two wake-ups of their readers instead
-  of one each); a larger write goes to
-  ``transport.write`` (which tries the ``send`` system call at once) with
-  what was held before it. ``send`` returns without a checkpoint unless the
-  transport's buffer is above ``write_high_water``: then it waits for
-  ``resume_writing`` (the transport drained to a quarter). Several held
-  pieces are written with one ``transport.writelines`` (a vectored
-  ``sendmsg`` on Python 3.12+).
+  of one each); a larger write goes to ``transport.write`` (which tries the
+  ``send`` system call at once) with what was held before it. ``send``
+  returns without a checkpoint unless the transport's buffer is above
+  ``write_high_water``: then it waits for ``resume_writing`` (the transport
+  drained to a quarter). Several held pieces are written with one
+  ``transport.writelines`` (a vectored ``sendmsg`` on Python 3.12+).
 * Four optional IO capabilities: :meth:`AsyncioSocketStream.notify_receivable`
   (a one-shot callback, run from the protocol callback, for when ``receive``
   would not wait), :meth:`AsyncioSocketStream.receive_nowait`,
@@ -565,7 +564,6 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
         # A zero linger makes the close a reset: without it the kernel would
         # still send what it holds and then a FIN, and the peer would take a
         # truncated message (a close-delimited HTTP body, say) as complete.
-        self._held = None
         sock = self._transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):

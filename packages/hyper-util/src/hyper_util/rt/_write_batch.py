@@ -24,11 +24,10 @@ once the writer's task suspended instead of working beside it. The cost is
 latency within a busy pass: a later response waits for the rest of the
 pass (the other ready connections' work) instead of leaving at once; a
 saturated server gains throughput, so its queueing delay falls too. A held
-write is never lost:
-``aclose`` and ``send_eof`` write it first, and a stream holds at most
-``HOLD_LIMIT`` bytes (a larger write goes at once, with what was held before
-it), so a task that writes without ever suspending cannot grow memory: it
-writes through, as before.
+write is never lost: ``aclose`` and ``send_eof`` write it first, and a
+stream holds at most ``HOLD_LIMIT`` bytes (a larger write goes at once,
+with what was held before it), so a task that writes without ever
+suspending cannot grow memory: it writes through, as before.
 """
 
 from __future__ import annotations
