@@ -41,7 +41,7 @@ from hyper_util.rt import (
     wrap_connected_socket,
     wrap_socket_listener,
 )
-from hyper_util.rt._asyncio_stream import writelines_pauses
+from hyper_util.rt._asyncio_protocol import writelines_pauses
 
 pytestmark = pytest.mark.anyio
 

@@ -3,8 +3,10 @@
 What belongs here: :class:`StreamProtocol`, the ``asyncio.Protocol`` whose
 callbacks (``data_received``, ``eof_received``, ``connection_lost``,
 ``pause_writing``, ``resume_writing``) buffer what the transport reads and
-record the transport's state, and :func:`new_protocol`, which checks the
-high-water marks and makes one. The awaiting side is in ``_asyncio_stream``.
+record the transport's state, :func:`new_protocol`, which checks the
+high-water marks and makes one, and :func:`writelines_pauses`, whether a
+transport's ``writelines`` calls ``pause_writing`` as its ``write`` does.
+The awaiting side is in ``_asyncio_stream``.
 
 Strategy: all the stream's state lives in the protocol's slots, where the
 callbacks reach it without a second attribute lookup; the stream reads and
@@ -22,7 +24,7 @@ from typing import cast, final
 
 import anyio
 
-__all__ = ["StreamProtocol", "new_protocol", "wake"]
+__all__ = ["StreamProtocol", "new_protocol", "wake", "writelines_pauses"]
 
 
 def wake(waiter: asyncio.Future[None] | None) -> None:
@@ -164,3 +166,27 @@ def new_protocol(read_high_water: int, write_high_water: int) -> StreamProtocol:
     if read_high_water < 1 or write_high_water < 1:
         raise ValueError("read_high_water and write_high_water must be positive byte counts")
     return StreamProtocol(read_high_water, write_high_water)
+
+
+_writelines_checked: dict[type, bool] = {}
+
+
+def writelines_pauses(kind: type) -> bool:
+    """Whether ``kind.writelines`` pauses the protocol when its buffer fills, as write() does.
+
+    CPython 3.12.0 to 3.12.x and 3.13.0 gave selector socket transports a
+    writelines() that buffers and registers the writer itself but never
+    calls ``_maybe_pause_protocol()``: a sender relying on pause_writing()
+    then never waits, its memory grows without bound and it starves the
+    loop (seen as a streamed upload to a peer that does not read hanging
+    on those versions). Read from the method's code, once per transport
+    type; a method without Python code (uvloop's) or one that does not
+    buffer by itself (the base class joins and calls write()) pauses.
+    """
+    known = _writelines_checked.get(kind)
+    if known is None:
+        code = getattr(getattr(kind, "writelines", None), "__code__", None)
+        names = () if code is None else code.co_names
+        known = "_add_writer" not in names or "_maybe_pause_protocol" in names
+        _writelines_checked[kind] = known
+    return known

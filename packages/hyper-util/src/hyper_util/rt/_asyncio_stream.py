@@ -75,7 +75,7 @@ import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
 
-from ._asyncio_protocol import StreamProtocol, new_protocol, wake
+from ._asyncio_protocol import StreamProtocol, new_protocol, wake, writelines_pauses
 from ._write_batch import HOLD_LIMIT, batch_for
 
 __all__ = [
@@ -103,30 +103,6 @@ _COALESCE_BELOW: Final = 65_536
 #: Bytes queued in the transport before ``send`` waits: 64 KiB, asyncio's own
 #: default high-water mark for transports (4 x its 16 KiB low-water mark).
 DEFAULT_WRITE_HIGH_WATER: Final = 65_536
-_writelines_checked: dict[type, bool] = {}
-
-
-def writelines_pauses(kind: type) -> bool:
-    """Whether ``kind.writelines`` pauses the protocol when its buffer fills, as write() does.
-
-    CPython 3.12.0 to 3.12.x and 3.13.0 gave selector socket transports a
-    writelines() that buffers and registers the writer itself but never
-    calls ``_maybe_pause_protocol()``: a sender relying on pause_writing()
-    then never waits, its memory grows without bound and it starves the
-    loop (seen as a streamed upload to a peer that does not read hanging
-    on those versions). Read from the method's code, once per transport
-    type; a method without Python code (uvloop's) or one that does not
-    buffer by itself (the base class joins and calls write()) pauses.
-    """
-    known = _writelines_checked.get(kind)
-    if known is None:
-        code = getattr(getattr(kind, "writelines", None), "__code__", None)
-        names = () if code is None else code.co_names
-        known = "_add_writer" not in names or "_maybe_pause_protocol" in names
-        _writelines_checked[kind] = known
-    return known
-
-
 #: Seconds :meth:`AsyncioSocketStream.aclose` waits for queued bytes to reach
 #: a peer that does not read before it aborts the connection: 5 s, nginx's
 #: ``lingering_timeout`` default (how long nginx lingers for a peer at close).
@@ -403,20 +379,10 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
         p = self._protocol
         if p.write_paused or p.closed or p.eof_sent or p.lost:
             await self._wait_writable(p)
-        size = len(item)
-        held = self._held
-        if held is None:
-            if not size:
-                return
-            if size <= HOLD_LIMIT and not self._batch.claim():
-                self._hold([item], size)
-                return
-        elif self._held_size + size <= HOLD_LIMIT:
-            held.append(item)
-            self._held_size += size
+        if self._hold((item,), len(item)):
             return
-        else:
-            await self._flush_and_wait(p)
+        if p.write_paused:
+            await self._wait_writable(p)
         transport = self._transport
         transport.write(item)
         if p.write_paused or transport.is_closing():
@@ -430,36 +396,38 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
         p = self._protocol
         if p.write_paused or p.closed or p.eof_sent or p.lost:
             await self._wait_writable(p)
-        size = sum(map(len, items))
-        held = self._held
-        if held is None:
-            if not size:
-                return
-            if size <= HOLD_LIMIT and not self._batch.claim():
-                self._hold(list(items), size)
-                return
-        elif self._held_size + size <= HOLD_LIMIT:
-            held.extend(items)
-            self._held_size += size
+        if self._hold(items, sum(map(len, items))):
             return
-        else:
-            await self._flush_and_wait(p)
+        if p.write_paused:
+            await self._wait_writable(p)
         self._write_all(items)
         if p.write_paused or self._transport.is_closing():
             await self._wait_writable(p)
 
-    def _hold(self, items: list[bytes], size: int) -> None:
-        self._held = items
-        self._held_size = size
-        self._batch.hold(self)
+    def _hold(self, items: Sequence[bytes], size: int) -> bool:
+        """Hold ``items`` if this pass allows it; False: the caller writes them now.
 
-    async def _flush_and_wait(self, p: StreamProtocol) -> None:
-        # What was held goes first; if it filled the transport, this send
-        # waits before writing its own bytes, so a write never lands on a
-        # paused transport (the buffer stays within the mark plus one write).
+        Before a False that follows held bytes, those are written first: if
+        they filled the transport (``write_paused``), the caller waits before
+        writing its own, so a write never lands on a paused transport and the
+        buffer stays within the mark plus one write.
+        """
+        held = self._held
+        if held is None:
+            if not size:
+                return True
+            if size > HOLD_LIMIT or self._batch.claim():
+                return False
+            self._held = list(items)
+            self._held_size = size
+            self._batch.hold(self)
+            return True
+        if self._held_size + size <= HOLD_LIMIT:
+            held.extend(items)
+            self._held_size += size
+            return True
         self.flush_held()
-        if p.write_paused or self._transport.is_closing():
-            await self._wait_writable(p)
+        return False
 
     def flush_held(self) -> None:
         """Hand the held writes to the transport now (the batch calls this)."""
