@@ -1,7 +1,8 @@
 """The IO conformance suite: what every stream hyper_util.rt hands out must do.
 
 What belongs here: one set of tests, parametrized over every IO adapter
-(anyio's socket stream on asyncio and on trio, and the asyncio fast path),
+(anyio's socket stream on asyncio and on trio, and the asyncio and trio
+fast paths),
 each checking a behaviour hyper-core's connections rely on: short reads,
 end of stream, half-close, vectored writes, bounded buffering in both
 directions, cancel safety, close and reset.
@@ -32,19 +33,25 @@ from hyper_util.rt import (
     DEFAULT_READ_HIGH_WATER,
     DEFAULT_WRITE_HIGH_WATER,
     AsyncioSocketStream,
+    TrioSocketStream,
     connect_tcp,
     create_tcp_listener,
 )
 
 pytestmark = pytest.mark.anyio
 
-# (backend, adapter). The fast path drives asyncio transports and protocols
-# directly, so it exists only on asyncio; trio always gets anyio's streams.
+# (backend, adapter): anyio's streams, and each backend's fast path
+# (asyncio transports and protocols; trio's own IO waits).
 ADAPTERS = [
     pytest.param(("asyncio", "anyio"), id="anyio-stream-asyncio"),
     pytest.param(("trio", "anyio"), id="anyio-stream-trio"),
     pytest.param(("asyncio", "fast"), id="fast-asyncio"),
+    pytest.param(("trio", "fast"), id="fast-trio"),
 ]
+FAST_TYPES: dict[str, type[SocketStream]] = {
+    "asyncio": AsyncioSocketStream,
+    "trio": TrioSocketStream,
+}
 
 # Seconds any single test step may take on loopback.
 STEP_TIMEOUT = 20.0
@@ -74,8 +81,9 @@ async def pair(adapter: tuple[str, str]) -> AsyncIterator[tuple[SocketStream, So
         port = listener.extra(SocketAttribute.local_port)
         peer = await connect_tcp("127.0.0.1", port, fast=fast)
         subject = await listener.accept()
-    assert isinstance(subject, AsyncioSocketStream) is fast
-    assert isinstance(peer, AsyncioSocketStream) is fast
+    kind = FAST_TYPES[adapter[0]]
+    assert isinstance(subject, kind) is fast
+    assert isinstance(peer, kind) is fast
     try:
         yield subject, peer
     finally:

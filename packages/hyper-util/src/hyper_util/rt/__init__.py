@@ -17,6 +17,8 @@ hyper-core talks to the runtime through :mod:`hyper_core.rt` (``Executor``,
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hyper_core.rt import AnyioTimer
 
 from ._asyncio_stream import (
@@ -38,8 +40,21 @@ from ._connect import (
     wrap_socket_listener,
 )
 from ._executor import AnyioExecutor
-from ._listener import AsyncioSocketListener, StreamListener
+from ._listener import AsyncioSocketListener, StreamListener, TrioSocketListener
 from ._run import LOOPS, Loop, loop_backend, run
+
+if TYPE_CHECKING:
+    from ._trio_stream import TrioSocketStream, TrioStreamStatistics
+
+
+def __getattr__(name: str) -> object:
+    # The trio stream needs trio, an optional dependency: imported on use.
+    if name in ("TrioSocketStream", "TrioStreamStatistics"):
+        from . import _trio_stream
+
+        return getattr(_trio_stream, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_BACKLOG",
@@ -55,6 +70,9 @@ __all__ = [
     "AsyncioStreamStatistics",
     "Loop",
     "StreamListener",
+    "TrioSocketListener",
+    "TrioSocketStream",
+    "TrioStreamStatistics",
     "connect_tcp",
     "connect_unix",
     "create_tcp_listener",

@@ -76,7 +76,7 @@ import anyio.abc
 from anyio.abc import SocketAttribute
 
 from ._asyncio_protocol import StreamProtocol, new_protocol, wake, writelines_pauses
-from ._write_batch import HOLD_LIMIT, batch_for
+from ._write_batch import HeldWrites, batch_for
 
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
@@ -135,8 +135,24 @@ def _address(sockaddr: Any) -> Any:
     return sockaddr
 
 
+def socket_attributes(sock: Any, local: Any, peer: Any) -> dict[Any, Callable[[], Any]]:
+    """Return anyio's socket attributes of ``sock``; ``peer`` None: it is gone."""
+    attributes: dict[Any, Callable[[], Any]] = {
+        SocketAttribute.family: lambda: sock.family,
+        SocketAttribute.local_address: lambda: local,
+        SocketAttribute.raw_socket: lambda: sock,
+    }
+    if peer is not None:
+        attributes[SocketAttribute.remote_address] = lambda: peer
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        attributes[SocketAttribute.local_port] = lambda: local[1]
+        if peer is not None:
+            attributes[SocketAttribute.remote_port] = lambda: peer[1]
+    return attributes
+
+
 @final
-class AsyncioSocketStream(anyio.abc.SocketStream):
+class AsyncioSocketStream(anyio.abc.SocketStream, HeldWrites):
     """A socket stream on an asyncio transport: the fast path of :mod:`hyper_util.rt`.
 
     It is an ``anyio.abc.SocketStream``, so it is a
@@ -175,9 +191,7 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
         self._close_timeout = close_timeout
         self._writelines_pauses = writelines_pauses(type(transport))
         self._batch = batch_for(loop)
-        # Writes held until the end of the loop's pass (see _write_batch):
-        # None, not an empty list, while nothing is held, which is the state
-        # of every idle connection.
+        # Writes held until the end of the loop's pass (see _write_batch).
         self._held: list[bytes] | None = None
         self._held_size = 0
 
@@ -197,21 +211,11 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
         except that the peer's address stays known after it disconnected.
         """
         transport = self._transport
-        sock = self._raw_socket
-        local = _address(transport.get_extra_info("sockname"))
-        peer = _address(transport.get_extra_info("peername"))
-        attributes: dict[Any, Callable[[], Any]] = {
-            SocketAttribute.family: lambda: sock.family,
-            SocketAttribute.local_address: lambda: local,
-            SocketAttribute.raw_socket: lambda: sock,
-        }
-        if peer is not None:
-            attributes[SocketAttribute.remote_address] = lambda: peer
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            attributes[SocketAttribute.local_port] = lambda: local[1]
-            if peer is not None:
-                attributes[SocketAttribute.remote_port] = lambda: peer[1]
-        return attributes
+        return socket_attributes(
+            self._raw_socket,
+            _address(transport.get_extra_info("sockname")),
+            _address(transport.get_extra_info("peername")),
+        )
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         """Return between 1 and ``max_bytes`` bytes, waiting only if none are buffered.
@@ -403,31 +407,6 @@ class AsyncioSocketStream(anyio.abc.SocketStream):
         self._write_all(items)
         if p.write_paused or self._transport.is_closing():
             await self._wait_writable(p)
-
-    def _hold(self, items: Sequence[bytes], size: int) -> bool:
-        """Hold ``items`` if this pass allows it; False: the caller writes them now.
-
-        Before a False that follows held bytes, those are written first: if
-        they filled the transport (``write_paused``), the caller waits before
-        writing its own, so a write never lands on a paused transport and the
-        buffer stays within the mark plus one write.
-        """
-        held = self._held
-        if held is None:
-            if not size:
-                return True
-            if size > HOLD_LIMIT or self._batch.claim():
-                return False
-            self._held = list(items)
-            self._held_size = size
-            self._batch.hold(self)
-            return True
-        if self._held_size + size <= HOLD_LIMIT:
-            held.extend(items)
-            self._held_size += size
-            return True
-        self.flush_held()
-        return False
 
     def flush_held(self) -> None:
         """Hand the held writes to the transport now (the batch calls this)."""

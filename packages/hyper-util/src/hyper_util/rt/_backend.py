@@ -1,16 +1,19 @@
-"""Which IO path to use: the asyncio fast path or anyio's streams.
+"""Which IO path to use: a fast path of the running loop or anyio's streams.
 
 What belongs here: the one decision every constructor in :mod:`hyper_util.rt`
 makes, so that they all make it the same way.
 
 Strategy: ``fast=None`` asks sniffio which async library is running (as
-anyio itself does when sniffio is present); the asyncio transport path is chosen
-on asyncio (uvloop included), anyio's streams everywhere else. ``fast=False``
-always picks anyio's streams; ``fast=True`` insists on the fast path and
-fails outside asyncio rather than silently falling back.
+anyio itself does when sniffio is present); the fast path of that library
+is chosen (the asyncio transport path on asyncio, uvloop included; the trio
+stream on trio), anyio's streams anywhere else. ``fast=False`` always picks
+anyio's streams; ``fast=True`` insists on a fast path and fails outside
+asyncio and trio rather than silently falling back.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import sniffio
 
@@ -28,15 +31,19 @@ def current_library() -> str | None:
         return None
 
 
-def use_fast_path(fast: bool | None) -> bool:
-    """Resolve a ``fast`` argument: ``True`` for the asyncio transport path.
+def use_fast_path(fast: bool | None) -> Literal["asyncio", "trio"] | None:
+    """Resolve a ``fast`` argument: the library whose fast path to take, or None for anyio's.
 
     Raises:
-        RuntimeError: ``fast=True`` outside asyncio.
+        RuntimeError: ``fast=True`` outside asyncio and trio.
     """
     if fast is False:
-        return False
-    on_asyncio = current_library() == "asyncio"
-    if fast and not on_asyncio:
-        raise RuntimeError("the asyncio fast path (fast=True) needs a running asyncio event loop")
-    return on_asyncio
+        return None
+    library = current_library()
+    if library == "asyncio":
+        return "asyncio"
+    if library == "trio":
+        return "trio"
+    if fast:
+        raise RuntimeError("the fast path (fast=True) needs a running asyncio or trio event loop")
+    return None

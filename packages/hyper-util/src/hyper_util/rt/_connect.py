@@ -5,12 +5,14 @@ What belongs here: the public constructors of :mod:`hyper_util.rt`:
 :func:`create_tcp_listener`, :func:`create_unix_listener` and
 :func:`wrap_socket_listener`.
 
-Strategy: each takes ``fast`` (``None``: the asyncio transport path on
-asyncio, anyio streams elsewhere; ``False``: anyio streams; ``True``: the
-fast path or an error) and returns an ``anyio.abc.SocketStream`` or a
+Strategy: each takes ``fast`` (``None``: the running loop's fast path, the
+asyncio transport path on asyncio and the trio stream on trio, anyio
+streams elsewhere; ``False``: anyio streams; ``True``: a fast path or an
+error) and returns an ``anyio.abc.SocketStream`` or a
 :class:`~hyper_util.rt.StreamListener`, so callers never branch on the path.
-Sockets and name resolution are anyio's on the anyio path and asyncio's
-``create_connection`` (with happy eyeballs) on the fast path. Every TCP
+Sockets and name resolution are anyio's on the anyio path and on trio (the
+connected socket is then taken from anyio's stream), and asyncio's
+``create_connection`` (with happy eyeballs) on the asyncio path. Every TCP
 connection has ``TCP_NODELAY`` set, whichever path made it.
 """
 
@@ -31,7 +33,7 @@ from ._asyncio_stream import (
     wrap_asyncio_socket,
 )
 from ._backend import use_fast_path
-from ._listener import AsyncioSocketListener, StreamListener
+from ._listener import AsyncioSocketListener, StreamListener, TrioSocketListener
 
 __all__ = [
     "connect_tcp",
@@ -64,9 +66,9 @@ async def connect_tcp(
     Args:
         host: A host name or IP address; names resolve through the event loop.
         port: The TCP port.
-        fast: ``None``: the asyncio fast path on asyncio, anyio's stream
-            elsewhere; ``False``: anyio's stream; ``True``: the fast path
-            (``RuntimeError`` outside asyncio).
+        fast: ``None``: the running loop's fast path (asyncio's or trio's),
+            anyio's stream elsewhere; ``False``: anyio's stream; ``True``: a
+            fast path (``RuntimeError`` outside asyncio and trio).
         local_host: The local address to bind before connecting.
         happy_eyeballs_delay: Seconds before racing the next address
             (RFC 8305; default 0.25).
@@ -77,13 +79,15 @@ async def connect_tcp(
 
     Returns:
         An ``anyio.abc.SocketStream`` (:class:`~hyper_util.rt.AsyncioSocketStream`
-        on the fast path), with ``TCP_NODELAY`` set.
+        or :class:`~hyper_util.rt.TrioSocketStream` on the fast path), with
+        ``TCP_NODELAY`` set.
 
     Raises:
         OSError: The name did not resolve or every attempt failed.
-        RuntimeError: ``fast=True`` outside asyncio.
+        RuntimeError: ``fast=True`` outside asyncio and trio.
     """
-    if use_fast_path(fast):
+    path = use_fast_path(fast)
+    if path == "asyncio":
         return await open_asyncio_stream(
             host,
             port,
@@ -96,8 +100,21 @@ async def connect_tcp(
     stream = await anyio.connect_tcp(
         host, port, local_host=local_host, happy_eyeballs_delay=happy_eyeballs_delay
     )
+    if path == "trio":
+        return _take_for_trio(stream, close_timeout)
     set_nodelay(stream.extra(anyio.abc.SocketAttribute.raw_socket))
     return stream
+
+
+def _take_for_trio(stream: anyio.abc.SocketStream, close_timeout: float) -> anyio.abc.SocketStream:
+    """The connected socket of anyio's trio ``stream``, as a :class:`TrioSocketStream`."""
+    from ._trio_stream import wrap_trio_socket  # trio is an optional dependency
+
+    raw: socket.socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+    # Detached, anyio's stream no longer owns the descriptor: closing or
+    # collecting it leaves the new socket alone.
+    sock = socket.socket(raw.family, raw.type, raw.proto, fileno=raw.detach())
+    return wrap_trio_socket(sock, close_timeout=close_timeout)
 
 
 async def connect_unix(
@@ -114,16 +131,20 @@ async def connect_unix(
 
     Raises:
         OSError: Nothing listens at ``path``.
-        RuntimeError: ``fast=True`` outside asyncio.
+        RuntimeError: ``fast=True`` outside asyncio and trio.
     """
-    if use_fast_path(fast):
+    fast_path = use_fast_path(fast)
+    if fast_path == "asyncio":
         return await open_asyncio_unix_stream(
             os.fspath(path),
             read_high_water=read_high_water,
             write_high_water=write_high_water,
             close_timeout=close_timeout,
         )
-    return await anyio.connect_unix(path)
+    stream = await anyio.connect_unix(path)
+    if fast_path == "trio":
+        return _take_for_trio(stream, close_timeout)
+    return stream
 
 
 async def wrap_connected_socket(
@@ -140,9 +161,14 @@ async def wrap_connected_socket(
 
     Raises:
         ValueError: ``sock`` is not a connected stream socket.
-        RuntimeError: ``fast=True`` outside asyncio.
+        RuntimeError: ``fast=True`` outside asyncio and trio.
     """
-    if use_fast_path(fast):
+    fast_path = use_fast_path(fast)
+    if fast_path == "trio":
+        from ._trio_stream import wrap_trio_socket  # trio is an optional dependency
+
+        return wrap_trio_socket(sock, close_timeout=close_timeout)
+    if fast_path == "asyncio":
         sock.setblocking(False)
         return await wrap_asyncio_socket(
             sock,
@@ -156,12 +182,16 @@ async def wrap_connected_socket(
 
 def _wrap(
     listeners: list[anyio.abc.SocketListener],
-    fast: bool,
+    fast: str | None,
     read_high_water: int,
     write_high_water: int,
     close_timeout: float,
 ) -> StreamListener:
-    if fast:
+    if fast == "trio":
+        listeners = [
+            TrioSocketListener(listener, close_timeout=close_timeout) for listener in listeners
+        ]
+    elif fast == "asyncio":
         listeners = [
             AsyncioSocketListener(
                 listener,
@@ -171,7 +201,7 @@ def _wrap(
             )
             for listener in listeners
         ]
-    return StreamListener(listeners, fast=fast)
+    return StreamListener(listeners, fast=fast is not None)
 
 
 async def create_tcp_listener(
@@ -205,7 +235,7 @@ async def create_tcp_listener(
 
     Raises:
         OSError: The address could not be bound.
-        RuntimeError: ``fast=True`` outside asyncio.
+        RuntimeError: ``fast=True`` outside asyncio and trio.
     """
     fast_path = use_fast_path(fast)
     multi = await anyio.create_tcp_listener(
@@ -238,7 +268,7 @@ async def create_unix_listener(
 
     Raises:
         OSError: The path could not be bound.
-        RuntimeError: ``fast=True`` outside asyncio.
+        RuntimeError: ``fast=True`` outside asyncio and trio.
     """
     fast_path = use_fast_path(fast)
     listener = await anyio.create_unix_listener(path, mode=mode, backlog=backlog)
@@ -259,7 +289,7 @@ async def wrap_socket_listener(
 
     Raises:
         ValueError: ``sock`` is not a bound stream socket.
-        RuntimeError: ``fast=True`` outside asyncio.
+        RuntimeError: ``fast=True`` outside asyncio and trio.
     """
     fast_path = use_fast_path(fast)
     listener = await anyio.abc.SocketListener.from_socket(sock)

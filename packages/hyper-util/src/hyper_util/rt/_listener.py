@@ -20,7 +20,6 @@ anyio's ``MultiListener`` does, and adds ``accept`` across all of them.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 from collections import deque
@@ -42,40 +41,28 @@ from ._asyncio_stream import (
 __all__ = ["AsyncioSocketListener", "StreamListener"]
 
 
-@final
-class AsyncioSocketListener(anyio.abc.SocketListener):
-    """Accepts connections on an anyio listener's socket as :class:`AsyncioSocketStream`.
+class _FastListener(anyio.abc.SocketListener):
+    """Accepts connections on an anyio listener's socket with a non-blocking ``accept()``.
 
-    Works only under asyncio. The wrapped listener keeps owning the socket;
-    closing this listener closes it.
-
-    Args:
-        listener: An anyio socket listener (TCP or Unix) made on asyncio.
-        read_high_water: Passed to each stream (bytes).
-        write_high_water: Passed to each stream (bytes).
-        close_timeout: Passed to each stream (seconds).
+    Subclasses make the stream of each accepted socket (:meth:`_stream`).
+    The wrapped listener keeps owning the socket; closing this listener
+    closes it.
     """
 
-    def __init__(
-        self,
-        listener: anyio.abc.SocketListener,
-        *,
-        read_high_water: int = DEFAULT_READ_HIGH_WATER,
-        write_high_water: int = DEFAULT_WRITE_HIGH_WATER,
-        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-    ) -> None:
+    def __init__(self, listener: anyio.abc.SocketListener) -> None:
         self._inner = listener
         self._sock: socket.socket = listener.extra(anyio.abc.SocketAttribute.raw_socket)
-        self._loop = asyncio.get_running_loop()
-        self._options = (read_high_water, write_high_water, close_timeout)
         self._scope: anyio.CancelScope | None = None
         self._closed = False
+
+    async def _stream(self, client: socket.socket) -> anyio.abc.SocketStream:
+        raise NotImplementedError
 
     @property
     def _raw_socket(self) -> socket.socket:
         return self._sock
 
-    async def accept(self) -> AsyncioSocketStream:
+    async def accept(self) -> anyio.abc.SocketStream:
         """Wait for a connection and return it as a stream.
 
         Raises:
@@ -101,19 +88,7 @@ class AsyncioSocketListener(anyio.abc.SocketListener):
             client, _ = sock.accept()
         except (BlockingIOError, InterruptedError):
             client = await self._wait_and_accept(sock)
-        read_high, write_high, close_timeout = self._options
-        # Taken from the kernel, the connection is ours to hand out: making
-        # its transport takes a loop iteration, and a cancel landing there
-        # would close the socket with the client's request unread (a reset).
-        # The cancel is seen at the caller's next checkpoint instead.
-        with anyio.CancelScope(shield=True):
-            stream = await wrap_asyncio_socket(
-                client,
-                read_high_water=read_high,
-                write_high_water=write_high,
-                close_timeout=close_timeout,
-            )
-        return stream
+        return await self._stream(client)
 
     async def _wait_and_accept(self, sock: socket.socket) -> socket.socket:
         client: socket.socket | None = None
@@ -132,7 +107,7 @@ class AsyncioSocketListener(anyio.abc.SocketListener):
                         break
                     except (BlockingIOError, InterruptedError):
                         continue
-            except asyncio.CancelledError:
+            except anyio.get_cancelled_exc_class():
                 if self._closed:
                     raise anyio.ClosedResourceError from None
                 raise
@@ -153,6 +128,78 @@ class AsyncioSocketListener(anyio.abc.SocketListener):
             with anyio.CancelScope(shield=True):
                 await anyio.lowlevel.checkpoint()
         await self._inner.aclose()
+
+
+@final
+class AsyncioSocketListener(_FastListener):
+    """Accepts connections on an anyio listener's socket as :class:`AsyncioSocketStream`.
+
+    Works only under asyncio. The wrapped listener keeps owning the socket;
+    closing this listener closes it.
+
+    Args:
+        listener: An anyio socket listener (TCP or Unix) made on asyncio.
+        read_high_water: Passed to each stream (bytes).
+        write_high_water: Passed to each stream (bytes).
+        close_timeout: Passed to each stream (seconds).
+    """
+
+    def __init__(
+        self,
+        listener: anyio.abc.SocketListener,
+        *,
+        read_high_water: int = DEFAULT_READ_HIGH_WATER,
+        write_high_water: int = DEFAULT_WRITE_HIGH_WATER,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+    ) -> None:
+        super().__init__(listener)
+        self._options = (read_high_water, write_high_water, close_timeout)
+
+    async def accept(self) -> AsyncioSocketStream:
+        """As :meth:`_FastListener.accept`, typed for this listener's streams."""
+        stream = await super().accept()
+        assert isinstance(stream, AsyncioSocketStream)
+        return stream
+
+    async def _stream(self, client: socket.socket) -> AsyncioSocketStream:
+        read_high, write_high, close_timeout = self._options
+        # Taken from the kernel, the connection is ours to hand out: making
+        # its transport takes a loop iteration, and a cancel landing there
+        # would close the socket with the client's request unread (a reset).
+        # The cancel is seen at the caller's next checkpoint instead.
+        with anyio.CancelScope(shield=True):
+            stream = await wrap_asyncio_socket(
+                client,
+                read_high_water=read_high,
+                write_high_water=write_high,
+                close_timeout=close_timeout,
+            )
+        return stream
+
+
+@final
+class TrioSocketListener(_FastListener):
+    """Accepts connections on an anyio listener's socket as :class:`TrioSocketStream`.
+
+    Works only under trio. The wrapped listener keeps owning the socket;
+    closing this listener closes it.
+
+    Args:
+        listener: An anyio socket listener (TCP or Unix) made on trio.
+        close_timeout: Passed to each stream (seconds).
+    """
+
+    def __init__(
+        self, listener: anyio.abc.SocketListener, *, close_timeout: float = DEFAULT_CLOSE_TIMEOUT
+    ) -> None:
+        super().__init__(listener)
+        self._close_timeout = close_timeout
+
+    async def _stream(self, client: socket.socket) -> anyio.abc.SocketStream:
+        from ._trio_stream import wrap_trio_socket  # trio is an optional dependency
+
+        # No checkpoint in between: the accepted connection is always returned.
+        return wrap_trio_socket(client, close_timeout=self._close_timeout)
 
 
 @final

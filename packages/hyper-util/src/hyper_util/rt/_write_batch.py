@@ -1,8 +1,11 @@
 """A pass's first write at once; later small writes held to the pass's end, then written together.
 
 What belongs here: :class:`WriteBatch`, one per event loop, and
-:func:`batch_for`, which finds the running loop's. The streams that hold
-their writes are :class:`~hyper_util.rt.AsyncioSocketStream`.
+:func:`batch_for`, which finds the running asyncio loop's (trio's is in
+``_trio_stream``, which ends a pass with a system task instead of
+``call_soon``). The streams that hold their writes are
+:class:`~hyper_util.rt.AsyncioSocketStream` and
+:class:`~hyper_util.rt.TrioSocketStream`.
 
 Why: a server that writes each response the moment it is ready spreads its
 writes over the whole pass of the event loop (one per connection served in
@@ -34,9 +37,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
-__all__ = ["HOLD_LIMIT", "Holder", "WriteBatch", "batch_for"]
+__all__ = ["HOLD_LIMIT", "HeldWrites", "Holder", "WriteBatch", "batch_for"]
 
 #: Bytes one stream holds before it writes at once: 64 KiB, the transports'
 #: write high-water mark, so holding never delays a write that would have
@@ -64,10 +68,12 @@ class WriteBatch:
     pass, then, rather than one per write.
     """
 
-    __slots__ = ("_holders", "_loop", "_open")
+    __slots__ = ("_holders", "_open", "_owner", "_schedule")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self, schedule: Callable[[Callable[[], None]], object], owner: object) -> None:
+        """Make ``owner``'s batch; ``schedule(fn)`` must run ``fn`` once the pass ends."""
+        self._schedule = schedule
+        self._owner = owner
         self._holders: list[Holder] = []
         self._open = False
 
@@ -76,7 +82,7 @@ class WriteBatch:
         if self._open:
             return False
         self._open = True
-        self._loop.call_soon(self._end_pass)
+        self._schedule(self._end_pass)
         return True
 
     def hold(self, holder: Holder) -> None:
@@ -84,12 +90,56 @@ class WriteBatch:
         self._holders.append(holder)
 
     def _end_pass(self) -> None:
+        # Holders must not raise from flush_held: on trio this runs in a
+        # system task, whose exception would end the whole run.
         self._open = False
         holders = self._holders
         if holders:
             self._holders = []
             for holder in holders:
                 holder.flush_held()
+
+
+class HeldWrites:
+    """What a stream that holds writes shares: the decision to hold (a mixin).
+
+    The stream defines the three attributes (in its ``__slots__``) and
+    :meth:`flush_held`, which writes ``_held`` without waiting and resets it
+    to None and ``_held_size`` to 0.
+    """
+
+    _batch: WriteBatch
+    # None, not an empty list, while nothing is held: the state of every
+    # idle connection.
+    _held: list[bytes] | None
+    _held_size: int
+
+    def flush_held(self) -> None:
+        raise NotImplementedError
+
+    def _hold(self, items: Sequence[bytes], size: int) -> bool:
+        """Hold ``items`` if this pass allows it; False: the caller writes them now.
+
+        Before a False that follows held bytes, those are written first; the
+        caller then waits if they filled the stream's buffer before writing
+        its own, so the buffer stays within its mark plus one write.
+        """
+        held = self._held
+        if held is None:
+            if not size:
+                return True
+            if size > HOLD_LIMIT or self._batch.claim():
+                return False
+            self._held = list(items)
+            self._held_size = size
+            self._batch.hold(self)
+            return True
+        if self._held_size + size <= HOLD_LIMIT:
+            held.extend(items)
+            self._held_size += size
+            return True
+        self.flush_held()
+        return False
 
 
 # One loop runs in a thread at a time, so a thread-local slot finds the
@@ -101,6 +151,6 @@ _local = threading.local()
 def batch_for(loop: asyncio.AbstractEventLoop) -> WriteBatch:
     """Return ``loop``'s batch (``loop`` runs in this thread)."""
     batch: WriteBatch | None = getattr(_local, "batch", None)
-    if batch is None or batch._loop is not loop:
-        batch = _local.batch = WriteBatch(loop)
+    if batch is None or batch._owner is not loop:
+        batch = _local.batch = WriteBatch(loop.call_soon, loop)
     return batch

@@ -65,6 +65,7 @@ from hyper_util.rt import (
     DEFAULT_BACKLOG,
     AsyncioSocketListener,
     StreamListener,
+    TrioSocketListener,
     create_tcp_listener,
     create_unix_listener,
 )
@@ -276,7 +277,8 @@ def _remove_stale_socket(path: str) -> None:
 
 def _bounded(listener: anyio.abc.Listener[Any], fast: bool | None) -> anyio.abc.Listener[Any]:
     """The listener, accepting on the fast path when it is an anyio socket listener."""
-    if not use_fast_path(fast):
+    path = use_fast_path(fast)
+    if path is None:
         return listener
     if isinstance(listener, TLSListener):
         inner = _bounded(listener.listener, fast)
@@ -291,9 +293,13 @@ def _bounded(listener: anyio.abc.Listener[Any], fast: bool | None) -> anyio.abc.
     elif isinstance(listener, StreamListener) or not parts:
         return listener  # already hyper-util's (its path was chosen), or not a socket listener
     if not all(
-        isinstance(p, SocketListener) and not isinstance(p, AsyncioSocketListener) for p in parts
+        isinstance(p, SocketListener)
+        and not isinstance(p, (AsyncioSocketListener, TrioSocketListener))
+        for p in parts
     ):
         return listener
+    if path == "trio":
+        return StreamListener([TrioSocketListener(p) for p in parts], fast=True)
     return StreamListener([AsyncioSocketListener(p) for p in parts], fast=True)
 
 
