@@ -15,7 +15,7 @@ Strategy:
   with ``wrk -t1 -c64`` (requests/s, latency p50/p99, server CPU per
   request) and with ``wrk -t1 -c1`` (latency p50/p99 of one client alone).
 * Servers: ``hyper`` (``serve()``: the asyncio transport IO on asyncio and
-  uvloop, anyio streams on trio), uvicorn with httptools and with h11,
+  uvloop, the trio stream on trio), uvicorn with httptools and with h11,
   granian (Rust), aiohttp (C parser) and hypercorn, each with its access log
   off, on ``--loops`` (asyncio, uvloop; trio for hyper only).
 * One server process per (server, loop, round), pinned with ``taskset`` to

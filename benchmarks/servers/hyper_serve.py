@@ -3,7 +3,7 @@
 The service is what a user writes: a header dict and a ``Full`` body per
 response, and ``collect`` to read an upload whole (``_workloads.py`` has the
 bytes). ``serve()`` keeps its defaults (HTTP/1.1 and h2c on one port, the
-asyncio transport IO on asyncio, anyio streams on trio) except where an
+asyncio transport IO on asyncio, the trio stream on trio) except where an
 option here says otherwise.
 
 Usage: ``python hyper_serve.py --port N [--loop asyncio|uvloop|trio]
