@@ -6,7 +6,7 @@ A TCP listener from ``hyper_util.rt.create_tcp_listener`` (the listener
 knowledge), exactly as the user guide does. The listener keeps its default
 IO path, which is what a user of ``serve()`` or the auto builder gets:
 hyper-util's asyncio transport stream (``AsyncioSocketStream``) on asyncio,
-anyio socket streams on trio. ``--io anyio`` forces anyio streams on asyncio
+the trio stream (``TrioSocketStream``) on trio. ``--io anyio`` forces anyio streams on asyncio
 too (``fast=False``), to compare the two paths.
 
 The service answers every request with status 200, ``Content-Type:
