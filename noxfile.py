@@ -388,8 +388,9 @@ def isolated(session: nox.Session, package: str) -> None:
     # it is hyper-core's own session's job, and costs a minute each time.
     for dep in deps[package]:
         session.install(f"./packages/{dep}", env={"HYPER_COMPILE": "0"})
-    # hyper-util's httpx transports import httpx, its ``httpx`` extra.
-    extras = {"hyper-util": "[httpx]"}
+    # hyper-util's httpx transports import httpx, its ``httpx`` extra, and
+    # its trio stream imports trio, the ``trio`` extra.
+    extras = {"hyper-util": "[httpx,trio]"}
     session.install(f"./packages/{package}{extras.get(package, '')}")
     session.run("python", str(ROOT / "tests" / "isolated_import.py"), package.replace("-", "_"))
     # pip built hyper-core as a user's pip does (compiled when a C compiler

@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -513,3 +515,25 @@ def test_writelines_that_never_pauses_is_recognised() -> None:
     assert writelines_pauses(Pauses) is True
     assert writelines_pauses(Joins) is True
     assert writelines_pauses(object) is True  # no writelines of its own code: uvloop's
+
+
+def test_without_trio_the_trio_names_are_absent_and_say_what_to_install() -> None:
+    # A fresh interpreter in which importing trio fails, as without the extra.
+    script = """
+import sys
+sys.modules["trio"] = None
+import hyper_util.rt as rt
+from hyper_util.rt import *
+assert "TrioSocketStream" not in rt.__all__ and "TrioStreamStatistics" not in rt.__all__
+try:
+    rt.TrioSocketStream
+except AttributeError as exc:
+    print(exc)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert (
+        done.stdout.strip()
+        == "hyper_util.rt.TrioSocketStream needs trio: pip install 'hyper-util[trio]'"
+    )

@@ -17,6 +17,7 @@ hyper-core talks to the runtime through :mod:`hyper_core.rt` (``Executor``,
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from typing import TYPE_CHECKING
 
 from hyper_core.rt import AnyioTimer
@@ -44,16 +45,29 @@ from ._listener import AsyncioSocketListener, StreamListener, TrioSocketListener
 from ._run import LOOPS, Loop, loop_backend, run
 
 if TYPE_CHECKING:
-    from ._trio_stream import TrioSocketStream, TrioStreamStatistics
+    from ._trio_stream import TrioSocketStream as TrioSocketStream
+    from ._trio_stream import TrioStreamStatistics as TrioStreamStatistics
+
+
+_TRIO_NAMES = ("TrioSocketStream", "TrioStreamStatistics")
 
 
 def __getattr__(name: str) -> object:
-    # The trio stream needs trio, an optional dependency: imported on use.
-    if name in ("TrioSocketStream", "TrioStreamStatistics"):
-        from . import _trio_stream
-
+    # The trio stream needs trio, an optional dependency (the ``trio``
+    # extra): imported on first use, and absent from __all__ without trio.
+    if name in _TRIO_NAMES:
+        try:
+            from . import _trio_stream
+        except ImportError as exc:
+            raise AttributeError(
+                f"hyper_util.rt.{name} needs trio: pip install 'hyper-util[trio]'"
+            ) from exc
         return getattr(_trio_stream, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 __all__ = [
@@ -71,8 +85,6 @@ __all__ = [
     "Loop",
     "StreamListener",
     "TrioSocketListener",
-    "TrioSocketStream",
-    "TrioStreamStatistics",
     "connect_tcp",
     "connect_unix",
     "create_tcp_listener",
@@ -83,3 +95,5 @@ __all__ = [
     "wrap_connected_socket",
     "wrap_socket_listener",
 ]
+if find_spec("trio") is not None:
+    __all__ += _TRIO_NAMES

@@ -1,17 +1,19 @@
 """Listeners that hand out the right stream for the running event loop.
 
 What belongs here: :class:`AsyncioSocketListener` (accepts connections as
-:class:`~hyper_util.rt.AsyncioSocketStream`) and :class:`StreamListener`,
+:class:`~hyper_util.rt.AsyncioSocketStream`), :class:`TrioSocketListener`
+(as :class:`~hyper_util.rt.TrioSocketStream`), and :class:`StreamListener`,
 the one listener type the constructors in :mod:`hyper_util.rt` return,
 whichever path they chose.
 
 Strategy: sockets are made and owned by anyio's listeners (dual-stack
 binding, ``SO_REUSEADDR``, ``reuse_port``, Unix socket modes are anyio's
-business). On the fast path :class:`AsyncioSocketListener` only replaces
-``accept``: wait until the listening socket is readable, take the
-connection with a non-blocking ``accept()``, then make an asyncio transport
-with hyper-util's protocol for it, shielded from cancellation, so that a
-connection taken from the kernel is never dropped unread. Nothing is
+business). On the fast paths the listeners only replace ``accept``: wait
+until the listening socket is readable, take the connection with a
+non-blocking ``accept()``, then make the loop's stream of it (on asyncio a
+transport with hyper-util's protocol, shielded from cancellation; on trio
+with no checkpoint at all), so that a connection taken from the kernel is
+never dropped unread. Nothing is
 accepted unless someone is in ``accept`` (or ``serve``), so a server that
 stops calling it pushes back on its clients through the kernel's backlog.
 :class:`StreamListener` combines the listeners of every bound address, as
@@ -38,7 +40,7 @@ from ._asyncio_stream import (
     wrap_asyncio_socket,
 )
 
-__all__ = ["AsyncioSocketListener", "StreamListener"]
+__all__ = ["AsyncioSocketListener", "StreamListener", "TrioSocketListener"]
 
 
 class _FastListener(anyio.abc.SocketListener):
@@ -156,7 +158,10 @@ class AsyncioSocketListener(_FastListener):
         self._options = (read_high_water, write_high_water, close_timeout)
 
     async def accept(self) -> AsyncioSocketStream:
-        """As :meth:`_FastListener.accept`, typed for this listener's streams."""
+        """Wait for a connection and return it as an :class:`AsyncioSocketStream`.
+
+        Raises and cancel safety: as :meth:`StreamListener.accept` with one socket.
+        """
         stream = await super().accept()
         assert isinstance(stream, AsyncioSocketStream)
         return stream
