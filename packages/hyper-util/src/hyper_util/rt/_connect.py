@@ -180,13 +180,14 @@ async def wrap_connected_socket(
     return await anyio.abc.SocketStream.from_socket(sock)
 
 
-def _wrap(
+def fast_listener(
     listeners: list[anyio.abc.SocketListener],
     fast: str | None,
-    read_high_water: int,
-    write_high_water: int,
-    close_timeout: float,
+    read_high_water: int = DEFAULT_READ_HIGH_WATER,
+    write_high_water: int = DEFAULT_WRITE_HIGH_WATER,
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
 ) -> StreamListener:
+    """Anyio's ``listeners`` accepting on the path ``fast`` names (``use_fast_path``'s answer)."""
     if fast == "trio":
         listeners = [
             TrioSocketListener(listener, close_timeout=close_timeout) for listener in listeners
@@ -242,7 +243,7 @@ async def create_tcp_listener(
         local_host=host, local_port=port, backlog=backlog, reuse_port=reuse_port
     )
     listeners = [_socket_listener(listener) for listener in multi.listeners]
-    return _wrap(listeners, fast_path, read_high_water, write_high_water, close_timeout)
+    return fast_listener(listeners, fast_path, read_high_water, write_high_water, close_timeout)
 
 
 async def create_unix_listener(
@@ -272,7 +273,7 @@ async def create_unix_listener(
     """
     fast_path = use_fast_path(fast)
     listener = await anyio.create_unix_listener(path, mode=mode, backlog=backlog)
-    return _wrap([listener], fast_path, read_high_water, write_high_water, close_timeout)
+    return fast_listener([listener], fast_path, read_high_water, write_high_water, close_timeout)
 
 
 async def wrap_socket_listener(
@@ -293,7 +294,7 @@ async def wrap_socket_listener(
     """
     fast_path = use_fast_path(fast)
     listener = await anyio.abc.SocketListener.from_socket(sock)
-    return _wrap([listener], fast_path, read_high_water, write_high_water, close_timeout)
+    return fast_listener([listener], fast_path, read_high_water, write_high_water, close_timeout)
 
 
 def _socket_listener(

@@ -8,14 +8,12 @@ connection glue (auto builder, ALPN, access log). hyper 1.x removed its
 
 Strategy:
 
-* Listening goes through :mod:`hyper_util.rt` (``create_tcp_listener`` /
-  ``create_unix_listener``), which picks the fast asyncio transport path on
-  asyncio and anyio streams elsewhere; ``fast`` is passed straight through,
-  so that choice lives in one place. An anyio socket listener given as
-  ``listener`` (also inside anyio's ``TLSListener``) is accepted from the
-  same way on asyncio: anyio's asyncio streams read whatever a client
-  sends, read or not (their transport is paused only once a ``receive``
-  has had to wait), and the fast path's streams stop at a read-ahead bound.
+* Listening goes through :mod:`hyper_util.rt`, which picks the running
+  loop's fast path (asyncio's transport stream, trio's stream); ``fast`` is
+  passed through, so that choice lives in one place. An anyio socket
+  listener given as ``listener`` (also inside ``TLSListener``) is accepted
+  from the same way: anyio's asyncio streams read whatever a client sends,
+  read or not; the fast paths stop at a read-ahead bound.
 * Backpressure on accept: a semaphore of ``max_connections`` slots is taken
   *before* ``accept``, so at the cap the loop stops accepting and new
   clients wait in the kernel's backlog (they are not accepted and then
@@ -70,6 +68,7 @@ from hyper_util.rt import (
     create_unix_listener,
 )
 from hyper_util.rt._backend import use_fast_path
+from hyper_util.rt._connect import fast_listener
 from hyper_util.server._access_log import AccessLogged, format_address
 from hyper_util.server._http3 import Http3Side
 from hyper_util.server.conn import auto
@@ -292,15 +291,10 @@ def _bounded(listener: anyio.abc.Listener[Any], fast: bool | None) -> anyio.abc.
         parts = [listener]
     elif isinstance(listener, StreamListener) or not parts:
         return listener  # already hyper-util's (its path was chosen), or not a socket listener
-    if not all(
-        isinstance(p, SocketListener)
-        and not isinstance(p, (AsyncioSocketListener, TrioSocketListener))
-        for p in parts
-    ):
+    fast_kinds = (AsyncioSocketListener, TrioSocketListener)
+    if not all(isinstance(p, SocketListener) and not isinstance(p, fast_kinds) for p in parts):
         return listener
-    if path == "trio":
-        return StreamListener([TrioSocketListener(p) for p in parts], fast=True)
-    return StreamListener([AsyncioSocketListener(p) for p in parts], fast=True)
+    return fast_listener(parts, path)
 
 
 def _http3_side(
