@@ -56,6 +56,13 @@ H1_SUITES = [
         "test_rt_watch",
     )
 ] + ["packages/hyper-util/tests/test_client_h1_fast_io.py"]
+#: The HTTP/1 client dispatcher's suites that H1_SUITES leaves out (the
+#: client speaks only the native codec, so they have no h11 rerun): compiled,
+#: the dispatcher awaits, so tests_compiled runs them on every loop.
+CLIENT_H1_SUITES = [
+    f"packages/hyper-core/tests/test_client_h1_{name}.py"
+    for name in ("api", "interop", "robustness")
+]
 #: The ASGI adapter's suites: its per-request modules are compiled too.
 ASGI_SUITES = sorted(
     f"packages/hyper-util/tests/{path.name}"
@@ -297,11 +304,11 @@ def tests_compiled(session: nox.Session) -> None:
     Every test module runs, the async tests on asyncio only: most of what
     mypyc compiles (the HTTP/1 codec, parser and encoder, the date cache,
     the bodies and small types) does no I/O and runs the same whatever the
-    event loop. The HTTP/1 server dispatcher and the ASGI adapter do await,
-    and a compiled coroutine is driven differently by trio's cancellation
-    than by asyncio's, so the HTTP/1 and ASGI suites then run on trio and
-    uvloop too. Once,
-    without the h11-codec rerun of ``tests``: that proves the codec seam,
+    event loop. The HTTP/1 dispatchers (server and client) and the ASGI
+    adapter do await, and a compiled coroutine is driven differently by
+    trio's cancellation than by asyncio's, so their suites then run on trio
+    and uvloop too. Once, without the h11-codec rerun of ``tests``: that
+    proves the codec seam,
     which compiling does not change. ``HYPER_TEST_BACKENDS=asyncio,trio,uvloop
     nox -s tests_compiled`` runs every backend on every module.
     """
@@ -309,7 +316,8 @@ def tests_compiled(session: nox.Session) -> None:
     session.run("pytest", "-q", *PARALLEL, *session.posargs, env=QUICK_PASS)
     if not session.posargs:
         other_loops = {**QUICK_PASS, "HYPER_TEST_BACKENDS": "trio,uvloop"}
-        session.run("pytest", "-q", *PARALLEL, *H1_SUITES, *ASGI_SUITES, env=other_loops)
+        suites = [*H1_SUITES, *CLIENT_H1_SUITES, *ASGI_SUITES]
+        session.run("pytest", "-q", *PARALLEL, *suites, env=other_loops)
         # The fuzz too, on this build: a session of its own would compile
         # hyper-core and hyper-util again (half a minute).
         run_fuzz(session)

@@ -299,7 +299,12 @@ async def test_post_streaming_body(peer: Peer) -> None:
             assert (peer.tmp / "bodies" / stored.pop()).read_bytes() == UPLOAD
         else:
             assert body == b"%d %s" % (len(UPLOAD), hashlib.sha256(UPLOAD).hexdigest().encode())
-        # The connection is still good afterwards.
+        # The connection is still good afterwards. The response can end
+        # before the body's task has seen its last write return (the server
+        # answers once the bytes arrive), so wait for readiness, as
+        # send_request's contract asks, instead of racing that task.
+        with anyio.fail_after(5):
+            await sender.ready()
         response = await sender.send_request(Request("GET", "/hello", headers=[host(peer)]))
         assert (await collect(response.body)).to_bytes() == b"hello"
 

@@ -47,6 +47,7 @@ from typing import Any, Final, final
 
 import anyio
 
+from hyper_core._caused import caused
 from hyper_core._write_report import WriteReport, report_of
 from hyper_core.body import Body, Frame, Full, Incoming
 from hyper_core.error import (
@@ -69,7 +70,7 @@ from hyper_core.http._status import _BY_CODE
 from hyper_core.upgrade import _attach_pending
 
 from ._client_body import ResponseBodySource
-from ._client_io import _BUSY, _CLOSED, _IDLE, _IO_ERRORS, _UPGRADED, ClientIO, _Exchange
+from ._client_io import _CLOSED, _IDLE, _IO_ERRORS, _UPGRADED, ClientIO, _Exchange
 from ._codec import CodecState
 from ._events import NEED_DATA, ConnectionClosed, Data, EndOfMessage, RequestHead, ResponseHead
 
@@ -150,16 +151,13 @@ class ClientDispatcher(ClientIO):
         if not self._started:
             await self._serving.wait()
         if self._state is not _IDLE or self._sender_closed:
-            raise CanceledError("connection was not ready") from self._close_error
+            raise caused(
+                CanceledError("connection was not ready"), self._close_error
+            ) from self._close_error
         exchange = _Exchange()
         if started is not None:
             started.append(exchange)
-        self._exchange = exchange
-        self._state = _BUSY
-        # The idle watch ends with the idleness: the exchange's tasks read
-        # now. Left registered, a ReceiveWatcher's task would start a read
-        # of its own for the caller to take over, a task switch per request.
-        self._watch(None)
+        self._begin(exchange)
         report = report_of(request)
         try:
             await self._write_request(exchange, request, report)
@@ -241,82 +239,101 @@ class ClientDispatcher(ClientIO):
             await self._io.send(data)
         except _IO_ERRORS as exc:
             self._codec.send_failed()
-            raise ClosedError("connection closed while writing the request") from exc
+            raise caused(ClosedError("connection closed while writing the request"), exc) from exc
 
     async def _write_body(
         self, exchange: _Exchange, body: Body, report: WriteReport | None = None
     ) -> None:
         """Stream a request body (a task of the connection's task group)."""
+        # The cleanup awaits, so it runs in an except block and after the
+        # try, not in a finally: compiled, an await in a finally that an
+        # exception runs through can re-raise another task's error
+        # (mypyc/mypyc#1114).
+        try:
+            failure = await self._write_frames(exchange, body, report)
+        except BaseException as exc:
+            failure = ClosedError("the request body was not written whole")
+            await self._body_written(body, report, failure)
+            raise exc
+        await self._body_written(body, report, failure)
+
+    async def _write_frames(
+        self, exchange: _Exchange, body: Body, report: WriteReport | None
+    ) -> BaseException:
+        """Write ``body``'s frames; return what a report that did not finish fails with."""
         codec = self._codec
         send_chunks = self._send_chunks
         failure: BaseException = ClosedError("the request body was not written whole")
         try:
-            try:
-                while True:
-                    try:
-                        frame = await body.frame()
-                    except Exception as exc:
-                        raise UserError("the request body failed") from exc
-                    if frame is None:
-                        await self._end_body(None)
+            while True:
+                try:
+                    frame = await body.frame()
+                except Exception as exc:
+                    raise caused(UserError("the request body failed"), exc) from exc
+                if frame is None:
+                    await self._end_body(None)
+                    if report is not None:
+                        report.finish()
+                    break
+                data = frame.data_ref
+                if data is not None:
+                    chunks = codec.send_data(data)
+                    if body.is_end_stream():
+                        chunks.append(self._end_bytes(None))
+                        await send_chunks(chunks)
                         if report is not None:
+                            report.data(len(data))
                             report.finish()
                         break
-                    data = frame.data_ref
-                    if data is not None:
-                        chunks = codec.send_data(data)
-                        if body.is_end_stream():
-                            chunks.append(self._end_bytes(None))
-                            await send_chunks(chunks)
-                            if report is not None:
-                                report.data(len(data))
-                                report.finish()
-                            break
-                        if chunks:
-                            await send_chunks(chunks)
-                            if report is not None:
-                                report.data(len(data))
-                        continue
-                    trailers = frame.trailers_ref
-                    if trailers is not None:
-                        await self._end_body(trailers.raw())
+                    if chunks:
+                        await send_chunks(chunks)
                         if report is not None:
-                            report.finish()
-                        break
-                    # Frames of kinds HTTP/1 has no use for are skipped.
-            except _IO_ERRORS as exc:
-                # The server closed or reset: it may still have answered (an
-                # early 413, say), so the response is read on; the
-                # connection is not reused.
-                codec.send_failed()
-                failure.__cause__ = exc
-            except HyperError as exc:
-                codec.send_failed()
-                self._close(exc)
-                failure = exc
-                return
-            except Exception as exc:  # the body's is_end_stream() or a frame was bad
-                codec.send_failed()
-                failure = UserError("the request body failed")
-                failure.__cause__ = exc
-                self._close(failure)
-                return
-            if self._exchange is exchange:
-                exchange.request_done = True
-                self._maybe_finish(exchange)
-        finally:
-            if report is not None:
-                report.fail(failure)  # a no-op once finished
-            # A body that fails to close must not take the connection task
-            # (and the caller's task group) down with it.
-            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                await body.aclose()
+                            report.data(len(data))
+                    continue
+                trailers = frame.trailers_ref
+                if trailers is not None:
+                    await self._end_body(trailers.raw())
+                    if report is not None:
+                        report.finish()
+                    break
+                # Frames of kinds HTTP/1 has no use for are skipped.
+        except _IO_ERRORS as exc:
+            # The server closed or reset: it may still have answered (an
+            # early 413, say), so the response is read on; the connection is
+            # not reused.
+            codec.send_failed()
+            failure.__cause__ = exc
+        except HyperError as exc:
+            codec.send_failed()
+            self._close(exc)
+            return exc
+        except Exception as exc:  # the body's is_end_stream() or a frame was bad
+            codec.send_failed()
+            failure = UserError("the request body failed")
+            failure.__cause__ = exc
+            self._close(failure)
+            return failure
+        if self._exchange is exchange:
+            exchange.request_done = True
+            self._maybe_finish(exchange)
+        return failure
+
+    @staticmethod
+    async def _body_written(body: Body, report: WriteReport | None, failure: BaseException) -> None:
+        if report is not None:
+            report.fail(failure)  # a no-op once finished
+        # A body that fails to close must not take the connection task (and
+        # the caller's task group) down with it.
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await body.aclose()
 
     def _end_bytes(self, trailers: list[tuple[bytes, bytes]] | None) -> bytes:
         try:
             return self._codec.send_end(trailers)
         except UserError as exc:
-            raise BodyWriteAbortedError("the request body ended before its Content-Length") from exc
+            raise caused(
+                BodyWriteAbortedError("the request body ended before its Content-Length"), exc
+            ) from exc
 
     async def _end_body(self, trailers: list[tuple[bytes, bytes]] | None) -> None:
         end = self._end_bytes(trailers)
@@ -363,7 +380,7 @@ class ClientDispatcher(ClientIO):
                 InformationalResponse(head.status, version, Headers._from_trusted(head.headers))
             )
         except Exception as exc:
-            raise UserError("the on_informational callback failed") from exc
+            raise caused(UserError("the on_informational callback failed"), exc) from exc
 
     def _response(self, exchange: _Exchange, head: ResponseHead) -> Response[Incoming]:
         codec = self._codec

@@ -56,6 +56,7 @@ from typing import Final, final
 import anyio
 import anyio.abc
 
+from hyper_core._caused import caused
 from hyper_core.error import (
     CanceledError,
     ClosedError,
@@ -295,6 +296,19 @@ class ClientIO:
             self._driver_event = None
             event.set()
 
+    def _begin(self, exchange: _Exchange) -> None:
+        """Make ``exchange`` the connection's one in flight."""
+        # A method, not assignments in the caller: there mypy would take
+        # ``self._exchange`` to be ``exchange`` across the caller's awaits,
+        # and the compiled build trusts that (a TypeError once a close has
+        # set it to None).
+        self._exchange = exchange
+        self._state = _BUSY
+        # The idle watch ends with the idleness: the exchange's tasks read
+        # now. Left registered, a ReceiveWatcher's task would start a read
+        # of its own for the caller to take over, a task switch per request.
+        self._watch(None)
+
     def _close(self, error: HyperError | None) -> None:
         """Mark the connection finished; the connection task closes the IO."""
         if self._state is _CLOSED or self._state is _UPGRADED:
@@ -407,7 +421,7 @@ class ClientIO:
         except anyio.EndOfStream:
             data = b""
         except _IO_ERRORS as exc:
-            raise IncompleteMessageError("connection failed while reading") from exc
+            raise caused(IncompleteMessageError("connection failed while reading"), exc) from exc
         self._received(data)
 
     async def _receive(self) -> None:
@@ -420,7 +434,9 @@ class ClientIO:
             except _IO_ERRORS as exc:
                 if self._state is _CLOSED:  # closed by us: say why, not how the IO noticed
                     raise self._closed_error()  # noqa: B904 (its cause is the close reason)
-                raise IncompleteMessageError("connection failed while reading") from exc
+                raise caused(
+                    IncompleteMessageError("connection failed while reading"), exc
+                ) from exc
         finally:
             self._reading = False
             done = self._read_done
@@ -481,7 +497,9 @@ class ClientIO:
         if self._running:
             raise UserError("the connection is already being driven by another task")
         self._running = True
-        cancelled = True
+        # Cleanup that awaits runs in an except block and after the try, not
+        # in a finally: compiled, an await in a finally that an exception
+        # runs through can re-raise another task's error (mypyc/mypyc#1114).
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
@@ -498,29 +516,34 @@ class ClientIO:
                     # interrupted, not left to read on by itself.
                     self._close(CanceledError("the connection task was cancelled"))
                     tg.cancel_scope.cancel()  # a request body still being written
-            cancelled = False
-        finally:
-            self._running = False
-            self._close(CanceledError("the connection task was cancelled"))
-            pending = self._pending_upgrade
-            if self._state is _UPGRADED and pending is not None:
-                if upgrades:
-                    pending.fulfil(self._io, self.read_buf())
-                else:
-                    pending.fail(
-                        UserError(
-                            "upgrade expected but the connection does not allow upgrades "
-                            "(use Connection.with_upgrades())"
-                        )
+        except BaseException as exc:
+            await self._ended(upgrades=upgrades, shutdown=shutdown, cancelled=True)
+            raise exc
+        await self._ended(upgrades=upgrades, shutdown=shutdown, cancelled=False)
+
+    async def _ended(self, *, upgrades: bool, shutdown: bool, cancelled: bool) -> None:
+        """After :meth:`run`'s task group: hand over an upgrade, or close the IO."""
+        self._running = False
+        self._close(CanceledError("the connection task was cancelled"))
+        pending = self._pending_upgrade
+        if self._state is _UPGRADED and pending is not None:
+            if upgrades:
+                pending.fulfil(self._io, self.read_buf())
+            else:
+                pending.fail(
+                    UserError(
+                        "upgrade expected but the connection does not allow upgrades "
+                        "(use Connection.with_upgrades())"
                     )
-            elif shutdown or (self._read_declined and self._reading):
-                # A read still in flight was one the IO declined to
-                # interrupt: closing the IO is what ends it (the IO is
-                # mid-exchange, of no use to into_parts()).
-                with anyio.CancelScope(shield=True) as scope:
-                    if cancelled:
-                        scope.cancel()  # close at once, without a graceful goodbye
-                    await self._io.aclose()
+                )
+        elif shutdown or (self._read_declined and self._reading):
+            # A read still in flight was one the IO declined to
+            # interrupt: closing the IO is what ends it (the IO is
+            # mid-exchange, of no use to into_parts()).
+            with anyio.CancelScope(shield=True) as scope:
+                if cancelled:
+                    scope.cancel()  # close at once, without a graceful goodbye
+                await self._io.aclose()
 
     async def _drive(self) -> None:
         if self._state is _IDLE and self._watch(self._on_receivable):
