@@ -16,6 +16,7 @@ nothing else), and nothing is ever stopped by name.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib.util
 import json
@@ -153,6 +154,22 @@ def pinned(cpu: int, nice: int = 0) -> list[str]:
     """The command prefix that runs a program on one CPU, at a niceness if not 0."""
     prefix = ["nice", "-n", str(nice)] if nice else []
     return [*prefix, "taskset", "-c", str(cpu)]
+
+
+def add_cpu_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--server-cpu`` (1) and ``--client-cpu`` (0): a client benchmark's pinning."""
+    parser.add_argument("--server-cpu", type=int, default=1, help="CPU the server is pinned to")
+    parser.add_argument("--client-cpu", type=int, default=0, help="CPU the clients run on")
+
+
+def pin_clients(cpu: int) -> None:
+    """Pin this process (the clients under test) to ``cpu``.
+
+    As run.py pins server and wrk, so that the clients and nginx each have
+    a core of their own in every round rather than wherever the scheduler
+    put them. It fixes placement, not the host's noise.
+    """
+    os.sched_setaffinity(0, {cpu})
 
 
 def start_server(
@@ -432,18 +449,19 @@ http {{
 
 
 def start_nginx(
-    tmp: Path, http_block: str, attempts: int = 5
+    tmp: Path, http_block: str, attempts: int = 5, cpu: int | None = None
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Run nginx in the foreground from ``tmp`` with ``http_block`` (``{port}``, ``{tmp}`` filled).
 
-    Returns the process (stop it with :func:`stop_nginx`) and the port it answers on.
+    ``cpu``: pin nginx to that CPU. Returns the process (stop it with
+    :func:`stop_nginx`) and the port it answers on.
     """
-    proc, port, _ = start_nginx_two_ports(tmp, http_block, attempts)
+    proc, port, _ = start_nginx_two_ports(tmp, http_block, attempts, cpu)
     return proc, port
 
 
 def start_nginx_two_ports(
-    tmp: Path, http_block: str, attempts: int = 5
+    tmp: Path, http_block: str, attempts: int = 5, cpu: int | None = None
 ) -> tuple[subprocess.Popen[bytes], int, int]:
     """As :func:`start_nginx`, with a second free port for ``{h2_port}``; returns both."""
     if not os.access(NGINX, os.X_OK):
@@ -455,7 +473,7 @@ def start_nginx_two_ports(
         http = http_block.format(tmp=tmp, port=port, h2_port=second)
         conf.write_text(NGINX_COMMON.format(tmp=tmp, http=http))
         proc = subprocess.Popen(
-            [NGINX, "-c", str(conf), "-p", str(tmp)],
+            [*([] if cpu is None else pinned(cpu)), NGINX, "-c", str(conf), "-p", str(tmp)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

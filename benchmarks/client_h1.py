@@ -20,7 +20,8 @@ master_process off;``) from a temporary directory with a generated config on
 raised so one connection carries every sequential request, and access logs
 off. Each client and workload runs ``--rounds`` times in a fresh asyncio
 event loop after a warm-up, the clients taking turns round by round; the
-best round is kept. nginx is stopped by its
+best round is kept. nginx is pinned to ``--server-cpu`` (1) and the clients
+to ``--client-cpu`` (0). nginx is stopped by its
 PID at the end. Every wait is bounded. Ratios are hyper / peer.
 
 Run: ``.venv/bin/python benchmarks/client_h1.py [--sequential 5000]
@@ -40,7 +41,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from _harness import banner, start_nginx, stop_nginx
+from _harness import add_cpu_arguments, banner, pin_clients, start_nginx, stop_nginx
 
 HELLO = b"Hello, World!"
 # Issue 13's target: hyper's rate over aiohttp's on every workload.
@@ -57,7 +58,9 @@ NGINX_HTTP = """
 """
 
 
-def start_site(tmp: Path, download_mib: int) -> tuple[subprocess.Popen[bytes], int]:
+def start_site(
+    tmp: Path, download_mib: int, cpu: int | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
     www = tmp / "www"
     www.mkdir()
     (www / "hello").write_bytes(HELLO)
@@ -65,7 +68,7 @@ def start_site(tmp: Path, download_mib: int) -> tuple[subprocess.Popen[bytes], i
     with (www / "big").open("wb") as f:
         for _ in range(download_mib):
             f.write(block)
-    return start_nginx(tmp, NGINX_HTTP)
+    return start_nginx(tmp, NGINX_HTTP, cpu=cpu)
 
 
 async def run_concurrent(total: int, concurrency: int, one: Callable[[], Awaitable[None]]) -> None:
@@ -191,13 +194,15 @@ def main() -> None:
     parser.add_argument("--download-mib", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", default="hyper,httpx,aiohttp")
+    add_cpu_arguments(parser)
     args = parser.parse_args()
+    pin_clients(args.client_cpu)
     print(banner())
     names = [n for n in args.only.split(",") if n]
     workloads = [("sequential", "req/s"), ("concurrent", "req/s"), ("download", "MB/s")]
     results: dict[tuple[str, str], float] = {}
     with tempfile.TemporaryDirectory(prefix="hyper-bench-") as tmp_name:
-        proc, port = start_site(Path(tmp_name), args.download_mib)
+        proc, port = start_site(Path(tmp_name), args.download_mib, args.server_cpu)
         base = f"http://127.0.0.1:{port}"
         try:
             for workload, unit in workloads:

@@ -50,7 +50,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from _harness import start_nginx_two_ports, stop_nginx
+from _harness import add_cpu_arguments, pin_clients, start_nginx_two_ports, stop_nginx
 from client_h1 import HELLO, run_concurrent
 
 NGINX_HTTP = """
@@ -73,7 +73,9 @@ WORKLOADS = [
 ]
 
 
-def start_site(tmp: Path, download_mib: int) -> tuple[subprocess.Popen[bytes], int, int]:
+def start_site(
+    tmp: Path, download_mib: int, cpu: int | None = None
+) -> tuple[subprocess.Popen[bytes], int, int]:
     www = tmp / "www"
     www.mkdir()
     (www / "hello").write_bytes(HELLO)
@@ -81,7 +83,7 @@ def start_site(tmp: Path, download_mib: int) -> tuple[subprocess.Popen[bytes], i
     with (www / "big").open("wb") as f:
         for _ in range(download_mib):
             f.write(block)
-    return start_nginx_two_ports(tmp, NGINX_HTTP)
+    return start_nginx_two_ports(tmp, NGINX_HTTP, cpu=cpu)
 
 
 # Each client: an async factory returning (get_small, download, close), or None
@@ -260,12 +262,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", default="hyper,httpx,aiohttp,null,raw")
     parser.add_argument("--profile", help="client:workload to run once under cProfile")
+    add_cpu_arguments(parser)
     args = parser.parse_args()
+    pin_clients(args.client_cpu)
     names = [n for n in args.only.split(",") if n]
     results: dict[tuple[str, str], float] = {}
     cpu_costs: dict[tuple[str, str], float] = {}
     with tempfile.TemporaryDirectory(prefix="hyper-bench-") as tmp_name:
-        proc, port, h2_port = start_site(Path(tmp_name), args.download_mib)
+        proc, port, h2_port = start_site(Path(tmp_name), args.download_mib, args.server_cpu)
         bases = (f"http://127.0.0.1:{port}", f"http://127.0.0.1:{h2_port}")
         try:
             if args.profile:

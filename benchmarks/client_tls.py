@@ -49,7 +49,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import trustme
-from _harness import banner, start_nginx, stop_nginx
+from _harness import add_cpu_arguments, banner, pin_clients, start_nginx, stop_nginx
 
 # Issue 13's target: hyper's rate over aiohttp's on every workload.
 TARGETS = {"aiohttp": 1.2}
@@ -66,11 +66,13 @@ NGINX_HTTP = """
 Get = Callable[[], Awaitable[None]]
 
 
-def start_site(tmp: Path, ca: trustme.CA) -> tuple[subprocess.Popen[bytes], int]:
+def start_site(
+    tmp: Path, ca: trustme.CA, cpu: int | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
     leaf = ca.issue_cert("localhost")
     (tmp / "cert.pem").write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
     (tmp / "key.pem").write_bytes(leaf.private_key_pem.bytes())
-    return start_nginx(tmp, NGINX_HTTP)
+    return start_nginx(tmp, NGINX_HTTP, cpu=cpu)
 
 
 def context(ca: trustme.CA) -> ssl.SSLContext:
@@ -160,12 +162,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", default="hyper,hyper-h2,httpx,aiohttp")
+    add_cpu_arguments(parser)
     args = parser.parse_args()
+    pin_clients(args.client_cpu)
     print(banner())
     names = args.only.split(",")
     ca = trustme.CA()
     with tempfile.TemporaryDirectory() as folder:
-        proc, PORT = start_site(Path(folder), ca)
+        proc, PORT = start_site(Path(folder), ca, args.server_cpu)
         try:
             results: dict[tuple[str, str], float] = {}
             for workload in ("new-conn", "keep-alive", "concurrent"):
