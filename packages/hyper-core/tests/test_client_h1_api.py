@@ -771,6 +771,23 @@ async def test_early_response_while_the_request_body_is_still_going() -> None:
         assert c.sender.is_closed()
 
 
+async def test_the_connection_ending_stops_a_request_body_still_being_written() -> None:
+    # The body never ends and the server leaves without answering: the
+    # connection task stops the body's writer (waiting on the body) and ends.
+    async with client() as c:
+        tx, body = channel()
+        outcome = c.send(Request("POST", "/upload", body=body))
+        await c.peer.read_until(b"\r\n\r\n")
+        await tx.send_data(b"x" * 100)
+        await c.peer.stream.aclose()
+        with pytest.raises(IncompleteMessageError):
+            await outcome.get()
+        with anyio.fail_after(5):
+            await c.served.wait()
+        assert c.sender.is_closed()
+        assert tx.is_closed  # the stopped writer released the body
+
+
 # -- options -----------------------------------------------------------------------
 
 

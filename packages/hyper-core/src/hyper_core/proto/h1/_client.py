@@ -232,6 +232,7 @@ class ClientDispatcher(ClientIO):
         tg = self._tg
         if tg is None or self._exchange is not exchange:
             raise exchange.error or self._closed_error()
+        self._body_tasks += 1
         tg.start_soon(self._write_body, exchange, body, report)
 
     async def _send_bytes(self, data: bytes) -> None:
@@ -252,9 +253,11 @@ class ClientDispatcher(ClientIO):
         try:
             failure = await self._write_frames(exchange, body, report)
         except BaseException as exc:
+            self._body_tasks -= 1
             failure = ClosedError("the request body was not written whole")
             await self._body_written(body, report, failure)
             raise exc
+        self._body_tasks -= 1
         await self._body_written(body, report, failure)
 
     async def _write_frames(

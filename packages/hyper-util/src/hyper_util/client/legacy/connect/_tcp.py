@@ -193,13 +193,18 @@ async def connect_any(
 
     stagger = math.inf if delay is None else delay
     try:
-        async with anyio.create_task_group() as tg:
-            for address in addresses[:-1]:
-                failed = anyio.Event()
-                tg.start_soon(attempt, address, failed)
-                with anyio.move_on_after(stagger):
-                    await failed.wait()
-            await attempt(addresses[-1], None)
+        if len(addresses) == 1:
+            # Nothing to race: no task group, whose exit would cost a pass
+            # of the event loop on every new connection.
+            await attempt(addresses[0], None)
+        else:
+            async with anyio.create_task_group() as tg:
+                for address in addresses[:-1]:
+                    failed = anyio.Event()
+                    tg.start_soon(attempt, address, failed)
+                    with anyio.move_on_after(stagger):
+                        await failed.wait()
+                await attempt(addresses[-1], None)
     except BaseException:
         # Cancelled from outside just as an attempt won: do not leak it.
         for sock in won:
