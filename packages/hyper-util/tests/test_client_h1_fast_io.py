@@ -6,8 +6,9 @@ hands out (the asyncio fast path on asyncio, whose own receive-watch
 capability the connection uses; anyio's stream on trio, which the
 connection reads through a ``hyper_core.rt.ReceiveWatcher``): an idle connection closed or
 spoken to by the server, a close or failure while a request waits for its
-head, upgrades; the response body that arrives whole with its head; and the
-pooled client's short paths (the body-less return of a connection, the URI
+head, the connection's end stopping a request body's writer, upgrades; the
+response body that arrives whole with its head; and the pooled client's
+short paths (the body-less return of a connection, the URI
 target cache, the idle connection taken without ``checkout``). The two
 capabilities of ``AsyncioSocketStream`` are checked on their own first.
 
@@ -29,9 +30,15 @@ import pytest
 from anyio.abc import SocketAttribute, SocketStream
 
 from hyper_core import upgrade
-from hyper_core.body import Body, Full, Incoming, StreamBody, collect
+from hyper_core.body import Body, Full, Incoming, StreamBody, channel, collect
 from hyper_core.client.conn import http1
-from hyper_core.error import CanceledError, ClosedError, ParseError, UserError
+from hyper_core.error import (
+    CanceledError,
+    ClosedError,
+    IncompleteMessageError,
+    ParseError,
+    UserError,
+)
 from hyper_core.http import Request, Response, Uri, Version
 from hyper_core.rt import ReceiveWatcher, as_watchable, supports_receive_watch
 from hyper_core.server.conn import http1 as server_http1
@@ -303,6 +310,35 @@ async def test_a_failing_request_body_wakes_the_wait_for_the_head(shutdown: bool
             await c.sender.send_request(request)
         assert isinstance(info.value.__cause__, RuntimeError)
         assert c.sender.is_closed()
+
+
+async def test_the_connection_ending_stops_a_request_body_still_being_written() -> None:
+    # On asyncio no watcher task runs in the connection's task group (the
+    # stream watches itself): the body's writer is the one task left, and
+    # the connection's end must stop it (it waits on a body that never
+    # ends) and release the body.
+    async with connection() as c:
+        tx, body = channel()
+        request = Request("POST", "/", headers=HOST, body=body)
+        async with anyio.create_task_group() as tg:
+            errors: list[Exception] = []
+
+            async def send() -> None:
+                try:
+                    await c.sender.send_request(request)
+                except Exception as exc:
+                    errors.append(exc)
+
+            tg.start_soon(send)
+            await c.peer.read_head()
+            await tx.send_data(b"x" * 100)
+            await c.peer.stream.aclose()
+        assert len(errors) == 1
+        assert isinstance(errors[0], IncompleteMessageError)
+        with anyio.fail_after(STEP):
+            await c.served.wait()
+        assert c.sender.is_closed()
+        assert tx.is_closed
 
 
 async def test_an_upgrade_hands_over_the_io_with_the_bytes_read_ahead() -> None:
