@@ -3,9 +3,9 @@
 What belongs here: the behaviours of the HTTP/1 client connection that
 depend on the IO it runs over, checked on the IO ``hyper_util.rt.connect_tcp``
 hands out (the asyncio fast path on asyncio, whose own receive-watch
-capability the connection uses; anyio's stream on trio, which the
-connection reads through a ``hyper_core.rt.ReceiveWatcher``): an idle connection closed or
-spoken to by the server, a close or failure while a request waits for its
+capability the connection uses; hyper_util's trio stream on trio, which
+the connection reads through a ``hyper_core.rt.ReceiveWatcher``): an idle
+connection closed or spoken to by the server, a close or failure while a request waits for its
 head, the connection's end stopping a request body's writer, upgrades; the
 response body that arrives whole with its head; and the pooled client's
 short paths (the body-less return of a connection, the URI
