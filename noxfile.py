@@ -308,9 +308,9 @@ def tests_compiled(session: nox.Session) -> None:
     adapter do await, and a compiled coroutine is driven differently by
     trio's cancellation than by asyncio's, so their suites then run on trio
     and uvloop too. Once, without the h11-codec rerun of ``tests``: that
-    proves the codec seam,
-    which compiling does not change. ``HYPER_TEST_BACKENDS=asyncio,trio,uvloop
-    nox -s tests_compiled`` runs every backend on every module.
+    proves the codec seam, which compiling does not change.
+    ``HYPER_TEST_BACKENDS=asyncio,trio,uvloop nox -s tests_compiled`` runs
+    every backend on every module.
     """
     uv_sync_compiled(session, "--all-packages", "--group", "test", "--group", "lint")
     session.run("pytest", "-q", *PARALLEL, *session.posargs, env=QUICK_PASS)

@@ -94,6 +94,11 @@ def _canonical_reason(status: int) -> bytes:
     return reason
 
 
+def _not_written_whole() -> ClosedError:
+    """What a request body's report fails with when its writing stopped early."""
+    return ClosedError("the request body was not written whole")
+
+
 @final
 class ClientDispatcher(ClientIO):
     """Drives one HTTP/1 client connection (see the module docstring)."""
@@ -232,7 +237,7 @@ class ClientDispatcher(ClientIO):
         tg = self._tg
         if tg is None or self._exchange is not exchange:
             raise exchange.error or self._closed_error()
-        self._body_tasks += 1
+        self._children = True
         tg.start_soon(self._write_body, exchange, body, report)
 
     async def _send_bytes(self, data: bytes) -> None:
@@ -253,11 +258,8 @@ class ClientDispatcher(ClientIO):
         try:
             failure = await self._write_frames(exchange, body, report)
         except BaseException as exc:
-            self._body_tasks -= 1
-            failure = ClosedError("the request body was not written whole")
-            await self._body_written(body, report, failure)
+            await self._body_written(body, report, _not_written_whole())
             raise exc
-        self._body_tasks -= 1
         await self._body_written(body, report, failure)
 
     async def _write_frames(
@@ -266,7 +268,7 @@ class ClientDispatcher(ClientIO):
         """Write ``body``'s frames; return what a report that did not finish fails with."""
         codec = self._codec
         send_chunks = self._send_chunks
-        failure: BaseException = ClosedError("the request body was not written whole")
+        failure: BaseException = _not_written_whole()
         try:
             while True:
                 try:

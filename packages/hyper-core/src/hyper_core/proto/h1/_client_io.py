@@ -176,8 +176,8 @@ class ClientIO:
     """
 
     __slots__ = (
-        "_body_tasks",
         "_changed",
+        "_children",
         "_close_error",
         "_codec",
         "_config",
@@ -231,7 +231,9 @@ class ClientIO:
         self._reading = False
         self._read_declined = False  # a close found a read the IO would not interrupt
         self._read_done: anyio.Event | None = None
-        self._body_tasks = 0  # request body writers running in the task group
+        # A task was started in the connection's task group (the receive
+        # watcher, a request body's writer): the group's end must cancel it.
+        self._children = False
         self._serving = anyio.Event()
         # ``anyio.Event()`` looks the running library up (through sniffio)
         # on every call, a visible share of a small request's cost. The
@@ -506,6 +508,7 @@ class ClientIO:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 if self._watcher is not None:
+                    self._children = True
                     tg.start_soon(self._watcher.run)
                 self._started = True
                 self._serving.set()
@@ -517,11 +520,11 @@ class ClientIO:
                     # read waiting on the ReceiveWatcher's task is then
                     # interrupted, not left to read on by itself.
                     self._close(CanceledError("the connection task was cancelled"))
-                    # Only when a task is left to stop: anyio's cancel()
-                    # formats the current task's repr for its reason, some
-                    # 15 us that a connection closing after a GET would pay.
-                    if self._body_tasks or self._watcher is not None:
-                        tg.cancel_scope.cancel()  # a request body still being written
+                    # Only if a task was started in the group: anyio's
+                    # cancel() formats the current task's repr for its reason,
+                    # some 15 us that a connection closing after a GET would pay.
+                    if self._children:
+                        tg.cancel_scope.cancel()
         except BaseException as exc:
             await self._ended(upgrades=upgrades, shutdown=shutdown, cancelled=True)
             raise exc
